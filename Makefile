@@ -1,0 +1,39 @@
+# Hopper — run the stack, run the tests.
+#   make run    RabbitMQ + Postgres (scripts/deps.sh), migrate, run gateway + 3 workers until Ctrl-C
+#   make test   every test, unit and integration, against the real RabbitMQ and Postgres
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/...
+SERVICES := gateway chat-worker document-worker maintenance-worker
+
+.PHONY: all build deps run test test-unit lint fmt vet clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do $(GO) build -o $(BIN)/$$s ./services/$$s || exit 1; done
+	@$(GO) build -o $(BIN)/hopper-dev ./tools/cmd/hopper-dev
+	@echo "built: $(addprefix bin/,$(SERVICES)) bin/hopper-dev"
+
+deps:
+	@scripts/deps.sh
+
+run: deps build
+	@$(BIN)/hopper-dev -bin $(BIN)
+
+lint: vet
+	@out="$$(gofmt -l pkg services tools)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+clean:
+	rm -rf $(BIN)

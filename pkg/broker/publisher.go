@@ -1,0 +1,186 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+)
+
+// Publish outcomes. Callers keep a job in the outbox unless Publish
+// returned nil, so every one of these is retryable by republishing later.
+var (
+	// ErrNotConnected: the publisher has no open channel; nothing was sent.
+	ErrNotConnected = errors.New("not connected to the broker")
+	// ErrConnectionLost: the message may or may not have reached a queue;
+	// the connection closed before the broker confirmed it.
+	ErrConnectionLost = errors.New("connection lost before the broker confirmed the message")
+	// ErrUnroutable: no queue is bound for the routing key (the job kind),
+	// so the broker dropped the message.
+	ErrUnroutable = errors.New("unroutable: no queue is bound for the routing key")
+	// ErrNacked: the broker refused the message (e.g. an internal error in
+	// the queue process).
+	ErrNacked = errors.New("the broker refused the message (nack)")
+)
+
+// DefaultWindow is the default bound on unconfirmed publishes.
+const DefaultWindow = 256
+
+// drainTimeout bounds how long shutdown waits for in-flight publishes to be
+// confirmed before it closes the connection anyway.
+const drainTimeout = 2 * time.Second
+
+// PublisherOptions tune a Publisher.
+type PublisherOptions struct {
+	// AppID is set as the app_id of every message and names the
+	// connection in the management UI (e.g. "gateway").
+	AppID string
+	// Window bounds unconfirmed publishes; further callers wait for a slot.
+	// Default DefaultWindow.
+	Window int
+	// Logger receives connection events; nil logs nothing.
+	Logger *zap.Logger
+}
+
+// Publisher publishes job envelopes to the jobs exchange with publisher
+// confirms and mandatory routing, over its own connection. It is safe for
+// concurrent use; Run must be running for Publish to succeed.
+type Publisher struct {
+	url    string
+	topo   Topology
+	appID  string
+	window int
+	log    *zap.Logger
+
+	// slots holds one token per unconfirmed publish: a bounded window, so
+	// a slow broker pushes back on callers instead of growing memory.
+	slots chan struct{}
+
+	running atomic.Bool
+	// conn is the live connection; kept for tests that simulate its loss.
+	conn atomic.Pointer[amqp.Connection]
+
+	mu        sync.Mutex
+	sess      *pubSession   // nil while not connected
+	ready     chan struct{} // closed while sess != nil
+	readyDone bool          // whether ready is closed
+}
+
+// NewPublisher returns a Publisher for the broker at url. It does not
+// connect until Run.
+func NewPublisher(url string, topo Topology, opts PublisherOptions) *Publisher {
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.AppID == "" {
+		opts.AppID = "hopper"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Publisher{
+		url:    url,
+		topo:   topo,
+		appID:  opts.AppID,
+		window: opts.Window,
+		log:    log.With(zap.String("component", "broker.publisher")),
+		slots:  make(chan struct{}, opts.Window),
+		ready:  make(chan struct{}),
+	}
+}
+
+// Ready reports whether the publisher is connected and the topology is
+// declared.
+func (p *Publisher) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sess != nil
+}
+
+// WaitReady blocks until the publisher is ready or ctx ends.
+func (p *Publisher) WaitReady(ctx context.Context) error {
+	p.mu.Lock()
+	ready := p.ready
+	p.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker: wait for publisher: %w", ctx.Err())
+	}
+}
+
+func (p *Publisher) session() *pubSession {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sess
+}
+
+func (p *Publisher) setSession(s *pubSession) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sess = s
+	switch {
+	case s != nil && !p.readyDone:
+		close(p.ready)
+		p.readyDone = true
+	case s == nil && p.readyDone:
+		p.ready = make(chan struct{})
+		p.readyDone = false
+	}
+}
+
+// Publish sends m to the jobs exchange with routing key m.Kind and waits
+// until the broker confirms it. It returns nil only when the broker has
+// taken responsibility for the message (persisted into at least one
+// queue); ErrUnroutable when no queue is bound for the kind. It fails fast
+// with ErrNotConnected while Run has no connection, so a caller with an
+// outbox can move on instead of stalling.
+func (p *Publisher) Publish(ctx context.Context, m Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: publish job %s: %w", m.JobID, err)
+	}
+	if err := m.validate(); err != nil {
+		return err
+	}
+	pub, err := m.publishing(p.appID, time.Now())
+	if err != nil {
+		return err
+	}
+	if p.session() == nil {
+		return fmt.Errorf("broker: publish job %s: %w", m.JobID, ErrNotConnected)
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("broker: publish job %s: wait for window: %w", m.JobID, ctx.Err())
+	}
+	release := func() { <-p.slots }
+	// The session may have changed while we waited for a slot.
+	sess := p.session()
+	if sess == nil {
+		release()
+		return fmt.Errorf("broker: publish job %s: %w", m.JobID, ErrNotConnected)
+	}
+	res, err := sess.publish(ctx, p.topo.Exchange(), m.Kind, pub, release)
+	if err != nil {
+		return fmt.Errorf("broker: publish job %s: %w", m.JobID, err)
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			return fmt.Errorf("broker: publish job %s (kind %s): %w", m.JobID, m.Kind, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// The confirm loop still answers the buffered res and frees the
+		// slot, so leaving now leaks nothing.
+		return fmt.Errorf("broker: publish job %s: wait for confirm: %w", m.JobID, ctx.Err())
+	}
+}

@@ -1,0 +1,289 @@
+// Package config reads a service's HOPPER_* environment variables into a
+// Config, with defaults that serve a laptop. A bad value fails at start
+// with one line naming the variable, so an operator never has to guess.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Service names, used for defaults (ports, queues) and as the AMQP app id.
+const (
+	Gateway           = "gateway"
+	ChatWorker        = "chat-worker"
+	DocumentWorker    = "document-worker"
+	MaintenanceWorker = "maintenance-worker"
+)
+
+// Defaults shared by every service.
+const (
+	DefaultDatabaseURL = "postgres://postgres:postgres@127.0.0.1:5432/hopper?sslmode=disable"
+	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultPrefix      = "hopper"
+)
+
+// QueueConfig names a queue to consume and, optionally, the routing
+// patterns bound to it. Empty Bindings means the standard ones for that
+// queue name (see pkg/broker).
+type QueueConfig struct {
+	Name     string
+	Bindings []string
+}
+
+// Config is one service's effective configuration.
+type Config struct {
+	Service       string
+	Env           string // dev | stage | prod
+	LogLevel      string
+	DatabaseURL   string
+	AMQPURL       string
+	AMQPPrefix    string
+	QueueType     string // classic | quorum
+	HTTPAddr      string // gateway API
+	MetricsAddr   string // a worker's /healthz, /readyz, /metrics
+	Queues        []QueueConfig
+	Concurrency   int
+	AdminToken    string
+	ShutdownGrace time.Duration
+	MaxBodyBytes  int64
+	WorkerID      string
+}
+
+type serviceDefaults struct {
+	metricsAddr string
+	queues      string
+}
+
+var defaultsByService = map[string]serviceDefaults{
+	Gateway:           {metricsAddr: "", queues: ""},
+	ChatWorker:        {metricsAddr: "127.0.0.1:9101", queues: "chat"},
+	DocumentWorker:    {metricsAddr: "127.0.0.1:9102", queues: "document"},
+	MaintenanceWorker: {metricsAddr: "127.0.0.1:9103", queues: "maintenance"},
+}
+
+// Getenv looks a variable up; os.Getenv fits, tests pass a map's lookup.
+type Getenv func(key string) string
+
+// Load reads the configuration of service from getenv.
+func Load(service string, getenv Getenv) (Config, error) {
+	d, ok := defaultsByService[service]
+	if !ok {
+		return Config{}, fmt.Errorf("config: unknown service %q", service)
+	}
+	r := reader{getenv: getenv}
+	c := Config{
+		Service:       service,
+		Env:           r.oneOf("HOPPER_ENV", "dev", "dev", "stage", "prod"),
+		LogLevel:      r.oneOf("HOPPER_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		DatabaseURL:   r.url("HOPPER_DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		AMQPURL:       r.url("HOPPER_AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
+		AMQPPrefix:    r.name("HOPPER_AMQP_PREFIX", DefaultPrefix),
+		QueueType:     r.oneOf("HOPPER_QUEUE_TYPE", "classic", "classic", "quorum"),
+		HTTPAddr:      r.addr("HOPPER_HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:   r.addr("HOPPER_METRICS_ADDR", d.metricsAddr),
+		Queues:        r.queues("HOPPER_QUEUES", d.queues),
+		Concurrency:   r.positiveInt("HOPPER_CONCURRENCY", 4, 1024),
+		AdminToken:    r.str("HOPPER_ADMIN_TOKEN", ""),
+		ShutdownGrace: r.duration("HOPPER_SHUTDOWN_GRACE", 25*time.Second),
+		MaxBodyBytes:  int64(r.positiveInt("HOPPER_MAX_BODY_BYTES", 1<<20, 1<<30)),
+		WorkerID:      r.str("HOPPER_WORKER_ID", ""),
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return Config{}, fmt.Errorf("HOPPER_ADMIN_TOKEN: must be at least 16 characters")
+	}
+	if service != Gateway && len(c.Queues) == 0 {
+		return Config{}, fmt.Errorf("HOPPER_QUEUES: a worker needs at least one queue to consume")
+	}
+	return c, nil
+}
+
+// reader collects the first error, so Load reads like a table.
+type reader struct {
+	getenv Getenv
+	err    error
+}
+
+func (r *reader) fail(key, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *reader) str(key, def string) string {
+	if v := strings.TrimSpace(r.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) oneOf(key, def string, allowed ...string) string {
+	v := r.str(key, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+func (r *reader) url(key, def string, schemes ...string) string {
+	v := r.str(key, def)
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		r.fail(key, "not a URL with a host (want e.g. %s)", MaskURL(def))
+		return v
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v
+		}
+	}
+	r.fail(key, "scheme %q not allowed (want %s)", u.Scheme, strings.Join(schemes, " or "))
+	return v
+}
+
+func (r *reader) name(key, def string) string {
+	v := r.str(key, def)
+	for _, c := range v {
+		ok := c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			r.fail(key, "%q may hold only letters, digits, '-' and '_'", v)
+			return def
+		}
+	}
+	return v
+}
+
+func (r *reader) addr(key, def string) string {
+	v := r.str(key, def)
+	if v == "" {
+		return v
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.fail(key, "%q is not host:port (e.g. 127.0.0.1:8080 or :0)", v)
+	}
+	return v
+}
+
+func (r *reader) positiveInt(key string, def, max int) int {
+	raw := r.getenv(key)
+	if strings.TrimSpace(raw) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || n < 1 || n > max {
+		r.fail(key, "%q is not an integer between 1 and %d", raw, max)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(key string, def time.Duration) time.Duration {
+	raw := strings.TrimSpace(r.getenv(key))
+	if raw == "" {
+		return def
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 {
+		r.fail(key, "%q is not a duration like 30s or 2m", raw)
+		return def
+	}
+	return d
+}
+
+// queues parses "chat,images=chat.image|chat.video": comma-separated queue
+// names, each optionally with its own '|'-separated routing patterns.
+func (r *reader) queues(key, def string) []QueueConfig {
+	raw := r.str(key, def)
+	if raw == "" {
+		return nil
+	}
+	var out []QueueConfig
+	seen := map[string]bool{}
+	for _, item := range strings.Split(raw, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, patterns, hasPatterns := strings.Cut(item, "=")
+		q := QueueConfig{Name: strings.TrimSpace(name)}
+		if q.Name == "" || strings.ContainsAny(q.Name, ".#* ") {
+			r.fail(key, "queue name %q is invalid (want e.g. chat or images=chat.image)", name)
+			return nil
+		}
+		if seen[q.Name] {
+			r.fail(key, "queue %q listed twice", q.Name)
+			return nil
+		}
+		seen[q.Name] = true
+		if hasPatterns {
+			for _, p := range strings.Split(patterns, "|") {
+				if p = strings.TrimSpace(p); p != "" {
+					q.Bindings = append(q.Bindings, p)
+				}
+			}
+			if len(q.Bindings) == 0 {
+				r.fail(key, "queue %q has '=' but no routing patterns", q.Name)
+				return nil
+			}
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// MaskURL hides the password of a URL for logs.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// QueueNames lists the configured queue names.
+func (c Config) QueueNames() []string {
+	names := make([]string, len(c.Queues))
+	for i, q := range c.Queues {
+		names[i] = q.Name
+	}
+	return names
+}
+
+// LogFields describes the effective configuration for the start-up log
+// line, with secrets masked.
+func (c Config) LogFields() []zap.Field {
+	token := "(unset)"
+	if c.AdminToken != "" {
+		token = "(set)"
+	}
+	return []zap.Field{
+		zap.String("env", c.Env),
+		zap.String("log_level", c.LogLevel),
+		zap.String("database_url", MaskURL(c.DatabaseURL)),
+		zap.String("amqp_url", MaskURL(c.AMQPURL)),
+		zap.String("amqp_prefix", c.AMQPPrefix),
+		zap.String("queue_type", c.QueueType),
+		zap.String("http_addr", c.HTTPAddr),
+		zap.String("metrics_addr", c.MetricsAddr),
+		zap.Strings("queues", c.QueueNames()),
+		zap.Int("concurrency", c.Concurrency),
+		zap.String("admin_token", token),
+		zap.Duration("shutdown_grace", c.ShutdownGrace),
+		zap.Int64("max_body_bytes", c.MaxBodyBytes),
+	}
+}

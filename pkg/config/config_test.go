@@ -1,0 +1,98 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/config"
+)
+
+func env(m map[string]string) config.Getenv {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(config.ChatWorker, env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "dev", c.Env)
+	assert.Equal(t, config.DefaultDatabaseURL, c.DatabaseURL)
+	assert.Equal(t, "hopper", c.AMQPPrefix)
+	assert.Equal(t, "classic", c.QueueType)
+	assert.Equal(t, "127.0.0.1:9101", c.MetricsAddr)
+	assert.Equal(t, []string{"chat"}, c.QueueNames())
+	assert.Equal(t, 25*time.Second, c.ShutdownGrace)
+
+	g, err := config.Load(config.Gateway, env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", g.HTTPAddr)
+	assert.Empty(t, g.Queues)
+}
+
+func TestLoadQueues(t *testing.T) {
+	c, err := config.Load(config.ChatWorker, env(map[string]string{"HOPPER_QUEUES": "chat, images=chat.image|chat.video"}))
+	require.NoError(t, err)
+	require.Len(t, c.Queues, 2)
+	assert.Equal(t, config.QueueConfig{Name: "chat"}, c.Queues[0])
+	assert.Equal(t, config.QueueConfig{Name: "images", Bindings: []string{"chat.image", "chat.video"}}, c.Queues[1])
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		key, value string
+	}{
+		{"HOPPER_ENV", "production"},
+		{"HOPPER_DATABASE_URL", "mysql://x@y/z"},
+		{"HOPPER_DATABASE_URL", "not a url"},
+		{"HOPPER_AMQP_URL", "http://localhost"},
+		{"HOPPER_AMQP_PREFIX", "a.b"},
+		{"HOPPER_QUEUE_TYPE", "stream"},
+		{"HOPPER_HTTP_ADDR", "8080"},
+		{"HOPPER_METRICS_ADDR", "localhost"},
+		{"HOPPER_QUEUES", "chat,chat"},
+		{"HOPPER_QUEUES", "images="},
+		{"HOPPER_QUEUES", "chat.image"},
+		{"HOPPER_CONCURRENCY", "0"},
+		{"HOPPER_CONCURRENCY", "many"},
+		{"HOPPER_ADMIN_TOKEN", "short"},
+		{"HOPPER_SHUTDOWN_GRACE", "soon"},
+		{"HOPPER_LOG_LEVEL", "loud"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			_, err := config.Load(config.ChatWorker, env(map[string]string{tt.key: tt.value}))
+			require.Error(t, err)
+			msg := err.Error()
+			assert.True(t, strings.HasPrefix(msg, tt.key+":"), "error names the variable: %q", msg)
+			assert.NotContains(t, msg, "\n", "one line")
+		})
+	}
+}
+
+func TestWorkerNeedsQueues(t *testing.T) {
+	_, err := config.Load(config.DocumentWorker, env(map[string]string{"HOPPER_QUEUES": " , "}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "HOPPER_QUEUES")
+}
+
+func TestSecretsMasked(t *testing.T) {
+	c, err := config.Load(config.Gateway, env(map[string]string{
+		"HOPPER_DATABASE_URL": "postgres://u:s3cret@db:5432/h",
+		"HOPPER_AMQP_URL":     "amqp://u:hunter2@mq:5672/prod",
+		"HOPPER_ADMIN_TOKEN":  "0123456789abcdef-very-secret",
+	}))
+	require.NoError(t, err)
+	var all strings.Builder
+	for _, f := range c.LogFields() {
+		all.WriteString(f.String)
+		all.WriteString(" ")
+	}
+	s := all.String()
+	assert.NotContains(t, s, "s3cret")
+	assert.NotContains(t, s, "hunter2")
+	assert.NotContains(t, s, "very-secret")
+	assert.Contains(t, s, "amqp://u:xxxxx@mq:5672/prod")
+}

@@ -1,0 +1,170 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// Options configure a Dispatcher.
+type Options struct {
+	Store     *store.Store
+	Publisher *broker.Publisher
+	Registry  *jobs.Registry
+	Logger    *zap.Logger
+	// LockKey names the leader lock; use the AMQP prefix so stacks sharing
+	// a database schema but not a broker elect separately.
+	LockKey string
+	// Interval between passes (default 1s).
+	Interval time.Duration
+	// OutboxAge is how long a queued job may stay unpublished before the
+	// dispatcher publishes it (default 5s: longer than a normal confirm).
+	OutboxAge time.Duration
+	// Batch bounds the rows one pass handles per step (default 500).
+	Batch int
+	// Parallel bounds concurrent publishes (default 64).
+	Parallel int
+}
+
+// Dispatcher moves jobs from Postgres to RabbitMQ when they are due.
+type Dispatcher struct {
+	opts Options
+	log  *zap.Logger
+}
+
+// New returns a Dispatcher with defaults filled in.
+func New(opts Options) (*Dispatcher, error) {
+	if opts.Store == nil || opts.Publisher == nil || opts.Registry == nil {
+		return nil, errors.New("dispatch: store, publisher and registry are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.OutboxAge <= 0 {
+		opts.OutboxAge = 5 * time.Second
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 64
+	}
+	if opts.LockKey == "" {
+		opts.LockKey = "hopper"
+	}
+	return &Dispatcher{opts: opts, log: opts.Logger.With(zap.String("component", "dispatcher"))}, nil
+}
+
+// Run competes for leadership and, while leading, runs a pass every
+// Interval until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	sqlDB, err := d.opts.Store.DB().DB()
+	if err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	l := &leader{db: sqlDB, key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log}
+	return l.Run(ctx, d.lead)
+}
+
+func (d *Dispatcher) lead(ctx context.Context) error {
+	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	t := time.NewTicker(d.opts.Interval)
+	defer t.Stop()
+	for {
+		if err := d.Pass(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("dispatch pass failed", zap.Error(err))
+		}
+		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("reaper pass failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Pass publishes due scheduled/retrying jobs and outbox leftovers once.
+func (d *Dispatcher) Pass(ctx context.Context) error {
+	now := time.Now()
+	due, err := d.opts.Store.PromoteDue(ctx, now, d.opts.Batch)
+	if err != nil {
+		return fmt.Errorf("promote due jobs: %w", err)
+	}
+	d.publishAll(ctx, due)
+	if !d.opts.Publisher.Ready() {
+		return nil
+	}
+	stale, err := d.opts.Store.Unpublished(ctx, now.Add(-d.opts.OutboxAge), d.opts.Batch)
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	d.publishAll(ctx, stale)
+	return nil
+}
+
+// publishAll publishes jobs concurrently (the publisher's confirm window
+// does the batching) and marks the confirmed ones published.
+func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
+	if len(list) == 0 || !d.opts.Publisher.Ready() {
+		return
+	}
+	var mu sync.Mutex
+	confirmed := make([]uuid.UUID, 0, len(list))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.opts.Parallel)
+	for _, j := range list {
+		g.Go(func() error {
+			err := d.opts.Publisher.Publish(gctx, MessageFor(j))
+			if err != nil {
+				d.log.Warn("publish failed; will retry next pass", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
+				return nil
+			}
+			mu.Lock()
+			confirmed = append(confirmed, j.ID)
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if len(confirmed) == 0 {
+		return
+	}
+	if err := d.opts.Store.MarkPublished(ctx, confirmed...); err != nil {
+		d.log.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
+	}
+	d.log.Debug("published", zap.Int("jobs", len(confirmed)))
+}
+
+// MessageFor builds the AMQP message announcing job's next attempt.
+func MessageFor(job store.Job) broker.Message {
+	return broker.Message{
+		JobID: job.ID.String(), Attempt: job.Attempt + 1, Kind: job.Kind,
+		Priority: uint8(job.Priority), Owner: job.OwnerID.String(), Timestamp: time.Now(),
+	}
+}
+
+// retryAt picks when a reaped job runs again.
+func retryAt(reg *jobs.Registry, j store.Job) time.Time {
+	k, ok := reg.Lookup(j.Kind)
+	if !ok {
+		return time.Now()
+	}
+	return time.Now().Add(jobs.Backoff(k, j.Attempt, rand.Float64()))
+}

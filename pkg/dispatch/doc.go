@@ -1,0 +1,6 @@
+// Package dispatch is the gateway's background dispatcher: one gateway
+// replica leads (a Postgres advisory lock), and while it leads it publishes
+// jobs that became due (scheduled run_at, retry backoff), republishes
+// accepted jobs whose publish was never confirmed (the outbox), and reaps
+// running jobs whose lease expired because their worker died.
+package dispatch

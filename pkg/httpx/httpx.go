@@ -1,0 +1,100 @@
+// Package httpx holds the HTTP conventions every Hopper service shares: the
+// one JSON error shape {"error": {"code", "message", "details"}}, request
+// body limits, and gin middleware that never leaks a stack trace.
+package httpx
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+)
+
+// Error codes, stable for API clients to branch on.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeConflict         = "conflict"
+	CodeTooLarge         = "payload_too_large"
+	CodeUnprocessable    = "unprocessable"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// Error is the body of every error answer.
+type Error struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// ErrorBody wraps Error the way it goes on the wire.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Abort ends the request with status and the standard error body.
+func Abort(c *gin.Context, status int, code, message string, details map[string]any) {
+	c.AbortWithStatusJSON(status, ErrorBody{Error: Error{Code: code, Message: message, Details: details}})
+}
+
+// LimitBody caps request bodies at max bytes; reading past it fails with
+// *http.MaxBytesError, which IsTooLarge recognises.
+func LimitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			Abort(c, http.StatusRequestEntityTooLarge, CodeTooLarge,
+				"request body is larger than the limit", map[string]any{"limit_bytes": max})
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
+// IsTooLarge reports whether err came from reading past LimitBody's cap.
+func IsTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// Recovery turns a handler panic into a 500 with the standard body; the
+// stack goes to the log, never to the client.
+func Recovery(log *zap.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		log.Error("handler panicked", zap.Any("panic", rec), zap.String("path", c.FullPath()), zap.Stack("stack"))
+		Abort(c, http.StatusInternalServerError, CodeInternal, "internal error", nil)
+	})
+}
+
+// AccessLog logs one line per request at debug level (info for 5xx).
+func AccessLog(log *zap.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		status := c.Writer.Status()
+		fields := []zap.Field{
+			zap.String("method", c.Request.Method), zap.String("path", c.FullPath()),
+			zap.Int("status", status),
+		}
+		if status >= 500 {
+			log.Warn("http request", fields...)
+			return
+		}
+		log.Debug("http request", fields...)
+	}
+}
+
+// NotFound and MethodNotAllowed answer unknown routes in the standard shape.
+func NotFound(c *gin.Context) {
+	Abort(c, http.StatusNotFound, CodeNotFound, "no such route: "+c.Request.Method+" "+c.Request.URL.Path, nil)
+}
+
+// MethodNotAllowed answers a known path with the wrong method.
+func MethodNotAllowed(c *gin.Context) {
+	Abort(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path, nil)
+}

@@ -1,0 +1,106 @@
+package jobs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kind describes one kind of job: where it is routed and how it runs.
+type Kind struct {
+	Name            string        // routing key, e.g. "chat.message"
+	Queue           string        // domain queue without prefix, e.g. "chat"
+	DefaultPriority Priority      // used when a submit names none
+	MaxAttempts     int           // attempts before the job fails for good
+	Timeout         time.Duration // per-attempt deadline
+	MaxTimeout      time.Duration // upper bound for a per-job timeout override
+	BackoffBase     time.Duration // first retry delay cap (full jitter)
+	BackoffCap      time.Duration // longest retry delay
+}
+
+// Registry is the set of kinds a deployment accepts. It is a value built at
+// start, not a global: tests and services each build their own.
+type Registry struct {
+	kinds map[string]Kind
+}
+
+// NewRegistry builds a registry from kinds, rejecting duplicates and
+// incomplete definitions.
+func NewRegistry(kinds ...Kind) (*Registry, error) {
+	r := &Registry{kinds: make(map[string]Kind, len(kinds))}
+	for _, k := range kinds {
+		if err := r.add(k); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Registry) add(k Kind) error {
+	switch {
+	case k.Name == "" || strings.ContainsAny(k.Name, " *#"):
+		return fmt.Errorf("kind name %q is invalid", k.Name)
+	case k.Queue == "":
+		return fmt.Errorf("kind %s: queue is empty", k.Name)
+	case k.MaxAttempts < 1:
+		return fmt.Errorf("kind %s: max attempts must be at least 1", k.Name)
+	case k.Timeout <= 0:
+		return fmt.Errorf("kind %s: timeout must be positive", k.Name)
+	case k.DefaultPriority > MaxPriority:
+		return fmt.Errorf("kind %s: default priority %d above %d", k.Name, k.DefaultPriority, MaxPriority)
+	}
+	if _, dup := r.kinds[k.Name]; dup {
+		return fmt.Errorf("kind %s registered twice", k.Name)
+	}
+	if k.MaxTimeout < k.Timeout {
+		k.MaxTimeout = k.Timeout
+	}
+	if k.BackoffBase <= 0 {
+		k.BackoffBase = time.Second
+	}
+	if k.BackoffCap < k.BackoffBase {
+		k.BackoffCap = k.BackoffBase
+	}
+	r.kinds[k.Name] = k
+	return nil
+}
+
+// Lookup returns the kind named name.
+func (r *Registry) Lookup(name string) (Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names lists the registered kind names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Kind names that every worker can run (tests, benchmarks, smoke checks).
+const (
+	KindNoop  = "system.noop"
+	KindSleep = "system.sleep"
+)
+
+// DefaultKinds is the catalogue of kinds Hopper runs today. Domain kinds
+// (chat.*, document.*, maintenance.*) join it as their handlers land, so
+// the gateway never accepts a job no worker can run.
+func DefaultKinds() []Kind {
+	return []Kind{
+		{Name: KindNoop, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 3,
+			Timeout: 30 * time.Second, MaxTimeout: time.Minute, BackoffBase: time.Second, BackoffCap: time.Minute},
+		{Name: KindSleep, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 3,
+			Timeout: 10 * time.Minute, MaxTimeout: time.Hour, BackoffBase: time.Second, BackoffCap: time.Minute},
+	}
+}
+
+// DefaultRegistry returns a registry of DefaultKinds.
+func DefaultRegistry() (*Registry, error) {
+	return NewRegistry(DefaultKinds()...)
+}

@@ -1,0 +1,169 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Limits bound what a submit may ask for.
+const (
+	MaxPayloadBytes    = 256 << 10 // payloads travel through Postgres, not AMQP
+	MaxAttemptsLimit   = 25
+	MaxIdempotencyKey  = 255
+	maxWebhookURLBytes = 2048
+)
+
+// SubmitRequest is a job submission as the API receives it, before
+// validation. Priority and Timeout stay raw JSON because both accept a
+// name or a number.
+type SubmitRequest struct {
+	Kind        string          `json:"kind"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    json.RawMessage `json:"priority,omitempty"`
+	RunAt       *time.Time      `json:"run_at,omitempty"`
+	MaxAttempts *int            `json:"max_attempts,omitempty"`
+	Timeout     json.RawMessage `json:"timeout,omitempty"`
+	WebhookURL  string          `json:"webhook_url,omitempty"`
+}
+
+// Spec is a validated submission, ready to store.
+type Spec struct {
+	Kind        Kind
+	Payload     json.RawMessage
+	Priority    Priority
+	RunAt       time.Time // zero: run now
+	MaxAttempts int
+	Timeout     time.Duration
+	WebhookURL  string
+}
+
+// InitialState is queued for a job due now, scheduled for a future run_at.
+func (s Spec) InitialState(now time.Time) State {
+	if !s.RunAt.IsZero() && s.RunAt.After(now) {
+		return StateScheduled
+	}
+	return StateQueued
+}
+
+// ValidationError says which field of a submission is wrong and why.
+type ValidationError struct {
+	Field   string
+	Message string
+	// UnknownKind is set when the kind is not registered, so the API can
+	// answer with the list of valid kinds.
+	UnknownKind bool
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks a submission against the registry and fills defaults
+// from the kind.
+func (r *Registry) Validate(req SubmitRequest) (Spec, error) {
+	if req.Kind == "" {
+		return Spec{}, invalid("kind", "is required")
+	}
+	k, ok := r.Lookup(req.Kind)
+	if !ok {
+		e := invalid("kind", "unknown kind %q; valid kinds: %s", req.Kind, strings.Join(r.Names(), ", "))
+		e.UnknownKind = true
+		return Spec{}, e
+	}
+	spec := Spec{Kind: k, Priority: k.DefaultPriority, MaxAttempts: k.MaxAttempts, Timeout: k.Timeout}
+
+	payload := bytes.TrimSpace(req.Payload)
+	if len(payload) == 0 || bytes.Equal(payload, []byte("null")) {
+		payload = []byte("{}")
+	}
+	if len(payload) > MaxPayloadBytes {
+		return Spec{}, invalid("payload", "is %d bytes, limit %d", len(payload), MaxPayloadBytes)
+	}
+	if payload[0] != '{' || !json.Valid(payload) {
+		return Spec{}, invalid("payload", "must be a JSON object")
+	}
+	spec.Payload = json.RawMessage(payload)
+
+	if len(bytes.TrimSpace(req.Priority)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Priority), []byte("null")) {
+		p, err := ParsePriority(req.Priority)
+		if err != nil {
+			return Spec{}, invalid("priority", "%v", err)
+		}
+		spec.Priority = p
+	}
+	if req.RunAt != nil {
+		spec.RunAt = req.RunAt.UTC()
+	}
+	if req.MaxAttempts != nil {
+		n := *req.MaxAttempts
+		if n < 1 || n > MaxAttemptsLimit {
+			return Spec{}, invalid("max_attempts", "%d out of range 1-%d", n, MaxAttemptsLimit)
+		}
+		spec.MaxAttempts = n
+	}
+	if len(bytes.TrimSpace(req.Timeout)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Timeout), []byte("null")) {
+		d, err := parseTimeout(req.Timeout)
+		if err != nil {
+			return Spec{}, invalid("timeout", "%v", err)
+		}
+		if d <= 0 || d > k.MaxTimeout {
+			return Spec{}, invalid("timeout", "%s out of range (0, %s] for kind %s", d, k.MaxTimeout, k.Name)
+		}
+		spec.Timeout = d
+	}
+	if req.WebhookURL != "" {
+		if err := checkWebhookURL(req.WebhookURL); err != nil {
+			return Spec{}, invalid("webhook_url", "%v", err)
+		}
+		spec.WebhookURL = req.WebhookURL
+	}
+	return spec, nil
+}
+
+// parseTimeout accepts a Go duration string ("90s", "2m") or a number of
+// seconds.
+func parseTimeout(raw json.RawMessage) (time.Duration, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration like \"30s\" or \"5m\"", s)
+		}
+		return d, nil
+	}
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err != nil {
+		return 0, fmt.Errorf("want a duration string like \"30s\" or a number of seconds")
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+func checkWebhookURL(s string) error {
+	if len(s) > maxWebhookURLBytes {
+		return fmt.Errorf("longer than %d bytes", maxWebhookURLBytes)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// ValidateIdempotencyKey checks an Idempotency-Key header value.
+func ValidateIdempotencyKey(key string) error {
+	if len(key) > MaxIdempotencyKey {
+		return invalid("Idempotency-Key", "longer than %d bytes", MaxIdempotencyKey)
+	}
+	for _, c := range key {
+		if c < 0x20 || c == 0x7f {
+			return invalid("Idempotency-Key", "contains control characters")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+const testLease = time.Minute
+
+// newStore opens a migrated store on a fresh schema of its own.
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	s := openStore(t, testkit.DatabaseURL(t))
+	require.NoError(t, s.Migrate(t.Context()))
+	return s
+}
+
+// openStore opens dsn and closes the store when t ends.
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), dsn, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func mustUser(t *testing.T, s *store.Store) store.User {
+	t.Helper()
+	u, err := s.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	require.NoError(t, err)
+	return u
+}
+
+// testSpec is a noop job due at runAt (zero: now), two attempts.
+func testSpec(t *testing.T, runAt time.Time) jobs.Spec {
+	t.Helper()
+	reg, err := jobs.DefaultRegistry()
+	require.NoError(t, err)
+	k, ok := reg.Lookup(jobs.KindNoop)
+	require.True(t, ok)
+	return jobs.Spec{
+		Kind: k, Payload: json.RawMessage(`{"n": 1}`), Priority: jobs.PriorityHigh,
+		RunAt: runAt, MaxAttempts: 2, Timeout: 5 * time.Second,
+	}
+}
+
+func mustJob(t *testing.T, s *store.Store, owner uuid.UUID) store.Job {
+	t.Helper()
+	j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
+	require.NoError(t, err)
+	require.True(t, created)
+	return j
+}
+
+// mustScheduled creates a job due in an hour.
+func mustScheduled(t *testing.T, s *store.Store, owner uuid.UUID) store.Job {
+	t.Helper()
+	now := time.Now()
+	j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: testSpec(t, now.Add(time.Hour))}, now)
+	require.NoError(t, err)
+	require.Equal(t, jobs.StateScheduled, j.State)
+	return j
+}
+
+// mustRunning creates a job and claims it as worker.
+func mustRunning(t *testing.T, s *store.Store, owner uuid.UUID, worker string) store.Job {
+	t.Helper()
+	j, err := s.Claim(t.Context(), mustJob(t, s, owner).ID, worker, testLease)
+	require.NoError(t, err)
+	return j
+}
+
+// mustFinish ends running job j's attempt with state.
+func mustFinish(t *testing.T, s *store.Store, j store.Job, state jobs.State) store.Job {
+	t.Helper()
+	out, err := s.Finish(t.Context(), store.Outcome{
+		JobID: j.ID, Attempt: j.Attempt, WorkerID: j.WorkerID, State: state,
+		Error: "boom", RetryAt: time.Now().Add(time.Hour), Result: json.RawMessage(`{"ok": true}`),
+	})
+	require.NoError(t, err)
+	require.Equal(t, state, out.State)
+	return out
+}
+
+// timeline renders a job's events as "type/state/attempt".
+func timeline(t *testing.T, s *store.Store, id uuid.UUID) []string {
+	t.Helper()
+	evs, err := s.Events(context.WithoutCancel(t.Context()), id)
+	require.NoError(t, err)
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		require.Equal(t, id, e.JobID)
+		require.False(t, e.At.IsZero())
+		out[i] = fmt.Sprintf("%s/%s/%d", e.Type, e.State, e.Attempt)
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func errorIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+)
+
+// User roles.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// DefaultPlan is the plan of a user created without one.
+const DefaultPlan = "free"
+
+// Timeline event types. Each state transition appends exactly one event
+// (DESIGN §2, invariant 5); progress writes do not, they would flood the
+// table.
+const (
+	EventCreated         = "created"          // submitted; state queued or scheduled
+	EventQueued          = "queued"           // scheduled/retrying job came due
+	EventStarted         = "started"          // a worker claimed it
+	EventCancelRequested = "cancel_requested" // cancel asked of a running job
+	EventSucceeded       = "succeeded"
+	EventFailed          = "failed"
+	EventRetrying        = "retrying"
+	EventCancelled       = "cancelled"
+	EventReleased        = "released"      // running → queued on worker shutdown
+	EventLeaseExpired    = "lease_expired" // worker stopped renewing its lease
+)
+
+// User is an account that owns jobs and API keys.
+type User struct {
+	ID        uuid.UUID
+	Email     string
+	Role      string
+	Plan      string
+	Active    bool
+	CreatedAt time.Time
+}
+
+// TableName maps User to its table.
+func (User) TableName() string { return "users" }
+
+// APIKey is a stored key. Only its SHA-256 hash is kept; the plaintext is
+// shown once, at creation.
+type APIKey struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	Prefix     string // visible start of the key, to tell keys apart
+	Hash       []byte
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// TableName maps APIKey to its table.
+func (APIKey) TableName() string { return "api_keys" }
+
+// Job is a job row.
+type Job struct {
+	ID              uuid.UUID
+	OwnerID         uuid.UUID
+	Kind            string
+	Queue           string
+	State           jobs.State
+	Priority        int
+	Payload         json.RawMessage
+	Result          json.RawMessage // nil until a result is stored
+	Error           string
+	Progress        int
+	StatusMessage   string
+	Attempt         int // attempts started (a release does not count)
+	MaxAttempts     int
+	TimeoutMS       int64  `gorm:"column:timeout_ms"`
+	WebhookURL      string `gorm:"column:webhook_url"`
+	IdempotencyKey  *string
+	CancelRequested bool
+	WorkerID        string
+	LeaseExpiresAt  *time.Time
+	RunAt           time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+	PublishedAt     *time.Time // last confirmed publish to RabbitMQ
+}
+
+// TableName maps Job to its table.
+func (Job) TableName() string { return "jobs" }
+
+// Timeout is the per-attempt deadline.
+func (j Job) Timeout() time.Duration {
+	return time.Duration(j.TimeoutMS) * time.Millisecond
+}
+
+// Event is one entry of a job's timeline: the state and attempt the job
+// had after the transition.
+type Event struct {
+	ID      int64
+	JobID   uuid.UUID
+	At      time.Time
+	Type    string
+	State   jobs.State
+	Attempt int
+	Message string
+	Data    json.RawMessage
+}
+
+// TableName maps Event to its table.
+func (Event) TableName() string { return "job_events" }

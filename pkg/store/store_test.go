@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+func TestOpenFailsClearly(t *testing.T) {
+	t.Parallel()
+	_, err := store.Open(t.Context(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", store.Options{})
+	require.ErrorContains(t, err, "connect to postgres")
+}
+
+func TestSearchPathSelectsSchema(t *testing.T) {
+	t.Parallel()
+	dsn := testkit.DatabaseURL(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	s := openStore(t, dsn)
+	require.NoError(t, s.Ping(t.Context()))
+
+	var schema string
+	require.NoError(t, s.DB().WithContext(t.Context()).Raw("SELECT current_schema()").Scan(&schema).Error)
+	require.Equal(t, u.Query().Get("search_path"), schema)
+
+	require.NoError(t, s.Migrate(t.Context()))
+	var tables []string
+	require.NoError(t, s.DB().WithContext(t.Context()).Raw(
+		"SELECT tablename FROM pg_tables WHERE schemaname = ? ORDER BY tablename", schema).Scan(&tables).Error)
+	require.Equal(t, []string{"api_keys", "goose_db_version", "job_events", "jobs", "users"}, tables)
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, testkit.DatabaseURL(t))
+	v, err := s.MigrationStatus(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, v)
+
+	for range 2 {
+		require.NoError(t, s.Migrate(t.Context()))
+		v, err = s.MigrationStatus(t.Context())
+		require.NoError(t, err)
+		require.EqualValues(t, 1, v)
+	}
+}
+
+// Replicas of a service migrate one schema at once; tests migrate their
+// own schemas side by side. Neither may fail or double-apply.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	shared := testkit.DatabaseURL(t)
+	dsns := []string{shared, shared, shared, testkit.DatabaseURL(t), testkit.DatabaseURL(t)}
+	stores := make([]*store.Store, len(dsns))
+	for i, dsn := range dsns {
+		stores[i] = openStore(t, dsn)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(stores))
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	for i, s := range stores {
+		require.NoError(t, errs[i], "store %d", i)
+		v, err := s.MigrationStatus(t.Context())
+		require.NoError(t, err)
+		require.EqualValues(t, 1, v, "store %d", i)
+		// Each schema has its own, working tables.
+		_, err = s.CreateUser(t.Context(), testkit.UniqueName("m")+"@example.com", store.RoleUser, "")
+		require.NoError(t, err)
+	}
+}

@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// Job is what a handler sees of the job it runs.
+type Job struct {
+	ID          uuid.UUID
+	Kind        string
+	Attempt     int // 1-based
+	MaxAttempts int
+	Owner       uuid.UUID
+	Payload     json.RawMessage
+
+	reporter *progressReporter
+}
+
+// Progress records how far the job is (0–100) and a short status message,
+// readable by clients at once. Writes are throttled: calls closer together
+// than the throttle interval keep only the latest value, which the
+// heartbeat flushes. Progress also renews the job's lease.
+func (j *Job) Progress(ctx context.Context, pct int, msg string) error {
+	if j.reporter == nil {
+		return nil
+	}
+	return j.reporter.report(ctx, pct, msg)
+}
+
+// HandlerFunc runs one attempt of a job. A nil error with a result marks
+// the job succeeded; the result must marshal to JSON. Return Permanent(err)
+// for errors a retry cannot fix (bad input).
+type HandlerFunc func(ctx context.Context, job *Job) (result any, err error)
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the job fails at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(...)).
+func Permanentf(format string, args ...any) error {
+	return Permanent(fmt.Errorf(format, args...))
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// progressReporter writes progress for one attempt, throttled, and tells
+// the runtime when the job was cancelled or its lease lost.
+type progressReporter struct {
+	store    *store.Store
+	jobID    uuid.UUID
+	attempt  int
+	workerID string
+	lease    time.Duration
+	throttle time.Duration
+	onSignal func(cancelRequested bool, err error)
+
+	mu        sync.Mutex
+	lastWrite time.Time
+	pending   bool
+	pct       int
+	msg       string
+}
+
+func (r *progressReporter) report(ctx context.Context, pct int, msg string) error {
+	r.mu.Lock()
+	r.pct, r.msg = pct, msg
+	if pct < 100 && time.Since(r.lastWrite) < r.throttle {
+		r.pending = true
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	return r.flush(ctx, true)
+}
+
+// flush writes the latest progress (or only renews the lease when nothing
+// is pending and force is false).
+func (r *progressReporter) flush(ctx context.Context, force bool) error {
+	r.mu.Lock()
+	write := force || r.pending
+	pct, msg := r.pct, r.msg
+	r.pending = false
+	if write {
+		r.lastWrite = time.Now()
+	}
+	r.mu.Unlock()
+
+	var cancelRequested bool
+	var err error
+	if write {
+		cancelRequested, err = r.store.Progress(ctx, r.jobID, r.attempt, r.workerID, pct, msg, r.lease)
+	} else {
+		cancelRequested, err = r.store.Heartbeat(ctx, r.jobID, r.attempt, r.workerID, r.lease)
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.onSignal(cancelRequested, err)
+	if err != nil {
+		return fmt.Errorf("report progress: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// Why a handler's context ended early.
+var (
+	errCancelRequested = errors.New("job cancelled")
+	errLeaseLost       = errors.New("lease lost")
+	errShutdown        = errors.New("worker shutting down")
+)
+
+// Options configure a Processor.
+type Options struct {
+	Store       *store.Store
+	Registry    *jobs.Registry
+	WorkerID    string
+	Service     string
+	Concurrency int
+	// Lease is how long a claim owns a job without renewal (default 30s);
+	// the heartbeat renews it every Lease/3.
+	Lease time.Duration
+	// HeartbeatEvery overrides Lease/3.
+	HeartbeatEvery time.Duration
+	// ProgressThrottle is the least time between two progress writes of one
+	// job (default 250ms).
+	ProgressThrottle time.Duration
+	// ShutdownGrace is how long in-flight jobs may finish after Run's
+	// context ends before they are released to another worker.
+	ShutdownGrace time.Duration
+	Logger        *zap.Logger
+}
+
+// Processor runs jobs from deliveries with bounded concurrency.
+type Processor struct {
+	opts     Options
+	log      *zap.Logger
+	handlers map[string]HandlerFunc
+	inFlight sync.WaitGroup
+}
+
+// NewProcessor returns a Processor; register handlers before Run.
+func NewProcessor(opts Options) *Processor {
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 1
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 30 * time.Second
+	}
+	if opts.HeartbeatEvery <= 0 {
+		opts.HeartbeatEvery = opts.Lease / 3
+	}
+	if opts.ProgressThrottle <= 0 {
+		opts.ProgressThrottle = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{}}
+}
+
+// Handle registers h for kind.
+func (p *Processor) Handle(kind string, h HandlerFunc) {
+	p.handlers[kind] = h
+}
+
+// Kinds lists the kinds with a handler.
+func (p *Processor) Kinds() []string {
+	out := make([]string, 0, len(p.handlers))
+	for k := range p.handlers {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Run takes deliveries while ctx lives, at most Concurrency jobs at once:
+// it only receives the next delivery when a slot is free, so deliveries
+// beyond the prefetch stay in the broker, in priority order. When ctx
+// ends it stops receiving, lets in-flight jobs finish within the shutdown
+// grace, then releases the rest back to the queue uncharged.
+func (p *Processor) Run(ctx context.Context, deliveries <-chan broker.Delivery) error {
+	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopJobs(errShutdown)
+	slots := make(chan struct{}, p.opts.Concurrency)
+
+	for ctx.Err() == nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				<-slots
+				return p.drain(stopJobs)
+			}
+			p.inFlight.Add(1)
+			go func() {
+				defer p.inFlight.Done()
+				defer func() { <-slots }()
+				p.process(jobCtx, d)
+			}()
+		case <-ctx.Done():
+			<-slots
+		}
+	}
+	return p.drain(stopJobs)
+}
+
+// drain waits for in-flight jobs for the shutdown grace, then cancels them
+// so they release their jobs.
+func (p *Processor) drain(stopJobs context.CancelCauseFunc) error {
+	done := make(chan struct{})
+	go func() {
+		p.inFlight.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(p.opts.ShutdownGrace)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-timer.C:
+		p.log.Info("shutdown grace over, releasing in-flight jobs", zap.Duration("grace", p.opts.ShutdownGrace))
+		stopJobs(errShutdown)
+		<-done
+		return nil
+	}
+}
+
+// process handles one delivery: decode, claim, ack, run, finish.
+func (p *Processor) process(ctx context.Context, d broker.Delivery) {
+	env, err := broker.DecodeEnvelope(d.Body)
+	var id uuid.UUID
+	if err == nil {
+		id, err = uuid.Parse(env.JobID)
+	}
+	if err != nil {
+		// A message nobody can decode goes to the dead-letter queue, where
+		// an operator can read it in the management UI; it never loops.
+		p.log.Warn("poison message rejected to dead-letter queue",
+			zap.String("queue", d.Queue), zap.String("message_id", d.MessageId), zap.Error(err))
+		_ = d.Nack(false, false)
+		return
+	}
+
+	job, err := p.opts.Store.Claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
+	if errors.Is(err, store.ErrNotClaimed) {
+		// Done, cancelled, or owned by another worker: this copy is stale.
+		p.log.Debug("stale delivery dropped", hlog.JobID(env.JobID), zap.Int("envelope_attempt", env.Attempt))
+		_ = d.Ack(false)
+		return
+	}
+	if err != nil {
+		p.log.Error("claim failed, returning delivery to the queue", hlog.JobID(env.JobID), zap.Error(err))
+		p.pause(ctx, time.Second)
+		_ = d.Nack(false, true)
+		return
+	}
+	// From here the lease in Postgres owns the job, not the delivery.
+	if err := d.Ack(false); err != nil {
+		p.log.Warn("ack after claim failed; the redelivery will be dropped as stale", hlog.JobID(env.JobID), zap.Error(err))
+	}
+	p.run(ctx, job)
+}
+
+func (p *Processor) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// run executes one claimed attempt and records its outcome.
+func (p *Processor) run(ctx context.Context, sj store.Job) {
+	fields := []zap.Field{hlog.JobID(sj.ID.String()), hlog.Kind(sj.Kind), hlog.Attempt(sj.Attempt)}
+	log := p.log.With(fields...)
+
+	timeout := sj.Timeout()
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	deadlineCtx, cancelDeadline := context.WithTimeout(runCtx, timeout)
+	defer cancelDeadline()
+
+	reporter := &progressReporter{
+		store: p.opts.Store, jobID: sj.ID, attempt: sj.Attempt, workerID: p.opts.WorkerID,
+		lease: p.opts.Lease, throttle: p.opts.ProgressThrottle,
+		onSignal: func(cancelRequested bool, err error) {
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
+				cancelRun(errLeaseLost)
+			case cancelRequested:
+				cancelRun(errCancelRequested)
+			}
+		},
+	}
+	hbCtx, stopHeartbeat := context.WithCancel(runCtx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		_ = (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).Run(hbCtx)
+	}()
+
+	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
+		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter}
+	started := time.Now()
+	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
+	result, runErr := p.invoke(deadlineCtx, job)
+	stopHeartbeat()
+	<-hbDone
+
+	outcome := p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout)
+	// The outcome write must land even when the worker is shutting down.
+	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancelWrite()
+	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
+			return
+		}
+		// The lease will expire and the reaper retries the job.
+		log.Error("finish write failed", zap.Error(err))
+		return
+	}
+	p.logOutcome(log, outcome, time.Since(started))
+}
+
+// invoke calls the handler, turning a panic into an error.
+func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessage, err error) {
+	h, ok := p.handlers[job.Kind]
+	if !ok {
+		return nil, Permanentf("no handler for kind %s in %s", job.Kind, p.opts.Service)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("handler panicked", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind),
+				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			result, err = nil, fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	out, err := h(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, nil
+	}
+	if raw, ok := out.(json.RawMessage); ok {
+		return raw, nil
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, Permanentf("encode result: %v", err)
+	}
+	return b, nil
+}
+
+// outcome decides the attempt's final state.
+func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause, deadlineErr error, timeout time.Duration) store.Outcome {
+	o := store.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID}
+	switch {
+	case runErr == nil:
+		o.State, o.Result = jobs.StateSucceeded, result
+		return o
+	case errors.Is(cause, errCancelRequested):
+		o.State, o.Message = jobs.StateCancelled, "cancelled while running"
+		return o
+	case errors.Is(cause, errShutdown):
+		o.State, o.Message = jobs.StateQueued, "released: "+errShutdown.Error()
+		return o
+	}
+	errText := runErr.Error()
+	if errors.Is(deadlineErr, context.DeadlineExceeded) {
+		errText = fmt.Sprintf("timed out after %s: %v", timeout, runErr)
+	}
+	o.Error = errText
+	if IsPermanent(runErr) || sj.Attempt >= sj.MaxAttempts {
+		o.State = jobs.StateFailed
+		return o
+	}
+	kind, ok := p.opts.Registry.Lookup(sj.Kind)
+	if !ok {
+		kind = jobs.Kind{BackoffBase: time.Second, BackoffCap: time.Minute}
+	}
+	o.State = jobs.StateRetrying
+	o.RetryAt = time.Now().Add(jobs.Backoff(kind, sj.Attempt, rand.Float64()))
+	return o
+}
+
+func (p *Processor) logOutcome(log *zap.Logger, o store.Outcome, took time.Duration) {
+	switch o.State {
+	case jobs.StateSucceeded:
+		log.Info("task_completed", zap.Duration("took", took))
+	case jobs.StateRetrying:
+		log.Warn("task_retrying", zap.String("error", o.Error), zap.Time("retry_at", o.RetryAt))
+	case jobs.StateFailed:
+		log.Warn("task_failed", zap.String("error", o.Error), zap.Duration("took", took))
+	case jobs.StateCancelled:
+		log.Info("task_cancelled", zap.Duration("took", took))
+	case jobs.StateQueued:
+		log.Info("task_released")
+	}
+}

@@ -1,0 +1,14 @@
+// Command chat-worker runs Hopper's chat-worker service (chat.*, qa.* kinds, plus system.*).
+package main
+
+import (
+	"os"
+
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/worker"
+	"github.com/hopperq/hopper/services/chat-worker/app"
+)
+
+func main() {
+	os.Exit(worker.Main(config.ChatWorker, app.Run))
+}

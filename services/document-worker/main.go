@@ -1,0 +1,14 @@
+// Command document-worker runs Hopper's document-worker service (document.* kinds, plus system.*).
+package main
+
+import (
+	"os"
+
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/worker"
+	"github.com/hopperq/hopper/services/document-worker/app"
+)
+
+func main() {
+	os.Exit(worker.Main(config.DocumentWorker, app.Run))
+}

@@ -1,0 +1,105 @@
+// Package app runs the gateway: it migrates the database, serves the HTTP
+// API, keeps a publisher connection to RabbitMQ, and takes part in the
+// dispatcher's leader election.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/dispatch"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/services/gateway/internal/api"
+)
+
+// Options tune Run beyond the configuration (tests).
+type Options struct {
+	// OnListen learns the API's bound address (HOPPER_HTTP_ADDR=:0).
+	OnListen func(addr string)
+	// DispatchInterval overrides the dispatcher's pass interval.
+	DispatchInterval time.Duration
+}
+
+// Migrate applies the embedded database migrations and returns.
+func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	log.Info("database migrated")
+	return nil
+}
+
+// Run serves the gateway until ctx ends, then shuts down cleanly.
+func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) error {
+	log.Info("starting", cfg.LogFields()...)
+	reg, err := jobs.DefaultRegistry()
+	if err != nil {
+		return fmt.Errorf("kind registry: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 20, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
+	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log})
+	disp, err := dispatch.New(dispatch.Options{
+		Store: st, Publisher: pub, Registry: reg, Logger: log,
+		LockKey: cfg.AMQPPrefix, Interval: opts.DispatchInterval,
+	})
+	if err != nil {
+		return err
+	}
+	handler := api.New(api.Options{
+		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
+		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HOPPER_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr().String())
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return pub.Run(gctx) })
+	g.Go(func() error { return disp.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	log.Info("gateway listening", zap.String("addr", "http://"+ln.Addr().String()))
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+type createUserRequest struct {
+	Email string `json:"email"`
+	Plan  string `json:"plan"`
+	Role  string `json:"role"`
+}
+
+// Plans known today; the tenants issue makes them configurable.
+var knownPlans = map[string]bool{"free": true, "premium": true}
+
+func (a *API) createUser(c *gin.Context) {
+	var req createUserRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	req.Email = strings.TrimSpace(req.Email)
+	if _, err := mail.ParseAddress(req.Email); err != nil || req.Email == "" {
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "email: not a valid address", map[string]any{"field": "email"})
+		return
+	}
+	if req.Plan == "" {
+		req.Plan = "free"
+	}
+	if !knownPlans[req.Plan] {
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "plan: want free or premium", map[string]any{"field": "plan"})
+		return
+	}
+	if req.Role == "" {
+		req.Role = store.RoleUser
+	}
+	if req.Role != store.RoleUser && req.Role != store.RoleAdmin {
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "role: want user or admin", map[string]any{"field": "role"})
+		return
+	}
+	u, err := a.opts.Store.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
+	if errors.Is(err, store.ErrConflict) {
+		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a user with this email exists", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "create user", err)
+		return
+	}
+	c.JSON(http.StatusCreated, userView(u))
+}
+
+func userView(u store.User) gin.H {
+	return gin.H{"id": u.ID.String(), "email": u.Email, "role": u.Role, "plan": u.Plan,
+		"active": u.Active, "created_at": rfc3339(&u.CreatedAt)}
+}
+
+// createKey issues an API key; its secret is in this answer only.
+func (a *API) createKey(c *gin.Context) {
+	userID, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+		return
+	}
+	key, plaintext, err := a.opts.Store.CreateAPIKey(c.Request.Context(), userID)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "create key", err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": key.ID.String(), "user_id": userID.String(), "prefix": key.Prefix,
+		"key": plaintext, "created_at": rfc3339(&key.CreatedAt),
+		"note": "store this key now: it is not shown again"})
+}
+
+func (a *API) revokeKey(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
+		return
+	}
+	err = a.opts.Store.RevokeAPIKey(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "revoke key", err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,102 @@
+// Package api is the gateway's HTTP API (gin): job submission, status,
+// listing and cancellation, the admin endpoints for users and keys, and the
+// health probes. Every error answer uses pkg/httpx's JSON shape.
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// Options wire the API to its dependencies.
+type Options struct {
+	Store        *store.Store
+	Publisher    *broker.Publisher
+	Registry     *jobs.Registry
+	AdminToken   string
+	MaxBodyBytes int64
+	AppID        string
+	Logger       *zap.Logger
+	// PublishTimeout bounds the synchronous publish on submit; a job whose
+	// publish is not confirmed in time stays in the outbox for the
+	// dispatcher.
+	PublishTimeout time.Duration
+	Now            func() time.Time
+}
+
+// API holds the handlers.
+type API struct {
+	opts Options
+	log  *zap.Logger
+}
+
+// New builds the gin engine serving the whole API.
+func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 5 * time.Second
+	}
+	a := &API{opts: opts, log: opts.Logger}
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(httpx.NotFound)
+	r.NoMethod(httpx.MethodNotAllowed)
+	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), httpx.LimitBody(opts.MaxBodyBytes))
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+
+	v1 := r.Group("/v1", a.authenticate)
+	v1.POST("/jobs", a.submitJob)
+	v1.GET("/jobs", a.listJobs)
+	v1.GET("/jobs/:id", a.getJob)
+	v1.DELETE("/jobs/:id", a.cancelJob)
+
+	admin := v1.Group("/admin", a.requireAdmin)
+	admin.POST("/users", a.createUser)
+	admin.POST("/users/:id/keys", a.createKey)
+	admin.DELETE("/keys/:id", a.revokeKey)
+	return r
+}
+
+func (a *API) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz answers 503 only when Postgres is unreachable: with RabbitMQ down
+// the gateway still accepts jobs (they wait in Postgres for the
+// dispatcher), so it reports "degraded" but stays in rotation.
+func (a *API) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	pgOK := a.opts.Store.Ping(ctx) == nil
+	amqpOK := a.opts.Publisher.Ready()
+	body := gin.H{"postgres": pgOK, "rabbitmq": amqpOK}
+	switch {
+	case !pgOK:
+		body["status"] = "unavailable"
+		c.JSON(http.StatusServiceUnavailable, body)
+	case !amqpOK:
+		body["status"] = "degraded"
+		c.JSON(http.StatusOK, body)
+	default:
+		body["status"] = "ready"
+		c.JSON(http.StatusOK, body)
+	}
+}

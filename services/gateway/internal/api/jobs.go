@@ -1,0 +1,327 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/dispatch"
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// submitJob stores the job, then publishes it. The job is in Postgres
+// before the 202 goes out; a publish that fails or times out leaves it in
+// the outbox (published_at NULL) for the dispatcher to publish.
+func (a *API) submitJob(c *gin.Context) {
+	p := currentPrincipal(c)
+	if p.User == nil {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"the admin token cannot own jobs: create a user and submit with their API key", nil)
+		return
+	}
+	var req jobs.SubmitRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	spec, err := a.opts.Registry.Validate(req)
+	if err != nil {
+		a.validationError(c, err)
+		return
+	}
+	key := c.GetHeader("Idempotency-Key")
+	if err := jobs.ValidateIdempotencyKey(key); err != nil {
+		a.validationError(c, err)
+		return
+	}
+
+	ctx := c.Request.Context()
+	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key}, a.opts.Now())
+	if err != nil {
+		a.internalError(c, "create job", err)
+		return
+	}
+	if !created {
+		if job.Kind != spec.Kind.Name || !sameJSON(job.Payload, spec.Payload) {
+			httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
+				"Idempotency-Key was already used for a different request",
+				map[string]any{"job_id": job.ID.String()})
+			return
+		}
+		c.Header("Idempotent-Replayed", "true")
+		c.JSON(http.StatusAccepted, acceptedBody(job))
+		return
+	}
+	if job.State == jobs.StateQueued {
+		a.publish(ctx, job)
+	}
+	c.JSON(http.StatusAccepted, acceptedBody(job))
+}
+
+// publish sends the job's envelope and records the confirm. Failure is
+// logged, not returned: the job is safe in the outbox.
+func (a *API) publish(ctx context.Context, job store.Job) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.PublishTimeout)
+	defer cancel()
+	err := a.opts.Publisher.Publish(pctx, dispatch.MessageFor(job))
+	if err != nil {
+		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
+		return
+	}
+	if err := a.opts.Store.MarkPublished(pctx, job.ID); err != nil {
+		// Harmless: the dispatcher republishes and the claim drops the
+		// duplicate.
+		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))
+	}
+}
+
+func acceptedBody(job store.Job) gin.H {
+	return gin.H{
+		"id":    job.ID.String(),
+		"state": job.State,
+		"links": gin.H{"self": "/v1/jobs/" + job.ID.String()},
+	}
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func (a *API) getJob(c *gin.Context) {
+	job, ok := a.loadJob(c)
+	if !ok {
+		return
+	}
+	events, err := a.opts.Store.Events(c.Request.Context(), job.ID)
+	if err != nil {
+		a.internalError(c, "load events", err)
+		return
+	}
+	c.JSON(http.StatusOK, jobView(job, events))
+}
+
+// loadJob finds the job named in the path within the caller's scope;
+// another user's job is a 404, like a missing one.
+func (a *API) loadJob(c *gin.Context) (store.Job, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return store.Job{}, false
+	}
+	job, err := a.opts.Store.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return store.Job{}, false
+	}
+	if err != nil {
+		a.internalError(c, "get job", err)
+		return store.Job{}, false
+	}
+	return job, true
+}
+
+func (a *API) listJobs(c *gin.Context) {
+	p := currentPrincipal(c)
+	f := store.ListFilter{OwnerID: p.ownerScope(), Kind: c.Query("kind"), Cursor: c.Query("cursor")}
+	if p.isAdmin() && c.Query("owner") != "" {
+		owner, err := uuid.Parse(c.Query("owner"))
+		if err != nil {
+			httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "owner: not a user id", nil)
+			return
+		}
+		f.OwnerID = &owner
+	}
+	if raw := c.Query("state"); raw != "" {
+		for _, s := range strings.Split(raw, ",") {
+			st, err := jobs.ParseState(strings.TrimSpace(s))
+			if err != nil {
+				httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "state: "+err.Error(), nil)
+				return
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 500 {
+			httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "limit: want an integer 1-500", nil)
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := a.opts.Store.ListJobs(c.Request.Context(), f)
+	if errors.Is(err, store.ErrBadCursor) {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cursor: not a cursor returned by this API", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "list jobs", err)
+		return
+	}
+	views := make([]gin.H, len(list))
+	for i, j := range list {
+		views[i] = jobView(j, nil)
+	}
+	body := gin.H{"jobs": views, "next_cursor": nil}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// cancelJob cancels a waiting job at once (200) or asks its worker to stop a
+// running one (202, cancel_requested).
+func (a *API) cancelJob(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return
+	}
+	job, err := a.opts.Store.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return
+	case errors.Is(err, store.ErrConflict):
+		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
+			"job already finished; only scheduled, queued, retrying or running jobs can be cancelled", nil)
+		return
+	case err != nil:
+		a.internalError(c, "cancel job", err)
+		return
+	}
+	status := http.StatusOK
+	if job.State == jobs.StateRunning {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, jobView(job, nil))
+}
+
+// jobView is a job as the API shows it; events are included when given.
+func jobView(j store.Job, events []store.Event) gin.H {
+	v := gin.H{
+		"id":               j.ID.String(),
+		"kind":             j.Kind,
+		"queue":            j.Queue,
+		"state":            j.State,
+		"priority":         j.Priority,
+		"progress":         j.Progress,
+		"status_message":   j.StatusMessage,
+		"payload":          rawOrNull(j.Payload),
+		"result":           rawOrNull(j.Result),
+		"error":            nullIfEmpty(j.Error),
+		"attempts":         j.Attempt,
+		"max_attempts":     j.MaxAttempts,
+		"timeout_seconds":  float64(j.TimeoutMS) / 1000,
+		"cancel_requested": j.CancelRequested,
+		"created_at":       rfc3339(&j.CreatedAt),
+		"updated_at":       rfc3339(&j.UpdatedAt),
+		"run_at":           rfc3339(&j.RunAt),
+		"started_at":       rfc3339(j.StartedAt),
+		"finished_at":      rfc3339(j.FinishedAt),
+	}
+	if j.WebhookURL != "" {
+		v["webhook_url"] = j.WebhookURL
+	}
+	if events != nil {
+		ev := make([]gin.H, len(events))
+		for i, e := range events {
+			ev[i] = gin.H{"at": rfc3339(&e.At), "type": e.Type, "state": e.State, "attempt": e.Attempt, "message": nullIfEmpty(e.Message)}
+		}
+		v["events"] = ev
+	}
+	return v
+}
+
+func rawOrNull(r json.RawMessage) any {
+	if len(r) == 0 {
+		return nil
+	}
+	return r
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func rfc3339(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// decodeJSON reads a JSON object body strictly: malformed JSON or unknown
+// fields are a 400, an oversized body a 413.
+func (a *API) decodeJSON(c *gin.Context, dst any) bool {
+	body, err := io.ReadAll(c.Request.Body)
+	if httpx.IsTooLarge(err) {
+		httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
+			"request body is larger than the limit", map[string]any{"limit_bytes": a.opts.MaxBodyBytes})
+		return false
+	}
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "could not read the request body", nil)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "malformed JSON body: "+jsonProblem(err), nil)
+		return false
+	}
+	if dec.More() {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "malformed JSON body: trailing data after the object", nil)
+		return false
+	}
+	return true
+}
+
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type)
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	default:
+		return err.Error()
+	}
+}
+
+func (a *API) validationError(c *gin.Context, err error) {
+	var ve *jobs.ValidationError
+	if !errors.As(err, &ve) {
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, err.Error(), nil)
+		return
+	}
+	details := map[string]any{"field": ve.Field}
+	if ve.UnknownKind {
+		details["valid_kinds"] = a.opts.Registry.Names()
+	}
+	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, ve.Error(), details)
+}

@@ -1,0 +1,47 @@
+// Command gateway serves Hopper's HTTP API and runs the dispatcher.
+//
+//	gateway           serve (migrates first)
+//	gateway migrate   apply database migrations and exit
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hopperq/hopper/pkg/config"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/services/gateway/app"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := config.Load(config.Gateway, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log, err := hlog.New(cfg.Service, cfg.Env, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch {
+	case len(args) == 0 || args[0] == "serve":
+		return app.Run(ctx, cfg, log, app.Options{})
+	case args[0] == "migrate":
+		return app.Migrate(ctx, cfg, log)
+	default:
+		return fmt.Errorf("unknown command %q (want serve or migrate)", args[0])
+	}
+}

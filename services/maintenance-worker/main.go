@@ -1,0 +1,14 @@
+// Command maintenance-worker runs Hopper's maintenance-worker service (maintenance.* kinds, plus system.*).
+package main
+
+import (
+	"os"
+
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/worker"
+	"github.com/hopperq/hopper/services/maintenance-worker/app"
+)
+
+func main() {
+	os.Exit(worker.Main(config.MaintenanceWorker, app.Run))
+}
