@@ -7,7 +7,7 @@ BIN   := $(CURDIR)/bin
 PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/...
 SERVICES := gateway chat-worker document-worker maintenance-worker
 
-.PHONY: all build deps run test test-unit lint fmt vet clean
+.PHONY: all build deps run test test-fault test-unit lint fmt vet clean
 
 all: build
 
@@ -31,6 +31,12 @@ vet:
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory test-fault
+
+# The fault suite restarts the shared RabbitMQ and Postgres, so it runs
+# alone, after everything else; -v prints its figures.
+test-fault:
+	$(GO) test -count=1 -tags fault -run '^TestFault' -timeout 20m -v ./tools/e2e
 
 test-unit:
 	$(GO) test -count=1 -short $(PKGS)

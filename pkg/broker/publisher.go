@@ -153,34 +153,40 @@ func (p *Publisher) Publish(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
+	return p.send(ctx, p.topo.Exchange(), m.Kind, pub, "job "+m.JobID+" (kind "+m.Kind+")")
+}
+
+// send publishes pub to exchange with key through the confirm window and
+// waits for the broker's answer; what names the message in errors.
+func (p *Publisher) send(ctx context.Context, exchange, key string, pub amqp.Publishing, what string) error {
 	if p.session() == nil {
-		return fmt.Errorf("broker: publish job %s: %w", m.JobID, ErrNotConnected)
+		return fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("broker: publish job %s: wait for window: %w", m.JobID, ctx.Err())
+		return fmt.Errorf("broker: publish %s: wait for window: %w", what, ctx.Err())
 	}
 	release := func() { <-p.slots }
 	// The session may have changed while we waited for a slot.
 	sess := p.session()
 	if sess == nil {
 		release()
-		return fmt.Errorf("broker: publish job %s: %w", m.JobID, ErrNotConnected)
+		return fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
 	}
-	res, err := sess.publish(ctx, p.topo.Exchange(), m.Kind, pub, release)
+	res, err := sess.publish(ctx, exchange, key, pub, release)
 	if err != nil {
-		return fmt.Errorf("broker: publish job %s: %w", m.JobID, err)
+		return fmt.Errorf("broker: publish %s: %w", what, err)
 	}
 	select {
 	case err := <-res:
 		if err != nil {
-			return fmt.Errorf("broker: publish job %s (kind %s): %w", m.JobID, m.Kind, err)
+			return fmt.Errorf("broker: publish %s: %w", what, err)
 		}
 		return nil
 	case <-ctx.Done():
 		// The confirm loop still answers the buffered res and frees the
 		// slot, so leaving now leaks nothing.
-		return fmt.Errorf("broker: publish job %s: wait for confirm: %w", m.JobID, ctx.Err())
+		return fmt.Errorf("broker: publish %s: wait for confirm: %w", what, ctx.Err())
 	}
 }

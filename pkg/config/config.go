@@ -54,6 +54,11 @@ type Config struct {
 	ShutdownGrace time.Duration
 	MaxBodyBytes  int64
 	WorkerID      string
+	// Lease is how long a worker's claim owns a running job without
+	// renewal; the heartbeat renews it every Lease/3.
+	Lease time.Duration
+	// DispatchInterval is the gateway dispatcher's pass interval.
+	DispatchInterval time.Duration
 }
 
 type serviceDefaults struct {
@@ -79,27 +84,35 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	r := reader{getenv: getenv}
 	c := Config{
-		Service:       service,
-		Env:           r.oneOf("HOPPER_ENV", "dev", "dev", "stage", "prod"),
-		LogLevel:      r.oneOf("HOPPER_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		DatabaseURL:   r.url("HOPPER_DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
-		AMQPURL:       r.url("HOPPER_AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
-		AMQPPrefix:    r.name("HOPPER_AMQP_PREFIX", DefaultPrefix),
-		QueueType:     r.oneOf("HOPPER_QUEUE_TYPE", "classic", "classic", "quorum"),
-		HTTPAddr:      r.addr("HOPPER_HTTP_ADDR", "127.0.0.1:8080"),
-		MetricsAddr:   r.addr("HOPPER_METRICS_ADDR", d.metricsAddr),
-		Queues:        r.queues("HOPPER_QUEUES", d.queues),
-		Concurrency:   r.positiveInt("HOPPER_CONCURRENCY", 4, 1024),
-		AdminToken:    r.str("HOPPER_ADMIN_TOKEN", ""),
-		ShutdownGrace: r.duration("HOPPER_SHUTDOWN_GRACE", 25*time.Second),
-		MaxBodyBytes:  int64(r.positiveInt("HOPPER_MAX_BODY_BYTES", 1<<20, 1<<30)),
-		WorkerID:      r.str("HOPPER_WORKER_ID", ""),
+		Service:          service,
+		Env:              r.oneOf("HOPPER_ENV", "dev", "dev", "stage", "prod"),
+		LogLevel:         r.oneOf("HOPPER_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		DatabaseURL:      r.url("HOPPER_DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		AMQPURL:          r.url("HOPPER_AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
+		AMQPPrefix:       r.name("HOPPER_AMQP_PREFIX", DefaultPrefix),
+		QueueType:        r.oneOf("HOPPER_QUEUE_TYPE", "classic", "classic", "quorum"),
+		HTTPAddr:         r.addr("HOPPER_HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:      r.addr("HOPPER_METRICS_ADDR", d.metricsAddr),
+		Queues:           r.queues("HOPPER_QUEUES", d.queues),
+		Concurrency:      r.positiveInt("HOPPER_CONCURRENCY", 4, 1024),
+		AdminToken:       r.str("HOPPER_ADMIN_TOKEN", ""),
+		ShutdownGrace:    r.duration("HOPPER_SHUTDOWN_GRACE", 25*time.Second),
+		MaxBodyBytes:     int64(r.positiveInt("HOPPER_MAX_BODY_BYTES", 1<<20, 1<<30)),
+		WorkerID:         r.str("HOPPER_WORKER_ID", ""),
+		Lease:            r.duration("HOPPER_LEASE", 30*time.Second),
+		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
 	}
 	if r.err != nil {
 		return Config{}, r.err
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return Config{}, fmt.Errorf("HOPPER_ADMIN_TOKEN: must be at least 16 characters")
+	}
+	if c.Lease < time.Second {
+		return Config{}, fmt.Errorf("HOPPER_LEASE: %s is too short (at least 1s)", c.Lease)
+	}
+	if c.DispatchInterval < 10*time.Millisecond {
+		return Config{}, fmt.Errorf("HOPPER_DISPATCH_INTERVAL: %s is too short (at least 10ms)", c.DispatchInterval)
 	}
 	if service != Gateway && len(c.Queues) == 0 {
 		return Config{}, fmt.Errorf("HOPPER_QUEUES: a worker needs at least one queue to consume")
@@ -285,5 +298,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.String("admin_token", token),
 		zap.Duration("shutdown_grace", c.ShutdownGrace),
 		zap.Int64("max_body_bytes", c.MaxBodyBytes),
+		zap.Duration("lease", c.Lease),
+		zap.Duration("dispatch_interval", c.DispatchInterval),
 	}
 }

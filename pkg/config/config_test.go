@@ -60,6 +60,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"HOPPER_ADMIN_TOKEN", "short"},
 		{"HOPPER_SHUTDOWN_GRACE", "soon"},
 		{"HOPPER_LOG_LEVEL", "loud"},
+		{"HOPPER_LEASE", "500ms"},
+		{"HOPPER_DISPATCH_INTERVAL", "1ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

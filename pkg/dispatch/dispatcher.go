@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,8 +41,9 @@ type Options struct {
 
 // Dispatcher moves jobs from Postgres to RabbitMQ when they are due.
 type Dispatcher struct {
-	opts Options
-	log  *zap.Logger
+	opts    Options
+	log     *zap.Logger
+	leading atomic.Bool
 }
 
 // New returns a Dispatcher with defaults filled in.
@@ -77,9 +79,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
-	l := &leader{db: sqlDB, key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log}
+	l := &leader{db: sqlDB, key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
 	return l.Run(ctx, d.lead)
 }
+
+// Leading reports whether this replica's dispatcher holds the leader lock.
+func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}

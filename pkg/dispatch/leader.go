@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,10 +14,11 @@ import (
 // connection. Postgres releases the lock when that connection dies, so a
 // standby takes over as soon as the leader's process or network goes away.
 type leader struct {
-	db    *sql.DB
-	key   string
-	retry time.Duration
-	log   *zap.Logger
+	db      *sql.DB
+	key     string
+	retry   time.Duration
+	log     *zap.Logger
+	leading *atomic.Bool
 }
 
 // Run calls lead with a context that lives while this process holds the
@@ -29,7 +31,9 @@ func (l *leader) Run(ctx context.Context, lead func(ctx context.Context) error) 
 		}
 		if held {
 			l.log.Info("dispatcher leading")
+			l.leading.Store(true)
 			err := l.hold(ctx, conn, lead)
+			l.leading.Store(false)
 			l.log.Info("dispatcher no longer leading", zap.Error(err))
 		}
 		wait(ctx, l.retry)

@@ -32,6 +32,7 @@ const (
 	EventCancelled       = "cancelled"
 	EventReleased        = "released"      // running → queued on worker shutdown
 	EventLeaseExpired    = "lease_expired" // worker stopped renewing its lease
+	EventRetried         = "retried"       // a failed or cancelled job re-run on request
 )
 
 // User is an account that owns jobs and API keys.

@@ -53,6 +53,9 @@ type Processor struct {
 	log      *zap.Logger
 	handlers map[string]HandlerFunc
 	inFlight sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[uuid.UUID]context.CancelCauseFunc // job id → its attempt's cancel
 }
 
 // NewProcessor returns a Processor; register handlers before Run.
@@ -72,7 +75,8 @@ func NewProcessor(opts Options) *Processor {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{}}
+	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{},
+		running: map[uuid.UUID]context.CancelCauseFunc{}}
 }
 
 // Handle registers h for kind.
@@ -163,9 +167,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery) {
 
 	job, err := p.opts.Store.Claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
 	if errors.Is(err, store.ErrNotClaimed) {
-		// Done, cancelled, or owned by another worker: this copy is stale.
-		p.log.Debug("stale delivery dropped", hlog.JobID(env.JobID), zap.Int("envelope_attempt", env.Attempt))
-		_ = d.Ack(false)
+		p.dropUnclaimed(ctx, d, id)
 		return
 	}
 	if err != nil {
@@ -179,6 +181,21 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery) {
 		p.log.Warn("ack after claim failed; the redelivery will be dropped as stale", hlog.JobID(env.JobID), zap.Error(err))
 	}
 	p.run(ctx, job)
+}
+
+// dropUnclaimed settles a delivery whose job could not be claimed: usually
+// a stale copy (done, cancelled, or owned by another worker), acked and
+// dropped; a delivery naming no job at all is dead-lettered.
+func (p *Processor) dropUnclaimed(ctx context.Context, d broker.Delivery, id uuid.UUID) {
+	_, err := p.opts.Store.GetJob(ctx, nil, id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.log.Warn("delivery names no job; rejected to dead-letter queue",
+			hlog.JobID(id.String()), zap.String("queue", d.Queue))
+		_ = d.Nack(false, false)
+		return
+	}
+	p.log.Debug("stale delivery dropped", hlog.JobID(id.String()))
+	_ = d.Ack(false)
 }
 
 func (p *Processor) pause(ctx context.Context, d time.Duration) {
@@ -198,6 +215,8 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 	timeout := sj.Timeout()
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
+	p.track(sj.ID, cancelRun)
+	defer p.untrack(sj.ID)
 	deadlineCtx, cancelDeadline := context.WithTimeout(runCtx, timeout)
 	defer cancelDeadline()
 
@@ -244,6 +263,37 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 	p.logOutcome(log, outcome, time.Since(started))
 }
 
+func (p *Processor) track(id uuid.UUID, cancel context.CancelCauseFunc) {
+	p.mu.Lock()
+	p.running[id] = cancel
+	p.mu.Unlock()
+}
+
+func (p *Processor) untrack(id uuid.UUID) {
+	p.mu.Lock()
+	delete(p.running, id)
+	p.mu.Unlock()
+}
+
+// CancelRunning ends the handler context of job id if this processor runs
+// it, and reports whether it did. The job then finishes as cancelled.
+func (p *Processor) CancelRunning(id uuid.UUID) bool {
+	p.mu.Lock()
+	cancel, ok := p.running[id]
+	p.mu.Unlock()
+	if ok {
+		cancel(errCancelRequested)
+	}
+	return ok
+}
+
+// InFlight is the number of jobs running now.
+func (p *Processor) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.running)
+}
+
 // invoke calls the handler, turning a panic into an error.
 func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessage, err error) {
 	h, ok := p.handlers[job.Kind]
@@ -282,7 +332,7 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 		o.State, o.Result = jobs.StateSucceeded, result
 		return o
 	case errors.Is(cause, errCancelRequested):
-		o.State, o.Message = jobs.StateCancelled, "cancelled while running"
+		o.State, o.Message = jobs.StateCancelled, "cancelled while running: "+runErr.Error()
 		return o
 	case errors.Is(cause, errShutdown):
 		o.State, o.Message = jobs.StateQueued, "released: "+errShutdown.Error()

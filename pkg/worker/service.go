@@ -30,8 +30,7 @@ type Service struct {
 	// OnListen, when set, learns the health server's bound address (useful
 	// with HOPPER_METRICS_ADDR=:0 in tests).
 	OnListen func(addr string)
-	// Lease and HeartbeatEvery override the processor defaults.
-	Lease          time.Duration
+	// HeartbeatEvery overrides Lease/3 (tests).
 	HeartbeatEvery time.Duration
 }
 
@@ -89,10 +88,11 @@ func RunService(ctx context.Context, svc Service) error {
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
 		Queues: cfg.QueueNames(), Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
 	})
+	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
 	proc := NewProcessor(Options{
 		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
-		Lease: svc.Lease, HeartbeatEvery: svc.HeartbeatEvery,
+		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery,
 	})
 	RegisterSystem(proc)
 	if svc.Register != nil {
@@ -113,10 +113,24 @@ func RunService(ctx context.Context, svc Service) error {
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	consumeCtx, stopConsuming := context.WithCancel(ctx)
 	defer stopConsuming()
-	g.Go(func() error { return consumer.Run(consumeCtx) })
+	// Control signals keep flowing while in-flight jobs drain: a cancel
+	// during shutdown must still stop its job.
+	controlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopControl()
+	g.Go(func() error { return control.Run(controlCtx) })
+	g.Go(func() error {
+		// Consume only once cancel signals can reach this instance. If ctx
+		// ends first, Run returns at once and closes Deliveries.
+		_ = control.WaitReady(consumeCtx)
+		return consumer.Run(consumeCtx)
+	})
+	g.Go(func() error {
+		return (&controlLoop{signals: control.Signals(), proc: proc, log: log}).Run(controlCtx)
+	})
 	g.Go(func() error {
 		defer stopConsuming()
 		err := proc.Run(consumeCtx, consumer.Deliveries())
+		stopControl()
 		// Health server goes last, so probes see the drain.
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -133,6 +147,7 @@ func RunService(ctx context.Context, svc Service) error {
 		// A failure of one part stops the others.
 		<-gctx.Done()
 		stopConsuming()
+		stopControl()
 	}()
 	log.Info("worker ready", zap.String("health_addr", ln.Addr().String()),
 		zap.Strings("queues", cfg.QueueNames()), zap.Strings("kinds", proc.Kinds()))

@@ -1,9 +1,13 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/hopperq/hopper/pkg/jobs"
@@ -27,6 +31,18 @@ func noop(_ context.Context, job *Job) (any, error) {
 type sleepPayload struct {
 	MS   *int64 `json:"ms"`
 	Fail string `json:"fail,omitempty"` // "permanent" or "transient": fail after sleeping, for tests
+	// CallbackURL, a loopback http URL, receives a POST when the sleep
+	// completes or is interrupted: an observable side effect for fault
+	// tests and benchmarks.
+	CallbackURL string `json:"callback_url,omitempty"`
+}
+
+// SleepCallback is the body system.sleep posts to callback_url.
+type SleepCallback struct {
+	JobID   string `json:"job_id"`
+	Attempt int    `json:"attempt"`
+	Event   string `json:"event"` // "completed" or "interrupted"
+	Error   string `json:"error,omitempty"`
 }
 
 // sleep waits payload.ms milliseconds, reporting progress in ten steps.
@@ -42,18 +58,27 @@ func sleep(ctx context.Context, job *Job) (any, error) {
 	if total > MaxSleep {
 		return nil, Permanentf("payload.ms: %s is over the %s limit", total, MaxSleep)
 	}
+	if err := checkLoopbackURL(p.CallbackURL); err != nil {
+		return nil, Permanentf("payload.callback_url: %v", err)
+	}
 	step := total / 10
 	for i := 1; i <= 10; i++ {
 		t := time.NewTimer(step)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("sleep interrupted at %d%%: %w", (i-1)*10, ctx.Err())
+			err := fmt.Errorf("sleep interrupted at %d%%: %w", (i-1)*10, ctx.Err())
+			_ = callback(context.WithoutCancel(ctx), p.CallbackURL, SleepCallback{
+				JobID: job.ID.String(), Attempt: job.Attempt, Event: "interrupted", Error: err.Error()})
+			return nil, err
 		case <-t.C:
 		}
 		if i < 10 && step >= 50*time.Millisecond {
 			_ = job.Progress(ctx, i*10, fmt.Sprintf("slept %s of %s", step*time.Duration(i), total))
 		}
+	}
+	if err := callback(ctx, p.CallbackURL, SleepCallback{JobID: job.ID.String(), Attempt: job.Attempt, Event: "completed"}); err != nil {
+		return nil, err
 	}
 	switch p.Fail {
 	case "permanent":
@@ -62,4 +87,50 @@ func sleep(ctx context.Context, job *Job) (any, error) {
 		return nil, fmt.Errorf("asked to fail (attempt %d)", job.Attempt)
 	}
 	return map[string]any{"slept_ms": *p.MS}, nil
+}
+
+// checkLoopbackURL allows only http URLs on loopback hosts: system.sleep is
+// a test aid and must not become a way to reach other machines.
+func checkLoopbackURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return fmt.Errorf("%q is not an http URL", raw)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q: only loopback hosts are allowed", raw)
+}
+
+func callback(ctx context.Context, target string, body SleepCallback) error {
+	if target == "" {
+		return nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("callback request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("callback: %w", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("callback answered %s", resp.Status)
+	}
+	return nil
 }

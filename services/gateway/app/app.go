@@ -26,8 +26,6 @@ import (
 type Options struct {
 	// OnListen learns the API's bound address (HOPPER_HTTP_ADDR=:0).
 	OnListen func(addr string)
-	// DispatchInterval overrides the dispatcher's pass interval.
-	DispatchInterval time.Duration
 }
 
 // Migrate applies the embedded database migrations and returns.
@@ -64,7 +62,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log})
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
-		LockKey: cfg.AMQPPrefix, Interval: opts.DispatchInterval,
+		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval,
 	})
 	if err != nil {
 		return err
@@ -72,6 +70,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
+		Leading: disp.Leading,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

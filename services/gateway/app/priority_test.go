@@ -24,7 +24,7 @@ func TestHighPriorityOvertakesBacklog(t *testing.T) {
 	for i := range lows {
 		lows[i] = s.submit(key, map[string]any{"kind": "system.sleep", "payload": sleep, "priority": "low"})
 	}
-	s.startWorker(2)
+	s.startWorker(2, 0)
 	// Let the worker get going on the backlog before the high ones arrive.
 	waitStarted(t, s, key, lows, 10)
 

@@ -42,14 +42,15 @@ type stackOptions struct {
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	env := map[string]string{
-		"HOPPER_DATABASE_URL":   testkit.DatabaseURL(t),
-		"HOPPER_AMQP_PREFIX":    testkit.Prefix(t),
-		"HOPPER_AMQP_URL":       testkit.AMQPURL(),
-		"HOPPER_HTTP_ADDR":      "127.0.0.1:0",
-		"HOPPER_METRICS_ADDR":   "127.0.0.1:0",
-		"HOPPER_ADMIN_TOKEN":    testkit.UniqueName("admin-token-"),
-		"HOPPER_MAX_BODY_BYTES": "65536",
-		"HOPPER_SHUTDOWN_GRACE": "5s",
+		"HOPPER_DATABASE_URL":      testkit.DatabaseURL(t),
+		"HOPPER_AMQP_PREFIX":       testkit.Prefix(t),
+		"HOPPER_AMQP_URL":          testkit.AMQPURL(),
+		"HOPPER_HTTP_ADDR":         "127.0.0.1:0",
+		"HOPPER_METRICS_ADDR":      "127.0.0.1:0",
+		"HOPPER_ADMIN_TOKEN":       testkit.UniqueName("admin-token-"),
+		"HOPPER_MAX_BODY_BYTES":    "65536",
+		"HOPPER_SHUTDOWN_GRACE":    "5s",
+		"HOPPER_DISPATCH_INTERVAL": "200ms",
 	}
 	if o.amqpURL != "" {
 		env["HOPPER_AMQP_URL"] = o.amqpURL
@@ -63,7 +64,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	done := make(chan error, 8)
 	go func() {
 		done <- app.Run(ctx, cfg, zaptest.NewLogger(t).Named("gateway"), app.Options{
-			OnListen: func(a string) { addrCh <- a }, DispatchInterval: 200 * time.Millisecond,
+			OnListen: func(a string) { addrCh <- a },
 		})
 	}()
 	var addr string
@@ -90,7 +91,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		}
 	})
 	if o.withWorker {
-		s.startWorker(4)
+		s.startWorker(4, 100*time.Millisecond)
 	}
 	if o.amqpURL == "" {
 		testkit.WaitFor(t, testkit.Deadline, func() bool {
@@ -101,9 +102,10 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	return s
 }
 
-// startWorker runs a maintenance worker with the given concurrency in
-// this process until the test ends.
-func (s *stack) startWorker(concurrency int) {
+// startWorker runs a maintenance worker with the given concurrency and
+// heartbeat interval (0: the default, lease/3) in this process until the
+// test ends.
+func (s *stack) startWorker(concurrency int, heartbeat time.Duration) {
 	s.t.Helper()
 	cfg, err := config.Load(config.MaintenanceWorker, s.getenv)
 	require.NoError(s.t, err)
@@ -112,7 +114,7 @@ func (s *stack) startWorker(concurrency int) {
 	go func() {
 		s.done <- worker.RunService(s.ctx, worker.Service{
 			Config: cfg, Logger: zaptest.NewLogger(s.t).Named("worker"),
-			HeartbeatEvery: 100 * time.Millisecond,
+			HeartbeatEvery: heartbeat,
 		})
 	}()
 }

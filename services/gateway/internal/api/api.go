@@ -31,6 +31,8 @@ type Options struct {
 	// dispatcher.
 	PublishTimeout time.Duration
 	Now            func() time.Time
+	// Leading reports whether this replica's dispatcher leads (readyz).
+	Leading func() bool
 }
 
 // API holds the handlers.
@@ -46,6 +48,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Leading == nil {
+		opts.Leading = func() bool { return false }
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
@@ -67,6 +72,7 @@ func New(opts Options) http.Handler {
 	v1.GET("/jobs", a.listJobs)
 	v1.GET("/jobs/:id", a.getJob)
 	v1.DELETE("/jobs/:id", a.cancelJob)
+	v1.POST("/jobs/:id/retry", a.retryJob)
 
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)
@@ -87,7 +93,7 @@ func (a *API) readyz(c *gin.Context) {
 	defer cancel()
 	pgOK := a.opts.Store.Ping(ctx) == nil
 	amqpOK := a.opts.Publisher.Ready()
-	body := gin.H{"postgres": pgOK, "rabbitmq": amqpOK}
+	body := gin.H{"postgres": pgOK, "rabbitmq": amqpOK, "dispatcher_leader": a.opts.Leading()}
 	switch {
 	case !pgOK:
 		body["status"] = "unavailable"

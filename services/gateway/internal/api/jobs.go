@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
@@ -211,8 +212,50 @@ func (a *API) cancelJob(c *gin.Context) {
 	status := http.StatusOK
 	if job.State == jobs.StateRunning {
 		status = http.StatusAccepted
+		a.signalCancel(c.Request.Context(), job)
 	}
 	c.JSON(status, jobView(job, nil))
+}
+
+// signalCancel tells every worker instance to stop job now. The flag in
+// Postgres is already set, so a lost signal only delays the cancel until
+// the worker's next heartbeat.
+func (a *API) signalCancel(ctx context.Context, job store.Job) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.PublishTimeout)
+	defer cancel()
+	err := a.opts.Publisher.PublishControl(pctx, broker.ControlMessage{Type: broker.ControlCancel, JobID: job.ID.String()})
+	if err != nil {
+		a.log.Warn("cancel signal not sent; the worker sees the flag at its next heartbeat",
+			hlog.JobID(job.ID.String()), zap.Error(err))
+	}
+}
+
+// retryJob re-runs a failed or cancelled job with the kind's attempt
+// budget, and publishes it at once.
+func (a *API) retryJob(c *gin.Context) {
+	job, ok := a.loadJob(c)
+	if !ok {
+		return
+	}
+	budget := 1
+	if k, found := a.opts.Registry.Lookup(job.Kind); found {
+		budget = k.MaxAttempts
+	}
+	retried, err := a.opts.Store.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return
+	case errors.Is(err, store.ErrConflict):
+		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
+			"only failed or cancelled jobs can be retried", map[string]any{"state": job.State})
+		return
+	case err != nil:
+		a.internalError(c, "retry job", err)
+		return
+	}
+	a.publish(c.Request.Context(), retried)
+	c.JSON(http.StatusAccepted, jobView(retried, nil))
 }
 
 // jobView is a job as the API shows it; events are included when given.

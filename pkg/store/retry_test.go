@@ -1,0 +1,50 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	other := mustUser(t, s)
+
+	failed := mustFinish(t, s, mustRunning(t, s, owner.ID, "w1"), jobs.StateFailed)
+	j, err := s.Retry(t.Context(), &owner.ID, failed.ID, 3)
+	require.NoError(t, err)
+	require.Equal(t, jobs.StateQueued, j.State)
+	require.Equal(t, 1, j.Attempt, "attempts keep counting")
+	require.Equal(t, 4, j.MaxAttempts)
+	require.Empty(t, j.Error)
+	require.Nil(t, j.FinishedAt)
+	require.Nil(t, j.PublishedAt)
+	tl := timeline(t, s, j.ID)
+	require.Equal(t, "retried/queued/1", tl[len(tl)-1])
+
+	// The retried job can be claimed again as attempt 2.
+	c, err := s.Claim(t.Context(), j.ID, "w2", 30e9)
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Attempt)
+
+	cancelled, err := s.Cancel(t.Context(), nil, mustJob(t, s, owner.ID).ID)
+	require.NoError(t, err)
+	_, err = s.Retry(t.Context(), nil, cancelled.ID, 1)
+	require.NoError(t, err, "admins retry any job")
+
+	succeeded := mustFinish(t, s, mustRunning(t, s, owner.ID, "w1"), jobs.StateSucceeded)
+	_, err = s.Retry(t.Context(), &owner.ID, succeeded.ID, 1)
+	require.ErrorIs(t, err, store.ErrConflict)
+
+	queued := mustJob(t, s, owner.ID)
+	_, err = s.Retry(t.Context(), &owner.ID, queued.ID, 1)
+	require.ErrorIs(t, err, store.ErrConflict)
+
+	_, err = s.Retry(t.Context(), &other.ID, failed.ID, 1)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
