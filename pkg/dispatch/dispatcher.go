@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -37,6 +38,8 @@ type Options struct {
 	Batch int
 	// Parallel bounds concurrent publishes (default 64).
 	Parallel int
+	// Metrics receives publish latencies; nil builds a private set.
+	Metrics *metrics.Metrics
 }
 
 // Dispatcher moves jobs from Postgres to RabbitMQ when they are due.
@@ -65,6 +68,9 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 64
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New("gateway")
 	}
 	if opts.LockKey == "" {
 		opts.LockKey = "hopper"
@@ -136,7 +142,9 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 	g.SetLimit(d.opts.Parallel)
 	for _, j := range list {
 		g.Go(func() error {
+			started := time.Now()
 			err := d.opts.Publisher.Publish(gctx, MessageFor(j))
+			d.opts.Metrics.ObservePublish(started, err)
 			if err != nil {
 				d.log.Warn("publish failed; will retry next pass", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
 				return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	// context ends before they are released to another worker.
 	ShutdownGrace time.Duration
 	Logger        *zap.Logger
+	// Metrics receives job counters and histograms; nil builds a private
+	// set nobody scrapes.
+	Metrics *metrics.Metrics
 }
 
 // Processor runs jobs from deliveries with bounded concurrency.
@@ -74,6 +78,9 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New(opts.Service)
 	}
 	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{},
 		running: map[uuid.UUID]context.CancelCauseFunc{}}
@@ -180,6 +187,10 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery) {
 	if err := d.Ack(false); err != nil {
 		p.log.Warn("ack after claim failed; the redelivery will be dropped as stale", hlog.JobID(env.JobID), zap.Error(err))
 	}
+	if job.StartedAt != nil {
+		p.opts.Metrics.JobQueueWait.WithLabelValues(job.Kind, metrics.PriorityLabel(job.Priority)).
+			Observe(max(0, job.StartedAt.Sub(job.RunAt).Seconds()))
+	}
 	p.run(ctx, job)
 }
 
@@ -217,6 +228,8 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 	defer cancelRun(nil)
 	p.track(sj.ID, cancelRun)
 	defer p.untrack(sj.ID)
+	p.opts.Metrics.InFlight.Inc()
+	defer p.opts.Metrics.InFlight.Dec()
 	deadlineCtx, cancelDeadline := context.WithTimeout(runCtx, timeout)
 	defer cancelDeadline()
 
@@ -244,6 +257,7 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
+	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(time.Since(started).Seconds())
 	stopHeartbeat()
 	<-hbDone
 
@@ -261,6 +275,18 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 		return
 	}
 	p.logOutcome(log, outcome, time.Since(started))
+	p.countOutcome(sj.Kind, outcome.State)
+}
+
+func (p *Processor) countOutcome(kind string, state jobs.State) {
+	label := string(state)
+	if state == jobs.StateQueued {
+		label = "released"
+	}
+	p.opts.Metrics.JobsFinished.WithLabelValues(kind, label).Inc()
+	if state == jobs.StateRetrying {
+		p.opts.Metrics.JobRetries.WithLabelValues(kind).Inc()
+	}
 }
 
 func (p *Processor) track(id uuid.UUID, cancel context.CancelCauseFunc) {

@@ -17,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -89,8 +90,9 @@ func RunService(ctx context.Context, svc Service) error {
 		Queues: cfg.QueueNames(), Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
 	})
 	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
+	m := metrics.New(cfg.Service)
 	proc := NewProcessor(Options{
-		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service,
+		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
 		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery,
 	})
@@ -106,7 +108,7 @@ func RunService(ctx context.Context, svc Service) error {
 	if svc.OnListen != nil {
 		svc.OnListen(ln.Addr().String())
 	}
-	health := &http.Server{Handler: healthHandler(st, consumer), ReadHeaderTimeout: 5 * time.Second}
+	health := &http.Server{Handler: healthHandler(st, consumer, m), ReadHeaderTimeout: 5 * time.Second}
 
 	// The consumer stops with ctx (no new deliveries); the processor then
 	// drains with its own grace, so it runs on a context that outlives ctx.
@@ -156,8 +158,9 @@ func RunService(ctx context.Context, svc Service) error {
 	return err
 }
 
-func healthHandler(st *store.Store, consumer *broker.Consumer) http.Handler {
+func healthHandler(st *store.Store, consumer *broker.Consumer, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, `{"status":"ok"}`)
 	})

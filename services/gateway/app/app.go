@@ -18,6 +18,7 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
@@ -58,11 +59,16 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		return fmt.Errorf("migrate: %w", err)
 	}
 
+	m := metrics.New(cfg.Service)
+	if err := m.Register(newBacklogCollector(st, log)); err != nil {
+		return fmt.Errorf("register backlog metrics: %w", err)
+	}
+
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log})
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
-		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval,
+		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -70,7 +76,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
-		Leading: disp.Leading,
+		Leading: disp.Leading, Metrics: m,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,6 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -33,6 +35,8 @@ type Options struct {
 	Now            func() time.Time
 	// Leading reports whether this replica's dispatcher leads (readyz).
 	Leading func() bool
+	// Metrics is served at /metrics and receives HTTP and submit counts.
+	Metrics *metrics.Metrics
 }
 
 // API holds the handlers.
@@ -49,6 +53,9 @@ func New(opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New("gateway")
+	}
 	if opts.Leading == nil {
 		opts.Leading = func() bool { return false }
 	}
@@ -62,9 +69,10 @@ func New(opts Options) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
-	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), httpx.LimitBody(opts.MaxBodyBytes))
+	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure, httpx.LimitBody(opts.MaxBodyBytes))
 
 	r.GET("/healthz", a.healthz)
+	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	r.GET("/readyz", a.readyz)
 
 	v1 := r.Group("/v1", a.authenticate)
@@ -79,6 +87,19 @@ func New(opts Options) http.Handler {
 	admin.POST("/users/:id/keys", a.createKey)
 	admin.DELETE("/keys/:id", a.revokeKey)
 	return r
+}
+
+// measure counts requests and their latency by route template (not raw
+// path, which would explode label cardinality with job ids).
+func (a *API) measure(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	a.opts.Metrics.HTTPRequests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	a.opts.Metrics.HTTPSeconds.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
 }
 
 func (a *API) healthz(c *gin.Context) {

@@ -67,6 +67,7 @@ func (a *API) submitJob(c *gin.Context) {
 		c.JSON(http.StatusAccepted, acceptedBody(job))
 		return
 	}
+	a.opts.Metrics.JobsSubmitted.WithLabelValues(job.Kind).Inc()
 	if job.State == jobs.StateQueued {
 		a.publish(ctx, job)
 	}
@@ -78,7 +79,9 @@ func (a *API) submitJob(c *gin.Context) {
 func (a *API) publish(ctx context.Context, job store.Job) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.PublishTimeout)
 	defer cancel()
+	started := time.Now()
 	err := a.opts.Publisher.Publish(pctx, dispatch.MessageFor(job))
+	a.opts.Metrics.ObservePublish(started, err)
 	if err != nil {
 		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
 		return
