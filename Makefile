@@ -15,7 +15,8 @@ build:
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do $(GO) build -o $(BIN)/$$s ./services/$$s || exit 1; done
 	@$(GO) build -o $(BIN)/hopper-dev ./tools/cmd/hopper-dev
-	@echo "built: $(addprefix bin/,$(SERVICES)) bin/hopper-dev"
+	@$(GO) build -o $(BIN)/hopperctl ./tools/cmd/hopperctl
+	@echo "built: $(addprefix bin/,$(SERVICES)) bin/hopper-dev bin/hopperctl"
 
 deps:
 	@scripts/deps.sh

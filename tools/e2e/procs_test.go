@@ -30,7 +30,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds the four service binaries once per test run.
+// binaries builds the four service binaries and hopperctl once per test
+// run.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -40,8 +41,12 @@ func binaries(t *testing.T) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
+		pkgs := map[string]string{"hopperctl": "./tools/cmd/hopperctl"}
 		for _, s := range services {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, s), "./services/"+s)
+			pkgs[s] = "./services/" + s
+		}
+		for s, pkg := range pkgs {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, s), pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("build %s: %v\n%s", s, err, out)
