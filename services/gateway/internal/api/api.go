@@ -17,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
 // Options wire the API to its dependencies.
@@ -46,7 +47,7 @@ type API struct {
 }
 
 // New builds the gin engine serving the whole API.
-func New(opts Options) http.Handler {
+func New(opts Options) *gin.Engine {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -73,6 +74,8 @@ func New(opts Options) http.Handler {
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
+	r.GET("/docs", a.docs)
 	r.GET("/readyz", a.readyz)
 
 	v1 := r.Group("/v1", a.authenticate)
@@ -100,6 +103,14 @@ func (a *API) measure(c *gin.Context) {
 	}
 	a.opts.Metrics.HTTPRequests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
 	a.opts.Metrics.HTTPSeconds.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+}
+
+func (a *API) docs(c *gin.Context) {
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := openapi.RenderDocs(c.Writer); err != nil {
+		a.log.Error("render docs", zap.Error(err))
+		httpx.Abort(c, http.StatusInternalServerError, httpx.CodeInternal, "docs unavailable", nil)
+	}
 }
 
 func (a *API) healthz(c *gin.Context) {
