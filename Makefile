@@ -31,6 +31,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 test: deps lint
+	@scripts/browser.sh
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory test-fault
 

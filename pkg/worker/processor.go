@@ -359,6 +359,7 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 		return o
 	case errors.Is(cause, errCancelRequested):
 		o.State, o.Message = jobs.StateCancelled, "cancelled while running: "+runErr.Error()
+		o.Error = o.Message
 		return o
 	case errors.Is(cause, errShutdown):
 		o.State, o.Message = jobs.StateQueued, "released: "+errShutdown.Error()

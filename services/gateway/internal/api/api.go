@@ -76,6 +76,7 @@ func New(opts Options) *gin.Engine {
 	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 	r.GET("/docs", a.docs)
+	a.routeDashboard(r)
 	r.GET("/readyz", a.readyz)
 
 	v1 := r.Group("/v1", a.authenticate)
@@ -84,6 +85,8 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/jobs/:id", a.getJob)
 	v1.DELETE("/jobs/:id", a.cancelJob)
 	v1.POST("/jobs/:id/retry", a.retryJob)
+	v1.GET("/stats", a.stats)
+	v1.GET("/users/me", a.me)
 
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)

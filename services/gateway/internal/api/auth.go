@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -44,23 +45,22 @@ func currentPrincipal(c *gin.Context) principal {
 }
 
 // authenticate accepts "Authorization: Bearer <key>" with a user's API key
-// or the admin token.
+// or the admin token, or the dashboard's session cookie holding one.
+// Cookie-authenticated requests that change state must carry the
+// X-Hopper-CSRF header, which a cross-site form or image cannot send.
 func (a *API) authenticate(c *gin.Context) {
-	header := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	token = strings.TrimSpace(token)
-	if !ok || token == "" {
+	token, fromCookie := bearerToken(c)
+	if token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="hopper"`)
 		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized,
 			"missing API key: send Authorization: Bearer <key>", nil)
 		return
 	}
-	if a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1 {
-		c.Set(principalKey, principal{AdminToken: true})
-		c.Next()
+	if fromCookie && !safeMethod(c.Request.Method) && c.GetHeader(csrfHeader) == "" {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden, "missing "+csrfHeader+" header on a cookie-authenticated request", nil)
 		return
 	}
-	user, _, err := a.opts.Store.Authenticate(c.Request.Context(), token)
+	p, err := a.resolve(c.Request.Context(), token)
 	if errors.Is(err, store.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer realm="hopper", error="invalid_token"`)
 		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
@@ -70,8 +70,43 @@ func (a *API) authenticate(c *gin.Context) {
 		a.internalError(c, "authenticate", err)
 		return
 	}
-	c.Set(principalKey, principal{User: &user})
+	c.Set(principalKey, p)
 	c.Next()
+}
+
+// Cookie and header of the dashboard's session.
+const (
+	sessionCookie = "hopper_session"
+	csrfHeader    = "X-Hopper-CSRF"
+)
+
+// bearerToken returns the request's credential and whether it came from
+// the session cookie.
+func bearerToken(c *gin.Context) (string, bool) {
+	if token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(token), false
+	}
+	if v, err := c.Cookie(sessionCookie); err == nil && v != "" {
+		return v, true
+	}
+	return "", false
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// resolve maps a credential to its principal; ErrNotFound when it is
+// invalid, revoked or its user inactive.
+func (a *API) resolve(ctx context.Context, token string) (principal, error) {
+	if a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1 {
+		return principal{AdminToken: true}, nil
+	}
+	user, _, err := a.opts.Store.Authenticate(ctx, token)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{User: &user}, nil
 }
 
 func (a *API) requireAdmin(c *gin.Context) {

@@ -1,0 +1,251 @@
+// Hopper dashboard: a small single-page app over the /v1 API. It signs in
+// by posting an API key to /ui/session (which sets an HttpOnly cookie) and
+// sends X-Hopper-CSRF on every request that changes something.
+"use strict";
+
+const main = document.getElementById("main");
+let me = null;       // {email, role, admin}
+let timer = null;    // the current view's refresh timer
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: "same-origin", headers: { "X-Hopper-CSRF": "1" } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  const text = await resp.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!resp.ok) {
+    const err = new Error(data && data.error ? data.error.message : resp.statusText);
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+function stateBadge(s) { return h("span", { class: "state " + s, "data-state": s }, s); }
+function bar(pct, big) { return h("span", { class: big ? "bar big" : "bar", role: "progressbar", "aria-valuenow": pct }, h("span", { style: "width:" + pct + "%" })); }
+function fmtTime(t) { return t ? new Date(t).toLocaleString() : "—"; }
+function terminal(s) { return s === "succeeded" || s === "failed" || s === "cancelled"; }
+
+function every(ms, fn) {
+  clearInterval(timer);
+  fn();
+  timer = setInterval(fn, ms);
+}
+
+// --- sign in ---
+
+function loginView(message) {
+  clearInterval(timer);
+  document.getElementById("nav").hidden = true;
+  const key = h("input", { id: "key", type: "password", placeholder: "hop_… or the admin token", size: 50, autocomplete: "off" });
+  const err = h("p", { class: "error", id: "login-error" }, message || "");
+  const form = h("form", { class: "card", id: "login", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/ui/session", { key: key.value });
+      await start();
+    } catch (ex) {
+      err.textContent = ex.message;
+    }
+  } }, h("h1", {}, "Sign in"), h("div", { class: "row" }, h("label", {}, "API key", key), h("button", { type: "submit" }, "Sign in")), err);
+  main.replaceChildren(form);
+}
+
+// --- jobs ---
+
+async function jobsView() {
+  const state = h("select", { id: "filter-state" }, h("option", { value: "" }, "any state"),
+    ["scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled"].map((s) => h("option", { value: s }, s)));
+  const kind = h("input", { id: "filter-kind", placeholder: "kind" });
+  const tbody = h("tbody", { id: "jobs" });
+  const charts = h("div", { class: "charts" }, h("div", {}, h("h2", {}, "Throughput (jobs/min, last hour)"), svgEl("chart-throughput")),
+    h("div", {}, h("h2", {}, "Failure rate % (last hour)"), svgEl("chart-failures")));
+
+  const newKind = h("select", { id: "new-kind" }, h("option", { value: "system.sleep" }, "system.sleep"), h("option", { value: "system.noop" }, "system.noop"));
+  const payload = h("input", { id: "new-payload", value: '{"ms": 3000}', size: 30 });
+  const prio = h("select", { id: "new-priority" }, ["normal", "low", "high"].map((p) => h("option", { value: p }, p)));
+  const submitErr = h("span", { class: "error", id: "submit-error" });
+  const submit = h("form", { class: "card row", id: "submit-form", onsubmit: async (e) => {
+    e.preventDefault();
+    submitErr.textContent = "";
+    try {
+      const job = await api("POST", "/v1/jobs", { kind: newKind.value, payload: JSON.parse(payload.value || "{}"), priority: prio.value });
+      location.hash = "#/jobs/" + job.id;
+    } catch (ex) {
+      submitErr.textContent = ex.message;
+    }
+  } }, h("label", {}, "Kind", newKind), h("label", {}, "Payload (JSON)", payload), h("label", {}, "Priority", prio), h("button", { type: "submit", id: "submit-job" }, "Submit job"), submitErr);
+
+  main.replaceChildren(h("h1", {}, me.admin ? "All jobs" : "Your jobs"), submit, charts,
+    h("div", { class: "row card" }, h("label", {}, "State", state), h("label", {}, "Kind", kind)),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Job", "Kind", "State", "Priority", "Progress", "Attempts", "Created"].map((c) => h("th", {}, c)))), tbody));
+
+  const refresh = async () => {
+    const q = new URLSearchParams({ limit: "50" });
+    if (state.value) q.set("state", state.value);
+    if (kind.value) q.set("kind", kind.value);
+    try {
+      const page = await api("GET", "/v1/jobs?" + q);
+      tbody.replaceChildren(...page.jobs.map((j) => h("tr", { "data-job": j.id },
+        h("td", {}, h("a", { href: "#/jobs/" + j.id }, h("code", {}, j.id.slice(0, 8) + "…"))),
+        h("td", {}, j.kind), h("td", {}, stateBadge(j.state)), h("td", {}, j.priority),
+        h("td", {}, bar(j.progress), " ", j.progress + "%"), h("td", {}, j.attempts + "/" + j.max_attempts),
+        h("td", {}, fmtTime(j.created_at)))));
+    } catch (ex) {
+      if (ex.status === 401) return loginView("Your session ended; sign in again.");
+    }
+  };
+  state.onchange = refresh;
+  kind.oninput = refresh;
+  let tick = 0;
+  every(1000, () => {
+    refresh();
+    if (tick++ % 10 === 0) drawCharts();
+  });
+}
+
+async function drawCharts() {
+  let stats;
+  try { stats = await api("GET", "/v1/stats?minutes=60"); } catch (ex) { return; }
+  const byMinute = new Map(stats.minutes.map((m) => [m.minute, m]));
+  const start = new Date(stats.since).getTime();
+  const points = [];
+  for (let i = 0; i < 60; i++) {
+    const key = new Date(start + i * 60000).toISOString().replace(".000Z", "Z");
+    const m = byMinute.get(key) || { succeeded: 0, failed: 0, cancelled: 0 };
+    points.push(m);
+  }
+  barChart(document.getElementById("chart-throughput"), points.map((m) => m.succeeded + m.failed + m.cancelled), "#2563eb");
+  barChart(document.getElementById("chart-failures"), points.map((m) => {
+    const n = m.succeeded + m.failed + m.cancelled;
+    return n ? (100 * m.failed) / n : 0;
+  }), "#dc2626", 100);
+}
+
+function svgEl(id) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  el.setAttribute("id", id);
+  return el;
+}
+
+function barChart(svg, values, color, fixedMax) {
+  if (!svg) return;
+  const max = fixedMax || Math.max(1, ...values);
+  const w = 600, hgt = 120, bw = w / values.length;
+  svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.replaceChildren(...values.map((v, i) => {
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    const bh = (v / max) * (hgt - 10);
+    r.setAttribute("x", i * bw + 1); r.setAttribute("width", bw - 2);
+    r.setAttribute("y", hgt - bh); r.setAttribute("height", bh); r.setAttribute("fill", color);
+    return r;
+  }));
+}
+
+async function jobView(id) {
+  const box = h("div", { id: "job" });
+  main.replaceChildren(h("p", {}, h("a", { href: "#/jobs" }, "← all jobs")), box);
+  const render = async () => {
+    let j;
+    try { j = await api("GET", "/v1/jobs/" + id); } catch (ex) {
+      if (ex.status === 401) return loginView();
+      box.replaceChildren(h("p", { class: "error" }, ex.message));
+      clearInterval(timer);
+      return;
+    }
+    const actions = h("div", { class: "row" });
+    if (!terminal(j.state)) actions.append(h("button", { class: "danger", id: "cancel", onclick: async () => { await api("DELETE", "/v1/jobs/" + id); render(); } }, "Cancel"));
+    if (j.state === "failed" || j.state === "cancelled") actions.append(h("button", { id: "retry", onclick: async () => { await api("POST", "/v1/jobs/" + id + "/retry"); render(); } }, "Retry"));
+    box.replaceChildren(...[
+      h("h1", {}, j.kind, " ", stateBadge(j.state)),
+      h("div", { class: "card" }, bar(j.progress, true), h("p", { id: "progress-text" }, j.progress + "% ", h("span", { class: "muted" }, j.status_message || ""))),
+      actions,
+      h("div", { class: "card" }, h("dl", {},
+        h("dt", {}, "ID"), h("dd", {}, h("code", { id: "job-id" }, j.id)),
+        h("dt", {}, "Queue"), h("dd", {}, j.queue),
+        h("dt", {}, "Priority"), h("dd", {}, j.priority),
+        h("dt", {}, "Attempts"), h("dd", {}, j.attempts + " of " + j.max_attempts),
+        h("dt", {}, "Created"), h("dd", {}, fmtTime(j.created_at)),
+        h("dt", {}, "Started"), h("dd", {}, fmtTime(j.started_at)),
+        h("dt", {}, "Finished"), h("dd", {}, fmtTime(j.finished_at)))),
+      j.error ? h("div", {}, h("h2", {}, "Error"), h("pre", { class: "error", id: "job-error" }, j.error)) : null,
+      j.result ? h("div", {}, h("h2", {}, "Result"), h("pre", { id: "job-result" }, JSON.stringify(j.result, null, 2))) : null,
+      h("h2", {}, "Payload"), h("pre", {}, JSON.stringify(j.payload, null, 2)),
+      h("h2", {}, "Timeline"),
+      h("table", { id: "timeline" }, h("thead", {}, h("tr", {}, ["At", "Event", "State", "Attempt", "Message"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, j.events.map((e) => h("tr", {}, h("td", {}, fmtTime(e.at)), h("td", {}, e.type), h("td", {}, stateBadge(e.state)), h("td", {}, e.attempt), h("td", {}, e.message || "")))))].filter(Boolean));
+    if (terminal(j.state)) clearInterval(timer);
+  };
+  every(500, render);
+}
+
+// --- queues and workers ---
+
+async function tableView(title, path, field, columns, link) {
+  const tbody = h("tbody");
+  const err = h("p", { class: "error" });
+  main.replaceChildren(h("h1", {}, title), err, h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))), tbody));
+  every(2000, async () => {
+    try {
+      const data = await api("GET", path);
+      err.textContent = "";
+      tbody.replaceChildren(...(data[field] || []).map((row) => h("tr", {}, columns.map((c) => {
+        const v = row[c];
+        if (link && c === "name" && row[link]) return h("td", {}, h("a", { href: row[link], target: "_blank", rel: "noopener" }, v));
+        return h("td", {}, v === null || v === undefined ? "—" : Array.isArray(v) ? v.join(", ") : String(v));
+      }))));
+    } catch (ex) {
+      if (ex.status === 401) return loginView();
+      err.textContent = ex.message;
+    }
+  });
+}
+
+// --- routing ---
+
+function route() {
+  const hash = location.hash || "#/jobs";
+  const m = hash.match(/^#\/jobs\/([0-9a-f-]{36})$/);
+  if (m) return jobView(m[1]);
+  if (hash === "#/queues") return tableView("Queues", "/v1/queues", "queues", ["name", "ready", "unacked", "consumers", "publish_rate", "deliver_rate", "oldest_waiting_seconds", "paused"], "management_url");
+  if (hash === "#/workers") return tableView("Workers", "/v1/workers", "workers", ["id", "service", "host", "queues", "concurrency", "in_flight", "started_at", "last_seen_at"]);
+  return jobsView();
+}
+
+async function start() {
+  try {
+    me = await api("GET", "/ui/session");
+  } catch (ex) {
+    return loginView();
+  }
+  document.getElementById("nav").hidden = false;
+  document.getElementById("who").textContent = (me.email || "operator") + (me.admin ? " (admin)" : "");
+  for (const el of document.querySelectorAll("[data-admin]")) el.hidden = !me.admin;
+  route();
+}
+
+document.getElementById("signout").addEventListener("click", async () => {
+  await api("DELETE", "/ui/session");
+  me = null;
+  loginView();
+});
+window.addEventListener("hashchange", () => me && route());
+start();

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// artifactsDir is where browser tests save screenshots (git-ignored).
+func artifactsDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "artifacts", "ui")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// browser starts headless Chromium (Debian's package; scripts/browser.sh
+// installs it) with a fresh profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (run scripts/browser.sh): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	var png []byte
+	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
+	path := filepath.Join(artifactsDir(t), name)
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot: %s", path)
+}
+
+// waitJS polls a JavaScript boolean expression until it holds.
+func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var ok bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok)); err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", expr)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the page, not a fixed wait
+	}
+}
+
+// TestDashboardInBrowser signs in, submits a job, watches its progress bar
+// reach done without a reload, cancels a running job, and checks a user's
+// view lacks another user's jobs — in real headless Chromium.
+func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, alice := stackWithGateway(t, e, nil)
+	bob := newUserKey(t, c, e)
+	startWorker(t, e, nil)
+	bobJob := c.submit(bob, map[string]any{"kind": "system.noop"})
+	aliceJob := c.submit(alice, map[string]any{"kind": "system.noop"})
+
+	ctx := browser(t)
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate(c.base+"/ui"),
+		chromedp.WaitVisible(`#key`, chromedp.ByQuery),
+		chromedp.SendKeys(`#key`, alice, chromedp.ByQuery),
+		chromedp.Click(`#login button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#submit-form`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`!!document.querySelector('[data-job="%s"]')`, aliceJob), 30*time.Second))
+	var hasBob bool
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`!!document.querySelector('[data-job="%s"]')`, bobJob), &hasBob)))
+	assert.False(t, hasBob, "alice's dashboard must not show bob's job")
+	screenshot(t, ctx, "01-jobs.png")
+
+	// Submit through the form and watch the progress bar, without reload.
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`window.__noReload = true`, nil),
+		chromedp.SetValue(`#new-payload`, `{"ms": 3000}`, chromedp.ByQuery),
+		chromedp.Click(`#submit-job`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),
+	))
+	seen := map[string]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var pct, state string
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Evaluate(`(document.querySelector('#job [role=progressbar]')||{getAttribute:()=>''}).getAttribute('aria-valuenow')`, &pct),
+			chromedp.Evaluate(`(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state || ''`, &state),
+		))
+		seen[pct] = true
+		if state == "succeeded" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "job did not finish in the browser; progress seen %v", seen)
+		time.Sleep(100 * time.Millisecond) // sampling the page
+	}
+	var intermediate bool
+	for p := range seen {
+		if p != "" && p != "0" && p != "100" {
+			intermediate = true
+		}
+	}
+	assert.True(t, intermediate, "the progress bar moved through intermediate values: %v", seen)
+	var noReload bool
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`window.__noReload === true`, &noReload)))
+	assert.True(t, noReload, "the page was not reloaded")
+	screenshot(t, ctx, "02-job-succeeded.png")
+
+	// Cancel a running job from its page.
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`location.hash = '#/jobs'`, nil),
+		chromedp.WaitVisible(`#submit-form`, chromedp.ByQuery),
+		chromedp.SetValue(`#new-payload`, `{"ms": 30000}`, chromedp.ByQuery),
+		chromedp.Click(`#submit-job`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state === 'running'`, 30*time.Second))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(`#cancel`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, `(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state === 'cancelled'`, 10*time.Second))
+	var errText string
+	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`#job-error`, &errText, chromedp.ByQuery)))
+	assert.Contains(t, errText, "interrupted", "the cancelled job shows why")
+	screenshot(t, ctx, "03-job-cancelled.png")
+}
