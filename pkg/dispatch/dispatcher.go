@@ -130,23 +130,46 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 	return nil
 }
 
-// publishAll publishes jobs concurrently (the publisher's confirm window
-// does the batching) and marks the confirmed ones published.
+// publishAll publishes jobs concurrently and marks the confirmed ones.
 func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 	if len(list) == 0 || !d.opts.Publisher.Ready() {
 		return
 	}
+	n := PublishJobs(ctx, PublishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
+		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel}, list)
+	d.log.Debug("published", zap.Int("jobs", n))
+}
+
+// PublishDeps are what PublishJobs needs.
+type PublishDeps struct {
+	Store     *store.Store
+	Publisher *broker.Publisher
+	Metrics   *metrics.Metrics
+	Logger    *zap.Logger
+	Parallel  int // concurrent publishes (the confirm window does the batching)
+}
+
+// PublishJobs publishes jobs concurrently and marks the confirmed ones
+// published in one statement; it returns how many were confirmed. A job
+// that fails to publish stays in the outbox for the dispatcher.
+func PublishJobs(ctx context.Context, d PublishDeps, list []store.Job) int {
+	if len(list) == 0 {
+		return 0
+	}
+	if d.Parallel <= 0 {
+		d.Parallel = 64
+	}
 	var mu sync.Mutex
 	confirmed := make([]uuid.UUID, 0, len(list))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.opts.Parallel)
+	g.SetLimit(d.Parallel)
 	for _, j := range list {
 		g.Go(func() error {
 			started := time.Now()
-			err := d.opts.Publisher.Publish(gctx, MessageFor(j))
-			d.opts.Metrics.ObservePublish(started, err)
+			err := d.Publisher.Publish(gctx, MessageFor(j))
+			d.Metrics.ObservePublish(started, err)
 			if err != nil {
-				d.log.Warn("publish failed; will retry next pass", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
+				d.Logger.Warn("publish failed; left in the outbox", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
 				return nil
 			}
 			mu.Lock()
@@ -157,12 +180,12 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 	}
 	_ = g.Wait()
 	if len(confirmed) == 0 {
-		return
+		return 0
 	}
-	if err := d.opts.Store.MarkPublished(ctx, confirmed...); err != nil {
-		d.log.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
+	if err := d.Store.MarkPublished(ctx, confirmed...); err != nil {
+		d.Logger.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
 	}
-	d.log.Debug("published", zap.Int("jobs", len(confirmed)))
+	return len(confirmed)
 }
 
 // MessageFor builds the AMQP message announcing job's next attempt.

@@ -81,6 +81,7 @@ func New(opts Options) *gin.Engine {
 
 	v1 := r.Group("/v1", a.authenticate)
 	v1.POST("/jobs", a.submitJob)
+	v1.POST("/jobs/batch", a.submitBatch)
 	v1.GET("/jobs", a.listJobs)
 	v1.GET("/jobs/:id", a.getJob)
 	v1.DELETE("/jobs/:id", a.cancelJob)

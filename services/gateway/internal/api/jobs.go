@@ -77,7 +77,7 @@ func (a *API) submitJob(c *gin.Context) {
 // publish sends the job's envelope and records the confirm. Failure is
 // logged, not returned: the job is safe in the outbox.
 func (a *API) publish(ctx context.Context, job store.Job) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.PublishTimeout)
+	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
 	defer cancel()
 	started := time.Now()
 	err := a.opts.Publisher.Publish(pctx, dispatch.MessageFor(job))
@@ -91,6 +91,12 @@ func (a *API) publish(ctx context.Context, job store.Job) {
 		// duplicate.
 		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))
 	}
+}
+
+// contextWithPublishTimeout bounds a publish; it outlives the request's
+// cancellation so a client hanging up cannot leave a half-made publish.
+func contextWithPublishTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 func acceptedBody(job store.Job) gin.H {
@@ -224,7 +230,7 @@ func (a *API) cancelJob(c *gin.Context) {
 // Postgres is already set, so a lost signal only delays the cancel until
 // the worker's next heartbeat.
 func (a *API) signalCancel(ctx context.Context, job store.Job) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.PublishTimeout)
+	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
 	defer cancel()
 	err := a.opts.Publisher.PublishControl(pctx, broker.ControlMessage{Type: broker.ControlCancel, JobID: job.ID.String()})
 	if err != nil {

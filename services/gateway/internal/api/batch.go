@@ -1,0 +1,84 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hopperq/hopper/pkg/dispatch"
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+type batchRequest struct {
+	Jobs []jobs.SubmitRequest `json:"jobs"`
+}
+
+// submitBatch stores up to store.MaxBatch jobs in one statement, all or
+// none, then publishes the due ones through the confirm window. A bad job
+// refuses the whole batch with its index.
+func (a *API) submitBatch(c *gin.Context) {
+	p := currentPrincipal(c)
+	if p.User == nil {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"the admin token cannot own jobs: create a user and submit with their API key", nil)
+		return
+	}
+	if c.GetHeader("Idempotency-Key") != "" {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "Idempotency-Key is not supported on batch submissions", nil)
+		return
+	}
+	var req batchRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	if len(req.Jobs) == 0 || len(req.Jobs) > store.MaxBatch {
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "jobs: want 1 to 1000 jobs",
+			map[string]any{"field": "jobs", "count": len(req.Jobs)})
+		return
+	}
+	batch := make([]store.NewJob, len(req.Jobs))
+	for i, r := range req.Jobs {
+		spec, err := a.opts.Registry.Validate(r)
+		if err != nil {
+			a.batchValidationError(c, i, err)
+			return
+		}
+		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec}
+	}
+	ctx := c.Request.Context()
+	created, err := a.opts.Store.CreateJobs(ctx, batch, a.opts.Now())
+	if err != nil {
+		a.internalError(c, "create jobs", err)
+		return
+	}
+	due := make([]store.Job, 0, len(created))
+	out := make([]gin.H, len(created))
+	for i, j := range created {
+		a.opts.Metrics.JobsSubmitted.WithLabelValues(j.Kind).Inc()
+		out[i] = acceptedBody(j)
+		if j.State == jobs.StateQueued {
+			due = append(due, j)
+		}
+	}
+	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
+	defer cancel()
+	dispatch.PublishJobs(pctx, dispatch.PublishDeps{Store: a.opts.Store, Publisher: a.opts.Publisher,
+		Metrics: a.opts.Metrics, Logger: a.log}, due)
+	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
+}
+
+func (a *API) batchValidationError(c *gin.Context, index int, err error) {
+	details := map[string]any{"index": index}
+	var ve *jobs.ValidationError
+	if errors.As(err, &ve) {
+		details["field"] = ve.Field
+		if ve.UnknownKind {
+			details["valid_kinds"] = a.opts.Registry.Names()
+		}
+	}
+	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "jobs["+strconv.Itoa(index)+"]: "+err.Error(), details)
+}
