@@ -7,7 +7,7 @@ BIN   := $(CURDIR)/bin
 PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/...
 SERVICES := gateway chat-worker document-worker maintenance-worker
 
-.PHONY: all build deps run test test-fault test-unit lint fmt vet clean
+.PHONY: all build deps bench run test test-fault test-unit lint fmt vet clean
 
 all: build
 
@@ -16,10 +16,15 @@ build:
 	@for s in $(SERVICES); do $(GO) build -o $(BIN)/$$s ./services/$$s || exit 1; done
 	@$(GO) build -o $(BIN)/hopper-dev ./tools/cmd/hopper-dev
 	@$(GO) build -o $(BIN)/hopperctl ./tools/cmd/hopperctl
-	@echo "built: $(addprefix bin/,$(SERVICES)) bin/hopper-dev bin/hopperctl"
+	@$(GO) build -o $(BIN)/hopper-bench ./tools/cmd/hopper-bench
+	@echo "built: $(addprefix bin/,$(SERVICES)) bin/hopper-dev bin/hopperctl bin/hopper-bench"
 
 deps:
 	@scripts/deps.sh
+
+# Benchmarks against ceilings measured in the same run (docs/PERFORMANCE.md).
+bench: deps build
+	$(BIN)/hopper-bench -bin $(BIN) -out bench.json
 
 run: deps build
 	@$(BIN)/hopper-dev -bin $(BIN)

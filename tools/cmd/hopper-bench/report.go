@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is the whole run, as printed and as written to JSON.
+type report struct {
+	When      time.Time      `json:"when"`
+	Machine   string         `json:"machine"`
+	Runs      int            `json:"runs"`
+	Jobs      int            `json:"jobs"`
+	Ceilings  map[string]any `json:"ceilings"`
+	RabbitMax float64        `json:"rabbitmq_ceiling_msgs_per_sec"`
+	PGMax     float64        `json:"postgres_ceiling_rows_per_sec"`
+	Workloads []workload     `json:"workloads"`
+}
+
+type workload struct {
+	Name    string   `json:"name"`
+	About   string   `json:"about"`
+	Median  sample   `json:"median"`
+	Runs    []sample `json:"runs"`
+	Ratio   float64  `json:"ratio_to_rabbitmq_ceiling,omitempty"`
+	Target  string   `json:"target"`
+	Met     bool     `json:"target_met"`
+	Comment string   `json:"comment,omitempty"`
+}
+
+func selected(o options, name string) bool {
+	if o.only == "" {
+		return true
+	}
+	for _, s := range strings.Split(o.only, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// medianSample takes the median of each figure across runs.
+func medianSample(runs []sample) sample {
+	pick := func(f func(sample) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	m := sample{
+		JobsPerSec: pick(func(s sample) float64 { return s.JobsPerSec }),
+		P50ms:      pick(func(s sample) float64 { return s.P50ms }),
+		P95ms:      pick(func(s sample) float64 { return s.P95ms }),
+		P99ms:      pick(func(s sample) float64 { return s.P99ms }),
+		Extra:      map[string]float64{}, CPUPer1000: map[string]float64{}, PeakRSSMiB: map[string]float64{},
+	}
+	for k := range runs[0].Extra {
+		m.Extra[k] = pick(func(s sample) float64 { return s.Extra[k] })
+	}
+	for k := range runs[0].CPUPer1000 {
+		m.CPUPer1000[k] = pick(func(s sample) float64 { return s.CPUPer1000[k] })
+	}
+	for k := range runs[0].PeakRSSMiB {
+		m.PeakRSSMiB[k] = pick(func(s sample) float64 { return s.PeakRSSMiB[k] })
+	}
+	return m
+}
+
+func run(ctx context.Context, o options) (*report, error) {
+	host, _ := os.Hostname()
+	rep := &report{When: time.Now().UTC(), Runs: o.runs, Jobs: o.jobs, Ceilings: map[string]any{},
+		Machine: fmt.Sprintf("%s, %d CPUs, %s", host, runtime.NumCPU(), runtime.Version())}
+
+	if selected(o, "ceilings") || selected(o, "w1") || selected(o, "w1b") {
+		var rab, pg []float64
+		for i := 0; i < o.runs; i++ {
+			r, err := rabbitCeiling(ctx, o.amqpURL, o.jobs, workerConcurrency)
+			if err != nil {
+				return nil, err
+			}
+			rab = append(rab, r)
+			s, err := startStack(ctx, o, workerConcurrency)
+			if err != nil {
+				return nil, err
+			}
+			p, err := pgCeiling(ctx, s.db, o.jobs)
+			s.stop()
+			if err != nil {
+				return nil, err
+			}
+			pg = append(pg, p)
+			fmt.Fprintf(os.Stderr, "ceilings run %d: rabbitmq %.0f msgs/s, postgres %.0f rows/s\n", i+1, r, p)
+		}
+		rep.RabbitMax, rep.PGMax = median(rab), median(pg)
+		rep.Ceilings["rabbitmq_runs"], rep.Ceilings["postgres_runs"] = rab, pg
+	}
+
+	type spec struct {
+		name, about, target string
+		fn                  func(context.Context, options) (sample, error)
+		met                 func(sample) bool
+	}
+	specs := []spec{
+		{"w1", fmt.Sprintf("%d system.noop over HTTP, %d clients, first submit → last succeeded", o.jobs, o.clients),
+			">= 50% of the RabbitMQ ceiling", w1, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.5*rep.RabbitMax }},
+		{"w1b", fmt.Sprintf("%d system.noop through POST /v1/jobs/batch (1,000 a request)", o.jobs),
+			">= 80% of the RabbitMQ ceiling", w1b, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.8*rep.RabbitMax }},
+		{"w2", "3,000 low 2 ms sleeps queued, then 50 high; latency columns = high-priority queue wait",
+			"high queue wait p99 < 50 ms", w2, func(s sample) bool { return s.P99ms < 50 }},
+		{"w3", "one job at a time, submit → succeeded seen by the client",
+			"p50 < 5 ms, p99 < 20 ms", w3, func(s sample) bool { return s.P50ms < 5 && s.P99ms < 20 }},
+		{"w4", fmt.Sprintf("open-loop POST /v1/jobs at %d/s for %s; latency from the scheduled start", o.submitRate, o.submitFor),
+			"p99 < 10 ms", w4, func(s sample) bool { return s.P99ms < 10 }},
+	}
+	for _, sp := range specs {
+		if !selected(o, sp.name) {
+			continue
+		}
+		w := workload{Name: sp.name, About: sp.about, Target: sp.target}
+		for i := 0; i < o.runs; i++ {
+			s, err := sp.fn(ctx, o)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sp.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "%s run %d: %.0f jobs/s, p50 %.1f ms, p99 %.1f ms\n", sp.name, i+1, s.JobsPerSec, s.P50ms, s.P99ms)
+			w.Runs = append(w.Runs, s)
+		}
+		w.Median = medianSample(w.Runs)
+		if rep.RabbitMax > 0 && (sp.name == "w1" || sp.name == "w1b") {
+			w.Ratio = w.Median.JobsPerSec / rep.RabbitMax
+		}
+		w.Met = sp.met(w.Median)
+		for name, mib := range w.Median.PeakRSSMiB {
+			if mib >= 150 {
+				w.Met = false
+				w.Comment += fmt.Sprintf("%s peak RSS %.0f MiB >= 150 MiB; ", name, mib)
+			}
+		}
+		rep.Workloads = append(rep.Workloads, w)
+	}
+	return rep, nil
+}
+
+func printTable(out io.Writer, rep *report) {
+	fmt.Fprintf(out, "\nHopper benchmark — %s — median of %d runs\n", rep.Machine, rep.Runs)
+	if rep.RabbitMax > 0 {
+		fmt.Fprintf(out, "Ceilings: RabbitMQ %.0f msgs/s (persistent, confirms window %d, prefetch %d); Postgres %.0f rows/s (insert+claim+finish, 1,000-row batches)\n",
+			rep.RabbitMax, confirmWindow, workerConcurrency, rep.PGMax)
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "\nWORKLOAD\tJOBS/S\tRATIO\tP50 ms\tP95 ms\tP99 ms\tCPU s/1k (gw, worker)\tPEAK RSS MiB (gw, worker)\tTARGET\tMET")
+	for _, wl := range rep.Workloads {
+		m := wl.Median
+		ratio := "—"
+		if wl.Ratio > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*wl.Ratio)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%.2f, %.2f\t%.0f, %.0f\t%s\t%v\n", wl.Name, m.JobsPerSec, ratio,
+			m.P50ms, m.P95ms, m.P99ms, m.CPUPer1000["gateway"], m.CPUPer1000["maintenance-worker"],
+			m.PeakRSSMiB["gateway"], m.PeakRSSMiB["maintenance-worker"], wl.Target, wl.Met)
+	}
+	_ = w.Flush()
+	for _, wl := range rep.Workloads {
+		extra := ""
+		for k, v := range wl.Median.Extra {
+			extra += fmt.Sprintf(" %s=%.1f", k, v)
+		}
+		if extra != "" || wl.Comment != "" {
+			fmt.Fprintf(out, "%s:%s %s\n", wl.Name, extra, wl.Comment)
+		}
+	}
+}

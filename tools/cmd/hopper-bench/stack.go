@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// stack is one isolated Hopper (gateway + maintenance worker) on a fresh
+// schema and AMQP prefix.
+type stack struct {
+	base   string
+	key    string
+	schema string
+	prefix string
+	db     *pgxpool.Pool
+	procs  map[string]*exec.Cmd
+	o      options
+	client *http.Client
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func withSchema(dsn, schema string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startStack starts the binaries and waits until they are ready.
+func startStack(ctx context.Context, o options, concurrency int) (*stack, error) {
+	s := &stack{schema: "bench_" + randHex(4), prefix: "bench" + randHex(4), procs: map[string]*exec.Cmd{}, o: o,
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+	admin, err := pgxpool.New(ctx, o.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+s.schema); err != nil {
+		return nil, fmt.Errorf("create schema: %w", err)
+	}
+	dsn := withSchema(o.dbURL, s.schema)
+	api, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	token := "bench-admin-" + randHex(12)
+	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
+		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
+		"HOPPER_METRICS_ADDR="+metricsAddr, fmt.Sprintf("HOPPER_CONCURRENCY=%d", concurrency), "HOPPER_DISPATCH_INTERVAL=200ms")
+	for _, name := range []string{"gateway", "maintenance-worker"} {
+		cmd := exec.Command(filepath.Join(o.bin, name))
+		cmd.Env = env
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("start %s (run make build first): %w", name, err)
+		}
+		s.procs[name] = cmd
+	}
+	s.base = "http://" + api
+	for _, u := range []string{s.base + "/readyz", "http://" + metricsAddr + "/readyz"} {
+		if err := waitReady(ctx, u); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	if s.db, err = pgxpool.New(ctx, dsn); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if s.key, err = s.newUser(ctx, token); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func waitReady(ctx context.Context, u string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready within 60s", u)
+}
+
+func (s *stack) newUser(ctx context.Context, admin string) (string, error) {
+	var u map[string]any
+	if err := s.call(ctx, "POST", "/v1/admin/users", admin, map[string]any{"email": "bench-" + randHex(4) + "@example.com"}, &u); err != nil {
+		return "", err
+	}
+	var k map[string]any
+	if err := s.call(ctx, "POST", "/v1/admin/users/"+u["id"].(string)+"/keys", admin, nil, &k); err != nil {
+		return "", err
+	}
+	return k["key"].(string), nil
+}
+
+// call sends one API request and decodes the answer.
+func (s *stack) call(ctx context.Context, method, path, key string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func (s *stack) pids() map[string]int {
+	out := map[string]int{}
+	for name, c := range s.procs {
+		out[name] = c.Process.Pid
+	}
+	return out
+}
+
+// stop ends the processes and removes the schema and AMQP names.
+func (s *stack) stop() {
+	for _, c := range s.procs {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range s.procs {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = c.Process.Kill()
+		}
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if admin, err := pgxpool.New(ctx, s.o.dbURL); err == nil {
+		_, _ = admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+s.schema+" CASCADE")
+		admin.Close()
+	}
+	if conn, err := amqp.Dial(s.o.amqpURL); err == nil {
+		if ch, err := conn.Channel(); err == nil {
+			for _, q := range []string{"chat", "document", "maintenance", "dead"} {
+				_, _ = ch.QueueDelete(s.prefix+"."+q, false, false, false)
+			}
+			for _, x := range []string{"jobs", "dlx", "control"} {
+				_ = ch.ExchangeDelete(s.prefix+"."+x, false, false)
+			}
+		}
+		conn.Close()
+	}
+}
+
+// waitDone polls until n jobs of the stack are succeeded.
+func (s *stack) waitDone(ctx context.Context, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var done int
+		if err := s.db.QueryRow(ctx, "SELECT count(*) FROM jobs WHERE state = 'succeeded'").Scan(&done); err != nil {
+			return err
+		}
+		if done >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d jobs succeeded within %s", done, n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

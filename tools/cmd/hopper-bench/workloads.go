@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// sample is one run of one workload.
+type sample struct {
+	JobsPerSec float64            `json:"jobs_per_sec"`
+	P50ms      float64            `json:"p50_ms"`
+	P95ms      float64            `json:"p95_ms"`
+	P99ms      float64            `json:"p99_ms"`
+	Extra      map[string]float64 `json:"extra,omitempty"`
+	CPUPer1000 map[string]float64 `json:"cpu_seconds_per_1000_jobs"`
+	PeakRSSMiB map[string]float64 `json:"peak_rss_mib"`
+}
+
+// workerConcurrency is the maintenance worker's concurrency (and prefetch)
+// in every workload and in the RabbitMQ ceiling.
+const workerConcurrency = 32
+
+// measured runs body against a fresh stack, recording CPU and peak RSS of
+// each process over body only.
+func measured(ctx context.Context, o options, body func(s *stack) (sample, int, error)) (sample, error) {
+	s, err := startStack(ctx, o, workerConcurrency)
+	if err != nil {
+		return sample{}, err
+	}
+	defer s.stop()
+	cpu0 := map[string]float64{}
+	for name, pid := range s.pids() {
+		cpu0[name], _ = cpuSeconds(pid)
+		resetPeak(pid)
+	}
+	res, jobs, err := body(s)
+	if err != nil {
+		return sample{}, err
+	}
+	res.CPUPer1000, res.PeakRSSMiB = map[string]float64{}, map[string]float64{}
+	for name, pid := range s.pids() {
+		c, _ := cpuSeconds(pid)
+		if jobs > 0 {
+			res.CPUPer1000[name] = (c - cpu0[name]) * 1000 / float64(jobs)
+		}
+		res.PeakRSSMiB[name], _ = peakRSSMiB(pid)
+	}
+	return res, nil
+}
+
+// serverLatencies reads submit→succeeded times (ms) from the database.
+func (s *stack) serverLatencies(ctx context.Context, where string) ([]float64, error) {
+	rows, err := s.db.Query(ctx, `SELECT EXTRACT(EPOCH FROM finished_at - created_at) * 1000 FROM jobs WHERE state = 'succeeded' `+where)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []float64
+	for rows.Next() {
+		var v float64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func percentiles(v []float64) (p50, p95, p99 float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	sort.Float64s(v)
+	at := func(q float64) float64 { return v[min(len(v)-1, int(q*float64(len(v))))] }
+	return at(.50), at(.95), at(.99)
+}
+
+// w1 submits n noop jobs over HTTP with the given concurrency, one per
+// request, and times first submit → last succeeded.
+func w1(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		n := o.jobs
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errc := make(chan error, o.clients)
+		start := time.Now()
+		for c := 0; c < o.clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, nil); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		if err := <-errc; err != nil {
+			return sample{}, 0, err
+		}
+		if err := s.waitDone(ctx, n, 10*time.Minute); err != nil {
+			return sample{}, 0, err
+		}
+		elapsed := time.Since(start)
+		lat, err := s.serverLatencies(ctx, "")
+		if err != nil {
+			return sample{}, 0, err
+		}
+		p50, p95, p99 := percentiles(lat)
+		return sample{JobsPerSec: float64(n) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+	})
+}
+
+// w1b submits the same jobs through the batch endpoint, 1,000 a request.
+func w1b(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		n := o.jobs
+		batches := (n + 999) / 1000
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errc := make(chan error, 4)
+		start := time.Now()
+		for c := 0; c < 4; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := next.Add(1); b <= int64(batches); b = next.Add(1) {
+					size := min(1000, n-int(b-1)*1000)
+					jobs := make([]map[string]any, size)
+					for i := range jobs {
+						jobs[i] = map[string]any{"kind": "system.noop"}
+					}
+					if err := s.call(ctx, "POST", "/v1/jobs/batch", s.key, map[string]any{"jobs": jobs}, nil); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		if err := <-errc; err != nil {
+			return sample{}, 0, err
+		}
+		if err := s.waitDone(ctx, n, 10*time.Minute); err != nil {
+			return sample{}, 0, err
+		}
+		elapsed := time.Since(start)
+		lat, err := s.serverLatencies(ctx, "")
+		if err != nil {
+			return sample{}, 0, err
+		}
+		p50, p95, p99 := percentiles(lat)
+		return sample{JobsPerSec: float64(n) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+	})
+}
+
+// w2 queues 3,000 low-priority 2 ms sleeps, then 50 high-priority ones,
+// and reports each class's queue wait (due → started).
+func w2(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		const lows, highs = 3000, 50
+		for b := 0; b < lows/1000; b++ {
+			jobs := make([]map[string]any, 1000)
+			for i := range jobs {
+				jobs[i] = map[string]any{"kind": "system.sleep", "payload": map[string]any{"ms": 2}, "priority": "low"}
+			}
+			if err := s.call(ctx, "POST", "/v1/jobs/batch", s.key, map[string]any{"jobs": jobs}, nil); err != nil {
+				return sample{}, 0, err
+			}
+		}
+		start := time.Now()
+		for i := 0; i < highs; i++ {
+			if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.sleep", "payload": map[string]any{"ms": 2}, "priority": "high"}, nil); err != nil {
+				return sample{}, 0, err
+			}
+		}
+		if err := s.waitDone(ctx, lows+highs, 10*time.Minute); err != nil {
+			return sample{}, 0, err
+		}
+		elapsed := time.Since(start)
+		wait := func(prio int) ([]float64, error) {
+			rows, err := s.db.Query(ctx, `SELECT EXTRACT(EPOCH FROM started_at - created_at) * 1000 FROM jobs WHERE priority = $1`, prio)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []float64
+			for rows.Next() {
+				var v float64
+				if err := rows.Scan(&v); err != nil {
+					return nil, err
+				}
+				out = append(out, v)
+			}
+			return out, rows.Err()
+		}
+		hi, err := wait(5)
+		if err != nil {
+			return sample{}, 0, err
+		}
+		lo, err := wait(1)
+		if err != nil {
+			return sample{}, 0, err
+		}
+		h50, h95, h99 := percentiles(hi)
+		l50, _, l99 := percentiles(lo)
+		return sample{JobsPerSec: float64(lows+highs) / elapsed.Seconds(), P50ms: h50, P95ms: h95, P99ms: h99,
+			Extra: map[string]float64{"low_wait_p50_ms": l50, "low_wait_p99_ms": l99}}, lows + highs, nil
+	})
+}
+
+// w3 runs one job at a time on an idle system: submit → succeeded as the
+// client sees it (polling the row every millisecond).
+func w3(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		const n = 200
+		lat := make([]float64, 0, n)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			var out struct {
+				ID string `json:"id"`
+			}
+			t0 := time.Now()
+			if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, &out); err != nil {
+				return sample{}, 0, err
+			}
+			for {
+				var state string
+				if err := s.db.QueryRow(ctx, "SELECT state FROM jobs WHERE id = $1", out.ID).Scan(&state); err != nil {
+					return sample{}, 0, err
+				}
+				if state == "succeeded" {
+					break
+				}
+				if time.Since(t0) > time.Minute {
+					return sample{}, 0, fmt.Errorf("job %s not done in a minute", out.ID)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+		}
+		p50, p95, p99 := percentiles(lat)
+		return sample{JobsPerSec: n / time.Since(start).Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+	})
+}
+
+// w4 submits at a fixed rate, open loop (each request starts on schedule
+// whatever the previous ones do), and reports submit latency measured from
+// the scheduled start, so a stall is not hidden.
+func w4(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		total := int(float64(o.submitRate) * o.submitFor.Seconds())
+		lat := make([]float64, total)
+		var failed atomic.Int64
+		var wg sync.WaitGroup
+		interval := time.Second / time.Duration(o.submitRate)
+		start := time.Now()
+		for i := 0; i < total; i++ {
+			at := start.Add(time.Duration(i) * interval)
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Add(1)
+			go func(i int, at time.Time) {
+				defer wg.Done()
+				if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, nil); err != nil {
+					failed.Add(1)
+				}
+				lat[i] = float64(time.Since(at).Microseconds()) / 1000
+			}(i, at)
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		p50, p95, p99 := percentiles(lat)
+		return sample{JobsPerSec: float64(total) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99,
+			Extra: map[string]float64{"failed_requests": float64(failed.Load())}}, total, nil
+	})
+}
