@@ -73,10 +73,11 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err != nil {
 		return err
 	}
+	marker := dispatch.NewPublishedMarker(st, log, 20*time.Millisecond, 500)
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
-		Leading: disp.Leading, Metrics: m,
+		Leading: disp.Leading, Metrics: m, Marker: marker,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -91,6 +92,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return disp.Run(gctx) })
+	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)

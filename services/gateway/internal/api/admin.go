@@ -91,6 +91,7 @@ func (a *API) revokeKey(c *gin.Context) {
 		return
 	}
 	err = a.opts.Store.RevokeAPIKey(c.Request.Context(), id)
+	a.keys.forget()
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
 		return

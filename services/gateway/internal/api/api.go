@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
@@ -38,12 +39,16 @@ type Options struct {
 	Leading func() bool
 	// Metrics is served at /metrics and receives HTTP and submit counts.
 	Metrics *metrics.Metrics
+	// Marker batches the published marks of confirmed submits; nil marks
+	// each job with its own statement.
+	Marker *dispatch.PublishedMarker
 }
 
 // API holds the handlers.
 type API struct {
 	opts Options
 	log  *zap.Logger
+	keys *keyCache
 }
 
 // New builds the gin engine serving the whole API.
@@ -63,7 +68,7 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
-	a := &API{opts: opts, log: opts.Logger}
+	a := &API{opts: opts, log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000)}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -102,11 +102,17 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 	if a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1 {
 		return principal{AdminToken: true}, nil
 	}
+	now := a.opts.Now()
+	if p, ok := a.keys.get(token, now); ok {
+		return p, nil
+	}
 	user, _, err := a.opts.Store.Authenticate(ctx, token)
 	if err != nil {
 		return principal{}, err
 	}
-	return principal{User: &user}, nil
+	p := principal{User: &user}
+	a.keys.put(token, p, now)
+	return p, nil
 }
 
 func (a *API) requireAdmin(c *gin.Context) {

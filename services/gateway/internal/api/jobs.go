@@ -86,6 +86,10 @@ func (a *API) publish(ctx context.Context, job store.Job) {
 		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
 		return
 	}
+	if a.opts.Marker != nil {
+		a.opts.Marker.Mark(pctx, job.ID)
+		return
+	}
 	if err := a.opts.Store.MarkPublished(pctx, job.ID); err != nil {
 		// Harmless: the dispatcher republishes and the claim drops the
 		// duplicate.
