@@ -25,6 +25,9 @@ type ConsumerOptions struct {
 	Tag string
 	// Logger receives connection events; nil logs nothing.
 	Logger *zap.Logger
+	// OnReconnect, when set, is called each time consuming resumes after a
+	// connection or channel loss (metrics).
+	OnReconnect func()
 }
 
 // Delivery is a message from one of the consumed queues. The caller must
@@ -40,12 +43,14 @@ type Delivery struct {
 // Consumer consumes queues with manual acks over its own connection and
 // forwards the deliveries to one channel that survives reconnects.
 type Consumer struct {
-	url      string
-	topo     Topology
-	queues   []string
-	prefetch int
-	tag      string
-	log      *zap.Logger
+	onReconnect func()
+	sessions    atomic.Int64
+	url         string
+	topo        Topology
+	queues      []string
+	prefetch    int
+	tag         string
+	log         *zap.Logger
 
 	out     chan Delivery
 	ready   atomic.Bool
@@ -71,12 +76,13 @@ func NewConsumer(url string, topo Topology, opts ConsumerOptions) *Consumer {
 		log = zap.NewNop()
 	}
 	return &Consumer{
-		url:      url,
-		topo:     topo,
-		queues:   append([]string(nil), queues...),
-		prefetch: opts.Prefetch,
-		tag:      opts.Tag,
-		log:      log.With(zap.String("component", "broker.consumer"), zap.Strings("queues", queues)),
+		onReconnect: opts.OnReconnect,
+		url:         url,
+		topo:        topo,
+		queues:      append([]string(nil), queues...),
+		prefetch:    opts.Prefetch,
+		tag:         opts.Tag,
+		log:         log.With(zap.String("component", "broker.consumer"), zap.Strings("queues", queues)),
 		// Unbuffered: a delivery waits in the library (bounded by
 		// prefetch) until a worker slot actually takes it.
 		out: make(chan Delivery),

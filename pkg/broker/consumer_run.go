@@ -114,6 +114,9 @@ func (c *Consumer) runSession(ctx context.Context) (established bool, err error)
 	}
 	c.ready.Store(true)
 	c.log.Info("consumer ready", zap.Int("prefetch", c.prefetch))
+	if c.sessions.Add(1) > 1 && c.onReconnect != nil {
+		c.onReconnect()
+	}
 
 	select {
 	case <-ctx.Done():

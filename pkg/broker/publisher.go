@@ -45,6 +45,9 @@ type PublisherOptions struct {
 	Window int
 	// Logger receives connection events; nil logs nothing.
 	Logger *zap.Logger
+	// OnReconnect, when set, is called each time a connection is
+	// re-established after a loss (metrics).
+	OnReconnect func()
 }
 
 // Publisher publishes job envelopes to the jobs exchange with publisher
@@ -56,6 +59,9 @@ type Publisher struct {
 	appID  string
 	window int
 	log    *zap.Logger
+
+	onReconnect func()
+	sessions    atomic.Int64
 
 	// slots holds one token per unconfirmed publish: a bounded window, so
 	// a slow broker pushes back on callers instead of growing memory.
@@ -85,13 +91,14 @@ func NewPublisher(url string, topo Topology, opts PublisherOptions) *Publisher {
 		log = zap.NewNop()
 	}
 	return &Publisher{
-		url:    url,
-		topo:   topo,
-		appID:  opts.AppID,
-		window: opts.Window,
-		log:    log.With(zap.String("component", "broker.publisher")),
-		slots:  make(chan struct{}, opts.Window),
-		ready:  make(chan struct{}),
+		onReconnect: opts.OnReconnect,
+		url:         url,
+		topo:        topo,
+		appID:       opts.AppID,
+		window:      opts.Window,
+		log:         log.With(zap.String("component", "broker.publisher")),
+		slots:       make(chan struct{}, opts.Window),
+		ready:       make(chan struct{}),
 	}
 }
 

@@ -88,6 +88,9 @@ func (p *Publisher) runSession(ctx context.Context) (established bool, err error
 
 	p.setSession(sess)
 	p.log.Info("publisher ready", zap.String("exchange", p.topo.Exchange()))
+	if p.sessions.Add(1) > 1 && p.onReconnect != nil {
+		p.onReconnect()
+	}
 
 	select {
 	case <-ctx.Done():

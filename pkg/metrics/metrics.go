@@ -17,6 +17,14 @@ import (
 // (a long ingestion).
 var jobBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800}
 
+// Names of the per-queue series the gateway exports at scrape time (from
+// Postgres); the collector lives with the gateway, the names here so
+// dashboards and alerts can be checked against one list.
+const (
+	QueueWaitingJobs       = "hopper_queue_waiting_jobs"
+	QueueOldestWaitSeconds = "hopper_queue_oldest_waiting_seconds"
+)
+
 // Metrics holds every collector a Hopper process may update. Fields a
 // process does not use simply stay at zero.
 type Metrics struct {

@@ -85,12 +85,13 @@ func RunService(ctx context.Context, svc Service) error {
 	}
 	defer st.Close()
 
+	m := metrics.New(cfg.Service)
 	topo := TopologyFor(cfg)
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
 		Queues: cfg.QueueNames(), Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
+		OnReconnect: func() { m.Reconnects.WithLabelValues("consumer").Inc() },
 	})
 	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
-	m := metrics.New(cfg.Service)
 	proc := NewProcessor(Options{
 		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,

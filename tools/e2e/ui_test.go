@@ -31,9 +31,13 @@ func browser(t *testing.T) context.Context {
 	if err != nil {
 		t.Fatalf("chromium not found (run scripts/browser.sh): %v", err)
 	}
+	// Not t.TempDir: Chromium's helpers may still write to the profile for
+	// a moment after the browser closes, which would fail TempDir's check.
+	profile, err := os.MkdirTemp("", "hopper-chromium-")
+	require.NoError(t, err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
@@ -50,6 +54,7 @@ func browser(t *testing.T) context.Context {
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc()
+		_ = os.RemoveAll(profile)
 	})
 	return ctx
 }

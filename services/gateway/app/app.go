@@ -65,7 +65,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	}
 
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
-	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log})
+	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
+		OnReconnect: func() { m.Reconnects.WithLabelValues("publisher").Inc() }})
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -23,9 +24,9 @@ type backlogCollector struct {
 func newBacklogCollector(st *store.Store, log *zap.Logger) *backlogCollector {
 	return &backlogCollector{
 		store: st, log: log,
-		waiting: prometheus.NewDesc("hopper_queue_waiting_jobs",
+		waiting: prometheus.NewDesc(metrics.QueueWaitingJobs,
 			"Jobs queued (due, not yet claimed) per queue.", []string{"queue"}, nil),
-		oldest: prometheus.NewDesc("hopper_queue_oldest_waiting_seconds",
+		oldest: prometheus.NewDesc(metrics.QueueOldestWaitSeconds,
 			"How long the oldest queued job of a queue has been due.", []string{"queue"}, nil),
 	}
 }
