@@ -59,6 +59,8 @@ type Config struct {
 	Lease time.Duration
 	// DispatchInterval is the gateway dispatcher's pass interval.
 	DispatchInterval time.Duration
+	// PprofAddr, when set, serves Go profiling endpoints there.
+	PprofAddr string
 }
 
 type serviceDefaults struct {
@@ -101,6 +103,7 @@ func Load(service string, getenv Getenv) (Config, error) {
 		WorkerID:         r.str("HOPPER_WORKER_ID", ""),
 		Lease:            r.duration("HOPPER_LEASE", 30*time.Second),
 		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
+		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
 	}
 	if r.err != nil {
 		return Config{}, r.err

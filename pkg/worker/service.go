@@ -16,6 +16,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
@@ -140,6 +141,9 @@ func RunService(ctx context.Context, svc Service) error {
 		_ = health.Shutdown(shutdownCtx)
 		return err
 	})
+	if cfg.PprofAddr != "" {
+		g.Go(func() error { return httpx.ServePprof(controlCtx, cfg.PprofAddr) })
+	}
 	g.Go(func() error {
 		if err := health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("health server: %w", err)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 func TestBatchSubmit(t *testing.T) {
@@ -20,10 +22,14 @@ func TestBatchSubmit(t *testing.T) {
 	require.Equal(t, 202, code, out)
 	accepted := out["jobs"].([]any)
 	require.Len(t, accepted, 1000)
-	last := accepted[999].(map[string]any)["id"].(string)
-	s.waitState(key, last, "succeeded")
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		_, left := s.do("GET", "/v1/jobs?state=scheduled,queued,running,retrying&limit=1", key, nil, nil)
+		return len(left["jobs"].([]any)) == 0
+	}, "all batch jobs to finish")
 	_, page := s.do("GET", "/v1/jobs?state=succeeded&limit=500", key, nil, nil)
-	assert.Len(t, page["jobs"], 500)
+	require.Len(t, page["jobs"], 500)
+	_, page = s.do("GET", "/v1/jobs?state=succeeded&limit=500&cursor="+page["next_cursor"].(string), key, nil, nil)
+	assert.Len(t, page["jobs"], 500, "all 1,000 succeeded")
 
 	code, out = s.do("POST", "/v1/jobs/batch", key, map[string]any{"jobs": []any{
 		map[string]any{"kind": "system.noop"}, map[string]any{"kind": "nope"}}}, nil)

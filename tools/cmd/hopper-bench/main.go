@@ -27,6 +27,7 @@ type options struct {
 	only       string
 	submitRate int
 	submitFor  time.Duration
+	profile    string
 }
 
 func main() {
@@ -41,6 +42,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated subset: ceilings,w1,w1b,w2,w3,w4")
 	flag.IntVar(&o.submitRate, "rate", 1000, "W4 open-loop submit rate (requests/s)")
 	flag.DurationVar(&o.submitFor, "rate-for", 10*time.Second, "W4 duration")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU and allocation profiles of gateway and worker taken during W1")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -32,6 +32,7 @@ type stack struct {
 	procs  map[string]*exec.Cmd
 	o      options
 	client *http.Client
+	pprof  map[string]string // service → pprof address, with -profile
 }
 
 func randHex(n int) string {
@@ -85,9 +86,18 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
 		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
 		"HOPPER_METRICS_ADDR="+metricsAddr, fmt.Sprintf("HOPPER_CONCURRENCY=%d", concurrency), "HOPPER_DISPATCH_INTERVAL=200ms")
+	s.pprof = map[string]string{}
 	for _, name := range []string{"gateway", "maintenance-worker"} {
 		cmd := exec.Command(filepath.Join(o.bin, name))
 		cmd.Env = env
+		if o.profile != "" {
+			addr, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			s.pprof[name] = addr
+			cmd.Env = append(append([]string(nil), env...), "HOPPER_PPROF_ADDR="+addr)
+		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			s.stop()
@@ -231,4 +241,48 @@ func (s *stack) waitDone(ctx context.Context, n int, timeout time.Duration) erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// profile saves a CPU profile of secs seconds and an allocation profile of
+// each process into dir (files <service>.cpu.pprof, <service>.allocs.pprof).
+func (s *stack) profile(ctx context.Context, dir string, secs int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	errc := make(chan error, len(s.pprof))
+	for name, addr := range s.pprof {
+		go func() {
+			errc <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), filepath.Join(dir, name+".cpu.pprof"))
+		}()
+	}
+	for range s.pprof {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	for name, addr := range s.pprof {
+		if err := fetch(ctx, "http://"+addr+"/debug/pprof/allocs", filepath.Join(dir, name+".allocs.pprof")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fetch(ctx context.Context, u, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -87,6 +87,12 @@ func w1(ctx context.Context, o options) (sample, error) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		errc := make(chan error, o.clients)
+		profiled := make(chan error, 1)
+		if o.profile != "" {
+			go func() { profiled <- s.profile(ctx, o.profile, 8) }()
+		} else {
+			profiled <- nil
+		}
 		start := time.Now()
 		for c := 0; c < o.clients; c++ {
 			wg.Add(1)
@@ -109,6 +115,9 @@ func w1(ctx context.Context, o options) (sample, error) {
 			return sample{}, 0, err
 		}
 		elapsed := time.Since(start)
+		if err := <-profiled; err != nil {
+			return sample{}, 0, fmt.Errorf("profile: %w", err)
+		}
 		lat, err := s.serverLatencies(ctx, "")
 		if err != nil {
 			return sample{}, 0, err
