@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"sync/atomic"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -28,6 +29,11 @@ type ConsumerOptions struct {
 	// OnReconnect, when set, is called each time consuming resumes after a
 	// connection or channel loss (metrics).
 	OnReconnect func()
+	// PausedQueues, when set, tells which queues are paused fleet-wide
+	// (e.g. read from Postgres). It is read at the start of every session,
+	// so a pause decided while this instance was away or down is honoured
+	// before it consumes; see Pause.
+	PausedQueues func(ctx context.Context) ([]string, error)
 }
 
 // Delivery is a message from one of the consumed queues. The caller must
@@ -57,6 +63,8 @@ type Consumer struct {
 	running atomic.Bool
 	// conn is the live connection; kept for tests that simulate its loss.
 	conn atomic.Pointer[amqp.Connection]
+	// pause holds the paused queues and the live session's consumers.
+	pause pauseState
 }
 
 // NewConsumer returns a Consumer for the broker at url. It does not
@@ -85,7 +93,8 @@ func NewConsumer(url string, topo Topology, opts ConsumerOptions) *Consumer {
 		log:         log.With(zap.String("component", "broker.consumer"), zap.Strings("queues", queues)),
 		// Unbuffered: a delivery waits in the library (bounded by
 		// prefetch) until a worker slot actually takes it.
-		out: make(chan Delivery),
+		out:   make(chan Delivery),
+		pause: pauseState{source: opts.PausedQueues},
 	}
 }
 

@@ -93,24 +93,17 @@ func (c *Consumer) runSession(ctx context.Context) (established bool, err error)
 	// or when the session ends; either way the session must end too.
 	ended := make(chan string, len(c.queues))
 	defer func() {
+		// Detached first: Pause and Resume must not touch a dying channel,
+		// nor start forwarders the wait below would miss.
+		c.detach()
 		cancel()
 		c.ready.Store(false)
 		_ = conn.Close()
 		wg.Wait()
 	}()
-	for _, q := range c.queues {
-		name := c.topo.QueueName(q)
-		deliveries, err := ch.Consume(name, c.consumerTag(q), false, false, false, false, nil)
-		if err != nil {
-			return false, fmt.Errorf("broker: consume %s: %w", name, err)
-		}
-		f := &forwarder{queue: q, in: deliveries, out: c.out}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = f.Run(sessCtx)
-			ended <- f.queue
-		}()
+	// Consumes every queue not paused (consumer_pause.go).
+	if err := c.attach(sessCtx, ch, &wg, ended); err != nil {
+		return false, err
 	}
 	c.ready.Store(true)
 	c.log.Info("consumer ready", zap.Int("prefetch", c.prefetch))

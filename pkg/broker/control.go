@@ -13,8 +13,7 @@ import (
 // ControlMessage is a fleet-wide signal to worker instances, sent through
 // the control fanout exchange so every instance sees it.
 type ControlMessage struct {
-	// Type says what to do: ControlCancel (more later, e.g. pausing or
-	// resuming a queue).
+	// Type says what to do: ControlCancel, ControlPause or ControlResume.
 	Type string `json:"type"`
 	// JobID is the job the signal is about, when it is about one.
 	JobID string `json:"job_id,omitempty"`
@@ -23,8 +22,15 @@ type ControlMessage struct {
 	Queue string `json:"queue,omitempty"`
 }
 
-// ControlCancel asks whichever instance runs JobID to cancel it now.
-const ControlCancel = "cancel"
+// Control message types.
+const (
+	// ControlCancel asks whichever instance runs JobID to cancel it now.
+	ControlCancel = "cancel"
+	// ControlPause asks every instance to stop consuming Queue.
+	ControlPause = "pause"
+	// ControlResume asks every instance to consume Queue again.
+	ControlResume = "resume"
+)
 
 // PublishControl sends m to every worker instance listening on the control
 // exchange and waits for the broker's confirm, through the same window as
@@ -49,6 +55,9 @@ func (p *Publisher) PublishControl(ctx context.Context, m ControlMessage) error 
 	what := "control " + m.Type
 	if m.JobID != "" {
 		what += " for job " + m.JobID
+	}
+	if m.Queue != "" {
+		what += " for queue " + m.Queue
 	}
 	// The routing key is ignored by a fanout exchange.
 	err = p.send(ctx, p.topo.ControlExchange(), "", pub, what)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -16,7 +17,8 @@ type forwarder struct {
 
 // Run forwards until in closes or ctx ends. A delivery it holds when ctx
 // ends is dropped unacked; the broker redelivers it once the channel
-// closes.
+// closes. When ctx ends because the queue was paused (errPaused), the
+// channel stays open, so the delivery is handed back to the queue at once.
 func (f *forwarder) Run(ctx context.Context) error {
 	for {
 		select {
@@ -29,6 +31,9 @@ func (f *forwarder) Run(ctx context.Context) error {
 			select {
 			case f.out <- Delivery{Delivery: d, Queue: f.queue}:
 			case <-ctx.Done():
+				if errors.Is(context.Cause(ctx), errPaused) {
+					_ = d.Nack(false, true)
+				}
 				return ctx.Err()
 			}
 		}

@@ -61,6 +61,10 @@ type Config struct {
 	DispatchInterval time.Duration
 	// PprofAddr, when set, serves Go profiling endpoints there.
 	PprofAddr string
+	// RabbitMQManagementURL, when set, is the RabbitMQ management API
+	// (http://user:pass@host:15672) the gateway reads queue figures from;
+	// unset, it reads what AMQP tells.
+	RabbitMQManagementURL string
 }
 
 type serviceDefaults struct {
@@ -104,6 +108,8 @@ func Load(service string, getenv Getenv) (Config, error) {
 		Lease:            r.duration("HOPPER_LEASE", 30*time.Second),
 		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
+		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
+			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 	}
 	if r.err != nil {
 		return Config{}, r.err
@@ -167,6 +173,15 @@ func (r *reader) url(key, def string, schemes ...string) string {
 	}
 	r.fail(key, "scheme %q not allowed (want %s)", u.Scheme, strings.Join(schemes, " or "))
 	return v
+}
+
+// optionalURL is like url without a default: unset stays "".
+func (r *reader) optionalURL(key, example string, schemes ...string) string {
+	v := r.str(key, "")
+	if v == "" {
+		return ""
+	}
+	return r.url(key, example, schemes...)
 }
 
 func (r *reader) name(key, def string) string {
@@ -303,5 +318,6 @@ func (c Config) LogFields() []zap.Field {
 		zap.Int64("max_body_bytes", c.MaxBodyBytes),
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
+		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
 	}
 }

@@ -30,6 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:8080", g.HTTPAddr)
 	assert.Empty(t, g.Queues)
+	assert.Empty(t, g.RabbitMQManagementURL, "queue figures come from AMQP unless set")
 }
 
 func TestLoadQueues(t *testing.T) {
@@ -62,6 +63,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"HOPPER_LOG_LEVEL", "loud"},
 		{"HOPPER_LEASE", "500ms"},
 		{"HOPPER_DISPATCH_INTERVAL", "1ns"},
+		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "amqp://guest:guest@127.0.0.1:15672"},
+		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "127.0.0.1:15672"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -82,9 +85,10 @@ func TestWorkerNeedsQueues(t *testing.T) {
 
 func TestSecretsMasked(t *testing.T) {
 	c, err := config.Load(config.Gateway, env(map[string]string{
-		"HOPPER_DATABASE_URL": "postgres://u:s3cret@db:5432/h",
-		"HOPPER_AMQP_URL":     "amqp://u:hunter2@mq:5672/prod",
-		"HOPPER_ADMIN_TOKEN":  "0123456789abcdef-very-secret",
+		"HOPPER_DATABASE_URL":            "postgres://u:s3cret@db:5432/h",
+		"HOPPER_AMQP_URL":                "amqp://u:hunter2@mq:5672/prod",
+		"HOPPER_ADMIN_TOKEN":             "0123456789abcdef-very-secret",
+		"HOPPER_RABBITMQ_MANAGEMENT_URL": "https://ops:mgmt-pass@mq:15671",
 	}))
 	require.NoError(t, err)
 	var all strings.Builder
@@ -97,4 +101,7 @@ func TestSecretsMasked(t *testing.T) {
 	assert.NotContains(t, s, "hunter2")
 	assert.NotContains(t, s, "very-secret")
 	assert.Contains(t, s, "amqp://u:xxxxx@mq:5672/prod")
+	assert.NotContains(t, s, "mgmt-pass")
+	assert.Contains(t, s, "https://ops:xxxxx@mq:15671")
+	assert.Equal(t, "https://ops:mgmt-pass@mq:15671", c.RabbitMQManagementURL)
 }

@@ -10,25 +10,35 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
-// PublishedMarker records confirmed publishes in batches: one UPDATE per
-// flush instead of one per job, as River's batch completer does for
-// completions. A mark that is late or lost only means the outbox may
-// publish that job again, and the claim drops the duplicate.
+// PublishedMarker records confirmed publishes in batches, and late on
+// purpose. A job is only looked at by the outbox while it is still queued
+// after OutboxAge, so the mark matters only for jobs that wait that long;
+// most are claimed within milliseconds, and marking them at once would
+// make the mark's UPDATE and the worker's claim wait on each other's row
+// locks. So ids are held for Delay (well under OutboxAge) and then marked
+// in one statement that skips rows no longer queued. A mark that is late
+// or lost only means the outbox may publish the job again, and the claim
+// drops the duplicate.
 type PublishedMarker struct {
 	store *store.Store
 	log   *zap.Logger
+	delay time.Duration
 	every time.Duration
-	max   int
 	ids   chan uuid.UUID
 }
 
-// NewPublishedMarker flushes every interval or when max ids wait.
-func NewPublishedMarker(st *store.Store, log *zap.Logger, interval time.Duration, max int) *PublishedMarker {
-	return &PublishedMarker{store: st, log: log, every: interval, max: max, ids: make(chan uuid.UUID, 4*max)}
+type pendingMark struct {
+	id uuid.UUID
+	at time.Time
 }
 
-// Mark queues id to be marked published. It never blocks the caller for
-// long: when the buffer is full it waits for the next flush to drain it.
+// NewPublishedMarker marks ids once they are delay old, checking every
+// interval. delay must stay below the dispatcher's OutboxAge.
+func NewPublishedMarker(st *store.Store, log *zap.Logger, delay, interval time.Duration) *PublishedMarker {
+	return &PublishedMarker{store: st, log: log, delay: delay, every: interval, ids: make(chan uuid.UUID, 4096)}
+}
+
+// Mark queues id to be marked published.
 func (m *PublishedMarker) Mark(ctx context.Context, id uuid.UUID) {
 	select {
 	case m.ids <- id:
@@ -36,41 +46,49 @@ func (m *PublishedMarker) Mark(ctx context.Context, id uuid.UUID) {
 	}
 }
 
-// Run flushes until ctx ends, then flushes what is left.
+// Run marks due ids until ctx ends, then marks what is left.
 func (m *PublishedMarker) Run(ctx context.Context) error {
 	t := time.NewTicker(m.every)
 	defer t.Stop()
-	batch := make([]uuid.UUID, 0, m.max)
-	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
-		}
-		if err := m.store.MarkPublished(ctx, batch...); err != nil {
-			m.log.Warn("mark published failed; the outbox may publish these jobs again", zap.Int("jobs", len(batch)), zap.Error(err))
-		}
-		batch = batch[:0]
-	}
+	var pending []pendingMark
 	for {
 		select {
 		case id := <-m.ids:
-			batch = append(batch, id)
-			if len(batch) >= m.max {
-				flush(ctx)
-			}
+			pending = append(pending, pendingMark{id: id, at: time.Now()})
 		case <-t.C:
-			flush(ctx)
+			pending = m.flush(ctx, pending, time.Now().Add(-m.delay))
 		case <-ctx.Done():
 			for {
 				select {
 				case id := <-m.ids:
-					batch = append(batch, id)
+					pending = append(pending, pendingMark{id: id})
 				default:
 					final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-					flush(final)
+					m.flush(final, pending, time.Now())
 					cancel()
 					return nil
 				}
 			}
 		}
 	}
+}
+
+// flush marks the pending ids confirmed before cutoff and returns the rest
+// (ids arrive in time order, so the due ones are a prefix).
+func (m *PublishedMarker) flush(ctx context.Context, pending []pendingMark, cutoff time.Time) []pendingMark {
+	n := 0
+	for n < len(pending) && !pending[n].at.After(cutoff) {
+		n++
+	}
+	if n == 0 {
+		return pending
+	}
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = pending[i].id
+	}
+	if err := m.store.MarkPublished(ctx, ids...); err != nil {
+		m.log.Warn("mark published failed; the outbox may publish these jobs again", zap.Int("jobs", n), zap.Error(err))
+	}
+	return append(pending[:0], pending[n:]...)
 }

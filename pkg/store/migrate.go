@@ -72,7 +72,11 @@ func (s *Store) migrationProvider(ctx context.Context) (*goose.Provider, error) 
 	if err != nil {
 		return nil, fmt.Errorf("migrations: build locker: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, s.sql, fsys, goose.WithSessionLocker(locker))
+	// Out-of-order migrations are allowed: versions are reserved by
+	// parallel work (00002 may land after 00003), and each migration is
+	// independent of those numbered around it.
+	p, err := goose.NewProvider(goose.DialectPostgres, s.sql, fsys, goose.WithSessionLocker(locker),
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: build provider: %w", err)
 	}

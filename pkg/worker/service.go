@@ -34,6 +34,9 @@ type Service struct {
 	OnListen func(addr string)
 	// HeartbeatEvery overrides Lease/3 (tests).
 	HeartbeatEvery time.Duration
+	// RegistryEvery overrides DefaultRegistryEvery, how often the
+	// instance renews its workers row (tests).
+	RegistryEvery time.Duration
 }
 
 // TopologyFor builds the AMQP topology a service declares: the standard
@@ -90,7 +93,8 @@ func RunService(ctx context.Context, svc Service) error {
 	topo := TopologyFor(cfg)
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
 		Queues: cfg.QueueNames(), Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
-		OnReconnect: func() { m.Reconnects.WithLabelValues("consumer").Inc() },
+		OnReconnect:  func() { m.Reconnects.WithLabelValues("consumer").Inc() },
+		PausedQueues: st.PausedQueues,
 	})
 	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
 	proc := NewProcessor(Options{
@@ -129,7 +133,16 @@ func RunService(ctx context.Context, svc Service) error {
 		return consumer.Run(consumeCtx)
 	})
 	g.Go(func() error {
-		return (&controlLoop{signals: control.Signals(), proc: proc, log: log}).Run(controlCtx)
+		return (&controlLoop{signals: control.Signals(), proc: proc, queues: consumer, log: log}).Run(controlCtx)
+	})
+	registryEvery := svc.RegistryEvery
+	if registryEvery <= 0 {
+		registryEvery = DefaultRegistryEvery
+	}
+	// On controlCtx: the row stays while in-flight jobs drain.
+	g.Go(func() error {
+		return (&registry{store: st, queues: consumer, inFlight: proc.InFlight, log: log, every: registryEvery,
+			self: newSelf(workerID, cfg.Service, cfg.QueueNames(), cfg.Concurrency)}).Run(controlCtx)
 	})
 	g.Go(func() error {
 		defer stopConsuming()

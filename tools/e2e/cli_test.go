@@ -85,6 +85,18 @@ func TestCLI(t *testing.T) {
 	assert.Equal(t, 2, exit.ExitCode())
 	assert.Contains(t, out, "unknown command")
 
+	// queues (any user) and workers (admin) as tables.
+	out, err = hopperctl(t, c.base, apiKey, "queues")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "maintenance")
+	assert.Contains(t, out, "CONSUMERS")
+	out, err = hopperctl(t, c.base, admin, "workers")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "maintenance-worker")
+	out, err = hopperctl(t, c.base, apiKey, "workers")
+	require.Error(t, err, "workers is admin-only")
+	assert.Contains(t, out, "HTTP 403")
+
 	// keys revoke: the key stops working.
 	out, err = hopperctl(t, c.base, admin, "keys", "revoke", key["id"].(string))
 	require.NoError(t, err, out)

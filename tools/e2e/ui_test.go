@@ -161,4 +161,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`#job-error`, &errText, chromedp.ByQuery)))
 	assert.Contains(t, errText, "interrupted", "the cancelled job shows why")
 	screenshot(t, ctx, "03-job-cancelled.png")
+
+	// The queues page lists the standard queues with their depth.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`location.hash = '#/queues'`, nil)))
+	require.NoError(t, waitJS(ctx, `[...document.querySelectorAll('main td')].some(td => td.textContent === 'maintenance')`, 10*time.Second))
+	screenshot(t, ctx, "04-queues.png")
 }

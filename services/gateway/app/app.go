@@ -75,11 +75,19 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err != nil {
 		return err
 	}
-	marker := dispatch.NewPublishedMarker(st, log, 20*time.Millisecond, 500)
+	// Marks land 2-2.5 s after the confirm, before the outbox (5 s) would
+	// consider the job unpublished.
+	marker := dispatch.NewPublishedMarker(st, log, 2*time.Second, 500*time.Millisecond)
+	inspector, err := broker.NewInspector(broker.InspectorOptions{
+		AMQPURL: cfg.AMQPURL, ManagementURL: cfg.RabbitMQManagementURL, Topology: topo,
+	})
+	if err != nil {
+		return fmt.Errorf("HOPPER_RABBITMQ_MANAGEMENT_URL: %w", err)
+	}
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
-		Leading: disp.Leading, Metrics: m, Marker: marker,
+		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

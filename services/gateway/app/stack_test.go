@@ -37,6 +37,8 @@ type stack struct {
 type stackOptions struct {
 	withWorker bool
 	amqpURL    string
+	// env adds or overrides HOPPER_* variables.
+	env map[string]string
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -54,6 +56,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	if o.amqpURL != "" {
 		env["HOPPER_AMQP_URL"] = o.amqpURL
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.Load(config.Gateway, getenv)

@@ -42,6 +42,9 @@ type Options struct {
 	// Marker batches the published marks of confirmed submits; nil marks
 	// each job with its own statement.
 	Marker *dispatch.PublishedMarker
+	// Inspector reads queue figures for GET /v1/queues and names the
+	// queues an admin may pause; nil answers 503 and 404.
+	Inspector *broker.Inspector
 }
 
 // API holds the handlers.
@@ -93,11 +96,15 @@ func New(opts Options) *gin.Engine {
 	v1.POST("/jobs/:id/retry", a.retryJob)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
+	v1.GET("/queues", a.listQueues)
+	v1.GET("/workers", a.requireAdmin, a.listWorkers)
 
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)
 	admin.POST("/users/:id/keys", a.createKey)
 	admin.DELETE("/keys/:id", a.revokeKey)
+	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
+	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
 	return r
 }
 
