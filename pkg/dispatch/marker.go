@@ -16,9 +16,10 @@ import (
 // most are claimed within milliseconds, and marking them at once would
 // make the mark's UPDATE and the worker's claim wait on each other's row
 // locks. So ids are held for Delay (well under OutboxAge) and then marked
-// in one statement that skips rows no longer queued. A mark that is late
-// or lost only means the outbox may publish the job again, and the claim
-// drops the duplicate.
+// in one statement that skips every job a worker has claimed since: a job
+// claimed and then released must stay unmarked so the outbox publishes it
+// again. A mark that is late or lost only means the outbox may publish the
+// job again, and the claim drops the duplicate.
 type PublishedMarker struct {
 	store *store.Store
 	log   *zap.Logger
@@ -87,7 +88,7 @@ func (m *PublishedMarker) flush(ctx context.Context, pending []pendingMark, cuto
 	for i := range ids {
 		ids[i] = pending[i].id
 	}
-	if err := m.store.MarkPublished(ctx, ids...); err != nil {
+	if err := m.store.MarkPublishedUnclaimed(ctx, ids...); err != nil {
 		m.log.Warn("mark published failed; the outbox may publish these jobs again", zap.Int("jobs", n), zap.Error(err))
 	}
 	return append(pending[:0], pending[n:]...)

@@ -47,3 +47,24 @@ func TestCreateJobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 500, "first page of the 1000 from the good batch only")
 }
+
+// A late mark must not hide a job that was claimed and released after
+// the publish it confirms.
+func TestMarkPublishedUnclaimed(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	waiting := mustJob(t, s, owner.ID)
+	released := mustRunning(t, s, owner.ID, "w1")
+	out, err := s.Finish(t.Context(), store.Outcome{JobID: released.ID, Attempt: released.Attempt, WorkerID: "w1", State: jobs.StateQueued})
+	require.NoError(t, err)
+	require.Equal(t, jobs.StateQueued, out.State)
+
+	require.NoError(t, s.MarkPublishedUnclaimed(t.Context(), waiting.ID, released.ID))
+	w, err := s.GetJob(t.Context(), nil, waiting.ID)
+	require.NoError(t, err)
+	require.NotNil(t, w.PublishedAt, "a job nobody claimed is marked")
+	r, err := s.GetJob(t.Context(), nil, released.ID)
+	require.NoError(t, err)
+	require.Nil(t, r.PublishedAt, "a released job stays in the outbox")
+}

@@ -312,6 +312,25 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uuid.UUID) error {
 	return nil
 }
 
+// MarkPublishedUnclaimed marks jobs published only while no worker ever
+// claimed them. A late mark must not hide a job that was claimed and then
+// released (or retried) after this publish: such a job keeps
+// published_at NULL and the outbox publishes it again.
+func (s *Store) MarkPublishedUnclaimed(ctx context.Context, ids ...uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Exec(
+		`UPDATE jobs SET published_at = now()
+		 WHERE id = ANY(?::uuid[]) AND state = 'queued' AND started_at IS NULL AND published_at IS NULL`,
+		uuidArray(ids),
+	).Error
+	if err != nil {
+		return fmt.Errorf("mark %d jobs published: %w", len(ids), err)
+	}
+	return nil
+}
+
 // leaseSQL is the new lease expiry; its placeholder takes seconds.
 const leaseSQL = `now() + make_interval(secs => ?::float8)`
 
