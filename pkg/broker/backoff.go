@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Reconnect delays: quick enough that a broker restart costs a moment, capped
@@ -47,5 +49,28 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// reconnectLoop runs session until ctx ends, waiting a capped exponential
+// backoff between sessions; a session that got established resets the
+// backoff. It is the shared body of every connection-owning Run loop.
+func reconnectLoop(ctx context.Context, log *zap.Logger, what string, session func(context.Context) (bool, error)) error {
+	bo := newBackoff()
+	for {
+		established, err := session(ctx)
+		if ctx.Err() != nil {
+			log.Info(what + " stopped")
+			return nil
+		}
+		if established {
+			bo.reset()
+		}
+		d := bo.delay()
+		log.Warn(what+" disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", d))
+		if !sleep(ctx, d) {
+			log.Info(what + " stopped")
+			return nil
+		}
 	}
 }

@@ -23,23 +23,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Run is not restartable once it closed the stream.
 	defer close(c.out)
 
-	bo := newBackoff()
-	for {
-		established, err := c.runSession(ctx)
-		if ctx.Err() != nil {
-			c.log.Info("consumer stopped")
-			return nil
-		}
-		if established {
-			bo.reset()
-		}
-		d := bo.delay()
-		c.log.Warn("consumer disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", d))
-		if !sleep(ctx, d) {
-			c.log.Info("consumer stopped")
-			return nil
-		}
-	}
+	return reconnectLoop(ctx, c.log, "consumer", c.runSession)
 }
 
 func (c *Consumer) connectionName() string {

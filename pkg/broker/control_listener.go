@@ -102,23 +102,7 @@ func (l *ControlListener) Run(ctx context.Context) error {
 	}
 	defer close(l.out)
 
-	bo := newBackoff()
-	for {
-		established, err := l.runSession(ctx)
-		if ctx.Err() != nil {
-			l.log.Info("control listener stopped")
-			return nil
-		}
-		if established {
-			bo.reset()
-		}
-		d := bo.delay()
-		l.log.Warn("control listener disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", d))
-		if !sleep(ctx, d) {
-			l.log.Info("control listener stopped")
-			return nil
-		}
-	}
+	return reconnectLoop(ctx, l.log, "control listener", l.runSession)
 }
 
 // runSession serves one connection. established reports whether it got as

@@ -21,23 +21,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	defer p.running.Store(false)
 
-	bo := newBackoff()
-	for {
-		established, err := p.runSession(ctx)
-		if ctx.Err() != nil {
-			p.log.Info("publisher stopped")
-			return nil
-		}
-		if established {
-			bo.reset()
-		}
-		d := bo.delay()
-		p.log.Warn("publisher disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", d))
-		if !sleep(ctx, d) {
-			p.log.Info("publisher stopped")
-			return nil
-		}
-	}
+	return reconnectLoop(ctx, p.log, "publisher", p.runSession)
 }
 
 // runSession serves one connection. established reports whether it got as
