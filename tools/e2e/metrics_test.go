@@ -55,6 +55,9 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 	assert.Equal(t, 15.0, gw[`hopper_http_requests_total{code="202",method="POST",route="/v1/jobs",service="gateway"}`])
 	assert.GreaterOrEqual(t, gw[`hopper_publish_confirm_seconds_count{outcome="ok",service="gateway"}`], 17.0, "15 submits + 2 retries")
 	assert.Zero(t, gw[`hopper_queue_waiting_jobs{queue="maintenance",service="gateway"}`])
+	assert.Equal(t, 1.0, gw[`hopper_queue_consumers{queue="maintenance",service="gateway"}`], "one worker consumes maintenance")
+	assert.Zero(t, gw[`hopper_queue_consumers{queue="chat",service="gateway"}`])
+	assert.Zero(t, gw[`hopper_queue_depth{queue="maintenance",service="gateway"}`])
 
 	w := scrape(t, "http://"+workerAddr+"/metrics")
 	svc := `service="maintenance-worker"`

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,9 +62,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	}
 
 	m := metrics.New(cfg.Service)
-	if err := m.Register(newBacklogCollector(st, log)); err != nil {
-		return fmt.Errorf("register backlog metrics: %w", err)
-	}
 
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
@@ -84,10 +82,17 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err != nil {
 		return fmt.Errorf("HOPPER_RABBITMQ_MANAGEMENT_URL: %w", err)
 	}
+	if err := m.Register(newBacklogCollector(st, inspector, log)); err != nil {
+		return fmt.Errorf("register backlog metrics: %w", err)
+	}
+	// One LISTEN connection per gateway wakes its job event streams.
+	notifier := store.NewJobNotifier(cfg.DatabaseURL, log)
+	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
+		Notifier: notifier, ShuttingDown: shuttingDown,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -98,11 +103,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		opts.OnListen(ln.Addr().String())
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Event streams never go idle: end them when shutdown starts.
+	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(shuttingDown) }))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return disp.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
+	g.Go(func() error { return notifier.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })
 	}

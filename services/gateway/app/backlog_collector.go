@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 )
@@ -15,15 +16,22 @@ import (
 // per queue and the age of the oldest: the signal for "no consumers" and
 // "queue falling behind" alerts, whatever RabbitMQ holds.
 type backlogCollector struct {
-	store   *store.Store
-	log     *zap.Logger
-	waiting *prometheus.Desc
-	oldest  *prometheus.Desc
+	store     *store.Store
+	inspector *broker.Inspector
+	log       *zap.Logger
+	waiting   *prometheus.Desc
+	oldest    *prometheus.Desc
+	depth     *prometheus.Desc
+	consumers *prometheus.Desc
 }
 
-func newBacklogCollector(st *store.Store, log *zap.Logger) *backlogCollector {
+func newBacklogCollector(st *store.Store, inspector *broker.Inspector, log *zap.Logger) *backlogCollector {
 	return &backlogCollector{
-		store: st, log: log,
+		store: st, inspector: inspector, log: log,
+		depth: prometheus.NewDesc(metrics.QueueDepth,
+			"Messages in the broker queue: ready plus unacked (unacked only with the management API).", []string{"queue"}, nil),
+		consumers: prometheus.NewDesc(metrics.QueueConsumers,
+			"Consumers attached to the broker queue.", []string{"queue"}, nil),
 		waiting: prometheus.NewDesc(metrics.QueueWaitingJobs,
 			"Jobs queued (due, not yet claimed) per queue.", []string{"queue"}, nil),
 		oldest: prometheus.NewDesc(metrics.QueueOldestWaitSeconds,
@@ -34,11 +42,26 @@ func newBacklogCollector(st *store.Store, log *zap.Logger) *backlogCollector {
 func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.waiting
 	ch <- c.oldest
+	ch <- c.depth
+	ch <- c.consumers
 }
 
 func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	if c.inspector != nil {
+		for _, q := range c.inspector.Queues(ctx) {
+			if q.Err != nil {
+				continue
+			}
+			depth := q.Ready
+			if q.Unacked != nil {
+				depth += *q.Unacked
+			}
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(depth), q.Queue)
+			ch <- prometheus.MustNewConstMetric(c.consumers, prometheus.GaugeValue, float64(q.Consumers), q.Queue)
+		}
+	}
 	rows, err := c.store.Backlog(ctx)
 	if err != nil {
 		c.log.Warn("backlog metrics unavailable", zap.Error(err))

@@ -45,6 +45,13 @@ type Options struct {
 	// Inspector reads queue figures for GET /v1/queues and names the
 	// queues an admin may pause; nil answers 503 and 404.
 	Inspector *broker.Inspector
+	// Notifier wakes GET /v1/jobs/{id}/events streams when their job
+	// changes; nil (or while it is not listening) they poll twice a second.
+	Notifier *store.JobNotifier
+	// ShuttingDown closes when the server begins a graceful shutdown:
+	// event streams end then (clients resume with Last-Event-ID), so the
+	// shutdown does not wait on them. nil never closes.
+	ShuttingDown <-chan struct{}
 }
 
 // API holds the handlers.
@@ -94,6 +101,7 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/jobs/:id", a.getJob)
 	v1.DELETE("/jobs/:id", a.cancelJob)
 	v1.POST("/jobs/:id/retry", a.retryJob)
+	v1.GET("/jobs/:id/events", a.jobEvents)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
 	v1.GET("/queues", a.listQueues)

@@ -1,0 +1,304 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+// startNotifier migrates the schema dsn selects and runs a JobNotifier on
+// it until the test ends; it returns once the notifier listens.
+func startNotifier(t *testing.T, dsn string) (*store.Store, *store.JobNotifier) {
+	t.Helper()
+	s := openStore(t, dsn)
+	require.NoError(t, s.Migrate(t.Context()))
+	n := store.NewJobNotifier(dsn, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	testkit.WaitFor(t, testkit.Deadline, n.Listening, "notifier listening")
+	return s, n
+}
+
+// longSchemaURL creates a schema whose name is too long to fit in a
+// channel name as is (the trigger and JobsChannel hash it) and returns a
+// URL selecting it.
+func longSchemaURL(t *testing.T) string {
+	t.Helper()
+	schema := testkit.UniqueName("t_") + "_" + strings.Repeat("x", 47)
+	require.Len(t, schema, 60)
+	admin := openStore(t, testkit.BaseDatabaseURL())
+	require.NoError(t, admin.DB().Exec(`CREATE SCHEMA "`+schema+`"`).Error)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, admin.DB().WithContext(ctx).Exec(`DROP SCHEMA "`+schema+`" CASCADE`).Error)
+	})
+	return testkit.WithSearchPath(testkit.BaseDatabaseURL(), schema)
+}
+
+func requireWake(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testkit.Deadline):
+		t.Fatalf("no wake-up for %s", what)
+	}
+}
+
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	default:
+	}
+}
+
+// probe proves the absence of a wake-up without sleeping: notifications
+// of one channel arrive in commit order, so once a change made after the
+// one under test has woken the sentinel, any wake-up for the change under
+// test has been delivered too.
+type probe struct {
+	t        *testing.T
+	s        *store.Store
+	sentinel store.Job
+	wake     <-chan struct{}
+	pct      int
+}
+
+func newProbe(t *testing.T, s *store.Store, n *store.JobNotifier, owner uuid.UUID) *probe {
+	t.Helper()
+	j := mustRunning(t, s, owner, "sentinel")
+	ch, unsubscribe := n.Subscribe(j.ID)
+	t.Cleanup(unsubscribe)
+	return &probe{t: t, s: s, sentinel: j, wake: ch}
+}
+
+// flush returns once every notification committed so far is delivered.
+func (p *probe) flush() {
+	p.t.Helper()
+	drain(p.wake)
+	p.pct = p.pct%100 + 1
+	_, err := p.s.Progress(p.t.Context(), p.sentinel.ID, p.sentinel.Attempt, p.sentinel.WorkerID, p.pct, "", testLease)
+	require.NoError(p.t, err)
+	requireWake(p.t, p.wake, "sentinel")
+}
+
+func TestJobNotifierWakesOnWatchedChanges(t *testing.T) {
+	t.Parallel()
+	schemas := []struct {
+		name string
+		dsn  func(t *testing.T) string
+	}{
+		{name: "short schema name", dsn: func(t *testing.T) string { return testkit.DatabaseURL(t) }},
+		{name: "schema name hashed into the channel", dsn: longSchemaURL},
+	}
+	for _, sc := range schemas {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			s, n := startNotifier(t, sc.dsn(t))
+			owner := mustUser(t, s).ID
+			p := newProbe(t, s, n, owner)
+			j := mustRunning(t, s, owner, "w1")
+			ch, unsubscribe := n.Subscribe(j.ID)
+			defer unsubscribe()
+			ctx := t.Context()
+
+			steps := []struct {
+				name     string
+				change   func() error
+				wantWake bool
+			}{
+				{name: "heartbeat", wantWake: false, change: func() error {
+					_, err := s.Heartbeat(ctx, j.ID, j.Attempt, "w1", testLease)
+					return err
+				}},
+				{name: "progress", wantWake: true, change: func() error {
+					_, err := s.Progress(ctx, j.ID, j.Attempt, "w1", 10, "a", testLease)
+					return err
+				}},
+				{name: "same progress again", wantWake: false, change: func() error {
+					_, err := s.Progress(ctx, j.ID, j.Attempt, "w1", 10, "a", testLease)
+					return err
+				}},
+				{name: "status message only", wantWake: true, change: func() error {
+					_, err := s.Progress(ctx, j.ID, j.Attempt, "w1", 10, "b", testLease)
+					return err
+				}},
+				{name: "cancel requested", wantWake: true, change: func() error {
+					_, err := s.Cancel(ctx, nil, j.ID)
+					return err
+				}},
+				{name: "state change", wantWake: true, change: func() error {
+					_, err := s.Finish(ctx, store.Outcome{JobID: j.ID, Attempt: j.Attempt, WorkerID: "w1", State: jobs.StateCancelled})
+					return err
+				}},
+			}
+			for _, st := range steps {
+				p.flush()
+				drain(ch)
+				require.NoError(t, st.change(), st.name)
+				if st.wantWake {
+					requireWake(t, ch, st.name)
+					continue
+				}
+				p.flush()
+				select {
+				case <-ch:
+					t.Fatalf("%s woke the subscriber", st.name)
+				default:
+				}
+			}
+		})
+	}
+}
+
+func TestJobNotifierHearsOnlyItsSchema(t *testing.T) {
+	t.Parallel()
+	sA, nA := startNotifier(t, testkit.DatabaseURL(t))
+	sB, _ := startNotifier(t, testkit.DatabaseURL(t))
+	p := newProbe(t, sA, nA, mustUser(t, sA).ID)
+
+	other := mustRunning(t, sB, mustUser(t, sB).ID, "w1")
+	ch, unsubscribe := nA.Subscribe(other.ID)
+	defer unsubscribe()
+	_, err := sB.Progress(t.Context(), other.ID, other.Attempt, "w1", 50, "elsewhere", testLease)
+	require.NoError(t, err)
+	p.flush()
+	select {
+	case <-ch:
+		t.Fatal("a change in another schema woke the subscriber")
+	default:
+	}
+}
+
+func TestJobNotifierReconnects(t *testing.T) {
+	t.Parallel()
+	s, n := startNotifier(t, testkit.DatabaseURL(t))
+	j := mustRunning(t, s, mustUser(t, s).ID, "w1")
+	ch, unsubscribe := n.Subscribe(j.ID)
+	defer unsubscribe()
+	drain(ch)
+
+	pid := n.BackendPID()
+	require.NotZero(t, pid)
+	require.NoError(t, s.DB().Exec("SELECT pg_terminate_backend(?)", pid).Error)
+	// Losing the connection wakes subscribers so they poll meanwhile;
+	// reconnecting wakes them again to re-read what they missed.
+	requireWake(t, ch, "connection lost")
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		return n.Listening() && n.BackendPID() != 0 && n.BackendPID() != pid
+	}, "notifier listening on a new connection")
+
+	drain(ch)
+	_, err := s.Progress(t.Context(), j.ID, j.Attempt, "w1", 30, "after reconnect", testLease)
+	require.NoError(t, err)
+	requireWake(t, ch, "progress after reconnect")
+}
+
+func TestJobNotifierUnsubscribe(t *testing.T) {
+	t.Parallel()
+	s, n := startNotifier(t, testkit.DatabaseURL(t))
+	owner := mustUser(t, s).ID
+	p := newProbe(t, s, n, owner)
+	j := mustRunning(t, s, owner, "w1")
+
+	// Two subscribers of one job both wake; one that left does not.
+	ch1, unsub1 := n.Subscribe(j.ID)
+	ch2, unsub2 := n.Subscribe(j.ID)
+	defer unsub2()
+	_, err := s.Progress(t.Context(), j.ID, j.Attempt, "w1", 10, "", testLease)
+	require.NoError(t, err)
+	requireWake(t, ch1, "first subscriber")
+	requireWake(t, ch2, "second subscriber")
+
+	unsub1()
+	unsub1() // idempotent
+	_, err = s.Progress(t.Context(), j.ID, j.Attempt, "w1", 20, "", testLease)
+	require.NoError(t, err)
+	requireWake(t, ch2, "remaining subscriber")
+	p.flush()
+	select {
+	case <-ch1:
+		t.Fatal("an ended subscription was woken")
+	default:
+	}
+}
+
+func TestJobsChannel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		schema, want string
+	}{
+		{schema: "public", want: "hopper_jobs_public"},
+		{schema: strings.Repeat("s", 51), want: "hopper_jobs_" + strings.Repeat("s", 51)},
+		// Too long: hashed (want "" checks the hashed form's shape).
+		{schema: strings.Repeat("s", 52), want: ""},
+	}
+	for _, tc := range tests {
+		got := store.JobsChannel(tc.schema)
+		require.LessOrEqual(t, len(got), 63, tc.schema)
+		require.True(t, strings.HasPrefix(got, "hopper_jobs_"), got)
+		if tc.want != "" {
+			require.Equal(t, tc.want, got)
+		} else {
+			require.Len(t, got, len("hopper_jobs_")+32)
+		}
+	}
+}
+
+func TestJobSnapshot(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	stranger := mustUser(t, s)
+	j := mustFinish(t, s, mustRunning(t, s, owner.ID, "w1"), jobs.StateSucceeded)
+	ctx := t.Context()
+
+	_, all, err := s.JobSnapshot(ctx, nil, j.ID, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+
+	tests := []struct {
+		name      string
+		owner     *uuid.UUID
+		after     int64
+		wantTypes []string
+		wantErr   error
+	}{
+		{name: "owner, whole timeline", owner: &owner.ID, wantTypes: []string{"created", "started", "succeeded"}},
+		{name: "admin, after created", after: all[0].ID, wantTypes: []string{"started", "succeeded"}},
+		{name: "after the last event", owner: &owner.ID, after: all[2].ID, wantTypes: nil},
+		{name: "another owner", owner: &stranger.ID, wantErr: store.ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job, evs, err := s.JobSnapshot(ctx, tc.owner, j.ID, tc.after)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, jobs.StateSucceeded, job.State)
+			var types []string
+			for _, e := range evs {
+				types = append(types, e.Type)
+			}
+			require.Equal(t, tc.wantTypes, types)
+		})
+	}
+	_, _, err = s.JobSnapshot(ctx, nil, uuid.New(), 0)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}

@@ -1,0 +1,237 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// Event stream timing.
+const (
+	// eventsKeepAlive is how often an idle stream sends a comment, so
+	// proxies and clients do not take it for dead.
+	eventsKeepAlive = 15 * time.Second
+	// eventsPoll is how often a stream re-reads the job while
+	// notifications are unavailable (notifier down or absent): half the
+	// 1 s promise, leaving the other half for the read and the write.
+	eventsPoll = 500 * time.Millisecond
+	// eventsMaxReadFailures ends a stream after this many consecutive
+	// failed reads (one per poll); the client resumes with Last-Event-ID.
+	eventsMaxReadFailures = 10
+)
+
+// eventData is the data of a timeline message.
+type eventData struct {
+	JobID   string     `json:"job_id"`
+	Type    string     `json:"type"`
+	State   jobs.State `json:"state"`
+	Attempt int        `json:"attempt"`
+	Message any        `json:"message"`
+	At      any        `json:"at"`
+}
+
+// progressData is the data of a progress message; At is the job's
+// updated_at.
+type progressData struct {
+	JobID         string     `json:"job_id"`
+	State         jobs.State `json:"state"`
+	Progress      int        `json:"progress"`
+	StatusMessage string     `json:"status_message"`
+	At            any        `json:"at"`
+}
+
+// jobEvents streams a job's changes as Server-Sent Events (GET
+// /v1/jobs/{id}/events), with the same 404 rules as GET /v1/jobs/{id}.
+//
+// Each timeline event is a message whose event field is the event type
+// (created, started, succeeded…) and whose id is the job_events id, so a
+// client reconnecting with Last-Event-ID gets only later events. A change
+// of progress or status message is an "event: progress" message without
+// an id: it never moves the client's Last-Event-ID, and a resumed stream
+// sends the current progress again. The stream ends once the job's
+// terminal event has been sent.
+//
+// It subscribes to the job's notifications before its first read, so no
+// change can slip between the two; with notifications unavailable it
+// re-reads every eventsPoll.
+func (a *API) jobEvents(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return
+	}
+	after, err := parseLastEventID(c.GetHeader("Last-Event-ID"))
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"Last-Event-ID: want the id of an event this stream sent", nil)
+		return
+	}
+	wake, unsubscribe := a.subscribeJob(id)
+	defer unsubscribe()
+
+	ctx := c.Request.Context()
+	scope := currentPrincipal(c).ownerScope()
+	job, evs, err := a.opts.Store.JobSnapshot(ctx, scope, id, after)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "job events", err)
+		return
+	}
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	c.Status(http.StatusOK)
+	// Headers go out now, even if the first snapshot has nothing to send
+	// (a resumed stream of a waiting job).
+	c.Writer.Flush()
+	st := &jobStream{out: newSSEWriter(c.Writer), jobID: id, lastID: after}
+	log := a.log.With(hlog.JobID(id.String()))
+	log.Debug("event stream opened", zap.Int64("last_event_id", after))
+	reason := a.streamJob(ctx, st, scope, job, evs, wake, log)
+	log.Debug("event stream closed", zap.String("reason", reason))
+}
+
+// streamJob sends the first snapshot, then one after every wake-up (or
+// poll while notifications are down) until the job is over, the client
+// leaves or the server shuts down. It returns why the stream ended.
+func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job store.Job, evs []store.Event,
+	wake <-chan struct{}, log *zap.Logger) string {
+	keepAlive := time.NewTicker(eventsKeepAlive)
+	defer keepAlive.Stop()
+	poll := time.NewTicker(eventsPoll)
+	defer poll.Stop()
+	failures := 0
+	for {
+		if failures == 0 {
+			done, err := st.send(job, evs)
+			if err != nil {
+				return "client gone: " + err.Error()
+			}
+			if done {
+				return "job finished"
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "client gone"
+		case <-a.opts.ShuttingDown:
+			// The client reconnects with Last-Event-ID, to another replica.
+			return "server shutting down"
+		case <-keepAlive.C:
+			if err := st.out.comment("keepalive"); err != nil {
+				return "client gone: " + err.Error()
+			}
+			continue
+		case <-poll.C:
+			if a.notificationsFlow() && failures == 0 {
+				continue
+			}
+		case <-wake:
+		}
+		var err error
+		job, evs, err = a.opts.Store.JobSnapshot(ctx, scope, st.jobID, st.lastID)
+		switch {
+		case err == nil:
+			failures = 0
+		case ctx.Err() != nil:
+			return "client gone"
+		case errors.Is(err, store.ErrNotFound):
+			return "job deleted"
+		default:
+			failures++
+			log.Warn("event stream: read job failed", zap.Int("failures", failures), zap.Error(err))
+			if failures >= eventsMaxReadFailures {
+				return "database unavailable"
+			}
+		}
+	}
+}
+
+// subscribeJob subscribes to job id's change notifications; without a
+// notifier the channel never fires and the stream polls.
+func (a *API) subscribeJob(id uuid.UUID) (<-chan struct{}, func()) {
+	if a.opts.Notifier == nil {
+		return nil, func() {}
+	}
+	return a.opts.Notifier.Subscribe(id)
+}
+
+// notificationsFlow reports whether wake-ups arrive, so polling can pause.
+func (a *API) notificationsFlow() bool {
+	return a.opts.Notifier != nil && a.opts.Notifier.Listening()
+}
+
+// jobStream is what one client has been sent so far.
+type jobStream struct {
+	out    *sseWriter
+	jobID  uuid.UUID
+	lastID int64 // last timeline event sent (or named by Last-Event-ID)
+	// progress and status last sent; a new stream starts from the zero
+	// values, so a job that has not reported progress sends none.
+	progress int
+	status   string
+}
+
+// send writes what changed in the snapshot: the progress first (a finished
+// job's final progress comes before its terminal event), then the events
+// after lastID. It reports whether the job is over, its terminal event
+// sent now or before.
+func (st *jobStream) send(job store.Job, evs []store.Event) (done bool, err error) {
+	if job.Progress != st.progress || job.StatusMessage != st.status {
+		err := st.out.message(0, "progress", progressData{
+			JobID: st.jobID.String(), State: job.State, Progress: job.Progress,
+			StatusMessage: job.StatusMessage, At: rfc3339(&job.UpdatedAt),
+		})
+		if err != nil {
+			return false, err
+		}
+		st.progress, st.status = job.Progress, job.StatusMessage
+	}
+	for _, e := range evs {
+		if e.ID <= st.lastID {
+			continue
+		}
+		err := st.out.message(e.ID, e.Type, eventData{
+			JobID: st.jobID.String(), Type: e.Type, State: e.State, Attempt: e.Attempt,
+			Message: nullIfEmpty(e.Message), At: rfc3339(&e.At),
+		})
+		if err != nil {
+			return false, err
+		}
+		st.lastID = e.ID
+	}
+	// The snapshot is consistent: a terminal job's terminal event is in
+	// evs, or was sent (or skipped by Last-Event-ID) before.
+	return job.State.Terminal(), nil
+}
+
+// parseLastEventID reads the Last-Event-ID header; empty means from the
+// start.
+func parseLastEventID(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		return 0, errors.New("not an event id")
+	}
+	return id, nil
+}
