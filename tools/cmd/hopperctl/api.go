@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -87,4 +88,56 @@ func (a *api) do(ctx context.Context, method, path string, body any, header map[
 		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// sseEvent is one Server-Sent Events message.
+type sseEvent struct {
+	id, event, data string
+}
+
+// stream reads an SSE endpoint, calling on for each message until it
+// returns false, the server ends the stream, or ctx ends.
+func (a *api) stream(ctx context.Context, path, lastEventID string, on func(sseEvent) bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	// No client timeout: a stream lasts as long as the job.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		return &apiError{Status: resp.StatusCode, Message: strings.TrimSpace(string(raw))}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.data != "" && !on(ev) {
+				return nil
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id:"):
+			ev.id = strings.TrimSpace(line[3:])
+		case strings.HasPrefix(line, "event:"):
+			ev.event = strings.TrimSpace(line[6:])
+		case strings.HasPrefix(line, "data:"):
+			ev.data += strings.TrimPrefix(line[5:], " ")
+		}
+	}
+	return sc.Err()
 }

@@ -256,38 +256,80 @@ func (c *cli) watch(ctx context.Context, args []string) error {
 	return c.follow(ctx, id)
 }
 
-// follow polls the job twice a second (the SSE stream replaces this when
-// the gateway serves /v1/jobs/{id}/events) and prints progress until the
-// job ends; a failed or cancelled job is an error exit.
+// follow streams the job's events (GET /v1/jobs/{id}/events) and prints
+// a progress line whenever it changes, until the job ends; a failed or
+// cancelled job is an error exit. If the stream breaks it resumes with
+// Last-Event-ID.
 func (c *cli) follow(ctx context.Context, id string) error {
+	j, _, err := c.getJob(ctx, id)
+	if err != nil {
+		return err
+	}
 	last := ""
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		j, raw, err := c.getJob(ctx, id)
-		if err != nil {
-			return err
-		}
-		line := progressLine(j)
-		if line != last && !c.json {
+	show := func() {
+		if line := progressLine(j); line != last && !c.json {
 			fmt.Fprintln(c.out, line)
 			last = line
 		}
-		if terminal(j.State) {
-			if c.json {
-				fmt.Fprintln(c.out, string(raw))
+	}
+	show()
+	lastEventID := ""
+	for attempt := 0; !terminal(j.State); attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
 			}
-			if j.State != "succeeded" {
-				return fmt.Errorf("job %s ended %s", j.ID, j.State)
-			}
-			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		err := c.api.stream(ctx, "/v1/jobs/"+url.PathEscape(id)+"/events", lastEventID, func(ev sseEvent) bool {
+			var d struct {
+				State         string  `json:"state"`
+				Progress      *int    `json:"progress"`
+				StatusMessage *string `json:"status_message"`
+				Message       *string `json:"message"`
+			}
+			if json.Unmarshal([]byte(ev.data), &d) != nil {
+				return true
+			}
+			if ev.id != "" {
+				lastEventID = ev.id
+			}
+			if d.State != "" {
+				j.State = d.State
+			}
+			if d.Progress != nil {
+				j.Progress = *d.Progress
+			}
+			if d.StatusMessage != nil {
+				j.StatusMessage = *d.StatusMessage
+			}
+			if terminal(j.State) {
+				if j.State == "succeeded" {
+					j.Progress = 100
+				}
+				if d.Message != nil && j.State != "succeeded" {
+					j.Error = d.Message
+				}
+			}
+			show()
+			return !terminal(j.State)
+		})
+		if err != nil && attempt > 5 {
+			return err
 		}
 	}
+	final, raw, err := c.getJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		fmt.Fprintln(c.out, string(raw))
+	}
+	if final.State != "succeeded" {
+		return fmt.Errorf("job %s ended %s", final.ID, final.State)
+	}
+	return nil
 }
 
 func progressLine(j job) string {
