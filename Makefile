@@ -1,13 +1,16 @@
 # Hopper — run the stack, run the tests.
 #   make run    RabbitMQ + Postgres (scripts/deps.sh), migrate, run gateway + 3 workers until Ctrl-C
 #   make test   every test, unit and integration, against the real RabbitMQ and Postgres
+#   make docker build the four service images; make k8s-validate check deployments/k8s
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
 PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/...
 SERVICES := gateway chat-worker document-worker maintenance-worker
 
-.PHONY: all build deps bench run test test-fault test-unit lint fmt vet clean
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build deps bench run test test-fault test-unit lint fmt vet clean docker k8s-validate
 
 all: build
 
@@ -35,7 +38,18 @@ lint: vet
 vet:
 	$(GO) vet $(PKGS)
 
-test: deps lint
+# Container images, built from the repository root (needs a Docker engine).
+docker:
+	@for s in $(SERVICES); do \
+	  docker build -f services/$$s/Dockerfile --build-arg VERSION=$(VERSION) \
+	    --label org.opencontainers.image.version=$(VERSION) -t hopper/$$s:$(VERSION) . || exit 1; \
+	done
+
+# Render every kustomize overlay and check it strictly (tools/deploycheck).
+k8s-validate:
+	$(GO) run ./tools/cmd/k8s-validate -root deployments/k8s
+
+test: deps lint k8s-validate
 	@scripts/browser.sh
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory test-fault

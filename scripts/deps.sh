@@ -6,7 +6,9 @@
 #   3. Debian/Ubuntu?  Install rabbitmq-server and postgresql from the OS
 #      packages if missing, and start them.
 # Then: Postgres user postgres/postgres and database "hopper" exist, and the
-# RabbitMQ management plugin is enabled. Safe to run again and again.
+# RabbitMQ management plugin is enabled. pdftotext (poppler-utils), which
+# document.ingest runs to read PDFs, is installed from the OS packages if
+# missing. Safe to run again and again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,8 +36,8 @@ wait_port() { # name port seconds
 docker_ok() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
 start_with_docker() {
-  log "starting RabbitMQ + Postgres with docker compose"
-  docker compose -f "$ROOT/deployments/compose/deps.yaml" up -d
+  log "starting RabbitMQ + Postgres with docker compose (just those two services of the stack)"
+  docker compose -f "$ROOT/deployments/compose/compose.yaml" up -d --wait rabbitmq postgres
 }
 
 apt_install() {
@@ -64,6 +66,15 @@ start_rabbitmq_local() {
   fi
   log "starting RabbitMQ"
   as_root rabbitmq-server -detached || true
+}
+
+ensure_pdftotext() {
+  command -v pdftotext >/dev/null && return 0
+  if ! command -v apt-get >/dev/null; then
+    log "pdftotext not found and no apt-get: install poppler-utils yourself (PDF ingestion needs it)"
+    return 0
+  fi
+  apt_install poppler-utils
 }
 
 configure_postgres() {
@@ -102,6 +113,8 @@ if [ $need_pg = 1 ] || [ $need_amqp = 1 ]; then
     [ $need_amqp = 1 ] && start_rabbitmq_local
   fi
 fi
+
+ensure_pdftotext
 
 wait_port PostgreSQL $PG_PORT 60
 wait_port RabbitMQ $AMQP_PORT 120

@@ -2,6 +2,7 @@
 //
 //	gateway           serve (migrates first)
 //	gateway migrate   apply database migrations and exit
+//	gateway healthcheck  probe a running gateway's /healthz (container HEALTHCHECK)
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/httpx"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/services/gateway/app"
 )
@@ -41,7 +43,9 @@ func run(args []string) error {
 		return app.Run(ctx, cfg, log, app.Options{})
 	case args[0] == "migrate":
 		return app.Migrate(ctx, cfg, log)
+	case args[0] == "healthcheck":
+		return httpx.Probe(ctx, cfg.HTTPAddr, "/healthz")
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", args[0])
+		return fmt.Errorf("unknown command %q (want serve, migrate or healthcheck)", args[0])
 	}
 }

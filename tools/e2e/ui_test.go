@@ -120,14 +120,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),
 	))
 	seen := map[string]bool{}
+	streaming := false
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var pct, state string
+		var open bool
 		require.NoError(t, chromedp.Run(ctx,
 			chromedp.Evaluate(`(document.querySelector('#job [role=progressbar]')||{getAttribute:()=>''}).getAttribute('aria-valuenow')`, &pct),
 			chromedp.Evaluate(`(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state || ''`, &state),
+			chromedp.Evaluate(`stream !== null && stream.readyState === EventSource.OPEN`, &open),
 		))
 		seen[pct] = true
+		streaming = streaming || open
 		if state == "succeeded" {
 			break
 		}
@@ -141,6 +145,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	assert.True(t, intermediate, "the progress bar moved through intermediate values: %v", seen)
+	assert.True(t, streaming, "the job page follows the job's Server-Sent Events stream")
 	var noReload bool
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`window.__noReload === true`, &noReload)))
 	assert.True(t, noReload, "the page was not reloaded")

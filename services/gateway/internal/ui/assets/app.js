@@ -45,6 +45,7 @@ function terminal(s) { return s === "succeeded" || s === "failed" || s === "canc
 
 function every(ms, fn) {
   clearInterval(timer);
+  stopStream();
   fn();
   timer = setInterval(fn, ms);
 }
@@ -53,6 +54,7 @@ function every(ms, fn) {
 
 function loginView(message) {
   clearInterval(timer);
+  stopStream();
   document.getElementById("nav").hidden = true;
   const key = h("input", { id: "key", type: "password", placeholder: "hop_… or the admin token", size: 50, autocomplete: "off" });
   const err = h("p", { class: "error", id: "login-error" }, message || "");
@@ -192,9 +194,36 @@ async function jobView(id) {
       h("h2", {}, "Timeline"),
       h("table", { id: "timeline" }, h("thead", {}, h("tr", {}, ["At", "Event", "State", "Attempt", "Message"].map((c) => h("th", {}, c)))),
         h("tbody", {}, j.events.map((e) => h("tr", {}, h("td", {}, fmtTime(e.at)), h("td", {}, e.type), h("td", {}, stateBadge(e.state)), h("td", {}, e.attempt), h("td", {}, e.message || "")))))].filter(Boolean));
-    if (terminal(j.state)) clearInterval(timer);
+    if (terminal(j.state)) { clearInterval(timer); stopStream(); }
   };
-  every(500, render);
+  followJob(id, render);
+}
+
+// --- live job events ---
+
+let stream = null;
+// Every event type the gateway sends on /v1/jobs/{id}/events.
+const jobEventTypes = ["created", "scheduled", "queued", "started", "progress", "retrying", "retried",
+  "released", "cancel_requested", "succeeded", "failed", "cancelled"];
+
+function stopStream() {
+  if (stream) { stream.close(); stream = null; }
+}
+
+// followJob re-renders on each Server-Sent Event of the job (the session
+// cookie authenticates the stream); where EventSource is missing or the
+// stream breaks for good, it falls back to polling.
+function followJob(id, render) {
+  clearInterval(timer);
+  stopStream();
+  render();
+  if (!window.EventSource) { every(1000, render); return; }
+  const es = new EventSource("/v1/jobs/" + encodeURIComponent(id) + "/events");
+  stream = es;
+  for (const t of jobEventTypes) es.addEventListener(t, render);
+  es.onerror = () => {
+    if (stream === es && es.readyState === EventSource.CLOSED) { stream = null; every(1000, render); }
+  };
 }
 
 // --- queues and workers ---

@@ -1,0 +1,180 @@
+package deploycheck
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Compose is the part of a compose file Hopper's checks read.
+type Compose struct {
+	Name     string                    `yaml:"name"`
+	Services map[string]ComposeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+// ComposeService is one service of the compose file.
+type ComposeService struct {
+	Image       string            `yaml:"image"`
+	Build       *ComposeBuild     `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Healthcheck *struct {
+		Test    []string `yaml:"test"`
+		Disable bool     `yaml:"disable"`
+	} `yaml:"healthcheck"`
+	DependsOn map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Deploy *struct {
+		Replicas int `yaml:"replicas"`
+	} `yaml:"deploy"`
+	Restart  string   `yaml:"restart"`
+	Profiles []string `yaml:"profiles"`
+	Volumes  []string `yaml:"volumes"`
+	ReadOnly bool     `yaml:"read_only"`
+}
+
+// ComposeBuild is a service's build section.
+type ComposeBuild struct {
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+// LoadCompose parses a compose file (YAML anchors and merge keys resolved).
+func LoadCompose(path string) (*Compose, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read compose file: %w", err)
+	}
+	var c Compose
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// OneShot reports whether a service runs once and exits (migrations).
+func (s ComposeService) OneShot() bool { return s.Restart == "no" }
+
+// CheckCompose checks images, healthchecks, the dependency order and the
+// files the compose file mounts; dir is the compose file's directory.
+func CheckCompose(c *Compose, dir string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	names := make([]string, 0, len(c.Services))
+	for n := range c.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		svc := c.Services[name]
+		if svc.Image == "" {
+			add("%s: no image", name)
+		}
+		if svc.Build != nil {
+			df := filepath.Join(dir, svc.Build.Context, svc.Build.Dockerfile)
+			if _, err := os.Stat(df); err != nil {
+				add("%s: build dockerfile %s: %v", name, svc.Build.Dockerfile, err)
+			}
+		}
+		hasHealth := svc.Healthcheck != nil && !svc.Healthcheck.Disable && len(svc.Healthcheck.Test) > 0
+		if !svc.OneShot() && !hasHealth {
+			add("%s: a long-running service needs a healthcheck", name)
+		}
+		for dep, cond := range svc.DependsOn {
+			target, ok := c.Services[dep]
+			switch {
+			case !ok:
+				add("%s: depends on unknown service %s", name, dep)
+			case cond.Condition == "service_healthy" && (target.Healthcheck == nil || target.Healthcheck.Disable):
+				add("%s: waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+			case cond.Condition == "service_completed_successfully" && !target.OneShot():
+				add("%s: waits for %s to complete, but %s keeps running", name, dep, dep)
+			case cond.Condition == "" || cond.Condition == "service_started":
+				add("%s: depends on %s without waiting for it to be healthy or complete", name, dep)
+			}
+		}
+		for _, v := range svc.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(src, ".") {
+				if _, err := os.Stat(filepath.Join(dir, src)); err != nil {
+					add("%s: mounts %s: %v", name, src, err)
+				}
+			}
+		}
+	}
+	if cycle := dependencyCycle(c); cycle != "" {
+		add("depends_on cycle: %s", cycle)
+	}
+	return errs
+}
+
+// StartOrder returns the services in an order compose may start them.
+func StartOrder(c *Compose) []string {
+	var order []string
+	done := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if done[n] {
+			return
+		}
+		done[n] = true
+		deps := make([]string, 0, len(c.Services[n].DependsOn))
+		for d := range c.Services[n].DependsOn {
+			deps = append(deps, d)
+		}
+		sort.Strings(deps)
+		for _, d := range deps {
+			visit(d)
+		}
+		order = append(order, n)
+	}
+	names := make([]string, 0, len(c.Services))
+	for n := range c.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		visit(n)
+	}
+	return order
+}
+
+func dependencyCycle(c *Compose) string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var path []string
+	var found string
+	var visit func(string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		path = append(path, n)
+		for d := range c.Services[n].DependsOn {
+			if color[d] == grey {
+				found = strings.Join(append(path, d), " → ")
+				return true
+			}
+			if color[d] == white && visit(d) {
+				return true
+			}
+		}
+		path = path[:len(path)-1]
+		color[n] = black
+		return false
+	}
+	for n := range c.Services {
+		if color[n] == white && visit(n) {
+			return found
+		}
+	}
+	return ""
+}
