@@ -65,6 +65,26 @@ type Config struct {
 	// (http://user:pass@host:15672) the gateway reads queue figures from;
 	// unset, it reads what AMQP tells.
 	RabbitMQManagementURL string
+	// MaxUploadBytes bounds one document upload (gateway).
+	MaxUploadBytes int64
+	// MaxDocumentsPerUser is the per-user document quota (gateway).
+	MaxDocumentsPerUser int
+	// Retention is how long finished jobs are kept, by final state, and
+	// how long uploads are kept (0: forever); maintenance.cleanup applies it.
+	Retention Retention
+	// WebhookSecret signs completion webhooks (maintenance worker).
+	WebhookSecret string
+	// WebhookAllowPrivate lets webhooks reach loopback and private
+	// addresses (tests, local development).
+	WebhookAllowPrivate bool
+}
+
+// Retention periods applied by maintenance.cleanup.
+type Retention struct {
+	Succeeded time.Duration
+	Failed    time.Duration
+	Cancelled time.Duration
+	Uploads   time.Duration // 0 keeps uploads until their owner deletes them
 }
 
 type serviceDefaults struct {
@@ -110,6 +130,16 @@ func Load(service string, getenv Getenv) (Config, error) {
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
+		MaxUploadBytes:      int64(r.positiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
+		MaxDocumentsPerUser: r.positiveInt("HOPPER_MAX_DOCUMENTS_PER_USER", 100, 1_000_000),
+		WebhookSecret:       r.str("HOPPER_WEBHOOK_SECRET", ""),
+		Retention: Retention{
+			Succeeded: r.duration("HOPPER_RETENTION_SUCCEEDED", 7*24*time.Hour),
+			Failed:    r.duration("HOPPER_RETENTION_FAILED", 30*24*time.Hour),
+			Cancelled: r.duration("HOPPER_RETENTION_CANCELLED", 7*24*time.Hour),
+			Uploads:   r.duration("HOPPER_RETENTION_UPLOADS", 0),
+		},
+		WebhookAllowPrivate: r.boolean("HOPPER_WEBHOOK_ALLOW_PRIVATE", false),
 	}
 	if r.err != nil {
 		return Config{}, r.err
@@ -220,6 +250,19 @@ func (r *reader) positiveInt(key string, def, max int) int {
 	return n
 }
 
+func (r *reader) boolean(key string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(key, "%q is not a boolean (true or false)", v)
+		return def
+	}
+	return b
+}
+
 func (r *reader) duration(key string, def time.Duration) time.Duration {
 	raw := strings.TrimSpace(r.getenv(key))
 	if raw == "" {
@@ -319,5 +362,13 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
+		zap.Int64("max_upload_bytes", c.MaxUploadBytes),
+		zap.Int("max_documents_per_user", c.MaxDocumentsPerUser),
+		zap.Bool("webhook_secret_set", c.WebhookSecret != ""),
+		zap.Duration("retention_succeeded", c.Retention.Succeeded),
+		zap.Duration("retention_failed", c.Retention.Failed),
+		zap.Duration("retention_cancelled", c.Retention.Cancelled),
+		zap.Duration("retention_uploads", c.Retention.Uploads),
+		zap.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	}
 }

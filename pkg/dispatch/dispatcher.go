@@ -85,7 +85,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
-	l := &leader{db: sqlDB, key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
+	l := &leader{db: sqlDB, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
 	return l.Run(ctx, d.lead)
 }
 
@@ -94,6 +94,7 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	w := &webhookEnqueuer{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
@@ -103,6 +104,11 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("reaper pass failed", zap.Error(err))
 		}
+		deliveries, err := w.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("webhook pass failed", zap.Error(err))
+		}
+		d.publishAll(ctx, deliveries)
 		select {
 		case <-ctx.Done():
 			return nil

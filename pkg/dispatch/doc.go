@@ -2,5 +2,6 @@
 // replica leads (a Postgres advisory lock), and while it leads it publishes
 // jobs that became due (scheduled run_at, retry backoff), republishes
 // accepted jobs whose publish was never confirmed (the outbox), and reaps
-// running jobs whose lease expired because their worker died.
+// running jobs whose lease expired because their worker died. Cron, led
+// the same way under its own lock, creates the jobs of due cron schedules.
 package dispatch

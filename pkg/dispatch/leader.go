@@ -15,6 +15,7 @@ import (
 // standby takes over as soon as the leader's process or network goes away.
 type leader struct {
 	db      *sql.DB
+	role    string // names the loop in logs: "dispatcher", "cron"
 	key     string
 	retry   time.Duration
 	log     *zap.Logger
@@ -30,11 +31,11 @@ func (l *leader) Run(ctx context.Context, lead func(ctx context.Context) error) 
 			l.log.Warn("leader election failed", zap.Error(err))
 		}
 		if held {
-			l.log.Info("dispatcher leading")
+			l.log.Info(l.role + " leading")
 			l.leading.Store(true)
 			err := l.hold(ctx, conn, lead)
 			l.leading.Store(false)
-			l.log.Info("dispatcher no longer leading", zap.Error(err))
+			l.log.Info(l.role+" no longer leading", zap.Error(err))
 		}
 		wait(ctx, l.retry)
 	}

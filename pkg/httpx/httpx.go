@@ -20,6 +20,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"
 	CodeTooLarge         = "payload_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeQuotaExceeded    = "quota_exceeded"
 	CodeUnprocessable    = "unprocessable"
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable"

@@ -17,6 +17,10 @@ type Kind struct {
 	MaxTimeout      time.Duration // upper bound for a per-job timeout override
 	BackoffBase     time.Duration // first retry delay cap (full jitter)
 	BackoffCap      time.Duration // longest retry delay
+	// CheckPayload, when set, validates the payload at submit, so a
+	// malformed one is a 422 rather than a failed job. It returns a
+	// *ValidationError naming the payload field.
+	CheckPayload func(payload []byte) error
 }
 
 // Registry is the set of kinds a deployment accepts. It is a value built at
@@ -88,6 +92,15 @@ const (
 	KindSleep = "system.sleep"
 )
 
+// Domain kinds.
+const (
+	KindDocumentIngest = "document.ingest"
+	KindQAAsk          = "qa.ask"
+	KindWebhook        = "maintenance.webhook"
+	KindCleanup        = "maintenance.cleanup"
+	KindReport         = "maintenance.report"
+)
+
 // DefaultKinds is the catalogue of kinds Hopper runs today. Domain kinds
 // (chat.*, document.*, maintenance.*) join it as their handlers land, so
 // the gateway never accepts a job no worker can run.
@@ -97,6 +110,21 @@ func DefaultKinds() []Kind {
 			Timeout: 30 * time.Second, MaxTimeout: time.Minute, BackoffBase: time.Second, BackoffCap: time.Minute},
 		{Name: KindSleep, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 3,
 			Timeout: 10 * time.Minute, MaxTimeout: time.Hour, BackoffBase: time.Second, BackoffCap: time.Minute},
+		{Name: KindDocumentIngest, Queue: "document", DefaultPriority: PriorityNormal, MaxAttempts: 3,
+			Timeout: 5 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
+			CheckPayload: checkIngestPayload},
+		{Name: KindQAAsk, Queue: "chat", DefaultPriority: PriorityNormal, MaxAttempts: 3,
+			Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second,
+			CheckPayload: checkQAPayload},
+		{Name: KindWebhook, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 8,
+			Timeout: 30 * time.Second, MaxTimeout: 2 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: 10 * time.Minute,
+			CheckPayload: checkWebhookPayload},
+		{Name: KindCleanup, Queue: "maintenance", DefaultPriority: PriorityLow, MaxAttempts: 3,
+			Timeout: 30 * time.Minute, MaxTimeout: 2 * time.Hour, BackoffBase: 10 * time.Second, BackoffCap: 10 * time.Minute,
+			CheckPayload: checkCleanupPayload},
+		{Name: KindReport, Queue: "maintenance", DefaultPriority: PriorityLow, MaxAttempts: 3,
+			Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
+			CheckPayload: checkReportPayload},
 	}
 }
 

@@ -89,6 +89,11 @@ func (r *Registry) Validate(req SubmitRequest) (Spec, error) {
 		return Spec{}, invalid("payload", "must be a JSON object")
 	}
 	spec.Payload = json.RawMessage(payload)
+	if k.CheckPayload != nil {
+		if err := k.CheckPayload(payload); err != nil {
+			return Spec{}, err
+		}
+	}
 
 	if len(bytes.TrimSpace(req.Priority)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Priority), []byte("null")) {
 		p, err := ParsePriority(req.Priority)

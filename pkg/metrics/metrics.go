@@ -41,6 +41,7 @@ type Metrics struct {
 	JobRunSeconds  *prometheus.HistogramVec // kind
 	JobQueueWait   *prometheus.HistogramVec // kind, priority
 	JobRetries     *prometheus.CounterVec   // kind
+	ScheduleJobs   *prometheus.CounterVec   // schedule
 	InFlight       prometheus.Gauge
 	PublishSeconds *prometheus.HistogramVec // outcome (ok, error)
 	Reconnects     *prometheus.CounterVec   // component (publisher, consumer, control)
@@ -72,6 +73,9 @@ func New(service string) *Metrics {
 	m.JobRetries = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopper_job_retries_total", Help: "Attempts that failed and were scheduled for a retry.",
 	}, []string{"kind"})).(*prometheus.CounterVec)
+	m.ScheduleJobs = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopper_schedule_jobs_total", Help: "Jobs created by cron schedules at their ticks (manual triggers not counted).",
+	}, []string{"schedule"})).(*prometheus.CounterVec)
 	m.InFlight = f(prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hopper_worker_in_flight", Help: "Jobs this worker instance is running now.",
 	})).(prometheus.Gauge)

@@ -27,8 +27,9 @@ type Service struct {
 	Config   config.Config
 	Logger   *zap.Logger
 	Registry *jobs.Registry
-	// Register adds the service's handlers; system.* are always added.
-	Register func(p *Processor)
+	// Register adds the service's handlers, which may use the service's
+	// store; system.* are always added.
+	Register func(p *Processor, st *store.Store)
 	// OnListen, when set, learns the health server's bound address (useful
 	// with HOPPER_METRICS_ADDR=:0 in tests).
 	OnListen func(addr string)
@@ -104,7 +105,7 @@ func RunService(ctx context.Context, svc Service) error {
 	})
 	RegisterSystem(proc)
 	if svc.Register != nil {
-		svc.Register(proc)
+		svc.Register(proc, st)
 	}
 
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)

@@ -1,5 +1,6 @@
-// Package app runs the document-worker service: it consumes the queues named by
-// HOPPER_QUEUES and runs the document.* kinds (as they land) and system.*.
+// Package app runs the document-worker service: it consumes the queues
+// named by HOPPER_QUEUES and runs document.ingest (extract, chunk, index)
+// and system.*.
 package app
 
 import (
@@ -8,14 +9,21 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/extract"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // Run serves the document-worker until ctx ends, draining in-flight jobs.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	ex := extract.Extractor{}
+	if err := ex.CheckPDF(); err != nil {
+		log.Warn("PDF ingestion will fail until pdftotext is installed (poppler-utils)", zap.Error(err))
+	}
+	register := func(p *worker.Processor, st *store.Store) {
+		in := &ingester{store: st, extractor: ex, log: log}
+		p.Handle(jobs.KindDocumentIngest, in.handle)
+	}
 	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
 }
-
-// register adds this service's domain handlers; system.* come with the
-// runtime.
-func register(_ *worker.Processor) {}

@@ -58,6 +58,15 @@ func TestErrorAnswers(t *testing.T) {
 		{name: "admin token owns no jobs", method: "POST", path: "/v1/jobs", key: s.admin, body: `{"kind":"system.noop"}`, wantCode: 403, wantErr: "forbidden"},
 		{name: "unknown route", method: "GET", path: "/v2/nothing", key: alice, wantCode: 404, wantErr: "not_found"},
 		{name: "wrong method", method: "PUT", path: "/v1/jobs", key: alice, wantCode: 405, wantErr: "method_not_allowed"},
+		{name: "webhook to loopback", method: "POST", path: "/v1/jobs", key: alice, body: `{"kind":"system.noop","webhook_url":"http://127.0.0.1:9/hook"}`, wantCode: 422, wantErr: "unprocessable",
+			check: func(t *testing.T, b map[string]any) {
+				assert.Equal(t, "webhook_url", b["error"].(map[string]any)["details"].(map[string]any)["field"])
+			}},
+		{name: "webhook to cloud metadata", method: "POST", path: "/v1/jobs", key: alice, body: `{"kind":"system.noop","webhook_url":"http://169.254.169.254/latest"}`, wantCode: 422, wantErr: "unprocessable"},
+		{name: "webhook not http", method: "POST", path: "/v1/jobs", key: alice, body: `{"kind":"system.noop","webhook_url":"ftp://example.com/x"}`, wantCode: 422, wantErr: "unprocessable"},
+		{name: "qa without question", method: "POST", path: "/v1/qa/ask", key: alice, body: `{"question":""}`, wantCode: 422, wantErr: "unprocessable"},
+		{name: "document upload without multipart", method: "POST", path: "/v1/documents", key: alice, body: `{"x":1}`, wantCode: 400, wantErr: "bad_request"},
+		{name: "another user's document", method: "GET", path: "/v1/documents/0190a0a0-0000-7000-8000-000000000000", key: alice, wantCode: 404, wantErr: "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

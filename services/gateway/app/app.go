@@ -21,6 +21,7 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
@@ -41,7 +42,30 @@ func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	reg, err := jobs.DefaultRegistry()
+	if err != nil {
+		return fmt.Errorf("kind registry: %w", err)
+	}
+	if err := ensureDefaultSchedules(ctx, st, reg, log); err != nil {
+		return err
+	}
 	log.Info("database migrated")
+	return nil
+}
+
+// ensureDefaultSchedules creates the default cron schedules that are
+// missing, disabled while their kind is not registered (see
+// schedule.Defaults).
+func ensureDefaultSchedules(ctx context.Context, st *store.Store, reg *jobs.Registry, log *zap.Logger) error {
+	if err := st.EnsureSchedules(ctx, schedule.Defaults(), reg, time.Now()); err != nil {
+		return fmt.Errorf("default schedules: %w", err)
+	}
+	for _, d := range schedule.Defaults() {
+		if _, ok := reg.Lookup(d.Kind); !ok {
+			log.Info("default schedule stays disabled until its kind is registered",
+				zap.String("schedule", d.Name), zap.String("kind", d.Kind))
+		}
+	}
 	return nil
 }
 
@@ -60,6 +84,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := ensureDefaultSchedules(ctx, st, reg, log); err != nil {
+		return err
+	}
 
 	m := metrics.New(cfg.Service)
 
@@ -67,6 +94,15 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
 		OnReconnect: func() { m.Reconnects.WithLabelValues("publisher").Inc() }})
 	disp, err := dispatch.New(dispatch.Options{
+		Store: st, Publisher: pub, Registry: reg, Logger: log,
+		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
+	})
+	if err != nil {
+		return err
+	}
+	// Cron schedules: one job per schedule and tick, created by whichever
+	// replica leads the cron lock.
+	cron, err := dispatch.NewCron(dispatch.CronOptions{
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
 	})
@@ -90,7 +126,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
-		MaxBodyBytes: cfg.MaxBodyBytes, AppID: cfg.Service, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, MaxDocumentsPerUser: cfg.MaxDocumentsPerUser,
+		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
+		AppID:               cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 	})
@@ -109,6 +147,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return disp.Run(gctx) })
+	g.Go(func() error { return cron.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
 	if cfg.PprofAddr != "" {

@@ -1,6 +1,6 @@
 // Command hopperctl is Hopper's command-line client: submit and follow
 // jobs, list, cancel and retry them, inspect queues and workers, and manage
-// users and API keys — all through the gateway's HTTP API.
+// users, API keys and cron schedules — all through the gateway's HTTP API.
 //
 //	hopperctl [global flags] <command> [flags] [args]
 //
@@ -38,6 +38,13 @@ Operations:
   users create <email> [-plan free|premium] [-role user|admin]   (admin)
   keys create <user id>     prints the key once (admin)
   keys revoke <key id>      (admin)
+Schedules (admin):
+  schedules list            name, spec, time zone, kind, enabled, next and last run
+  schedules create <name> -spec "0 2 * * *"|@hourly|@every 10m -kind K
+         [-payload JSON] [-priority P] [-timezone Europe/Paris] [-owner USER_ID] [-disabled]
+  schedules enable|disable <name>
+  schedules trigger <name>  create one job now
+  schedules delete <name>
 
 Environment: HOPPER_URL, HOPPER_API_KEY, HOPPER_ADMIN_TOKEN.
 `
@@ -114,6 +121,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.users(ctx, cmdArgs)
 	case "keys":
 		return c.keys(ctx, cmdArgs)
+	case "schedules":
+		return c.schedules(ctx, cmdArgs)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

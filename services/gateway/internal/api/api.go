@@ -28,8 +28,15 @@ type Options struct {
 	Registry     *jobs.Registry
 	AdminToken   string
 	MaxBodyBytes int64
-	AppID        string
-	Logger       *zap.Logger
+	// MaxUploadBytes bounds a document upload (POST /v1/documents).
+	MaxUploadBytes int64
+	// MaxDocumentsPerUser is the document quota; 0 means none.
+	MaxDocumentsPerUser int
+	// WebhookAllowPrivate accepts webhook URLs on loopback and private
+	// addresses (HOPPER_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
+	AppID               string
+	Logger              *zap.Logger
 	// PublishTimeout bounds the synchronous publish on submit; a job whose
 	// publish is not confirmed in time stays in the outbox for the
 	// dispatcher.
@@ -85,7 +92,11 @@ func New(opts Options) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
-	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure, httpx.LimitBody(opts.MaxBodyBytes))
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = 20 << 20
+		a.opts.MaxUploadBytes = opts.MaxUploadBytes
+	}
+	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure, a.limitBody(opts.MaxBodyBytes, opts.MaxUploadBytes+uploadOverhead))
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
@@ -104,8 +115,14 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/jobs/:id/events", a.jobEvents)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
+	v1.GET("/users/me/report", a.myReport)
 	v1.GET("/queues", a.listQueues)
 	v1.GET("/workers", a.requireAdmin, a.listWorkers)
+	v1.POST("/documents", a.uploadDocument)
+	v1.GET("/documents", a.listDocuments)
+	v1.GET("/documents/:id", a.getDocument)
+	v1.DELETE("/documents/:id", a.deleteDocument)
+	v1.POST("/qa/ask", a.askQuestion)
 
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)
@@ -113,7 +130,25 @@ func New(opts Options) *gin.Engine {
 	admin.DELETE("/keys/:id", a.revokeKey)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
+	admin.GET("/schedules", a.listSchedules)
+	admin.POST("/schedules", a.createSchedule)
+	admin.POST("/schedules/:name/enable", a.enableSchedule)
+	admin.POST("/schedules/:name/disable", a.disableSchedule)
+	admin.POST("/schedules/:name/trigger", a.triggerSchedule)
+	admin.DELETE("/schedules/:name", a.deleteSchedule)
 	return r
+}
+
+// limitBody caps request bodies: uploads get their own, larger limit.
+func (a *API) limitBody(max, uploadMax int64) gin.HandlerFunc {
+	normal, upload := httpx.LimitBody(max), httpx.LimitBody(uploadMax)
+	return func(c *gin.Context) {
+		if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/documents" {
+			upload(c)
+			return
+		}
+		normal(c)
+	}
 }
 
 // measure counts requests and their latency by route template (not raw

@@ -42,7 +42,7 @@ func (a *API) submitBatch(c *gin.Context) {
 	}
 	batch := make([]store.NewJob, len(req.Jobs))
 	for i, r := range req.Jobs {
-		spec, err := a.opts.Registry.Validate(r)
+		spec, err := a.validate(r)
 		if err != nil {
 			a.batchValidationError(c, i, err)
 			return

@@ -23,23 +23,39 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/webhook"
 )
 
 // submitJob stores the job, then publishes it. The job is in Postgres
 // before the 202 goes out; a publish that fails or times out leaves it in
 // the outbox (published_at NULL) for the dispatcher to publish.
 func (a *API) submitJob(c *gin.Context) {
-	p := currentPrincipal(c)
-	if p.User == nil {
-		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
-			"the admin token cannot own jobs: create a user and submit with their API key", nil)
+	p, ok := jobOwner(c)
+	if !ok {
 		return
 	}
 	var req jobs.SubmitRequest
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	spec, err := a.opts.Registry.Validate(req)
+	a.submit(c, p, req)
+}
+
+// jobOwner is the user submitting; the admin token owns no jobs.
+func jobOwner(c *gin.Context) (principal, bool) {
+	p := currentPrincipal(c)
+	if p.User == nil {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"the admin token cannot own jobs: create a user and submit with their API key", nil)
+		return p, false
+	}
+	return p, true
+}
+
+// submit validates req, stores the job (idempotently under the request's
+// Idempotency-Key), publishes it and answers 202.
+func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
+	spec, err := a.validate(req)
 	if err != nil {
 		a.validationError(c, err)
 		return
@@ -67,11 +83,32 @@ func (a *API) submitJob(c *gin.Context) {
 		c.JSON(http.StatusAccepted, acceptedBody(job))
 		return
 	}
+	a.accepted(ctx, job)
+	c.JSON(http.StatusAccepted, acceptedBody(job))
+}
+
+// validate checks a submission against the kind registry and, beyond
+// the pure checks, refuses webhook URLs that point at loopback or private
+// addresses unless HOPPER_WEBHOOK_ALLOW_PRIVATE is set.
+func (a *API) validate(req jobs.SubmitRequest) (jobs.Spec, error) {
+	spec, err := a.opts.Registry.Validate(req)
+	if err != nil {
+		return jobs.Spec{}, err
+	}
+	if spec.WebhookURL != "" {
+		if err := webhook.CheckURL(spec.WebhookURL, a.opts.WebhookAllowPrivate); err != nil {
+			return jobs.Spec{}, &jobs.ValidationError{Field: "webhook_url", Message: err.Error()}
+		}
+	}
+	return spec, nil
+}
+
+// accepted counts a newly stored job and publishes it when it is due.
+func (a *API) accepted(ctx context.Context, job store.Job) {
 	a.opts.Metrics.JobsSubmitted.WithLabelValues(job.Kind).Inc()
 	if job.State == jobs.StateQueued {
 		a.publish(ctx, job)
 	}
-	c.JSON(http.StatusAccepted, acceptedBody(job))
 }
 
 // publish sends the job's envelope and records the confirm. Failure is

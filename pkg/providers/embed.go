@@ -1,0 +1,62 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+)
+
+// EmbeddingClient computes embeddings with an OpenAI-compatible API
+// (POST {URL}/embeddings).
+type EmbeddingClient struct {
+	api     openai.EmbeddingService
+	model   string
+	timeout time.Duration
+}
+
+// NewEmbeddingClient builds an embeddings client. An empty URL or model is
+// ErrNotConfigured naming HOPPER_EMBEDDINGS_URL or HOPPER_EMBEDDINGS_MODEL.
+func NewEmbeddingClient(cfg EmbeddingsConfig) (*EmbeddingClient, error) {
+	e, err := newEndpoint(settings{url: SettingEmbeddingsURL, model: SettingEmbeddingsModel},
+		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultEmbeddingsTimeout,
+		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	return &EmbeddingClient{api: openai.NewEmbeddingService(e.openAIOptions()...), model: e.model, timeout: e.timeout}, nil
+}
+
+// Embed returns one vector per input, in the order of inputs (the answer
+// is reordered by its index field), from a single request. Batching large
+// input sets is the caller's business: servers limit inputs per request
+// (OpenAI: 2048). No inputs makes no request.
+func (c *EmbeddingClient) Embed(ctx context.Context, inputs []string) ([][]float32, error) {
+	if len(inputs) == 0 {
+		return [][]float32{}, nil
+	}
+	res, err := c.api.New(ctx, openai.EmbeddingNewParams{
+		Model:          c.model,
+		Input:          openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: inputs},
+		EncodingFormat: openai.EmbeddingNewParamsEncodingFormatFloat,
+	})
+	if err != nil {
+		return nil, wrapAPIError(ctx, "embeddings", c.timeout, err)
+	}
+	if len(res.Data) != len(inputs) {
+		return nil, fmt.Errorf("embeddings: asked for %d vectors, got %d", len(inputs), len(res.Data))
+	}
+	out := make([][]float32, len(inputs))
+	for _, d := range res.Data {
+		if d.Index < 0 || d.Index >= int64(len(out)) || out[d.Index] != nil {
+			return nil, fmt.Errorf("embeddings: bad or repeated index %d in the answer", d.Index)
+		}
+		v := make([]float32, len(d.Embedding))
+		for i, x := range d.Embedding {
+			v[i] = float32(x)
+		}
+		out[d.Index] = v
+	}
+	return out, nil
+}

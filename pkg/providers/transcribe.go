@@ -1,0 +1,67 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+)
+
+// Transcript is the text of a transcribed recording.
+type Transcript struct {
+	Text     string
+	Language string  // when the server reports it
+	Duration float64 // seconds, when the server reports it
+}
+
+// TranscriptionClient turns speech into text with an OpenAI-compatible API
+// (POST {URL}/audio/transcriptions, multipart/form-data).
+type TranscriptionClient struct {
+	api     openai.AudioTranscriptionService
+	model   string
+	timeout time.Duration
+}
+
+// NewTranscriptionClient builds a speech-to-text client. An empty URL or
+// model is ErrNotConfigured naming HOPPER_STT_URL or HOPPER_STT_MODEL.
+func NewTranscriptionClient(cfg STTConfig) (*TranscriptionClient, error) {
+	e, err := newEndpoint(settings{url: SettingSTTURL, model: SettingSTTModel},
+		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultTranscribeTimeout,
+		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	return &TranscriptionClient{api: openai.NewAudioTranscriptionService(e.openAIOptions()...), model: e.model, timeout: e.timeout}, nil
+}
+
+// Transcribe sends the recording in audio as the multipart "file" field
+// named filename; the extension tells the server the format (mp3, wav,
+// m4a, ogg, webm, …). The whole recording is buffered in memory so that a
+// retry can send it again; bound it before calling (OpenAI accepts 25 MB).
+func (c *TranscriptionClient) Transcribe(ctx context.Context, filename string, audio io.Reader) (Transcript, error) {
+	if audio == nil {
+		return Transcript{}, fmt.Errorf("transcription: no audio: %w", ErrInvalidInput)
+	}
+	filename = filepath.Base(strings.TrimSpace(filename))
+	if filename == "." || filename == "/" || filename == "" {
+		filename = "audio"
+	}
+	contentType := mime.TypeByExtension(filepath.Ext(filename))
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	res, err := c.api.New(ctx, openai.AudioTranscriptionNewParams{
+		File:           openai.File(audio, filename, contentType),
+		Model:          c.model,
+		ResponseFormat: openai.AudioResponseFormatJSON,
+	})
+	if err != nil {
+		return Transcript{}, wrapAPIError(ctx, "transcription", c.timeout, err)
+	}
+	return Transcript{Text: res.Text, Language: res.Language, Duration: res.Duration}, nil
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Timeline events of webhook deliveries, appended to the finished job.
+const (
+	EventWebhookDelivered = "webhook_delivered"
+	EventWebhookFailed    = "webhook_failed"
+)
+
+// EnqueueWebhooks creates one delivery job (built by build) for each
+// finished job with a webhook_url that has none yet, up to limit, and
+// stamps the finished jobs, all in one transaction: with SKIP LOCKED two
+// leaders cannot both take a job, and a crash between the two writes is
+// impossible. It returns the created delivery jobs for publishing.
+func (s *Store) EnqueueWebhooks(ctx context.Context, build func(finished Job) (NewJob, error), limit int, now time.Time) ([]Job, error) {
+	var created []Job
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var finished []Job
+		err := tx.Raw(`SELECT * FROM jobs
+WHERE webhook_url <> '' AND webhook_enqueued_at IS NULL AND state IN ('succeeded', 'failed', 'cancelled')
+ORDER BY finished_at LIMIT ? FOR UPDATE SKIP LOCKED`, limit).Scan(&finished).Error
+		if err != nil {
+			return fmt.Errorf("find finished jobs: %w", err)
+		}
+		for _, f := range finished {
+			nj, err := build(f)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", f.ID, err)
+			}
+			args, err := newJobArgs(nj, now)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", f.ID, err)
+			}
+			var rows []Job
+			if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+				return fmt.Errorf("insert delivery job: %w", err)
+			}
+			created = append(created, rows...) // none when its idempotency key exists
+			if err := tx.Exec(`UPDATE jobs SET webhook_enqueued_at = ? WHERE id = ?`, now, f.ID).Error; err != nil {
+				return fmt.Errorf("stamp job: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enqueue webhooks: %w", err)
+	}
+	return created, nil
+}
+
+// AppendEvent adds an event that is not a state change (a webhook
+// delivery) to a job's timeline, with the job's current state and attempt.
+func (s *Store) AppendEvent(ctx context.Context, jobID uuid.UUID, eventType, message string) error {
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO job_events (job_id, type, state, attempt, message)
+SELECT id, ?, state, attempt, ? FROM jobs WHERE id = ?`, eventType, message, jobID).Error
+	if err != nil {
+		return fmt.Errorf("append %s event: %w", eventType, err)
+	}
+	return nil
+}

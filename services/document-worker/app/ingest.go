@@ -1,0 +1,128 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/extract"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/worker"
+)
+
+// ingester runs document.ingest: read the stored bytes, extract the text,
+// normalise, chunk with overlap and index the chunks for full-text search.
+type ingester struct {
+	store     *store.Store
+	extractor extract.Extractor
+	log       *zap.Logger
+}
+
+// ingestResult is document.ingest's result.
+type ingestResult struct {
+	DocumentID string `json:"document_id"`
+	Format     string `json:"format"`
+	Title      string `json:"title,omitempty"`
+	Pages      int    `json:"pages,omitempty"`
+	Characters int    `json:"characters"`
+	Chunks     int    `json:"chunks"`
+}
+
+func (in *ingester) handle(ctx context.Context, job *worker.Job) (any, error) {
+	var p jobs.IngestPayload
+	if err := jobs.Decode(job.Payload, &p); err != nil {
+		return nil, worker.Permanent(err)
+	}
+	id, err := uuid.Parse(p.DocumentID)
+	if err != nil {
+		return nil, worker.Permanentf("payload.document_id: %v", err)
+	}
+	// Owner-scoped: a job can only ingest its owner's document.
+	doc, err := in.store.GetDocument(ctx, job.Owner, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, worker.Permanentf("document %s not found (deleted, or not yours)", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := in.ingest(ctx, job, doc)
+	if err != nil {
+		in.recordFailure(ctx, job, doc, err)
+		return nil, err
+	}
+	return res, nil
+}
+
+func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Document) (*ingestResult, error) {
+	if err := in.store.SetDocumentState(ctx, doc.ID, store.DocumentIndexing, ""); err != nil {
+		return nil, err
+	}
+	format, err := extract.ParseFormat(doc.Format)
+	if err != nil {
+		return nil, worker.Permanent(err)
+	}
+	_ = job.Progress(ctx, 10, "reading "+doc.Filename)
+	data, err := in.store.DocumentData(ctx, doc.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, worker.Permanentf("document %s was deleted", doc.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	_ = job.Progress(ctx, 25, "extracting text ("+string(format)+")")
+	extracted, err := in.extractor.Text(ctx, format, bytes.NewReader(data), 0)
+	if err != nil {
+		if extract.IsPermanent(err) {
+			return nil, worker.Permanent(fmt.Errorf("%s: %w", doc.Filename, err))
+		}
+		return nil, fmt.Errorf("extract %s: %w", doc.Filename, err)
+	}
+	text := extract.Normalize(extracted.Text)
+	if strings.TrimSpace(text) == "" {
+		return nil, worker.Permanentf("%s: no text found (a scanned PDF or an empty document?)", doc.Filename)
+	}
+
+	_ = job.Progress(ctx, 60, "splitting into chunks")
+	pieces := extract.Chunk(text, extract.ChunkOptions{})
+	chunks := make([]store.Chunk, len(pieces))
+	for i, c := range pieces {
+		chunks[i] = store.Chunk{Index: c.Index, Content: c.Text, StartOffset: c.Start, EndOffset: c.End}
+	}
+
+	_ = job.Progress(ctx, 80, fmt.Sprintf("indexing %d chunks", len(chunks)))
+	info := store.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
+	if err := in.store.ReplaceChunks(ctx, doc, info, chunks); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, worker.Permanentf("document %s was deleted while indexing", doc.ID)
+		}
+		return nil, err
+	}
+	_ = job.Progress(ctx, 100, fmt.Sprintf("indexed %d chunks", len(chunks)))
+	in.log.Info("document indexed", hlog.JobID(job.ID.String()), zap.String("document_id", doc.ID.String()),
+		zap.String("format", string(format)), zap.Int("chunks", len(chunks)))
+	return &ingestResult{
+		DocumentID: doc.ID.String(), Format: string(format), Title: extracted.Title, Pages: extracted.Pages,
+		Characters: utf8.RuneCountInString(text), Chunks: len(chunks),
+	}, nil
+}
+
+// recordFailure marks the document failed when this attempt is its last:
+// a permanent error, or the job's attempts are used up. Otherwise the
+// retry may still succeed and the document stays "indexing".
+func (in *ingester) recordFailure(ctx context.Context, job *worker.Job, doc store.Document, err error) {
+	if !worker.IsPermanent(err) && job.Attempt < job.MaxAttempts {
+		return
+	}
+	if serr := in.store.SetDocumentState(context.WithoutCancel(ctx), doc.ID, store.DocumentFailed, err.Error()); serr != nil {
+		in.log.Warn("record document failure", hlog.JobID(job.ID.String()), zap.Error(serr))
+	}
+}

@@ -1,0 +1,253 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/extract"
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// uploadOverhead is what a multipart envelope may add to the file's bytes.
+const uploadOverhead = 64 << 10
+
+// contentTypes names each format's media type, whatever the client said.
+var contentTypes = map[extract.Format]string{
+	extract.FormatText:     "text/plain; charset=utf-8",
+	extract.FormatMarkdown: "text/markdown; charset=utf-8",
+	extract.FormatHTML:     "text/html; charset=utf-8",
+	extract.FormatPDF:      "application/pdf",
+	extract.FormatDOCX:     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+// uploadDocument stores a multipart upload (field "file") and the
+// document.ingest job that indexes it, in one transaction, then publishes
+// the job. The bytes are sniffed, not trusted to the client's type.
+func (a *API) uploadDocument(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	limit := a.opts.MaxUploadBytes
+	fh, err := c.FormFile("file")
+	switch {
+	case httpx.IsTooLarge(err):
+		tooLarge(c, limit)
+		return
+	case err != nil:
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"want a multipart/form-data body with the document in the field \"file\"", nil)
+		return
+	case fh.Size > limit:
+		tooLarge(c, limit)
+		return
+	}
+	f, err := fh.Open()
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return
+	}
+	if int64(len(data)) > limit {
+		tooLarge(c, limit)
+		return
+	}
+	name := cleanFilename(fh.Filename)
+	format, err := extract.Sniff(data[:min(len(data), extract.SniffLen)], name)
+	if err != nil {
+		documentFormatError(c, err)
+		return
+	}
+
+	ingest := func(id uuid.UUID) (store.NewJob, error) {
+		payload, err := json.Marshal(map[string]string{"document_id": id.String()})
+		if err != nil {
+			return store.NewJob{}, err
+		}
+		spec, err := a.opts.Registry.Validate(jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: payload})
+		if err != nil {
+			return store.NewJob{}, err
+		}
+		return store.NewJob{OwnerID: p.User.ID, Spec: spec}, nil
+	}
+	ctx := c.Request.Context()
+	doc, job, err := a.opts.Store.CreateDocument(ctx, store.NewDocument{
+		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
+		Data: data, MaxPerUser: a.opts.MaxDocumentsPerUser, Ingest: ingest,
+	}, a.opts.Now())
+	if errors.Is(err, store.ErrQuotaExceeded) {
+		httpx.Abort(c, http.StatusTooManyRequests, httpx.CodeQuotaExceeded,
+			"document quota reached: delete a document before uploading another",
+			map[string]any{"limit": "documents_per_user", "max": a.opts.MaxDocumentsPerUser})
+		return
+	}
+	if err != nil {
+		a.internalError(c, "create document", err)
+		return
+	}
+	a.accepted(ctx, job)
+	c.JSON(http.StatusAccepted, gin.H{"document": documentView(doc), "job": acceptedBody(job)})
+}
+
+func tooLarge(c *gin.Context, limit int64) {
+	httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
+		"the document is larger than HOPPER_MAX_UPLOAD_BYTES", map[string]any{"limit_bytes": limit})
+}
+
+// documentFormatError answers an upload whose bytes are no supported
+// document: 415 for another type, 422 for a broken file.
+func documentFormatError(c *gin.Context, err error) {
+	var unsupported extract.ErrUnsupported
+	if errors.As(err, &unsupported) {
+		httpx.Abort(c, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, err.Error(),
+			map[string]any{"detected": unsupported.Detected, "supported": []string{"txt", "md", "html", "pdf", "docx"}})
+		return
+	}
+	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, err.Error(), nil)
+}
+
+// cleanFilename keeps the base name, printable, at most 255 bytes.
+func cleanFilename(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "." || name == "/" || name == "" {
+		name = "document"
+	}
+	if len(name) > 255 {
+		name = name[:255]
+	}
+	return name
+}
+
+func (a *API) listDocuments(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	limit := 100
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "limit: want 1 to 1000", nil)
+			return
+		}
+		limit = n
+	}
+	docs, err := a.opts.Store.ListDocuments(c.Request.Context(), p.User.ID, limit)
+	if err != nil {
+		a.internalError(c, "list documents", err)
+		return
+	}
+	out := make([]gin.H, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, documentView(d))
+	}
+	c.JSON(http.StatusOK, gin.H{"documents": out})
+}
+
+func (a *API) getDocument(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		documentNotFound(c)
+		return
+	}
+	doc, err := a.opts.Store.GetDocument(c.Request.Context(), p.User.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		documentNotFound(c)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "get document", err)
+		return
+	}
+	c.JSON(http.StatusOK, documentView(doc))
+}
+
+func (a *API) deleteDocument(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		documentNotFound(c)
+		return
+	}
+	err = a.opts.Store.DeleteDocument(c.Request.Context(), p.User.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		documentNotFound(c)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "delete document", err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func documentNotFound(c *gin.Context) {
+	httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "document not found", nil)
+}
+
+func documentView(d store.Document) gin.H {
+	v := gin.H{
+		"id": d.ID.String(), "filename": d.Filename, "content_type": d.ContentType, "format": d.Format,
+		"size_bytes": d.SizeBytes, "sha256": d.Sha256, "state": d.State, "error": nullIfEmpty(d.Error),
+		"title": nullIfEmpty(d.Title), "pages": d.Pages, "chunks": d.ChunkCount,
+		"created_at": rfc3339(&d.CreatedAt), "updated_at": rfc3339(&d.UpdatedAt), "ingest_job_id": nil,
+	}
+	if d.IngestJobID != nil {
+		v["ingest_job_id"] = d.IngestJobID.String()
+	}
+	return v
+}
+
+// qaRequest is POST /v1/qa/ask's body.
+type qaRequest struct {
+	Question string          `json:"question"`
+	TopK     int             `json:"top_k,omitempty"`
+	Priority json.RawMessage `json:"priority,omitempty"`
+	Webhook  string          `json:"webhook_url,omitempty"`
+}
+
+// askQuestion submits a qa.ask job over the caller's documents.
+func (a *API) askQuestion(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	var req qaRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	payload, err := json.Marshal(jobs.QAPayload{Question: req.Question, TopK: req.TopK})
+	if err != nil {
+		a.internalError(c, "encode payload", err)
+		return
+	}
+	a.submit(c, p, jobs.SubmitRequest{Kind: jobs.KindQAAsk, Payload: payload, Priority: req.Priority, WebhookURL: req.Webhook})
+}

@@ -1,0 +1,241 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/schedule"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// createScheduleRequest is POST /v1/admin/schedules.
+type createScheduleRequest struct {
+	Name     string          `json:"name"`
+	Spec     string          `json:"spec"`
+	Timezone string          `json:"timezone"`
+	Kind     string          `json:"kind"`
+	Payload  json.RawMessage `json:"payload"`
+	Priority json.RawMessage `json:"priority,omitempty"`
+	Enabled  *bool           `json:"enabled"`  // default true
+	OwnerID  string          `json:"owner_id"` // default: the system user
+}
+
+func (a *API) listSchedules(c *gin.Context) {
+	list, err := a.opts.Store.ListSchedules(c.Request.Context())
+	if err != nil {
+		a.internalError(c, "list schedules", err)
+		return
+	}
+	views := make([]gin.H, len(list))
+	for i, sc := range list {
+		views[i] = scheduleView(sc)
+	}
+	c.JSON(http.StatusOK, gin.H{"schedules": views})
+}
+
+// createSchedule checks the name, spec and time zone (400), then the kind,
+// payload and priority as POST /v1/jobs does (422).
+func (a *API) createSchedule(c *gin.Context) {
+	var req createScheduleRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if err := schedule.ValidName(req.Name); err != nil {
+		a.scheduleError(c, err)
+		return
+	}
+	sp, err := schedule.Parse(req.Spec, req.Timezone)
+	if err != nil {
+		a.scheduleError(c, err)
+		return
+	}
+	spec, err := a.opts.Registry.Validate(jobs.SubmitRequest{Kind: req.Kind, Payload: req.Payload, Priority: req.Priority})
+	if err != nil {
+		a.validationError(c, err)
+		return
+	}
+	ns := store.NewSchedule{Name: req.Name, Spec: sp.String(), Timezone: sp.Timezone(), Kind: spec.Kind.Name,
+		Payload: spec.Payload, Enabled: req.Enabled == nil || *req.Enabled}
+	if p := bytes.TrimSpace(req.Priority); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		ns.Priority = &spec.Priority
+	}
+	if req.OwnerID != "" {
+		owner, err := uuid.Parse(req.OwnerID)
+		if err != nil {
+			httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "owner_id: not a user id", map[string]any{"field": "owner_id"})
+			return
+		}
+		ns.OwnerID = owner
+	}
+	sc, err := a.opts.Store.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a schedule named "+req.Name+" exists", map[string]any{"field": "name"})
+	case errors.Is(err, store.ErrNotFound):
+		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "owner_id: no such user", map[string]any{"field": "owner_id"})
+	case err != nil:
+		a.internalError(c, "create schedule", err)
+	default:
+		c.JSON(http.StatusCreated, scheduleView(sc))
+	}
+}
+
+// enableSchedule turns a schedule on from its next tick; its kind must be
+// registered (422), as for a new schedule.
+func (a *API) enableSchedule(c *gin.Context) {
+	ctx := c.Request.Context()
+	sc, ok := a.loadSchedule(c)
+	if !ok {
+		return
+	}
+	if !a.kindRegistered(c, sc) {
+		return
+	}
+	sc, err := a.opts.Store.EnableSchedule(ctx, sc.Name, a.opts.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		scheduleNotFound(c)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "enable schedule", err)
+		return
+	}
+	c.JSON(http.StatusOK, scheduleView(sc))
+}
+
+func (a *API) disableSchedule(c *gin.Context) {
+	sc, err := a.opts.Store.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		scheduleNotFound(c)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "disable schedule", err)
+		return
+	}
+	c.JSON(http.StatusOK, scheduleView(sc))
+}
+
+// triggerSchedule creates one job of the schedule now (enabled or not)
+// and publishes it, like a submit: 202 with the job.
+func (a *API) triggerSchedule(c *gin.Context) {
+	ctx := c.Request.Context()
+	sc, ok := a.loadSchedule(c)
+	if !ok {
+		return
+	}
+	if !a.kindRegistered(c, sc) {
+		return
+	}
+	job, err := a.opts.Store.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		scheduleNotFound(c)
+		return
+	case errors.Is(err, store.ErrUnknownKind):
+		a.unknownScheduleKind(c, sc)
+		return
+	case err != nil:
+		a.internalError(c, "trigger schedule", err)
+		return
+	}
+	if job.State == jobs.StateQueued {
+		a.publish(ctx, job)
+	}
+	v := jobView(job, nil)
+	v["schedule"] = sc.Name
+	v["links"] = gin.H{"self": "/v1/jobs/" + job.ID.String()}
+	c.JSON(http.StatusAccepted, v)
+}
+
+func (a *API) deleteSchedule(c *gin.Context) {
+	err := a.opts.Store.DeleteSchedule(c.Request.Context(), c.Param("name"))
+	if errors.Is(err, store.ErrNotFound) {
+		scheduleNotFound(c)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "delete schedule", err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *API) loadSchedule(c *gin.Context) (store.Schedule, bool) {
+	sc, err := a.opts.Store.GetSchedule(c.Request.Context(), c.Param("name"))
+	if errors.Is(err, store.ErrNotFound) {
+		scheduleNotFound(c)
+		return store.Schedule{}, false
+	}
+	if err != nil {
+		a.internalError(c, "get schedule", err)
+		return store.Schedule{}, false
+	}
+	return sc, true
+}
+
+// kindRegistered answers 422 when no worker of this deployment can run
+// the schedule's kind.
+func (a *API) kindRegistered(c *gin.Context, sc store.Schedule) bool {
+	if _, ok := a.opts.Registry.Lookup(sc.Kind); ok {
+		return true
+	}
+	a.unknownScheduleKind(c, sc)
+	return false
+}
+
+func (a *API) unknownScheduleKind(c *gin.Context, sc store.Schedule) {
+	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable,
+		"kind: "+sc.Kind+" is not registered in this deployment yet; the schedule cannot create jobs",
+		map[string]any{"field": "kind", "valid_kinds": a.opts.Registry.Names()})
+}
+
+func scheduleNotFound(c *gin.Context) {
+	httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "schedule not found", nil)
+}
+
+// scheduleError answers a bad name, spec or time zone with 400.
+func (a *API) scheduleError(c *gin.Context, err error) {
+	var se *schedule.Error
+	if errors.As(err, &se) {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, se.Error(), map[string]any{"field": se.Field})
+		return
+	}
+	httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, err.Error(), nil)
+}
+
+func scheduleView(sc store.Schedule) gin.H {
+	v := gin.H{
+		"id":              sc.ID.String(),
+		"name":            sc.Name,
+		"spec":            sc.Spec,
+		"timezone":        sc.Timezone,
+		"kind":            sc.Kind,
+		"payload":         rawOrNull(sc.Payload),
+		"priority":        nil,
+		"queue":           nil,
+		"owner_id":        sc.OwnerID.String(),
+		"enabled":         sc.Enabled,
+		"disabled_reason": nullIfEmpty(sc.DisabledReason),
+		"last_run_at":     rfc3339(sc.LastRunAt),
+		"next_run_at":     rfc3339(sc.NextRunAt),
+		"created_at":      rfc3339(&sc.CreatedAt),
+		"updated_at":      rfc3339(&sc.UpdatedAt),
+	}
+	if sc.Priority != nil {
+		v["priority"] = *sc.Priority
+	}
+	if sc.Queue != nil {
+		v["queue"] = *sc.Queue
+	}
+	return v
+}
