@@ -72,11 +72,43 @@ type Config struct {
 	// Retention is how long finished jobs are kept, by final state, and
 	// how long uploads are kept (0: forever); maintenance.cleanup applies it.
 	Retention Retention
+	// Providers are the external services the workers call; a kind whose
+	// provider is unset fails its jobs naming the setting.
+	Providers Providers
+	// MaxAudioBytes bounds one audio upload for transcription (gateway).
+	MaxAudioBytes int64
 	// WebhookSecret signs completion webhooks (maintenance worker).
 	WebhookSecret string
 	// WebhookAllowPrivate lets webhooks reach loopback and private
 	// addresses (tests, local development).
 	WebhookAllowPrivate bool
+}
+
+// Endpoint is an OpenAI-compatible API: base URL, key and model.
+type Endpoint struct {
+	URL    string
+	APIKey string
+	Model  string
+}
+
+// SMTP is the mail relay maintenance.email sends through.
+type SMTP struct {
+	Host     string
+	Port     int // 0: by TLS mode (587, 465, 25)
+	Username string
+	Password string
+	From     string
+	TLS      string // starttls (default), tls or none
+}
+
+// Providers holds every external provider's settings.
+type Providers struct {
+	LLM        Endpoint // HOPPER_LLM_*
+	Images     Endpoint // HOPPER_IMAGES_*
+	STT        Endpoint // HOPPER_STT_* (speech to text)
+	Embeddings Endpoint // HOPPER_EMBEDDINGS_*
+	SearxNGURL string   // HOPPER_SEARXNG_URL
+	SMTP       SMTP     // HOPPER_SMTP_*
 }
 
 // Retention periods applied by maintenance.cleanup.
@@ -133,6 +165,22 @@ func Load(service string, getenv Getenv) (Config, error) {
 		MaxUploadBytes:      int64(r.positiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
 		MaxDocumentsPerUser: r.positiveInt("HOPPER_MAX_DOCUMENTS_PER_USER", 100, 1_000_000),
 		WebhookSecret:       r.str("HOPPER_WEBHOOK_SECRET", ""),
+		MaxAudioBytes:       int64(r.positiveInt("HOPPER_MAX_AUDIO_BYTES", 25<<20, 1<<30)),
+		Providers: Providers{
+			LLM:        r.endpoint("HOPPER_LLM", "gpt-4o-mini"),
+			Images:     r.endpoint("HOPPER_IMAGES", "gpt-image-1"),
+			STT:        r.endpoint("HOPPER_STT", "whisper-1"),
+			Embeddings: r.endpoint("HOPPER_EMBEDDINGS", "text-embedding-3-small"),
+			SearxNGURL: r.optionalURL("HOPPER_SEARXNG_URL", "http://127.0.0.1:8888", "http", "https"),
+			SMTP: SMTP{
+				Host:     r.str("HOPPER_SMTP_HOST", ""),
+				Port:     r.port("HOPPER_SMTP_PORT"),
+				Username: r.str("HOPPER_SMTP_USERNAME", ""),
+				Password: r.str("HOPPER_SMTP_PASSWORD", ""),
+				From:     r.str("HOPPER_SMTP_FROM", ""),
+				TLS:      r.oneOf("HOPPER_SMTP_TLS", "starttls", "starttls", "tls", "none"),
+			},
+		},
 		Retention: Retention{
 			Succeeded: r.duration("HOPPER_RETENTION_SUCCEEDED", 7*24*time.Hour),
 			Failed:    r.duration("HOPPER_RETENTION_FAILED", 30*24*time.Hour),
@@ -246,6 +294,34 @@ func (r *reader) positiveInt(key string, def, max int) int {
 	if err != nil || n < 1 || n > max {
 		r.fail(key, "%q is not an integer between 1 and %d", raw, max)
 		return def
+	}
+	return n
+}
+
+// endpoint reads <prefix>_URL, _API_KEY and _MODEL; the model has a
+// default only once a URL is set.
+func (r *reader) endpoint(prefix, defaultModel string) Endpoint {
+	e := Endpoint{
+		URL:    r.optionalURL(prefix+"_URL", "https://api.openai.com/v1", "http", "https"),
+		APIKey: r.str(prefix+"_API_KEY", ""),
+		Model:  r.str(prefix+"_MODEL", ""),
+	}
+	if e.URL != "" && e.Model == "" {
+		e.Model = defaultModel
+	}
+	return e
+}
+
+// port reads an optional TCP port (0 when unset).
+func (r *reader) port(key string) int {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		r.fail(key, "%q is not a port (1-65535)", v)
+		return 0
 	}
 	return n
 }
@@ -365,6 +441,13 @@ func (c Config) LogFields() []zap.Field {
 		zap.Int64("max_upload_bytes", c.MaxUploadBytes),
 		zap.Int("max_documents_per_user", c.MaxDocumentsPerUser),
 		zap.Bool("webhook_secret_set", c.WebhookSecret != ""),
+		zap.String("llm_url", MaskURL(c.Providers.LLM.URL)),
+		zap.String("llm_model", c.Providers.LLM.Model),
+		zap.String("images_url", MaskURL(c.Providers.Images.URL)),
+		zap.String("stt_url", MaskURL(c.Providers.STT.URL)),
+		zap.String("embeddings_url", MaskURL(c.Providers.Embeddings.URL)),
+		zap.String("searxng_url", MaskURL(c.Providers.SearxNGURL)),
+		zap.String("smtp_host", c.Providers.SMTP.Host),
 		zap.Duration("retention_succeeded", c.Retention.Succeeded),
 		zap.Duration("retention_failed", c.Retention.Failed),
 		zap.Duration("retention_cancelled", c.Retention.Cancelled),

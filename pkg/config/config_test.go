@@ -105,3 +105,39 @@ func TestSecretsMasked(t *testing.T) {
 	assert.Contains(t, s, "https://ops:xxxxx@mq:15671")
 	assert.Equal(t, "https://ops:mgmt-pass@mq:15671", c.RabbitMQManagementURL)
 }
+
+func TestProviders(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HOPPER_LLM_URL":          "http://127.0.0.1:11434/v1",
+		"HOPPER_LLM_API_KEY":      "sk-test",
+		"HOPPER_EMBEDDINGS_URL":   "https://api.openai.com/v1",
+		"HOPPER_EMBEDDINGS_MODEL": "nomic-embed-text",
+		"HOPPER_SMTP_HOST":        "smtp.example.com",
+		"HOPPER_SMTP_PORT":        "2525",
+		"HOPPER_SMTP_TLS":         "tls",
+	}
+	c, err := config.Load(config.ChatWorker, func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, config.Endpoint{URL: "http://127.0.0.1:11434/v1", APIKey: "sk-test", Model: "gpt-4o-mini"}, c.Providers.LLM)
+	assert.Equal(t, "nomic-embed-text", c.Providers.Embeddings.Model)
+	assert.Equal(t, config.Endpoint{}, c.Providers.Images, "unset provider: no model default either")
+	assert.Equal(t, 2525, c.Providers.SMTP.Port)
+	assert.Equal(t, "tls", c.Providers.SMTP.TLS)
+
+	for key, bad := range map[string]string{
+		"HOPPER_LLM_URL":     "not a url",
+		"HOPPER_SMTP_PORT":   "70000",
+		"HOPPER_SMTP_TLS":    "ssl3",
+		"HOPPER_SEARXNG_URL": "ftp://x",
+	} {
+		_, err := config.Load(config.ChatWorker, func(k string) string {
+			if k == key {
+				return bad
+			}
+			return ""
+		})
+		require.Error(t, err, key)
+		assert.Contains(t, err.Error(), key)
+	}
+}
