@@ -95,6 +95,7 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
 	w := &webhookEnqueuer{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	n := &noticeEnqueuer{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
@@ -109,6 +110,11 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 			d.log.Warn("webhook pass failed", zap.Error(err))
 		}
 		d.publishAll(ctx, deliveries)
+		notices, err := n.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("notice pass failed", zap.Error(err))
+		}
+		d.publishAll(ctx, notices)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -64,6 +64,84 @@ type WebhookPayload struct {
 	Event string `json:"event"` // job.succeeded, job.failed, job.cancelled
 }
 
+// Chat limits.
+const (
+	MaxChatTurns      = 50
+	MaxChatRunes      = 16000 // per turn
+	DefaultSearchHits = 5
+	MaxSearchHits     = 20
+)
+
+// ChatTurn is one earlier turn of a conversation.
+type ChatTurn struct {
+	Role    string `json:"role"` // user or assistant
+	Content string `json:"content"`
+}
+
+// ChatPayload is chat.message's payload: the user's message, optionally
+// earlier turns and a system prompt. UseDocuments (default true) grounds
+// the answer on the owner's documents.
+type ChatPayload struct {
+	Message      string     `json:"message"`
+	History      []ChatTurn `json:"history,omitempty"`
+	System       string     `json:"system,omitempty"`
+	UseDocuments *bool      `json:"use_documents,omitempty"`
+	TopK         int        `json:"top_k,omitempty"`
+}
+
+// Grounded reports whether the answer should use the owner's documents.
+func (p ChatPayload) Grounded() bool { return p.UseDocuments == nil || *p.UseDocuments }
+
+func checkChatPayload(payload []byte) error {
+	var p ChatPayload
+	if err := decodeStrict(payload, &p); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(p.Message) == "":
+		return invalid("payload.message", "is required")
+	case utf8.RuneCountInString(p.Message) > MaxChatRunes:
+		return invalid("payload.message", "longer than %d characters", MaxChatRunes)
+	case utf8.RuneCountInString(p.System) > MaxChatRunes:
+		return invalid("payload.system", "longer than %d characters", MaxChatRunes)
+	case len(p.History) > MaxChatTurns:
+		return invalid("payload.history", "more than %d turns", MaxChatTurns)
+	case p.TopK < 0 || p.TopK > MaxTopK:
+		return invalid("payload.top_k", "%d out of range 0-%d", p.TopK, MaxTopK)
+	}
+	for i, t := range p.History {
+		if t.Role != "user" && t.Role != "assistant" {
+			return invalid(fmt.Sprintf("payload.history[%d].role", i), "%q: want user or assistant", t.Role)
+		}
+		if utf8.RuneCountInString(t.Content) > MaxChatRunes {
+			return invalid(fmt.Sprintf("payload.history[%d].content", i), "longer than %d characters", MaxChatRunes)
+		}
+	}
+	return nil
+}
+
+// SearchPayload is chat.search's payload: a web search.
+type SearchPayload struct {
+	Query string `json:"query"`
+	Limit int    `json:"limit,omitempty"` // 0 means DefaultSearchHits
+}
+
+func checkSearchPayload(payload []byte) error {
+	var p SearchPayload
+	if err := decodeStrict(payload, &p); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(p.Query) == "":
+		return invalid("payload.query", "is required")
+	case utf8.RuneCountInString(p.Query) > MaxQuestionRunes:
+		return invalid("payload.query", "longer than %d characters", MaxQuestionRunes)
+	case p.Limit < 0 || p.Limit > MaxSearchHits:
+		return invalid("payload.limit", "%d out of range 0-%d", p.Limit, MaxSearchHits)
+	}
+	return nil
+}
+
 // Cleanup scopes.
 const (
 	CleanupAll       = "all"       // finished jobs and uploads past retention

@@ -28,6 +28,9 @@ type SubmitRequest struct {
 	MaxAttempts *int            `json:"max_attempts,omitempty"`
 	Timeout     json.RawMessage `json:"timeout,omitempty"`
 	WebhookURL  string          `json:"webhook_url,omitempty"`
+	// NotifyEmail, when set, gets a job-finished mail (maintenance.email,
+	// template job_finished) when the job ends.
+	NotifyEmail string `json:"notify_email,omitempty"`
 }
 
 // Spec is a validated submission, ready to store.
@@ -39,6 +42,7 @@ type Spec struct {
 	MaxAttempts int
 	Timeout     time.Duration
 	WebhookURL  string
+	NotifyEmail string // bare address; "" = no job-finished mail
 }
 
 // InitialState is queued for a job due now, scheduled for a future run_at.
@@ -127,6 +131,13 @@ func (r *Registry) Validate(req SubmitRequest) (Spec, error) {
 			return Spec{}, invalid("webhook_url", "%v", err)
 		}
 		spec.WebhookURL = req.WebhookURL
+	}
+	if req.NotifyEmail != "" {
+		addr, err := normalizeNotifyEmail(req.NotifyEmail)
+		if err != nil {
+			return Spec{}, invalid("notify_email", "%v", err)
+		}
+		spec.NotifyEmail = addr
 	}
 	return spec, nil
 }

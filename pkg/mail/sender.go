@@ -47,9 +47,16 @@ func (s *Sender) Config() Config { return s.cfg }
 // conversation; Config.Timeout bounds connecting and each command. A
 // failure is a *SendError: see IsPermanent.
 func (s *Sender) Send(ctx context.Context, m Message) error {
+	_, err := s.SendID(ctx, m)
+	return err
+}
+
+// SendID is Send that also returns the Message-ID header it set (with its
+// angle brackets), e.g. to show in a job's result.
+func (s *Sender) SendID(ctx context.Context, m Message) (messageID string, err error) {
 	msg, err := s.build(m)
 	if err != nil {
-		return permanent(err)
+		return "", permanent(err)
 	}
 	// Close the connection when ctx ends: go-mail only uses the context
 	// to dial and relies on deadlines afterwards.
@@ -69,15 +76,15 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	}
 	client, err := s.client(dial)
 	if err != nil {
-		return permanent(err)
+		return "", permanent(err)
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return &SendError{Err: fmt.Errorf("%w: %w", ctxErr, err)}
+			return "", &SendError{Err: fmt.Errorf("%w: %w", ctxErr, err)}
 		}
-		return classify(err)
+		return "", classify(err)
 	}
-	return nil
+	return msg.GetMessageID(), nil
 }
 
 // build turns m into a go-mail message.

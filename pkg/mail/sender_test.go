@@ -62,7 +62,8 @@ func TestSendDelivers(t *testing.T) {
 			srv := startSMTP(t, serverOpts{tlsMode: mode})
 			s := newSender(t, srv, func(c *mail.Config) { c.TLS = tc.tlsMode })
 
-			require.NoError(t, s.Send(context.Background(), tc.msg))
+			messageID, err := s.SendID(context.Background(), tc.msg)
+			require.NoError(t, err)
 
 			msgs := srv.backend.messages()
 			require.Len(t, msgs, 1)
@@ -76,6 +77,7 @@ func TestSendDelivers(t *testing.T) {
 			assert.Equal(t, tc.msg.Subject, pm.Header.Get("Subject"))
 			assert.Contains(t, pm.Header.Get("From"), "hopper@example.com")
 			assert.NotEmpty(t, pm.Header.Get("Message-Id"))
+			assert.Equal(t, pm.Header.Get("Message-Id"), messageID, "SendID returns the Message-ID it set")
 			assert.NotEmpty(t, pm.Header.Get("Date"))
 			if tc.msg.Text != "" {
 				assert.Equal(t, tc.msg.Text, bodyText(pm.Parts["text/plain"]))

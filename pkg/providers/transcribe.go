@@ -44,6 +44,13 @@ func NewTranscriptionClient(cfg STTConfig) (*TranscriptionClient, error) {
 // m4a, ogg, webm, …). The whole recording is buffered in memory so that a
 // retry can send it again; bound it before calling (OpenAI accepts 25 MB).
 func (c *TranscriptionClient) Transcribe(ctx context.Context, filename string, audio io.Reader) (Transcript, error) {
+	return c.TranscribeLanguage(ctx, filename, "", audio)
+}
+
+// TranscribeLanguage is Transcribe with a language hint (ISO-639-1, e.g.
+// "en"), sent as the "language" field; empty sends none and lets the
+// model detect it.
+func (c *TranscriptionClient) TranscribeLanguage(ctx context.Context, filename, language string, audio io.Reader) (Transcript, error) {
 	if audio == nil {
 		return Transcript{}, fmt.Errorf("transcription: no audio: %w", ErrInvalidInput)
 	}
@@ -55,11 +62,15 @@ func (c *TranscriptionClient) Transcribe(ctx context.Context, filename string, a
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	res, err := c.api.New(ctx, openai.AudioTranscriptionNewParams{
+	params := openai.AudioTranscriptionNewParams{
 		File:           openai.File(audio, filename, contentType),
 		Model:          c.model,
 		ResponseFormat: openai.AudioResponseFormatJSON,
-	})
+	}
+	if language = strings.TrimSpace(language); language != "" {
+		params.Language = openai.String(language)
+	}
+	res, err := c.api.New(ctx, params)
 	if err != nil {
 		return Transcript{}, wrapAPIError(ctx, "transcription", c.timeout, err)
 	}

@@ -24,7 +24,7 @@ func (s *Store) CreateJobs(ctx context.Context, batch []NewJob, now time.Time) (
 	}
 	var (
 		values strings.Builder
-		args   = make([]any, 0, len(batch)*14)
+		args   = make([]any, 0, len(batch)*15)
 	)
 	for i, nj := range batch {
 		if nj.IdempotencyKey != "" {
@@ -37,12 +37,12 @@ func (s *Store) CreateJobs(ctx context.Context, batch []NewJob, now time.Time) (
 		if i > 0 {
 			values.WriteString(",")
 		}
-		values.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		values.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		args = append(args, a...)
 	}
 	q := `WITH ins AS (
 	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
-	                  timeout_ms, webhook_url, idempotency_key, run_at, created_at, updated_at)
+	                  timeout_ms, webhook_url, notify_email, idempotency_key, run_at, created_at, updated_at)
 	VALUES ` + values.String() + `
 	RETURNING *
 ), e AS (

@@ -195,6 +195,8 @@ type Chunk struct {
 	Content     string
 	StartOffset int
 	EndOffset   int
+	// Embedding is the chunk's vector; nil leaves it full-text only.
+	Embedding []float32
 }
 
 // IndexedDocument is what ingest learned about a document.
@@ -217,15 +219,15 @@ func (s *Store) ReplaceChunks(ctx context.Context, doc Document, info IndexedDoc
 		for start := 0; start < len(chunks); start += maxChunkRowsPerInsert {
 			end := min(start+maxChunkRowsPerInsert, len(chunks))
 			var values strings.Builder
-			args := make([]any, 0, (end-start)*6)
+			args := make([]any, 0, (end-start)*7)
 			for i, c := range chunks[start:end] {
 				if i > 0 {
 					values.WriteString(",")
 				}
-				values.WriteString("(?,?,?,?,?,?)")
-				args = append(args, doc.ID, doc.OwnerID, c.Index, c.Content, c.StartOffset, c.EndOffset)
+				values.WriteString("(?,?,?,?,?,?,?::real[])")
+				args = append(args, doc.ID, doc.OwnerID, c.Index, c.Content, c.StartOffset, c.EndOffset, vector(c.Embedding))
 			}
-			q := `INSERT INTO document_chunks (document_id, owner_id, idx, content, start_offset, end_offset) VALUES ` + values.String()
+			q := `INSERT INTO document_chunks (document_id, owner_id, idx, content, start_offset, end_offset, embedding) VALUES ` + values.String()
 			if err := tx.Exec(q, args...).Error; err != nil {
 				return fmt.Errorf("insert chunks: %w", err)
 			}
@@ -250,12 +252,21 @@ func (s *Store) ReplaceChunks(ctx context.Context, doc Document, info IndexedDoc
 
 // ChunkHit is a chunk that matched a query, with its document.
 type ChunkHit struct {
+	ChunkID    int64
 	DocumentID uuid.UUID
 	Filename   string
 	Title      string
 	Index      int
 	Content    string
-	Score      float64
+	// Score is ts_rank_cd for SearchChunks, the fused Reciprocal Rank
+	// Fusion score for SearchChunksHybrid.
+	Score float64
+	// SearchChunksHybrid only: the chunk's 1-based position in the
+	// full-text and in the vector ranking (0: not in that ranking), and
+	// its cosine similarity to the query vector.
+	TextRank   int
+	VectorRank int
+	Similarity float64
 }
 
 // SearchChunks ranks owner's chunks against query with Postgres full-text
@@ -269,7 +280,7 @@ func (s *Store) SearchChunks(ctx context.Context, owner uuid.UUID, query string,
 	}
 	var hits []ChunkHit
 	err := s.db.WithContext(ctx).Raw(`
-SELECT c.document_id, d.filename, d.title, c.idx AS index, c.content,
+SELECT c.id AS chunk_id, c.document_id, d.filename, d.title, c.idx AS index, c.content,
        ts_rank_cd(c.tsv, q, 32) AS score
 FROM document_chunks c
 JOIN documents d ON d.id = c.document_id,

@@ -94,8 +94,8 @@ func (t transition) runOne(ctx context.Context, db *gorm.DB) (job Job, ok bool, 
 const createJobSQL = `
 WITH ins AS (
 	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
-	                  timeout_ms, webhook_url, idempotency_key, run_at, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	                  timeout_ms, webhook_url, notify_email, idempotency_key, run_at, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 	RETURNING *
 ), e AS (
@@ -166,7 +166,7 @@ func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
 	return []any{
 		id, nj.OwnerID, spec.Kind.Name, spec.Kind.Queue, string(spec.InitialState(now)),
 		int(spec.Priority), payload, spec.MaxAttempts, spec.Timeout.Milliseconds(),
-		spec.WebhookURL, key, runAt, now, now,
+		spec.WebhookURL, spec.NotifyEmail, key, runAt, now, now,
 	}, nil
 }
 

@@ -80,6 +80,7 @@ type Job struct {
 	MaxAttempts     int
 	TimeoutMS       int64  `gorm:"column:timeout_ms"`
 	WebhookURL      string `gorm:"column:webhook_url"`
+	NotifyEmail     string // job-finished mail recipient; "" = none
 	IdempotencyKey  *string
 	CancelRequested bool
 	WorkerID        string

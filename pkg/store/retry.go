@@ -21,6 +21,7 @@ func (s *Store) Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, ext
 		set: `state = 'queued', max_attempts = attempt + ?, error = '', result = NULL,
 			progress = 0, status_message = '', cancel_requested = false, worker_id = '',
 			lease_expires_at = NULL, published_at = NULL, finished_at = NULL, webhook_enqueued_at = NULL,
+			notify_enqueued_at = NULL,
 			run_at = now(), updated_at = now()`,
 		where: `id = ? AND state IN ('failed', 'cancelled')`,
 		args:  []any{extraAttempts, id},

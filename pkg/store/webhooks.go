@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 )
 
 // Timeline events of webhook deliveries, appended to the finished job.
@@ -21,35 +20,7 @@ const (
 // leaders cannot both take a job, and a crash between the two writes is
 // impossible. It returns the created delivery jobs for publishing.
 func (s *Store) EnqueueWebhooks(ctx context.Context, build func(finished Job) (NewJob, error), limit int, now time.Time) ([]Job, error) {
-	var created []Job
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var finished []Job
-		err := tx.Raw(`SELECT * FROM jobs
-WHERE webhook_url <> '' AND webhook_enqueued_at IS NULL AND state IN ('succeeded', 'failed', 'cancelled')
-ORDER BY finished_at LIMIT ? FOR UPDATE SKIP LOCKED`, limit).Scan(&finished).Error
-		if err != nil {
-			return fmt.Errorf("find finished jobs: %w", err)
-		}
-		for _, f := range finished {
-			nj, err := build(f)
-			if err != nil {
-				return fmt.Errorf("job %s: %w", f.ID, err)
-			}
-			args, err := newJobArgs(nj, now)
-			if err != nil {
-				return fmt.Errorf("job %s: %w", f.ID, err)
-			}
-			var rows []Job
-			if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
-				return fmt.Errorf("insert delivery job: %w", err)
-			}
-			created = append(created, rows...) // none when its idempotency key exists
-			if err := tx.Exec(`UPDATE jobs SET webhook_enqueued_at = ? WHERE id = ?`, now, f.ID).Error; err != nil {
-				return fmt.Errorf("stamp job: %w", err)
-			}
-		}
-		return nil
-	})
+	created, err := s.enqueueFollowUps(ctx, webhookFollowUp, build, limit, now)
 	if err != nil {
 		return nil, fmt.Errorf("enqueue webhooks: %w", err)
 	}

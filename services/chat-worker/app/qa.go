@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -16,6 +17,8 @@ import (
 // answer with citations.
 type answerer struct {
 	store *store.Store
+	llm   *providers.ChatClient // nil: answer extractively
+	docs  retriever             // hybrid with embeddings configured, else full text
 }
 
 // Citation points at the chunk a part of the answer comes from.
@@ -32,8 +35,10 @@ type Citation struct {
 type Answer struct {
 	Question  string     `json:"question"`
 	Answer    string     `json:"answer"`
-	Mode      string     `json:"mode"` // "extractive" until an LLM is configured
+	Mode      string     `json:"mode"` // "llm", or "extractive" without an LLM
 	Note      string     `json:"note,omitempty"`
+	Model     string     `json:"model,omitempty"`
+	Retrieval string     `json:"retrieval"` // "hybrid" with embeddings configured, else "fulltext"
 	Citations []Citation `json:"citations"`
 }
 
@@ -51,12 +56,24 @@ func (a *answerer) handle(ctx context.Context, job *worker.Job) (any, error) {
 		topK = jobs.DefaultTopK
 	}
 	_ = job.Progress(ctx, 20, "searching your documents")
-	hits, err := a.store.SearchChunks(ctx, job.Owner, p.Question, topK)
+	hits, retrieval, err := a.docs.search(ctx, job, p.Question, topK)
 	if err != nil {
-		return nil, fmt.Errorf("retrieve: %w", err)
+		return nil, err
 	}
-	_ = job.Progress(ctx, 70, fmt.Sprintf("%d passages found", len(hits)))
-	return extractiveAnswer(p.Question, hits), nil
+	_ = job.Progress(ctx, 30, fmt.Sprintf("%d passages found", len(hits)))
+	if a.llm == nil {
+		ans := extractiveAnswer(p.Question, hits)
+		ans.Retrieval = retrieval
+		return ans, nil
+	}
+	out, err := llmTurn{Question: p.Question, Hits: hits}.run(ctx, a.llm, job)
+	if err != nil {
+		return nil, err
+	}
+	if hits == nil {
+		hits = []store.ChunkHit{}
+	}
+	return Answer{Question: p.Question, Answer: out.Text, Mode: "llm", Model: out.Model, Retrieval: retrieval, Citations: citations(hits)}, nil
 }
 
 // extractiveAnswer answers with the sentences of the retrieved passages
@@ -67,12 +84,7 @@ func extractiveAnswer(question string, hits []store.ChunkHit) Answer {
 		ans.Answer = "None of your documents contains a passage matching the question."
 		return ans
 	}
-	for i, h := range hits {
-		ans.Citations = append(ans.Citations, Citation{
-			Ref: i + 1, DocumentID: h.DocumentID.String(), Filename: h.Filename,
-			Chunk: h.Index, Score: h.Score, Text: h.Content,
-		})
-	}
+	ans.Citations = citations(hits)
 	words := contentWords(question)
 	type candidate struct {
 		text  string

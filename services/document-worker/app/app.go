@@ -1,10 +1,11 @@
 // Package app runs the document-worker service: it consumes the queues
-// named by HOPPER_QUEUES and runs document.ingest (extract, chunk, index)
-// and system.*.
+// named by HOPPER_QUEUES and runs document.ingest (extract, chunk, embed
+// when HOPPER_EMBEDDINGS_URL is set, index), document.embed and system.*.
 package app
 
 import (
 	"context"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -21,9 +22,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err := ex.CheckPDF(); err != nil {
 		log.Warn("PDF ingestion will fail until pdftotext is installed (poppler-utils)", zap.Error(err))
 	}
+	emb, err := newEmbedding(cfg.Providers.Embeddings, log)
+	if err != nil {
+		return fmt.Errorf("document-worker: %w", err)
+	}
 	register := func(p *worker.Processor, st *store.Store) {
-		in := &ingester{store: st, extractor: ex, log: log}
+		in := &ingester{store: st, extractor: ex, embed: emb.client, log: log}
 		p.Handle(jobs.KindDocumentIngest, in.handle)
+		p.Handle(jobs.KindDocumentEmbed, (&reembedder{store: st, embedding: emb, log: log}).handle)
 	}
 	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
 }

@@ -19,10 +19,12 @@ import (
 )
 
 // ingester runs document.ingest: read the stored bytes, extract the text,
-// normalise, chunk with overlap and index the chunks for full-text search.
+// normalise, chunk with overlap, embed the chunks (when a provider is
+// configured) and index them.
 type ingester struct {
 	store     *store.Store
 	extractor extract.Extractor
+	embed     embedder // nil: full-text only
 	log       *zap.Logger
 }
 
@@ -34,6 +36,11 @@ type ingestResult struct {
 	Pages      int    `json:"pages,omitempty"`
 	Characters int    `json:"characters"`
 	Chunks     int    `json:"chunks"`
+	// Embedded is how many chunks got a vector; EmbeddingError says why
+	// they did not when the provider failed for good (the document is
+	// still indexed for full text; document.embed can fill them in).
+	Embedded       int    `json:"embedded"`
+	EmbeddingError string `json:"embedding_error,omitempty"`
 }
 
 func (in *ingester) handle(ctx context.Context, job *worker.Job) (any, error) {
@@ -98,7 +105,12 @@ func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Docum
 		chunks[i] = store.Chunk{Index: c.Index, Content: c.Text, StartOffset: c.Start, EndOffset: c.End}
 	}
 
-	_ = job.Progress(ctx, 80, fmt.Sprintf("indexing %d chunks", len(chunks)))
+	embedded, embErr, err := in.embedChunks(ctx, job, chunks)
+	if err != nil {
+		return nil, err
+	}
+
+	_ = job.Progress(ctx, 85, fmt.Sprintf("indexing %d chunks", len(chunks)))
 	info := store.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
 	if err := in.store.ReplaceChunks(ctx, doc, info, chunks); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -108,11 +120,43 @@ func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Docum
 	}
 	_ = job.Progress(ctx, 100, fmt.Sprintf("indexed %d chunks", len(chunks)))
 	in.log.Info("document indexed", hlog.JobID(job.ID.String()), zap.String("document_id", doc.ID.String()),
-		zap.String("format", string(format)), zap.Int("chunks", len(chunks)))
+		zap.String("format", string(format)), zap.Int("chunks", len(chunks)), zap.Int("embedded", embedded))
 	return &ingestResult{
 		DocumentID: doc.ID.String(), Format: string(format), Title: extracted.Title, Pages: extracted.Pages,
-		Characters: utf8.RuneCountInString(text), Chunks: len(chunks),
+		Characters: utf8.RuneCountInString(text), Chunks: len(chunks), Embedded: embedded, EmbeddingError: embErr,
 	}, nil
+}
+
+// embedChunks sets each chunk's embedding when a provider is configured.
+// A provider error the job's next attempt may not see (429, 5xx) fails
+// the attempt; on the last attempt, or for an error no retry fixes (a bad
+// key), the document is indexed for full text only and embErr says why.
+func (in *ingester) embedChunks(ctx context.Context, job *worker.Job, chunks []store.Chunk) (embedded int, embErr string, err error) {
+	if in.embed == nil || len(chunks) == 0 {
+		return 0, "", nil
+	}
+	texts := make([]string, len(chunks))
+	for i, c := range chunks {
+		texts[i] = c.Content
+	}
+	err = embedTexts(ctx, job, in.embed, texts, 0, len(texts), 60, 25, func(start int, vecs [][]float32) error {
+		for i, v := range vecs {
+			chunks[start+i].Embedding = v
+		}
+		return nil
+	})
+	if err == nil {
+		return len(chunks), "", nil
+	}
+	if ctx.Err() != nil || (!worker.IsPermanent(err) && job.Attempt < job.MaxAttempts) {
+		return 0, "", fmt.Errorf("embed chunks: %w", err)
+	}
+	for i := range chunks {
+		chunks[i].Embedding = nil
+	}
+	in.log.Warn("embedding failed: document indexed for full-text search only",
+		hlog.JobID(job.ID.String()), zap.Error(err))
+	return 0, err.Error(), nil
 }
 
 // recordFailure marks the document failed when this attempt is its last:

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, MaxDocumentsPerUser: cfg.MaxDocumentsPerUser,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, MaxAudioBytes: cfg.MaxAudioBytes, MaxDocumentsPerUser: cfg.MaxDocumentsPerUser,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		AppID:               cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,

@@ -1,7 +1,8 @@
 // Package app runs the maintenance-worker service: it consumes the queues
 // named by HOPPER_QUEUES and runs maintenance.webhook (signed completion
-// webhooks), maintenance.cleanup (retention), maintenance.report (usage)
-// and system.*.
+// webhooks), maintenance.email (SMTP mail and job-finished notices),
+// maintenance.cleanup (retention), maintenance.report (usage) and
+// system.*.
 package app
 
 import (
@@ -25,9 +26,18 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if !wh.configured() {
 		log.Warn("HOPPER_WEBHOOK_SECRET is not set: webhook deliveries will fail until it is")
 	}
+	em, err := newEmailSender(cfg, log)
+	if err != nil {
+		return err
+	}
+	if !em.configured() {
+		log.Warn("mail is not configured: maintenance.email jobs will fail until it is", zap.String("missing", em.missing.Setting))
+	}
 	register := func(p *worker.Processor, st *store.Store) {
 		wh.store = st
+		em.store = st
 		p.Handle(jobs.KindWebhook, wh.handle)
+		p.Handle(jobs.KindEmail, em.handle)
 		p.Handle(jobs.KindCleanup, (&cleaner{store: st, retention: cfg.Retention, log: log}).handle)
 		p.Handle(jobs.KindReport, (&reporter{store: st}).handle)
 	}

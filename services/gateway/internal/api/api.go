@@ -30,6 +30,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxUploadBytes bounds a document upload (POST /v1/documents).
 	MaxUploadBytes int64
+	// MaxAudioBytes bounds an audio upload (POST /v1/chat/transcribe).
+	MaxAudioBytes int64
 	// MaxDocumentsPerUser is the document quota; 0 means none.
 	MaxDocumentsPerUser int
 	// WebhookAllowPrivate accepts webhook URLs on loopback and private
@@ -96,7 +98,12 @@ func New(opts Options) *gin.Engine {
 		opts.MaxUploadBytes = 20 << 20
 		a.opts.MaxUploadBytes = opts.MaxUploadBytes
 	}
-	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure, a.limitBody(opts.MaxBodyBytes, opts.MaxUploadBytes+uploadOverhead))
+	if opts.MaxAudioBytes <= 0 {
+		opts.MaxAudioBytes = 25 << 20
+		a.opts.MaxAudioBytes = opts.MaxAudioBytes
+	}
+	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure,
+		a.limitBody(opts.MaxBodyBytes, opts.MaxUploadBytes+uploadOverhead, opts.MaxAudioBytes+uploadOverhead))
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
@@ -113,6 +120,7 @@ func New(opts Options) *gin.Engine {
 	v1.DELETE("/jobs/:id", a.cancelJob)
 	v1.POST("/jobs/:id/retry", a.retryJob)
 	v1.GET("/jobs/:id/events", a.jobEvents)
+	v1.GET("/jobs/:id/artifacts/:name", a.getArtifact)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
 	v1.GET("/users/me/report", a.myReport)
@@ -123,6 +131,7 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/documents/:id", a.getDocument)
 	v1.DELETE("/documents/:id", a.deleteDocument)
 	v1.POST("/qa/ask", a.askQuestion)
+	v1.POST("/chat/transcribe", a.uploadTranscription)
 
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)
@@ -139,12 +148,16 @@ func New(opts Options) *gin.Engine {
 	return r
 }
 
-// limitBody caps request bodies: uploads get their own, larger limit.
-func (a *API) limitBody(max, uploadMax int64) gin.HandlerFunc {
-	normal, upload := httpx.LimitBody(max), httpx.LimitBody(uploadMax)
+// limitBody caps request bodies: uploads get their own, larger limits.
+func (a *API) limitBody(max, uploadMax, audioMax int64) gin.HandlerFunc {
+	normal, upload, audio := httpx.LimitBody(max), httpx.LimitBody(uploadMax), httpx.LimitBody(audioMax)
 	return func(c *gin.Context) {
 		if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/documents" {
 			upload(c)
+			return
+		}
+		if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/chat/transcribe" {
+			audio(c)
 			return
 		}
 		normal(c)

@@ -166,7 +166,14 @@ func (a *API) getJob(c *gin.Context) {
 		a.internalError(c, "load events", err)
 		return
 	}
-	c.JSON(http.StatusOK, jobView(job, events))
+	arts, err := a.opts.Store.ListArtifacts(c.Request.Context(), job.ID)
+	if err != nil {
+		a.internalError(c, "load artifacts", err)
+		return
+	}
+	v := jobView(job, events)
+	v["artifacts"] = artifactViews(job.ID, arts)
+	c.JSON(http.StatusOK, v)
 }
 
 // loadJob finds the job named in the path within the caller's scope;
@@ -333,6 +340,9 @@ func jobView(j store.Job, events []store.Event) gin.H {
 	}
 	if j.WebhookURL != "" {
 		v["webhook_url"] = j.WebhookURL
+	}
+	if j.NotifyEmail != "" {
+		v["notify_email"] = j.NotifyEmail
 	}
 	if events != nil {
 		ev := make([]gin.H, len(events))

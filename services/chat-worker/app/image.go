@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/worker"
+)
+
+// imageGenerator runs chat.image: generate one image with the
+// OpenAI-compatible images API and keep it as the job's artifact.
+type imageGenerator struct {
+	store  *store.Store
+	client *providers.ImageClient // nil when not configured
+	err    error                  // why client is nil: names the setting
+	model  string
+	log    *zap.Logger
+}
+
+// ImageResult is chat.image's result.
+type ImageResult struct {
+	Artifact      string `json:"artifact"` // e.g. image.png
+	URL           string `json:"url"`      // GET it from the gateway
+	ContentType   string `json:"content_type"`
+	Bytes         int    `json:"bytes"`
+	Model         string `json:"model"`
+	RevisedPrompt string `json:"revised_prompt,omitempty"`
+}
+
+// newImageGenerator builds the images client once, at service start.
+// Without HOPPER_IMAGES_URL the client stays nil and every chat.image job
+// fails at once, permanently, naming the setting.
+func newImageGenerator(e config.Endpoint, st *store.Store, log *zap.Logger) *imageGenerator {
+	g := &imageGenerator{store: st, model: e.Model, log: log}
+	g.client, g.err = providers.NewImageClient(providers.ImagesConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+	if g.err != nil {
+		logMediaUnconfigured(log, jobs.KindChatImage, g.err)
+	}
+	return g
+}
+
+// logMediaUnconfigured says at start why a kind's jobs will fail.
+func logMediaUnconfigured(log *zap.Logger, kind string, err error) {
+	var nc providers.ErrNotConfigured
+	if errors.As(err, &nc) {
+		log.Info(kind+" jobs will fail until the provider is configured", zap.String("setting", nc.Setting))
+		return
+	}
+	log.Error(kind+" provider settings are unusable: its jobs will fail", zap.Error(err))
+}
+
+func (g *imageGenerator) handle(ctx context.Context, job *worker.Job) (any, error) {
+	if g.client == nil {
+		return nil, worker.Permanent(fmt.Errorf("chat.image: %w", g.err))
+	}
+	var p jobs.ImagePayload
+	if err := jobs.Decode(job.Payload, &p); err != nil {
+		return nil, worker.Permanent(err)
+	}
+	log := g.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
+	_ = job.Progress(ctx, 10, "generating the image")
+	img, err := g.client.Image(ctx, p.Prompt, p.Size)
+	if err != nil {
+		return nil, classifyMediaErr(err)
+	}
+	_ = job.Progress(ctx, 80, "storing the image")
+	name := "image." + imageExt(img.ContentType)
+	info, err := g.store.PutArtifact(ctx, job.ID, store.NewArtifact{Name: name, ContentType: img.ContentType, Data: img.Data})
+	if err != nil {
+		return nil, fmt.Errorf("store image: %w", err)
+	}
+	log.Info("image generated", zap.String("artifact", name), zap.Int64("bytes", info.SizeBytes),
+		zap.String("content_type", img.ContentType))
+	return ImageResult{
+		Artifact: name, URL: jobArtifactURL(job.ID.String(), name), ContentType: img.ContentType,
+		Bytes: len(img.Data), Model: g.model, RevisedPrompt: img.RevisedPrompt,
+	}, nil
+}
+
+// classifyMediaErr marks the provider errors a retry cannot fix (bad key,
+// unknown model, refused prompt) permanent; the rest retry.
+func classifyMediaErr(err error) error {
+	if providers.IsPermanent(err) {
+		return worker.Permanent(err)
+	}
+	return err
+}
+
+// jobArtifactURL is where the gateway serves a job's artifact.
+func jobArtifactURL(jobID, name string) string {
+	return "/v1/jobs/" + jobID + "/artifacts/" + url.PathEscape(name)
+}
+
+// imageExt names the file extension of an image media type.
+func imageExt(contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "image/png":
+		return "png"
+	case "image/jpeg":
+		return "jpg"
+	case "image/webp":
+		return "webp"
+	case "image/gif":
+		return "gif"
+	case "image/svg+xml":
+		return "svg"
+	}
+	if sub, ok := strings.CutPrefix(mt, "image/"); ok && sub != "" && !strings.ContainsAny(sub, "+./") {
+		return sub
+	}
+	return "bin"
+}

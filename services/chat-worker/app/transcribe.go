@@ -1,0 +1,83 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/jobs"
+	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/worker"
+)
+
+// transcriber runs chat.transcribe: read the recording the gateway stored
+// as the job's input artifact and turn it into text with the
+// OpenAI-compatible audio API.
+type transcriber struct {
+	store  *store.Store
+	client *providers.TranscriptionClient // nil when not configured
+	err    error                          // why client is nil: names the setting
+	model  string
+	log    *zap.Logger
+}
+
+// TranscribeResult is chat.transcribe's result.
+type TranscribeResult struct {
+	Text            string   `json:"text"`
+	Language        string   `json:"language,omitempty"`
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+	Model           string   `json:"model"`
+}
+
+// newTranscriber builds the speech-to-text client once, at service start.
+// Without HOPPER_STT_URL the client stays nil and every chat.transcribe job
+// fails at once, permanently, naming the setting.
+func newTranscriber(e config.Endpoint, st *store.Store, log *zap.Logger) *transcriber {
+	t := &transcriber{store: st, model: e.Model, log: log}
+	t.client, t.err = providers.NewTranscriptionClient(providers.STTConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+	if t.err != nil {
+		logMediaUnconfigured(log, jobs.KindChatTranscribe, t.err)
+	}
+	return t
+}
+
+func (t *transcriber) handle(ctx context.Context, job *worker.Job) (any, error) {
+	if t.client == nil {
+		return nil, worker.Permanent(fmt.Errorf("chat.transcribe: %w", t.err))
+	}
+	var p jobs.TranscribePayload
+	if err := jobs.Decode(job.Payload, &p); err != nil {
+		return nil, worker.Permanent(err)
+	}
+	log := t.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
+	_ = job.Progress(ctx, 5, "reading the recording")
+	audio, err := t.store.GetArtifact(ctx, &job.Owner, job.ID, p.Artifact)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, worker.Permanentf("chat.transcribe: the job has no recording %q: upload audio with POST /v1/chat/transcribe", p.Artifact)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read recording: %w", err)
+	}
+	_ = job.Progress(ctx, 20, fmt.Sprintf("transcribing %d bytes of %s", audio.SizeBytes, audio.ContentType))
+	tr, err := t.client.TranscribeLanguage(ctx, audio.Name, p.Language, bytes.NewReader(audio.Data))
+	if err != nil {
+		return nil, classifyMediaErr(err)
+	}
+	_ = job.Progress(ctx, 95, "transcribed")
+	res := TranscribeResult{Text: tr.Text, Language: tr.Language, Model: t.model}
+	if res.Language == "" {
+		res.Language = p.Language
+	}
+	if tr.Duration > 0 {
+		d := tr.Duration
+		res.DurationSeconds = &d
+	}
+	log.Info("recording transcribed", zap.Int64("bytes", audio.SizeBytes), zap.Int("chars", len(tr.Text)))
+	return res, nil
+}

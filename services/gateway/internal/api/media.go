@@ -1,0 +1,202 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gabriel-vasile/mimetype"
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// audioFormat is an accepted recording type: the extension the provider
+// reads the format from, and the media type the artifact is stored with.
+type audioFormat struct {
+	ext, contentType string
+}
+
+// audioFormats maps a sniffed media type to an accepted format: what the
+// OpenAI audio API takes (mp3, mp4/m4a, wav, webm, ogg, flac).
+var audioFormats = []struct {
+	detected string
+	format   audioFormat
+}{
+	{"audio/mpeg", audioFormat{"mp3", "audio/mpeg"}},
+	{"audio/wav", audioFormat{"wav", "audio/wav"}},
+	{"audio/flac", audioFormat{"flac", "audio/flac"}},
+	{"audio/ogg", audioFormat{"ogg", "audio/ogg"}},
+	{"application/ogg", audioFormat{"ogg", "audio/ogg"}},
+	{"audio/webm", audioFormat{"webm", "audio/webm"}},
+	{"video/webm", audioFormat{"webm", "audio/webm"}},
+	{"audio/x-m4a", audioFormat{"m4a", "audio/mp4"}},
+	{"audio/mp4", audioFormat{"m4a", "audio/mp4"}},
+	{"video/mp4", audioFormat{"mp4", "video/mp4"}},
+}
+
+// supportedAudio lists the accepted formats for error details.
+var supportedAudio = []string{"mp3", "mp4", "m4a", "wav", "webm", "ogg", "flac"}
+
+// sniffAudio detects a recording's format from its bytes; ok is false for
+// anything else, with the detected media type.
+func sniffAudio(data []byte) (f audioFormat, detected string, ok bool) {
+	mt := mimetype.Detect(data)
+	for _, af := range audioFormats {
+		if mt.Is(af.detected) {
+			return af.format, mt.String(), true
+		}
+	}
+	detected, _, _ = mime.ParseMediaType(mt.String())
+	if detected == "" {
+		detected = mt.String()
+	}
+	return audioFormat{}, detected, false
+}
+
+// uploadTranscription stores a multipart recording (field "file",
+// optional "language" and "priority") as the input artifact of a new
+// chat.transcribe job, both in one transaction, then publishes the job.
+// The bytes are sniffed, not trusted to the client's type, and never go
+// into AMQP.
+func (a *API) uploadTranscription(c *gin.Context) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return
+	}
+	limit := a.opts.MaxAudioBytes
+	fh, err := c.FormFile("file")
+	switch {
+	case httpx.IsTooLarge(err):
+		audioTooLarge(c, limit)
+		return
+	case err != nil:
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"want a multipart/form-data body with the recording in the field \"file\"", nil)
+		return
+	case fh.Size > limit:
+		audioTooLarge(c, limit)
+		return
+	}
+	f, err := fh.Open()
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return
+	}
+	if int64(len(data)) > limit {
+		audioTooLarge(c, limit)
+		return
+	}
+	format, detected, ok := sniffAudio(data)
+	if !ok {
+		httpx.Abort(c, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia,
+			"the file is "+detected+", not a supported recording (mp3, mp4, m4a, wav, webm, ogg, flac)",
+			map[string]any{"detected": detected, "supported": supportedAudio})
+		return
+	}
+	language := strings.TrimSpace(c.PostForm("language"))
+	if err := jobs.CheckLanguage(language); err != nil {
+		a.validationError(c, err)
+		return
+	}
+	artifact := "input." + format.ext
+	payload, err := json.Marshal(jobs.TranscribePayload{Artifact: artifact, Filename: cleanFilename(fh.Filename), Language: language})
+	if err != nil {
+		a.internalError(c, "encode payload", err)
+		return
+	}
+	spec, err := a.validate(jobs.SubmitRequest{Kind: jobs.KindChatTranscribe, Payload: payload, Priority: formPriority(c.PostForm("priority"))})
+	if err != nil {
+		a.validationError(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	job, _, err := a.opts.Store.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec},
+		store.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
+	if err != nil {
+		a.internalError(c, "create transcription job", err)
+		return
+	}
+	a.accepted(ctx, job)
+	c.JSON(http.StatusAccepted, acceptedBody(job))
+}
+
+// formPriority turns a form field into the JSON a SubmitRequest takes: a
+// number as is, a name ("high") as a string; empty means the default.
+func formPriority(v string) json.RawMessage {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	if _, err := strconv.Atoi(v); err == nil {
+		return json.RawMessage(v)
+	}
+	raw, _ := json.Marshal(v) // a string always marshals
+	return raw
+}
+
+func audioTooLarge(c *gin.Context, limit int64) {
+	httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
+		"the recording is larger than HOPPER_MAX_AUDIO_BYTES", map[string]any{"limit_bytes": limit})
+}
+
+// artifactCSP keeps an artifact opened in a browser from running scripts
+// on the API's origin (an SVG image can carry them): the response is
+// sandboxed and may load nothing.
+const artifactCSP = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+
+// getArtifact serves a job's artifact with its stored media type. Another
+// user's job is a 404, as for GET /v1/jobs/{id}.
+func (a *API) getArtifact(c *gin.Context) {
+	job, ok := a.loadJob(c)
+	if !ok {
+		return
+	}
+	name := c.Param("name")
+	art, err := a.opts.Store.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "artifact not found", map[string]any{"name": name})
+		return
+	}
+	if err != nil {
+		a.internalError(c, "get artifact", err)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Length", strconv.Itoa(len(art.Data)))
+	disposition := mime.FormatMediaType("inline", map[string]string{"filename": art.Name})
+	if disposition == "" {
+		disposition = "inline"
+	}
+	h.Set("Content-Disposition", disposition)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", artifactCSP)
+	h.Set("Cache-Control", "private, no-cache")
+	c.Data(http.StatusOK, art.ContentType, art.Data)
+}
+
+// artifactViews lists a job's artifacts for the job view.
+func artifactViews(jobID uuid.UUID, arts []store.ArtifactInfo) []gin.H {
+	out := make([]gin.H, 0, len(arts))
+	for _, a := range arts {
+		out = append(out, gin.H{
+			"name": a.Name, "content_type": a.ContentType, "size_bytes": a.SizeBytes,
+			"url": "/v1/jobs/" + jobID.String() + "/artifacts/" + url.PathEscape(a.Name),
+		})
+	}
+	return out
+}
