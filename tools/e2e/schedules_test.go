@@ -161,3 +161,52 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	require.Error(t, err, out)
 	assert.Contains(t, out, "-spec S -kind K")
 }
+
+// TestScheduleEveryMinuteTwoGateways is the issue's proof as stated: two
+// gateways, a "* * * * *" schedule, exactly one job per minute. It waits
+// for two real minute ticks (up to about two minutes; it runs in parallel
+// with the rest of the suite).
+func TestScheduleEveryMinuteTwoGateways(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e["HOPPER_DISPATCH_INTERVAL"] = "200ms"
+	var clients []*client
+	for range 2 {
+		addr := freeAddr(t)
+		p := start(t, "gateway", e, env{"HOPPER_HTTP_ADDR": addr})
+		waitReady(t, "http://"+addr+"/readyz", p)
+		clients = append(clients, &client{t: t, base: "http://" + addr, http: &http.Client{Timeout: 30 * time.Second}})
+	}
+	startWorker(t, e, nil)
+	admin := e["HOPPER_ADMIN_TOKEN"]
+	out, err := hopperctl(t, clients[1].base, admin, "schedules", "create", "minutely", "-spec", "* * * * *", "-kind", "system.noop")
+	require.NoError(t, err, out)
+
+	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	sc, err := st.GetSchedule(t.Context(), "minutely")
+	require.NoError(t, err)
+	var list []store.Job
+	testkit.WaitFor(t, 150*time.Second, func() bool {
+		list, err = st.ScheduleJobs(t.Context(), sc)
+		require.NoError(t, err)
+		return len(list) >= 2
+	}, "two minute ticks")
+
+	ticks := map[time.Time]int{}
+	for _, j := range list {
+		tick, err := time.Parse(time.RFC3339, strings.TrimPrefix(*j.IdempotencyKey, "schedule:"+sc.ID.String()+":"))
+		require.NoError(t, err)
+		assert.Zero(t, tick.Second(), "ticks fall on the minute")
+		ticks[tick]++
+		clients[0].waitState(admin, j.ID.String(), "succeeded", testkit.Deadline)
+	}
+	for tick, n := range ticks {
+		assert.Equal(t, 1, n, "tick %s", tick)
+	}
+	var noops int64
+	require.NoError(t, st.DB().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
+	assert.Equal(t, int64(len(list)), noops, "one job per tick, across both gateways")
+	t.Logf("%d jobs for %d minute ticks", len(list), len(ticks))
+}
