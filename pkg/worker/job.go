@@ -59,6 +59,34 @@ func Permanentf(format string, args ...any) error {
 	return Permanent(fmt.Errorf(format, args...))
 }
 
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e retryAfterError) Error() string { return e.err.Error() }
+func (e retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as retryable no sooner than after (a receiver's or
+// provider's Retry-After): the next attempt waits the longer of after and
+// the kind's backoff, and no longer than the kind's backoff cap allows
+// for after.
+func RetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfterError{err: err, after: after}
+}
+
+// retryAfter returns the delay RetryAfter attached to err, if any.
+func retryAfter(err error) (time.Duration, bool) {
+	var r retryAfterError
+	if errors.As(err, &r) && r.after > 0 {
+		return r.after, true
+	}
+	return 0, false
+}
+
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool {
 	var p permanentError

@@ -379,7 +379,11 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 		kind = jobs.Kind{BackoffBase: time.Second, BackoffCap: time.Minute}
 	}
 	o.State = jobs.StateRetrying
-	o.RetryAt = time.Now().Add(jobs.Backoff(kind, sj.Attempt, rand.Float64()))
+	wait := jobs.Backoff(kind, sj.Attempt, rand.Float64())
+	if after, ok := retryAfter(runErr); ok {
+		wait = max(wait, min(after, kind.BackoffCap))
+	}
+	o.RetryAt = time.Now().Add(wait)
 	return o
 }
 

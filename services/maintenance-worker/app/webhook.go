@@ -95,6 +95,11 @@ func (s *webhookSender) handle(ctx context.Context, job *worker.Job) (any, error
 		err = worker.Permanent(err)
 	case job.Attempt >= job.MaxAttempts:
 		next = "attempts used up"
+	default:
+		if after, ok := webhook.RetryAfter(err); ok {
+			next = fmt.Sprintf("will retry, not before %s (Retry-After)", after)
+			err = worker.RetryAfter(err, after)
+		}
 	}
 	s.record(ctx, id, store.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d: %v (%s)",
 		p.Event, target.WebhookURL, job.Attempt, job.MaxAttempts, attempt.Err, next))
