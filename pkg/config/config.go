@@ -67,7 +67,8 @@ type Config struct {
 	RabbitMQManagementURL string
 	// MaxUploadBytes bounds one document upload (gateway).
 	MaxUploadBytes int64
-	// MaxDocumentsPerUser is the per-user document quota (gateway).
+	// MaxDocumentsPerUser is an optional ceiling on every plan's documents
+	// per user (gateway); 0 (the default) leaves it to the plans.
 	MaxDocumentsPerUser int
 	// Retention is how long finished jobs are kept, by final state, and
 	// how long uploads are kept (0: forever); maintenance.cleanup applies it.
@@ -84,11 +85,15 @@ type Config struct {
 	WebhookAllowPrivate bool
 }
 
-// Endpoint is an OpenAI-compatible API: base URL, key and model.
+// Endpoint is an OpenAI-compatible API: base URL, key and model, and the
+// provider's rate limits (0: unlimited), shared by every worker replica
+// pointing at the same host (pkg/ratelimit).
 type Endpoint struct {
 	URL    string
 	APIKey string
 	Model  string
+	RPM    int // <prefix>_RPM: requests per minute
+	TPM    int // <prefix>_TPM: tokens per minute (LLM and embeddings only)
 }
 
 // SMTP is the mail relay maintenance.email sends through.
@@ -108,6 +113,7 @@ type Providers struct {
 	STT        Endpoint // HOPPER_STT_* (speech to text)
 	Embeddings Endpoint // HOPPER_EMBEDDINGS_*
 	SearxNGURL string   // HOPPER_SEARXNG_URL
+	SearxNGRPM int      // HOPPER_SEARXNG_RPM: requests per minute (0: unlimited)
 	SMTP       SMTP     // HOPPER_SMTP_*
 }
 
@@ -163,15 +169,16 @@ func Load(service string, getenv Getenv) (Config, error) {
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 		MaxUploadBytes:      int64(r.positiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
-		MaxDocumentsPerUser: r.positiveInt("HOPPER_MAX_DOCUMENTS_PER_USER", 100, 1_000_000),
+		MaxDocumentsPerUser: r.nonNegativeInt("HOPPER_MAX_DOCUMENTS_PER_USER", 0, 1_000_000),
 		WebhookSecret:       r.str("HOPPER_WEBHOOK_SECRET", ""),
 		MaxAudioBytes:       int64(r.positiveInt("HOPPER_MAX_AUDIO_BYTES", 25<<20, 1<<30)),
 		Providers: Providers{
-			LLM:        r.endpoint("HOPPER_LLM", "gpt-4o-mini"),
-			Images:     r.endpoint("HOPPER_IMAGES", "gpt-image-1"),
-			STT:        r.endpoint("HOPPER_STT", "whisper-1"),
-			Embeddings: r.endpoint("HOPPER_EMBEDDINGS", "text-embedding-3-small"),
+			LLM:        r.endpoint("HOPPER_LLM", "gpt-4o-mini", true),
+			Images:     r.endpoint("HOPPER_IMAGES", "gpt-image-1", false),
+			STT:        r.endpoint("HOPPER_STT", "whisper-1", false),
+			Embeddings: r.endpoint("HOPPER_EMBEDDINGS", "text-embedding-3-small", true),
 			SearxNGURL: r.optionalURL("HOPPER_SEARXNG_URL", "http://127.0.0.1:8888", "http", "https"),
+			SearxNGRPM: r.nonNegativeInt("HOPPER_SEARXNG_RPM", 0, maxPerMinute),
 			SMTP: SMTP{
 				Host:     r.str("HOPPER_SMTP_HOST", ""),
 				Port:     r.port("HOPPER_SMTP_PORT"),
@@ -298,13 +305,34 @@ func (r *reader) positiveInt(key string, def, max int) int {
 	return n
 }
 
-// endpoint reads <prefix>_URL, _API_KEY and _MODEL; the model has a
-// default only once a URL is set.
-func (r *reader) endpoint(prefix, defaultModel string) Endpoint {
+// maxPerMinute bounds the provider rate-limit settings.
+const maxPerMinute = 1_000_000_000
+
+// nonNegativeInt reads an optional integer in [0, max] (def when unset).
+func (r *reader) nonNegativeInt(key string, def, max int) int {
+	raw := r.getenv(key)
+	if strings.TrimSpace(raw) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || n < 0 || n > max {
+		r.fail(key, "%q is not an integer between 0 and %d", raw, max)
+		return def
+	}
+	return n
+}
+
+// endpoint reads <prefix>_URL, _API_KEY, _MODEL and _RPM (and _TPM when
+// tokens is set); the model has a default only once a URL is set.
+func (r *reader) endpoint(prefix, defaultModel string, tokens bool) Endpoint {
 	e := Endpoint{
 		URL:    r.optionalURL(prefix+"_URL", "https://api.openai.com/v1", "http", "https"),
 		APIKey: r.str(prefix+"_API_KEY", ""),
 		Model:  r.str(prefix+"_MODEL", ""),
+		RPM:    r.nonNegativeInt(prefix+"_RPM", 0, maxPerMinute),
+	}
+	if tokens {
+		e.TPM = r.nonNegativeInt(prefix+"_TPM", 0, maxPerMinute)
 	}
 	if e.URL != "" && e.Model == "" {
 		e.Model = defaultModel
@@ -443,10 +471,17 @@ func (c Config) LogFields() []zap.Field {
 		zap.Bool("webhook_secret_set", c.WebhookSecret != ""),
 		zap.String("llm_url", MaskURL(c.Providers.LLM.URL)),
 		zap.String("llm_model", c.Providers.LLM.Model),
+		zap.Int("llm_rpm", c.Providers.LLM.RPM),
+		zap.Int("llm_tpm", c.Providers.LLM.TPM),
 		zap.String("images_url", MaskURL(c.Providers.Images.URL)),
+		zap.Int("images_rpm", c.Providers.Images.RPM),
 		zap.String("stt_url", MaskURL(c.Providers.STT.URL)),
+		zap.Int("stt_rpm", c.Providers.STT.RPM),
 		zap.String("embeddings_url", MaskURL(c.Providers.Embeddings.URL)),
+		zap.Int("embeddings_rpm", c.Providers.Embeddings.RPM),
+		zap.Int("embeddings_tpm", c.Providers.Embeddings.TPM),
 		zap.String("searxng_url", MaskURL(c.Providers.SearxNGURL)),
+		zap.Int("searxng_rpm", c.Providers.SearxNGRPM),
 		zap.String("smtp_host", c.Providers.SMTP.Host),
 		zap.Duration("retention_succeeded", c.Retention.Succeeded),
 		zap.Duration("retention_failed", c.Retention.Failed),

@@ -40,6 +40,14 @@ type Options struct {
 	Parallel int
 	// Metrics receives publish latencies; nil builds a private set.
 	Metrics *metrics.Metrics
+	// Wake, when set, signals that jobs changed (a JobNotifier
+	// subscription to every job): the leader then admits held jobs at once
+	// rather than at the next pass, so a capped user's next job follows
+	// the one that just finished within milliseconds.
+	Wake <-chan struct{}
+	// ReleaseEvery spaces wake-driven releases (default 20ms): a burst of
+	// finishes costs one release statement.
+	ReleaseEvery time.Duration
 }
 
 // Dispatcher moves jobs from Postgres to RabbitMQ when they are due.
@@ -74,6 +82,9 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	if opts.LockKey == "" {
 		opts.LockKey = "hopper"
+	}
+	if opts.ReleaseEvery <= 0 {
+		opts.ReleaseEvery = 20 * time.Millisecond
 	}
 	return &Dispatcher{opts: opts, log: opts.Logger.With(zap.String("component", "dispatcher"))}, nil
 }
@@ -115,15 +126,58 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 			d.log.Warn("notice pass failed", zap.Error(err))
 		}
 		d.publishAll(ctx, notices)
-		select {
-		case <-ctx.Done():
+		if !d.waitReleasing(ctx, t.C) {
 			return nil
-		case <-t.C:
 		}
 	}
 }
 
-// Pass publishes due scheduled/retrying jobs and outbox leftovers once.
+// waitReleasing waits for the next pass (tick), admitting held jobs
+// whenever Wake fires meanwhile. Releases run in the leader's one
+// goroutine, never beside a pass: PromoteDue and ReleaseHeld both take
+// owners' fairness locks, and two multi-owner lockers side by side could
+// deadlock. It reports false when ctx ended.
+func (d *Dispatcher) waitReleasing(ctx context.Context, tick <-chan time.Time) bool {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick:
+			return true
+		case <-d.opts.Wake:
+			if wait := d.opts.ReleaseEvery - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return false
+				case <-time.After(wait):
+				}
+			}
+			last = time.Now()
+			if err := d.release(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("fairness release failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// release admits the held jobs their owners' caps make room for and
+// publishes them; jobs it cannot publish are ordinary outbox entries.
+func (d *Dispatcher) release(ctx context.Context) error {
+	for {
+		list, err := d.opts.Store.ReleaseHeld(ctx, d.opts.Batch)
+		if err != nil {
+			return err
+		}
+		d.publishAll(ctx, list)
+		if len(list) < d.opts.Batch {
+			return nil
+		}
+	}
+}
+
+// Pass publishes due scheduled/retrying jobs, admits and publishes held
+// jobs there is room for, and publishes outbox leftovers, once.
 func (d *Dispatcher) Pass(ctx context.Context) error {
 	now := time.Now()
 	due, err := d.opts.Store.PromoteDue(ctx, now, d.opts.Batch)
@@ -131,6 +185,9 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 		return fmt.Errorf("promote due jobs: %w", err)
 	}
 	d.publishAll(ctx, due)
+	if err := d.release(ctx); err != nil {
+		return fmt.Errorf("admit held jobs: %w", err)
+	}
 	if !d.opts.Publisher.Ready() {
 		return nil
 	}
@@ -163,8 +220,11 @@ type PublishDeps struct {
 
 // PublishJobs publishes jobs concurrently and marks the confirmed ones
 // published in one statement; it returns how many were confirmed. A job
-// that fails to publish stays in the outbox for the dispatcher.
+// that fails to publish stays in the outbox for the dispatcher. Held jobs
+// (over their owner's fairness cap) are skipped: the dispatcher admits
+// and publishes them.
 func PublishJobs(ctx context.Context, d PublishDeps, list []store.Job) int {
+	list = Admitted(list)
 	if len(list) == 0 {
 		return 0
 	}
@@ -198,6 +258,17 @@ func PublishJobs(ctx context.Context, d PublishDeps, list []store.Job) int {
 		d.Logger.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
 	}
 	return len(confirmed)
+}
+
+// Admitted returns the jobs of list that are not held, in order.
+func Admitted(list []store.Job) []store.Job {
+	out := list[:0:0]
+	for _, j := range list {
+		if !j.Held {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // MessageFor builds the AMQP message announcing job's next attempt.

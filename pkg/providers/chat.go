@@ -42,6 +42,7 @@ type ChatClient struct {
 	api     openai.ChatCompletionService
 	model   string
 	timeout time.Duration
+	onUsage func(context.Context, Usage)
 }
 
 // NewChatClient builds a chat client. An empty URL or model is
@@ -53,7 +54,8 @@ func NewChatClient(cfg ChatConfig) (*ChatClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ChatClient{api: openai.NewChatCompletionService(e.openAIOptions()...), model: e.model, timeout: e.timeout}, nil
+	return &ChatClient{api: openai.NewChatCompletionService(e.openAIOptions()...), model: e.model, timeout: e.timeout,
+		onUsage: cfg.OnUsage}, nil
 }
 
 // Chat sends messages and streams the answer, calling onDelta (when not
@@ -113,6 +115,9 @@ func (c *ChatClient) Chat(ctx context.Context, messages []Message, onDelta func(
 		return ChatResult{}, fmt.Errorf("chat completion: %w (%d bytes received)", ErrIncompleteStream, text.Len())
 	}
 	res.Text = text.String()
+	if res.Usage != nil && c.onUsage != nil {
+		c.onUsage(ctx, *res.Usage)
+	}
 	return res, nil
 }
 

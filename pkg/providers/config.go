@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,6 +71,9 @@ type ChatConfig struct {
 	MaxRetryDelay time.Duration
 	// HTTPClient is used for every request; nil means a new http.Client.
 	HTTPClient *http.Client
+	// OnUsage, when set, is called after a call the server reported usage
+	// for (a rate limiter charges the tokens).
+	OnUsage func(ctx context.Context, u Usage)
 }
 
 // ImagesConfig configures the image generation client (HOPPER_IMAGES_*).
@@ -110,6 +114,7 @@ type EmbeddingsConfig struct {
 	MaxAttempts   int
 	MaxRetryDelay time.Duration
 	HTTPClient    *http.Client
+	OnUsage       func(ctx context.Context, u Usage) // as in ChatConfig (PromptTokens only)
 }
 
 // SearxNGConfig configures the web search client (HOPPER_SEARXNG_URL).

@@ -14,6 +14,7 @@ type EmbeddingClient struct {
 	api     openai.EmbeddingService
 	model   string
 	timeout time.Duration
+	onUsage func(context.Context, Usage)
 }
 
 // NewEmbeddingClient builds an embeddings client. An empty URL or model is
@@ -25,7 +26,8 @@ func NewEmbeddingClient(cfg EmbeddingsConfig) (*EmbeddingClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EmbeddingClient{api: openai.NewEmbeddingService(e.openAIOptions()...), model: e.model, timeout: e.timeout}, nil
+	return &EmbeddingClient{api: openai.NewEmbeddingService(e.openAIOptions()...), model: e.model, timeout: e.timeout,
+		onUsage: cfg.OnUsage}, nil
 }
 
 // Embed returns one vector per input, in the order of inputs (the answer
@@ -43,6 +45,9 @@ func (c *EmbeddingClient) Embed(ctx context.Context, inputs []string) ([][]float
 	})
 	if err != nil {
 		return nil, wrapAPIError(ctx, "embeddings", c.timeout, err)
+	}
+	if c.onUsage != nil && res.JSON.Usage.Valid() && res.Usage.PromptTokens > 0 {
+		c.onUsage(ctx, Usage{PromptTokens: res.Usage.PromptTokens})
 	}
 	if len(res.Data) != len(inputs) {
 		return nil, fmt.Errorf("embeddings: asked for %d vectors, got %d", len(inputs), len(res.Data))

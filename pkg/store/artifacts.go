@@ -154,6 +154,11 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj NewJob, a NewArtif
 		info ArtifactInfo
 	)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if nj.JobsPerHour > 0 {
+			if err := admitJobs(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, now); err != nil {
+				return err
+			}
+		}
 		var rows []Job
 		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
 			return fmt.Errorf("insert job: %w", err)
@@ -168,6 +173,10 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj NewJob, a NewArtif
 		}
 		return nil
 	})
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		return Job{}, ArtifactInfo{}, err
+	}
 	if err != nil {
 		return Job{}, ArtifactInfo{}, fmt.Errorf("create job with artifact: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // MaxBatch bounds CreateJobs: 1,000 rows of 14 columns stay far below
@@ -51,6 +53,29 @@ func (s *Store) CreateJobs(ctx context.Context, batch []NewJob, now time.Time) (
 )
 SELECT * FROM ins ORDER BY id`
 	var rows []Job
+	if perHour := batch[0].JobsPerHour; perHour > 0 {
+		// The whole batch must fit in the owner's sliding hour.
+		owner := batch[0].OwnerID
+		for _, nj := range batch {
+			if nj.OwnerID != owner {
+				return nil, errors.New("create jobs: a limited batch has one owner")
+			}
+		}
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := admitJobs(ctx, tx, owner, perHour, len(batch), now); err != nil {
+				return err
+			}
+			return tx.Raw(q, args...).Scan(&rows).Error
+		})
+		var qe *QuotaError
+		if errors.As(err, &qe) {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create jobs: %w", err)
+		}
+		return rows, nil
+	}
 	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("create jobs: %w", err)
 	}

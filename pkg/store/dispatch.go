@@ -24,7 +24,9 @@ func batchLimit(limit int) int {
 // PromoteDue moves up to limit scheduled or retrying jobs whose run_at is
 // at or before now to queued, for the dispatcher to publish. SKIP LOCKED
 // lets several dispatchers promote side by side without waiting on or
-// double-promoting each other's rows.
+// double-promoting each other's rows. A promoted job over its owner's
+// fairness cap comes back held (migration 00011's trigger): publish only
+// the others; ReleaseHeld admits the held ones.
 func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]Job, error) {
 	limit = batchLimit(limit)
 	t := transition{
@@ -45,12 +47,13 @@ func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]Job
 
 // Unpublished returns up to limit queued jobs never confirmed published
 // and last changed before olderThan, oldest first: the outbox the
-// dispatcher republishes (DESIGN invariant 1). It changes nothing.
+// dispatcher republishes (DESIGN invariant 1). Held jobs are not in it:
+// only ReleaseHeld lets them out. It changes nothing.
 func (s *Store) Unpublished(ctx context.Context, olderThan time.Time, limit int) ([]Job, error) {
 	limit = batchLimit(limit)
 	var out []Job
 	err := s.db.WithContext(ctx).
-		Where("state = ? AND published_at IS NULL AND updated_at < ?", string(jobs.StateQueued), olderThan).
+		Where("state = ? AND published_at IS NULL AND NOT held AND updated_at < ?", string(jobs.StateQueued), olderThan).
 		Order("updated_at, id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list unpublished jobs: %w", err)

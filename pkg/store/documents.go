@@ -22,8 +22,9 @@ const (
 	DocumentFailed   = "failed"   // ingest failed for good; Error says why
 )
 
-// ErrQuotaExceeded: the owner already has the most documents allowed.
-var ErrQuotaExceeded = errors.New("document quota exceeded")
+// ErrQuotaExceeded: a plan limit (documents per user, jobs per hour)
+// refuses the write; the error is a *QuotaError saying which.
+var ErrQuotaExceeded = errors.New("quota exceeded")
 
 // Document is an uploaded file and its ingest status.
 type Document struct {
@@ -53,6 +54,9 @@ type NewDocument struct {
 	Data        []byte
 	// MaxPerUser is the owner's quota; 0 means none.
 	MaxPerUser int
+	// JobsPerHour is the owner's plan limit on jobs, which the ingest job
+	// counts against (see NewJob.JobsPerHour); 0 means none.
+	JobsPerHour int
 	// Ingest builds the ingest job for the new document's id.
 	Ingest func(documentID uuid.UUID) (NewJob, error)
 }
@@ -74,6 +78,12 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 	}
 	var job Job
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Lock order: the quota advisory lock, then the owner's row.
+		if nd.JobsPerHour > 0 {
+			if err := admitJobs(ctx, tx, nd.OwnerID, nd.JobsPerHour, 1, now); err != nil {
+				return err
+			}
+		}
 		if nd.MaxPerUser > 0 {
 			if err := tx.Exec(`SELECT 1 FROM users WHERE id = ? FOR UPDATE`, nd.OwnerID).Error; err != nil {
 				return fmt.Errorf("lock owner: %w", err)
@@ -83,7 +93,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 				return fmt.Errorf("count documents: %w", err)
 			}
 			if n >= int64(nd.MaxPerUser) {
-				return ErrQuotaExceeded
+				return &QuotaError{Limit: LimitDocumentsPerUser, Max: nd.MaxPerUser, Used: int(n), Requested: 1}
 			}
 		}
 		nj, err := nd.Ingest(id)

@@ -33,6 +33,10 @@ type NewJob struct {
 	OwnerID        uuid.UUID
 	Spec           jobs.Spec
 	IdempotencyKey string // "" means none
+	// JobsPerHour is the owner's plan limit (Plan.JobsPerHour): above 0
+	// the insert runs under the owner's quota lock and fails with a
+	// *QuotaError when the sliding hour is full; 0 skips the check.
+	JobsPerHour int
 }
 
 // transition is one state change of jobs rows: an UPDATE plus the
@@ -112,6 +116,9 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 	if err != nil {
 		return Job{}, false, fmt.Errorf("create job: %w", err)
 	}
+	if nj.JobsPerHour > 0 {
+		return s.createJobLimited(ctx, nj, args, now)
+	}
 	for range idempotentCreateTries {
 		var rows []Job
 		if err := s.db.WithContext(ctx).Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
@@ -133,6 +140,56 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 		}
 	}
 	return Job{}, false, fmt.Errorf("create job: idempotency key %q conflicts with a row that keeps vanishing", nj.IdempotencyKey)
+}
+
+// createJobLimited is CreateJob under the owner's jobs-per-hour quota:
+// lock, replay check, count, insert in one transaction. A replayed
+// idempotency key answers its job even when the quota is full.
+func (s *Store) createJobLimited(ctx context.Context, nj NewJob, args []any, now time.Time) (job Job, created bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(quotaLockSQL, nj.OwnerID.String()).Error; err != nil {
+			return fmt.Errorf("quota lock: %w", err)
+		}
+		if nj.IdempotencyKey != "" {
+			res := tx.Where("owner_id = ? AND idempotency_key = ?", nj.OwnerID, nj.IdempotencyKey).Limit(1).Find(&job)
+			if res.Error != nil {
+				return fmt.Errorf("find idempotent duplicate: %w", res.Error)
+			}
+			if res.RowsAffected == 1 {
+				return nil
+			}
+		}
+		used, retry, err := jobsWindow(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, now)
+		if err != nil {
+			return err
+		}
+		if used >= nj.JobsPerHour {
+			return &QuotaError{Limit: LimitJobsPerHour, Max: nj.JobsPerHour, Used: used, Requested: 1, RetryAfter: retry}
+		}
+		var rows []Job
+		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 1 {
+			job, created = rows[0], true
+			return nil
+		}
+		// An unlimited-path insert of the same key (the plan changed
+		// meanwhile) won the race; it has committed, answer it.
+		res := tx.Where("owner_id = ? AND idempotency_key = ?", nj.OwnerID, nj.IdempotencyKey).Limit(1).Find(&job)
+		if res.Error != nil || res.RowsAffected != 1 {
+			return fmt.Errorf("find idempotent duplicate: %d rows: %w", res.RowsAffected, res.Error)
+		}
+		return nil
+	})
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		return Job{}, false, err
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("create job: %w", err)
+	}
+	return job, created, nil
 }
 
 // newJobArgs turns a submission into createJobSQL's arguments.
@@ -340,13 +397,14 @@ const ownsSQL = `id = ? AND attempt = ? AND worker_id = ? AND state = 'running'`
 
 // Claim moves a queued job to running for workerID, starting its next
 // attempt under a lease, and returns it with its payload. A job that is
-// not queued (done, cancelled, claimed by another worker) is
+// not queued (done, cancelled, claimed by another worker) or held by the
+// fairness cap (a delivery left from before it was held) is
 // ErrNotClaimed: the delivery is stale.
 func (s *Store) Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (Job, error) {
 	t := transition{
 		set: `state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ` + leaseSQL + `,
 			started_at = now(), updated_at = now(), progress = 0, status_message = ''`,
-		where: `id = ? AND state = 'queued'`,
+		where: `id = ? AND state = 'queued' AND NOT held`,
 		args:  []any{workerID, lease.Seconds(), jobID},
 	}.withEvent(EventStarted, "worker "+workerID)
 	j, ok, err := t.runOne(ctx, s.db)

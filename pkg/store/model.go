@@ -91,6 +91,9 @@ type Job struct {
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
 	PublishedAt     *time.Time // last confirmed publish to RabbitMQ
+	// Held: queued but over its owner's fairness cap; waits in Postgres,
+	// unpublished, until the dispatcher admits it (migration 00011).
+	Held bool
 }
 
 // TableName maps Job to its table.

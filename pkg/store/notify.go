@@ -88,7 +88,8 @@ func NewJobNotifier(dsn string, log *zap.Logger) *JobNotifier {
 // Subscribe returns a channel that receives a value when job jobID may
 // have changed, and a function that ends the subscription (safe to call
 // more than once). The channel holds one pending wake-up: changes while
-// the subscriber is busy coalesce into it.
+// the subscriber is busy coalesce into it. jobID uuid.Nil subscribes to
+// every job's changes.
 func (n *JobNotifier) Subscribe(jobID uuid.UUID) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	n.mu.Lock()
@@ -217,6 +218,9 @@ func (n *JobNotifier) deliver(payload string) {
 		n.log.Debug("job changed", hlog.JobID(payload), zap.Int("subscribers", len(set)))
 	}
 	for ch := range set {
+		wake(ch)
+	}
+	for ch := range n.subs[uuid.Nil] {
 		wake(ch)
 	}
 }

@@ -48,6 +48,9 @@ func (s *Store) CreateUser(ctx context.Context, email, role, plan string) (User,
 	if pgCode(err) == pgUniqueViolation {
 		return User{}, fmt.Errorf("create user %s: email taken: %w", email, ErrConflict)
 	}
+	if pgCode(err) == pgForeignKeyViolation {
+		return User{}, fmt.Errorf("create user %s: plan %q: %w", email, plan, ErrUnknownPlan)
+	}
 	if err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", email, err)
 	}

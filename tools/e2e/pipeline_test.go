@@ -42,7 +42,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 30 * time.Second}}
 	keys := map[string]string{}
 	for _, name := range []string{"alice", "bob"} {
-		code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": name + "@example.com"})
+		code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": name + "@example.com", "plan": "unlimited"})
 		require.Equal(t, 201, code, u)
 		code, k := c.do("POST", "/v1/admin/users/"+u["id"].(string)+"/keys", e["HOPPER_ADMIN_TOKEN"], nil)
 		require.Equal(t, 201, code, k)

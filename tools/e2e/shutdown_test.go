@@ -27,9 +27,17 @@ func stackWithGateway(t *testing.T, e env, extra env) (*client, string) {
 	return c, newUserKey(t, c, e)
 }
 
+// newUserKey creates a user on the unlimited plan (quotas, priority bounds
+// and the fairness cap stay out of tests not about them) and returns a key.
 func newUserKey(t *testing.T, c *client, e env) string {
 	t.Helper()
-	code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": testkit.UniqueName("u") + "@example.com"})
+	return newUserKeyOnPlan(t, c, e, "unlimited")
+}
+
+// newUserKeyOnPlan is newUserKey on plan ("" = the default, free).
+func newUserKeyOnPlan(t *testing.T, c *client, e env, plan string) string {
+	t.Helper()
+	code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": testkit.UniqueName("u") + "@example.com", "plan": plan})
 	require.Equal(t, 201, code, u)
 	code, k := c.do("POST", "/v1/admin/users/"+u["id"].(string)+"/keys", e["HOPPER_ADMIN_TOKEN"], nil)
 	require.Equal(t, 201, code, k)

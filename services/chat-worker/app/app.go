@@ -13,27 +13,33 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // Run serves the chat-worker until ctx ends, draining in-flight jobs.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	llm, err := newLLM(cfg.Providers.LLM, log)
+	// Every provider call waits for its provider's rate limit (HOPPER_*_RPM,
+	// _TPM), shared with the other replicas through Postgres.
+	lim := ratelimit.New(log)
+	llm, err := newLLM(cfg.Providers.LLM, lim, log)
 	if err != nil {
 		return err
 	}
-	search := newSearcher(cfg.Providers.SearxNGURL, log)
-	qemb, err := newQuestionEmbedder(cfg.Providers.Embeddings, log)
+	search := newSearcher(cfg.Providers.SearxNGURL, lim.Provider("searxng", cfg.Providers.SearxNGURL,
+		ratelimit.Limit{RequestsPerMinute: cfg.Providers.SearxNGRPM}), log)
+	qemb, err := newQuestionEmbedder(cfg.Providers.Embeddings, lim, log)
 	if err != nil {
 		return err
 	}
 	register := func(p *worker.Processor, st *store.Store) {
+		lim.Bind(st)
 		docs := retriever{store: st, embed: qemb, log: log}
 		qa := &answerer{store: st, llm: llm, docs: docs}
 		p.Handle(jobs.KindQAAsk, qa.handle)
-		p.Handle(jobs.KindChatImage, newImageGenerator(cfg.Providers.Images, st, log).handle)
-		p.Handle(jobs.KindChatTranscribe, newTranscriber(cfg.Providers.STT, st, log).handle)
+		p.Handle(jobs.KindChatImage, newImageGenerator(cfg.Providers.Images, lim, st, log).handle)
+		p.Handle(jobs.KindChatTranscribe, newTranscriber(cfg.Providers.STT, lim, st, log).handle)
 		p.Handle(jobs.KindChatMessage, (&chatter{docs: docs, llm: llm}).handle)
 		p.Handle(jobs.KindChatSearch, search.handle)
 	}
@@ -42,12 +48,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 
 // newLLM builds the chat client; unset, answers are extractive (nil, nil).
 // A set but malformed configuration stops the service at start.
-func newLLM(e config.Endpoint, log *zap.Logger) (*providers.ChatClient, error) {
+func newLLM(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (*providers.ChatClient, error) {
 	if e.URL == "" {
 		log.Info("no LLM configured (HOPPER_LLM_URL): chat.message and qa.ask answer extractively")
 		return nil, nil
 	}
-	c, err := providers.NewChatClient(providers.ChatConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+	rl := lim.Provider("llm", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
+	c, err := providers.NewChatClient(providers.ChatConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
 	if err != nil {
 		return nil, fmt.Errorf("HOPPER_LLM_*: %w", err)
 	}
@@ -56,8 +64,8 @@ func newLLM(e config.Endpoint, log *zap.Logger) (*providers.ChatClient, error) {
 
 // newSearcher builds the SearxNG client; unset, chat.search jobs fail
 // naming the setting.
-func newSearcher(url string, log *zap.Logger) *searcher {
-	c, err := providers.NewSearchClient(providers.SearxNGConfig{URL: url})
+func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) *searcher {
+	c, err := providers.NewSearchClient(providers.SearxNGConfig{URL: url, HTTPClient: rl.HTTPClient()})
 	if err != nil {
 		if url != "" {
 			log.Warn("HOPPER_SEARXNG_URL is unusable: chat.search jobs will fail", zap.Error(err))

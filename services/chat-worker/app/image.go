@@ -14,6 +14,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -41,9 +42,11 @@ type ImageResult struct {
 // newImageGenerator builds the images client once, at service start.
 // Without HOPPER_IMAGES_URL the client stays nil and every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e config.Endpoint, st *store.Store, log *zap.Logger) *imageGenerator {
+func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) *imageGenerator {
 	g := &imageGenerator{store: st, model: e.Model, log: log}
-	g.client, g.err = providers.NewImageClient(providers.ImagesConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+	rl := lim.Provider("images", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM})
+	g.client, g.err = providers.NewImageClient(providers.ImagesConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient()})
 	if g.err != nil {
 		logMediaUnconfigured(log, jobs.KindChatImage, g.err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -28,8 +29,10 @@ type questionEmbedder interface {
 // newQuestionEmbedder builds the embeddings client from HOPPER_EMBEDDINGS_*
 // once at start; unset, retrieval is full text only (nil, nil). A set but
 // unusable configuration stops the service.
-func newQuestionEmbedder(e config.Endpoint, log *zap.Logger) (questionEmbedder, error) {
-	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+func newQuestionEmbedder(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (questionEmbedder, error) {
+	rl := lim.Provider("embeddings", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
+	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
 	var nc providers.ErrNotConfigured
 	switch {
 	case errors.As(err, &nc):

@@ -12,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -38,9 +39,11 @@ type TranscribeResult struct {
 // newTranscriber builds the speech-to-text client once, at service start.
 // Without HOPPER_STT_URL the client stays nil and every chat.transcribe job
 // fails at once, permanently, naming the setting.
-func newTranscriber(e config.Endpoint, st *store.Store, log *zap.Logger) *transcriber {
+func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) *transcriber {
 	t := &transcriber{store: st, model: e.Model, log: log}
-	t.client, t.err = providers.NewTranscriptionClient(providers.STTConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+	rl := lim.Provider("stt", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM})
+	t.client, t.err = providers.NewTranscriptionClient(providers.STTConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient()})
 	if t.err != nil {
 		logMediaUnconfigured(log, jobs.KindChatTranscribe, t.err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/extract"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -22,11 +23,15 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err := ex.CheckPDF(); err != nil {
 		log.Warn("PDF ingestion will fail until pdftotext is installed (poppler-utils)", zap.Error(err))
 	}
-	emb, err := newEmbedding(cfg.Providers.Embeddings, log)
+	// Embedding calls wait for the provider's rate limit (HOPPER_EMBEDDINGS_RPM,
+	// _TPM), shared with every replica through Postgres.
+	lim := ratelimit.New(log)
+	emb, err := newEmbedding(cfg.Providers.Embeddings, lim, log)
 	if err != nil {
 		return fmt.Errorf("document-worker: %w", err)
 	}
 	register := func(p *worker.Processor, st *store.Store) {
+		lim.Bind(st)
 		in := &ingester{store: st, extractor: ex, embed: emb.client, log: log}
 		p.Handle(jobs.KindDocumentIngest, in.handle)
 		p.Handle(jobs.KindDocumentEmbed, (&reembedder{store: st, embedding: emb, log: log}).handle)

@@ -12,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
+	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -38,8 +39,10 @@ type embedding struct {
 // newEmbedding builds the embeddings client from HOPPER_EMBEDDINGS_*.
 // Unset, the client is nil and unset says which setting is missing; a set
 // but unusable configuration stops the service at start.
-func newEmbedding(e config.Endpoint, log *zap.Logger) (embedding, error) {
-	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model})
+func newEmbedding(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (embedding, error) {
+	rl := lim.Provider("embeddings", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
+	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
 	var nc providers.ErrNotConfigured
 	switch {
 	case errors.As(err, &nc):

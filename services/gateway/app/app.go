@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -93,9 +94,15 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
 		OnReconnect: func() { m.Reconnects.WithLabelValues("publisher").Inc() }})
+	// One LISTEN connection per gateway wakes its job event streams, and
+	// the dispatcher's fairness releases when any job changes.
+	notifier := store.NewJobNotifier(cfg.DatabaseURL, log)
+	jobChanges, stopJobChanges := notifier.Subscribe(uuid.Nil)
+	defer stopJobChanges()
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
+		Wake: jobChanges,
 	})
 	if err != nil {
 		return err
@@ -121,8 +128,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err := m.Register(newBacklogCollector(st, inspector, log)); err != nil {
 		return fmt.Errorf("register backlog metrics: %w", err)
 	}
-	// One LISTEN connection per gateway wakes its job event streams.
-	notifier := store.NewJobNotifier(cfg.DatabaseURL, log)
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,

@@ -158,10 +158,19 @@ func (s *stack) do(method, path, key string, body any, header map[string]string)
 	return resp.StatusCode, out
 }
 
-// newUser creates a user through the admin API and returns its id and key.
+// newUser creates a user through the admin API and returns its id and
+// key. The user is on the unlimited plan, so quotas, priority bounds and
+// the fairness cap stay out of tests that are not about them; those pick
+// a plan with newUserOnPlan.
 func (s *stack) newUser(role string) (id, key string) {
 	s.t.Helper()
-	code, u := s.do("POST", "/v1/admin/users", s.admin, map[string]any{"email": testkit.UniqueName("u") + "@example.com", "role": role}, nil)
+	return s.newUserOnPlan(role, "unlimited")
+}
+
+// newUserOnPlan is newUser on plan ("" = the default, free).
+func (s *stack) newUserOnPlan(role, plan string) (id, key string) {
+	s.t.Helper()
+	code, u := s.do("POST", "/v1/admin/users", s.admin, map[string]any{"email": testkit.UniqueName("u") + "@example.com", "role": role, "plan": plan}, nil)
 	require.Equal(s.t, 201, code, u)
 	id = u["id"].(string)
 	code, k := s.do("POST", "/v1/admin/users/"+id+"/keys", s.admin, nil, nil)

@@ -144,7 +144,7 @@ func waitReady(ctx context.Context, u string) error {
 
 func (s *stack) newUser(ctx context.Context, admin string) (string, error) {
 	var u map[string]any
-	if err := s.call(ctx, "POST", "/v1/admin/users", admin, map[string]any{"email": "bench-" + randHex(4) + "@example.com"}, &u); err != nil {
+	if err := s.call(ctx, "POST", "/v1/admin/users", admin, map[string]any{"email": "bench-" + randHex(4) + "@example.com", "plan": "unlimited"}, &u); err != nil {
 		return "", err
 	}
 	var k map[string]any

@@ -394,8 +394,11 @@ func (c *cli) printRaw(raw json.RawMessage, field string) error {
 }
 
 func (c *cli) users(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "plan" {
+		return c.userPlan(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return usagef("usage: hopperctl users create <email> [-plan free|premium] [-role user|admin]")
+		return usagef("usage: hopperctl users create <email> [-plan PLAN] [-role user|admin] | users plan <user id> <plan>")
 	}
 	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

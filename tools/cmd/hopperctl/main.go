@@ -35,7 +35,15 @@ Jobs:
 Operations:
   queues                    depth, consumers and rates per queue
   workers                   live worker instances (admin)
-  users create <email> [-plan free|premium] [-role user|admin]   (admin)
+  users create <email> [-plan PLAN] [-role user|admin]   (admin)
+  users plan <user id> <plan>   move a user to a plan (admin)
+  limits                    your plan, limits, usage and what remains
+Plans (admin):
+  plans list                limits of every plan (0 = unlimited)
+  plans create <name> [-jobs-per-hour N] [-documents N] [-max-concurrent N]
+         [-max-priority 0-5] [-boost 0-5]
+  plans update <name> [same flags; only those given change]
+  plans delete <name>       refused while users are on it
   keys create <user id>     prints the key once (admin)
   keys revoke <key id>      (admin)
 Schedules (admin):
@@ -121,6 +129,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.users(ctx, cmdArgs)
 	case "keys":
 		return c.keys(ctx, cmdArgs)
+	case "plans":
+		return c.plans(ctx, cmdArgs)
+	case "limits":
+		return c.limits(ctx, cmdArgs)
 	case "schedules":
 		return c.schedules(ctx, cmdArgs)
 	case "help":

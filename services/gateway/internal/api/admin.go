@@ -19,9 +19,6 @@ type createUserRequest struct {
 	Role  string `json:"role"`
 }
 
-// Plans known today; the tenants issue makes them configurable.
-var knownPlans = map[string]bool{"free": true, "premium": true}
-
 func (a *API) createUser(c *gin.Context) {
 	var req createUserRequest
 	if !a.decodeJSON(c, &req) {
@@ -32,12 +29,9 @@ func (a *API) createUser(c *gin.Context) {
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "email: not a valid address", map[string]any{"field": "email"})
 		return
 	}
+	req.Plan = strings.TrimSpace(req.Plan)
 	if req.Plan == "" {
-		req.Plan = "free"
-	}
-	if !knownPlans[req.Plan] {
-		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "plan: want free or premium", map[string]any{"field": "plan"})
-		return
+		req.Plan = store.DefaultPlan
 	}
 	if req.Role == "" {
 		req.Role = store.RoleUser
@@ -49,6 +43,10 @@ func (a *API) createUser(c *gin.Context) {
 	u, err := a.opts.Store.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
 	if errors.Is(err, store.ErrConflict) {
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a user with this email exists", nil)
+		return
+	}
+	if errors.Is(err, store.ErrUnknownPlan) {
+		a.unknownPlan(c, req.Plan)
 		return
 	}
 	if err != nil {

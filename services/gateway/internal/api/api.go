@@ -32,7 +32,9 @@ type Options struct {
 	MaxUploadBytes int64
 	// MaxAudioBytes bounds an audio upload (POST /v1/chat/transcribe).
 	MaxAudioBytes int64
-	// MaxDocumentsPerUser is the document quota; 0 means none.
+	// MaxDocumentsPerUser is a global ceiling on every plan's documents
+	// per user (HOPPER_MAX_DOCUMENTS_PER_USER); 0 means none, the plans
+	// alone decide.
 	MaxDocumentsPerUser int
 	// WebhookAllowPrivate accepts webhook URLs on loopback and private
 	// addresses (HOPPER_WEBHOOK_ALLOW_PRIVATE).
@@ -68,6 +70,8 @@ type API struct {
 	opts Options
 	log  *zap.Logger
 	keys *keyCache
+	// plans caches the plans table (planCacheTTL).
+	plans *planCache
 }
 
 // New builds the gin engine serving the whole API.
@@ -87,7 +91,7 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
-	a := &API{opts: opts, log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000)}
+	a := &API{opts: opts, log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -124,6 +128,7 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
 	v1.GET("/users/me/report", a.myReport)
+	v1.GET("/users/me/limits", a.myLimits)
 	v1.GET("/queues", a.listQueues)
 	v1.GET("/workers", a.requireAdmin, a.listWorkers)
 	v1.POST("/documents", a.uploadDocument)
@@ -136,6 +141,11 @@ func New(opts Options) *gin.Engine {
 	admin := v1.Group("/admin", a.requireAdmin)
 	admin.POST("/users", a.createUser)
 	admin.POST("/users/:id/keys", a.createKey)
+	admin.PUT("/users/:id/plan", a.setUserPlan)
+	admin.GET("/plans", a.listPlans)
+	admin.POST("/plans", a.createPlan)
+	admin.PUT("/plans/:name", a.updatePlan)
+	admin.DELETE("/plans/:name", a.deletePlan)
 	admin.DELETE("/keys/:id", a.revokeKey)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))

@@ -40,17 +40,27 @@ func (a *API) submitBatch(c *gin.Context) {
 			map[string]any{"field": "jobs", "count": len(req.Jobs)})
 		return
 	}
+	plan, ok := a.callerPlan(c, p)
+	if !ok {
+		return
+	}
 	batch := make([]store.NewJob, len(req.Jobs))
 	for i, r := range req.Jobs {
 		spec, err := a.validate(r)
+		if err == nil {
+			err = applyPlan(&spec, r.Priority, plan)
+		}
 		if err != nil {
 			a.batchValidationError(c, i, err)
 			return
 		}
-		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec}
+		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
 	}
 	ctx := c.Request.Context()
 	created, err := a.opts.Store.CreateJobs(ctx, batch, a.opts.Now())
+	if a.quotaError(c, plan, err) {
+		return
+	}
 	if err != nil {
 		a.internalError(c, "create jobs", err)
 		return

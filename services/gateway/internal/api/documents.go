@@ -74,6 +74,10 @@ func (a *API) uploadDocument(c *gin.Context) {
 		return
 	}
 
+	plan, ok := a.callerPlan(c, p)
+	if !ok {
+		return
+	}
 	ingest := func(id uuid.UUID) (store.NewJob, error) {
 		payload, err := json.Marshal(map[string]string{"document_id": id.String()})
 		if err != nil {
@@ -83,17 +87,17 @@ func (a *API) uploadDocument(c *gin.Context) {
 		if err != nil {
 			return store.NewJob{}, err
 		}
+		if err := applyPlan(&spec, nil, plan); err != nil {
+			return store.NewJob{}, err
+		}
 		return store.NewJob{OwnerID: p.User.ID, Spec: spec}, nil
 	}
 	ctx := c.Request.Context()
 	doc, job, err := a.opts.Store.CreateDocument(ctx, store.NewDocument{
 		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
-		Data: data, MaxPerUser: a.opts.MaxDocumentsPerUser, Ingest: ingest,
+		Data: data, MaxPerUser: a.documentsLimit(plan), JobsPerHour: plan.JobsPerHour, Ingest: ingest,
 	}, a.opts.Now())
-	if errors.Is(err, store.ErrQuotaExceeded) {
-		httpx.Abort(c, http.StatusTooManyRequests, httpx.CodeQuotaExceeded,
-			"document quota reached: delete a document before uploading another",
-			map[string]any{"limit": "documents_per_user", "max": a.opts.MaxDocumentsPerUser})
+	if a.quotaError(c, plan, err) {
 		return
 	}
 	if err != nil {

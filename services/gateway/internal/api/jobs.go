@@ -55,7 +55,14 @@ func jobOwner(c *gin.Context) (principal, bool) {
 // submit validates req, stores the job (idempotently under the request's
 // Idempotency-Key), publishes it and answers 202.
 func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
+	plan, ok := a.callerPlan(c, p)
+	if !ok {
+		return
+	}
 	spec, err := a.validate(req)
+	if err == nil {
+		err = applyPlan(&spec, req.Priority, plan)
+	}
 	if err != nil {
 		a.validationError(c, err)
 		return
@@ -65,9 +72,17 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 		a.validationError(c, err)
 		return
 	}
+	if err := checkIdempotencyKeyPrefix(key); err != nil {
+		a.validationError(c, err)
+		return
+	}
 
 	ctx := c.Request.Context()
-	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key}, a.opts.Now())
+	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
+		JobsPerHour: plan.JobsPerHour}, a.opts.Now())
+	if a.quotaError(c, plan, err) {
+		return
+	}
 	if err != nil {
 		a.internalError(c, "create job", err)
 		return
@@ -112,8 +127,13 @@ func (a *API) accepted(ctx context.Context, job store.Job) {
 }
 
 // publish sends the job's envelope and records the confirm. Failure is
-// logged, not returned: the job is safe in the outbox.
+// logged, not returned: the job is safe in the outbox. A held job (over
+// its owner's fairness cap) is not published: it waits in Postgres until
+// the dispatcher admits and publishes it.
 func (a *API) publish(ctx context.Context, job store.Job) {
+	if job.Held {
+		return // the dispatcher admits it when the owner has room
+	}
 	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
 	defer cancel()
 	started := time.Now()
@@ -343,6 +363,9 @@ func jobView(j store.Job, events []store.Event) gin.H {
 	}
 	if j.NotifyEmail != "" {
 		v["notify_email"] = j.NotifyEmail
+	}
+	if j.Held && j.State == jobs.StateQueued {
+		v["held"] = true // waiting for room under the owner's fairness cap
 	}
 	if events != nil {
 		ev := make([]gin.H, len(events))

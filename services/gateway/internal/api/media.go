@@ -119,14 +119,25 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		a.internalError(c, "encode payload", err)
 		return
 	}
-	spec, err := a.validate(jobs.SubmitRequest{Kind: jobs.KindChatTranscribe, Payload: payload, Priority: formPriority(c.PostForm("priority"))})
+	plan, ok := a.callerPlan(c, p)
+	if !ok {
+		return
+	}
+	priority := formPriority(c.PostForm("priority"))
+	spec, err := a.validate(jobs.SubmitRequest{Kind: jobs.KindChatTranscribe, Payload: payload, Priority: priority})
+	if err == nil {
+		err = applyPlan(&spec, priority, plan)
+	}
 	if err != nil {
 		a.validationError(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	job, _, err := a.opts.Store.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec},
+	job, _, err := a.opts.Store.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
 		store.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
+	if a.quotaError(c, plan, err) {
+		return
+	}
 	if err != nil {
 		a.internalError(c, "create transcription job", err)
 		return

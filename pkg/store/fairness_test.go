@@ -1,0 +1,315 @@
+package store_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+// cappedUser is a user on a fresh plan whose fairness cap (max_concurrent
+// per queue) is limit; 0 turns the cap off.
+func cappedUser(t *testing.T, s *store.Store, limit int) store.User {
+	t.Helper()
+	u := mustUser(t, s)
+	plan := testkit.UniqueName("fair")
+	require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+		`INSERT INTO plans (name, max_concurrent) VALUES (?, ?)`, plan, limit).Error)
+	setPlan(t, s, u.ID, plan)
+	return u
+}
+
+func setPlan(t *testing.T, s *store.Store, user uuid.UUID, plan string) {
+	t.Helper()
+	require.NoError(t, s.DB().WithContext(t.Context()).Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, user).Error)
+}
+
+func setCap(t *testing.T, s *store.Store, user uuid.UUID, limit int) {
+	t.Helper()
+	require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+		`UPDATE plans SET max_concurrent = ? WHERE name = (SELECT plan FROM users WHERE id = ?)`, limit, user).Error)
+}
+
+// jobWithPriority creates a queued noop job of owner with priority p.
+func jobWithPriority(t *testing.T, s *store.Store, owner uuid.UUID, p int) store.Job {
+	t.Helper()
+	spec := testSpec(t, time.Time{})
+	spec.Priority = jobs.Priority(p)
+	j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: spec}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, jobs.StateQueued, j.State)
+	return j
+}
+
+func reload(t *testing.T, s *store.Store, id uuid.UUID) store.Job {
+	t.Helper()
+	j, err := s.GetJob(t.Context(), nil, id)
+	require.NoError(t, err)
+	return j
+}
+
+// Over the cap a job is held: not in the outbox, not claimable, released
+// by ReleaseHeld as in-flight jobs finish, highest priority first, then
+// oldest.
+func TestFairnessHoldsAndReleasesInOrder(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := cappedUser(t, s, 2)
+
+	a := jobWithPriority(t, s, u.ID, 3)
+	b := jobWithPriority(t, s, u.ID, 3)
+	assert.False(t, a.Held)
+	assert.False(t, b.Held)
+	low := jobWithPriority(t, s, u.ID, 1)
+	old := jobWithPriority(t, s, u.ID, 3)
+	high := jobWithPriority(t, s, u.ID, 5)
+	for _, j := range []store.Job{low, old, high} {
+		assert.True(t, j.Held, "over the cap of 2")
+	}
+
+	// The outbox never sees held jobs; a stale delivery cannot claim one.
+	stale, err := s.Unpublished(ctx, time.Now().Add(time.Hour), 100)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []uuid.UUID{a.ID, b.ID}, ids(stale))
+	_, err = s.Claim(ctx, high.ID, "w1", testLease)
+	require.ErrorIs(t, err, store.ErrNotClaimed)
+
+	// No room: nothing released.
+	rel, err := s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, rel)
+
+	// A claim keeps the job in flight; a finish frees one slot.
+	ra, err := s.Claim(ctx, a.ID, "w1", testLease)
+	require.NoError(t, err)
+	rel, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, rel, "running still counts")
+	mustFinish(t, s, ra, jobs.StateSucceeded)
+	rel, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{high.ID}, ids(rel), "highest priority first")
+	assert.False(t, rel[0].Held)
+
+	// The released job is an ordinary queued job: outbox and claim see it.
+	stale, err = s.Unpublished(ctx, time.Now().Add(time.Hour), 100)
+	require.NoError(t, err)
+	assert.Contains(t, ids(stale), high.ID)
+
+	rb, err := s.Claim(ctx, b.ID, "w1", testLease)
+	require.NoError(t, err)
+	mustFinish(t, s, rb, jobs.StateFailed)
+	rel, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{old.ID}, ids(rel), "then the oldest of equal priority")
+	assert.True(t, reload(t, s, low.ID).Held)
+
+	// Releasing appends no event: the state did not change.
+	assert.Equal(t, []string{"created/queued/0"}, timeline(t, s, old.ID))
+}
+
+// Concurrent submits (as from several gateways) never admit past the cap.
+func TestFairnessConcurrentSubmitsRespectCap(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	u := cappedUser(t, s, 3)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}, time.Now())
+			if !assert.NoError(t, err) {
+				return
+			}
+			if !j.Held {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 3, admitted)
+}
+
+// A batch admits up to the cap and holds the rest; other users and other
+// queues are not affected.
+func TestFairnessBatchAndScope(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := cappedUser(t, s, 4)
+	other := cappedUser(t, s, 4)
+	batch := make([]store.NewJob, 10)
+	for i := range batch {
+		batch[i] = store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}
+	}
+	created, err := s.CreateJobs(ctx, batch, time.Now())
+	require.NoError(t, err)
+	held := 0
+	for _, j := range created {
+		if j.Held {
+			held++
+		}
+	}
+	assert.Equal(t, 6, held)
+	assert.False(t, mustJob(t, s, other.ID).Held, "another user has their own cap")
+
+	// Another queue has its own count.
+	reg, err := jobs.DefaultRegistry()
+	require.NoError(t, err)
+	var otherQueue jobs.Kind
+	for _, name := range reg.Names() {
+		k, _ := reg.Lookup(name)
+		if k.Queue != created[0].Queue {
+			otherQueue = k
+			break
+		}
+	}
+	require.NotEmpty(t, otherQueue.Name)
+	spec := testSpec(t, time.Time{})
+	spec.Kind = otherQueue
+	j, _, err := s.CreateJob(ctx, store.NewJob{OwnerID: u.ID, Spec: spec}, time.Now())
+	require.NoError(t, err)
+	assert.False(t, j.Held, "queue %s has room", otherQueue.Queue)
+}
+
+// A held job is queued: cancelling it works at once, and ReleaseHeld
+// never picks it up afterwards.
+func TestFairnessCancelHeld(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := cappedUser(t, s, 1)
+	first := mustJob(t, s, u.ID)
+	h := mustJob(t, s, u.ID)
+	require.True(t, h.Held)
+	c, err := s.Cancel(ctx, &u.ID, h.ID)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.StateCancelled, c.State)
+	r, err := s.Claim(ctx, first.ID, "w1", testLease)
+	require.NoError(t, err)
+	mustFinish(t, s, r, jobs.StateSucceeded)
+	rel, err := s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, rel)
+	assert.Equal(t, jobs.StateCancelled, reload(t, s, h.ID).State)
+
+	// Retrying the cancelled job re-checks the cap: there is room now.
+	rt, err := s.Retry(ctx, &u.ID, h.ID, 1)
+	require.NoError(t, err)
+	assert.False(t, rt.Held)
+	// And with no room, a retried job is held until there is.
+	f := mustRunning(t, s, cappedUser(t, s, 1).ID, "w1")
+	owner := f.OwnerID
+	mustFinish(t, s, f, jobs.StateFailed)
+	busy := mustJob(t, s, owner)
+	require.False(t, busy.Held)
+	rt, err = s.Retry(ctx, &owner, f.ID, 1)
+	require.NoError(t, err)
+	assert.True(t, rt.Held)
+}
+
+// The reaper's and a worker's retries free the slot; the due job comes
+// back through the cap (held when there is no room, admitted in age
+// order). A graceful-shutdown release stays in flight: it admits nothing.
+func TestFairnessReaperRetryAndRelease(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := cappedUser(t, s, 1)
+	run := mustRunning(t, s, u.ID, "w1")
+	waiting := mustJob(t, s, u.ID)
+	require.True(t, waiting.Held)
+
+	// Released on shutdown: back to queued, still in flight, not held.
+	rel, err := s.Finish(ctx, store.Outcome{JobID: run.ID, Attempt: run.Attempt, WorkerID: "w1", State: jobs.StateQueued})
+	require.NoError(t, err)
+	assert.False(t, rel.Held)
+	admitted, err := s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, admitted, "a released job still takes its slot")
+
+	// The worker dies: the reaper retries the job, which frees the slot.
+	run, err = s.Claim(ctx, run.ID, "w2", time.Millisecond)
+	require.NoError(t, err)
+	reaped, err := s.ReapExpired(ctx, time.Now().Add(time.Second), 10, nil)
+	require.NoError(t, err)
+	require.Len(t, reaped, 1)
+	assert.Equal(t, jobs.StateRetrying, reaped[0].State)
+	admitted, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{waiting.ID}, ids(admitted))
+
+	// The retry comes due while the slot is taken: held, then admitted
+	// when the slot frees.
+	due, err := s.PromoteDue(ctx, time.Now().Add(time.Second), 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	assert.True(t, due[0].Held)
+	w, err := s.Claim(ctx, waiting.ID, "w3", testLease)
+	require.NoError(t, err)
+	mustFinish(t, s, w, jobs.StateSucceeded)
+	admitted, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{run.ID}, ids(admitted))
+	r, err := s.Claim(ctx, run.ID, "w3", testLease)
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.Attempt)
+}
+
+// A plan with no cap holds nothing; turning a cap off releases every held
+// job; lowering it below in flight only waits.
+func TestFairnessCapChanges(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	free := cappedUser(t, s, 0)
+	for range 10 {
+		assert.False(t, mustJob(t, s, free.ID).Held)
+	}
+
+	u := cappedUser(t, s, 1)
+	mustJob(t, s, u.ID)
+	for range 5 {
+		require.True(t, mustJob(t, s, u.ID).Held)
+	}
+	setCap(t, s, u.ID, 0)
+	rel, err := s.ReleaseHeld(ctx, 2)
+	require.NoError(t, err)
+	assert.Len(t, rel, 2, "bounded by the limit")
+	rel, err = s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Len(t, rel, 3)
+}
+
+// A job waiting behind held jobs of its priority is held even when a slot
+// just freed: no jumping the line before the dispatcher's release.
+func TestFairnessNoLineJumping(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := cappedUser(t, s, 1)
+	first := mustRunning(t, s, u.ID, "w1")
+	held := jobWithPriority(t, s, u.ID, 3)
+	require.True(t, held.Held)
+	mustFinish(t, s, first, jobs.StateSucceeded)
+	late := jobWithPriority(t, s, u.ID, 3)
+	assert.True(t, late.Held, "the older held job goes first")
+	urgent := jobWithPriority(t, s, u.ID, 5)
+	assert.False(t, urgent.Held, "a higher priority may take the free slot")
+	rel, err := s.ReleaseHeld(ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, rel)
+}

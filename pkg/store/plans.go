@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Plan is what a user's plan allows (table plans, migration 00010).
+type Plan struct {
+	Name string
+	// JobsPerHour bounds the jobs a user creates in any sliding hour; 0 is
+	// unlimited.
+	JobsPerHour int
+	// DocumentsPerUser bounds a user's stored documents; 0 is unlimited.
+	DocumentsPerUser int
+	// MaxConcurrent bounds a user's jobs dispatched and not finished, per
+	// queue (read by the dispatcher's fairness cap); 0 is unlimited.
+	MaxConcurrent int
+	// MaxPriority is the highest priority a caller on the plan may ask for.
+	MaxPriority int
+	// PriorityBoost is added to a job's asked-for or default priority,
+	// capped at jobs.MaxPriority.
+	PriorityBoost int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// TableName maps Plan to its table.
+func (Plan) TableName() string { return "plans" }
+
+// PlanChanges are the limits an update sets; nil fields stay.
+type PlanChanges struct {
+	JobsPerHour      *int
+	DocumentsPerUser *int
+	MaxConcurrent    *int
+	MaxPriority      *int
+	PriorityBoost    *int
+}
+
+// Plan limit names, as the API reports them.
+const (
+	LimitJobsPerHour      = "jobs_per_hour"
+	LimitDocumentsPerUser = "documents_per_user"
+)
+
+// QuotaWindow is the sliding window of JobsPerHour.
+const QuotaWindow = time.Hour
+
+// maxPlanPriority mirrors jobs.MaxPriority (x-max-priority of the queues).
+const maxPlanPriority = 5
+
+var planNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ErrUnknownPlan: the plan named does not exist.
+var ErrUnknownPlan = errors.New("unknown plan")
+
+// PlanFieldError says which field of a plan is invalid.
+type PlanFieldError struct{ Field, Message string }
+
+func (e *PlanFieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Check validates p's name and limits.
+func (p Plan) Check() error {
+	if !planNameRE.MatchString(p.Name) {
+		return &PlanFieldError{"name", "want 1-63 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit"}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"jobs_per_hour", p.JobsPerHour}, {"documents_per_user", p.DocumentsPerUser}, {"max_concurrent", p.MaxConcurrent}} {
+		if f.v < 0 || f.v > math.MaxInt32 {
+			return &PlanFieldError{f.name, fmt.Sprintf("%d out of range 0 (unlimited) to %d", f.v, math.MaxInt32)}
+		}
+	}
+	if p.MaxPriority < 0 || p.MaxPriority > maxPlanPriority {
+		return &PlanFieldError{"max_priority", fmt.Sprintf("%d out of range 0-%d", p.MaxPriority, maxPlanPriority)}
+	}
+	if p.PriorityBoost < 0 || p.PriorityBoost > maxPlanPriority {
+		return &PlanFieldError{"priority_boost", fmt.Sprintf("%d out of range 0-%d", p.PriorityBoost, maxPlanPriority)}
+	}
+	return nil
+}
+
+// Apply returns p with the set fields of ch.
+func (ch PlanChanges) Apply(p Plan) Plan {
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&p.JobsPerHour, ch.JobsPerHour)
+	set(&p.DocumentsPerUser, ch.DocumentsPerUser)
+	set(&p.MaxConcurrent, ch.MaxConcurrent)
+	set(&p.MaxPriority, ch.MaxPriority)
+	set(&p.PriorityBoost, ch.PriorityBoost)
+	return p
+}
+
+// ListPlans returns every plan by name.
+func (s *Store) ListPlans(ctx context.Context) ([]Plan, error) {
+	var out []Plan
+	if err := s.db.WithContext(ctx).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	return out, nil
+}
+
+// GetPlan returns plan name; a missing one is ErrNotFound.
+func (s *Store) GetPlan(ctx context.Context, name string) (Plan, error) {
+	var p Plan
+	res := s.db.WithContext(ctx).Where("name = ?", name).Limit(1).Find(&p)
+	if res.Error != nil {
+		return Plan{}, fmt.Errorf("get plan %s: %w", name, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return Plan{}, fmt.Errorf("get plan %s: %w", name, ErrNotFound)
+	}
+	return p, nil
+}
+
+// CreatePlan adds p (after Check); a taken name is ErrConflict.
+func (s *Store) CreatePlan(ctx context.Context, p Plan) (Plan, error) {
+	if err := p.Check(); err != nil {
+		return Plan{}, err
+	}
+	var out Plan
+	err := s.db.WithContext(ctx).Raw(
+		`INSERT INTO plans (name, jobs_per_hour, documents_per_user, max_concurrent, max_priority, priority_boost)
+		 VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
+		p.Name, p.JobsPerHour, p.DocumentsPerUser, p.MaxConcurrent, p.MaxPriority, p.PriorityBoost,
+	).Scan(&out).Error
+	if pgCode(err) == pgUniqueViolation {
+		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, ErrConflict)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, err)
+	}
+	return out, nil
+}
+
+// UpdatePlan sets the given limits of plan name and returns it; a missing
+// plan is ErrNotFound, an invalid result a *PlanFieldError.
+func (s *Store) UpdatePlan(ctx context.Context, name string, ch PlanChanges) (Plan, error) {
+	var out Plan
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur Plan
+		res := tx.Raw(`SELECT * FROM plans WHERE name = ? FOR UPDATE`, name).Scan(&cur)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		next := ch.Apply(cur)
+		if err := next.Check(); err != nil {
+			return err
+		}
+		return tx.Raw(`UPDATE plans SET jobs_per_hour = ?, documents_per_user = ?, max_concurrent = ?,
+			max_priority = ?, priority_boost = ?, updated_at = now() WHERE name = ? RETURNING *`,
+			next.JobsPerHour, next.DocumentsPerUser, next.MaxConcurrent, next.MaxPriority, next.PriorityBoost, name,
+		).Scan(&out).Error
+	})
+	var fe *PlanFieldError
+	if errors.As(err, &fe) {
+		return Plan{}, err
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("update plan %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// DeletePlan removes plan name. A plan users are still on is ErrConflict
+// (with the count in the message); a missing one ErrNotFound.
+func (s *Store) DeletePlan(ctx context.Context, name string) (usersOnPlan int64, err error) {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM plans WHERE name = ?`, name)
+	if pgCode(res.Error) == pgForeignKeyViolation {
+		var n int64
+		if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM users WHERE plan = ?`, name).Scan(&n).Error; err != nil {
+			return 0, fmt.Errorf("delete plan %s: count users: %w", name, err)
+		}
+		return n, fmt.Errorf("delete plan %s: %d users on it: %w", name, n, ErrConflict)
+	}
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete plan %s: %w", name, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return 0, fmt.Errorf("delete plan %s: %w", name, ErrNotFound)
+	}
+	return 0, nil
+}
+
+// SetUserPlan moves user id to plan. An unknown user is ErrNotFound, an
+// unknown plan ErrUnknownPlan.
+func (s *Store) SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (User, error) {
+	var u User
+	res := s.db.WithContext(ctx).Raw(`UPDATE users SET plan = ? WHERE id = ? RETURNING *`, plan, id).Scan(&u)
+	if pgCode(res.Error) == pgForeignKeyViolation {
+		return User{}, fmt.Errorf("set plan of user %s: %q: %w", id, plan, ErrUnknownPlan)
+	}
+	if res.Error != nil {
+		return User{}, fmt.Errorf("set plan of user %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return User{}, fmt.Errorf("set plan of user %s: %w", id, ErrNotFound)
+	}
+	return u, nil
+}
+
+// QuotaError is a write refused by a plan limit. errors.Is(err,
+// ErrQuotaExceeded) holds for it.
+type QuotaError struct {
+	Limit     string // LimitJobsPerHour or LimitDocumentsPerUser
+	Max       int
+	Used      int
+	Requested int // jobs the refused write would have added
+	// RetryAfter is how long until enough jobs leave the window for the
+	// write to fit; 0 when waiting does not help (documents, a batch
+	// larger than the limit).
+	RetryAfter time.Duration
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("%s quota exceeded: %d used of %d, %d more asked", e.Limit, e.Used, e.Max, e.Requested)
+}
+
+// Is makes errors.Is(err, ErrQuotaExceeded) true.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
+
+// quotaLockSQL serialises the quota check and insert of one owner's jobs
+// across every gateway: a transaction-scoped advisory lock in the two-key
+// space (the dispatcher's and cron's locks use the one-key space), keyed
+// by schema so test schemas never contend. Two owners whose ids hash alike
+// merely take turns.
+const quotaLockSQL = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':quota'), hashtext(?::text))`
+
+// quotaCountedSQL selects the owner's jobs that count against
+// JobsPerHour: those created in the window, except the ones Hopper makes
+// on its own (webhook deliveries, job-finished mails, cron ticks), whose
+// idempotency keys carry these reserved prefixes.
+const quotaCountedSQL = `owner_id = ? AND created_at > ?
+	AND (idempotency_key IS NULL OR idempotency_key !~ '^(webhook|notify|schedule):')`
+
+// ReservedKeyPrefixes are the idempotency key prefixes of jobs Hopper
+// creates itself; a client may not use them (they would escape the quota).
+var ReservedKeyPrefixes = []string{"webhook:", "notify:", "schedule:"}
+
+// admitJobs takes the owner's quota lock and checks that n more jobs fit
+// in perHour as of now; the caller inserts them in the same transaction.
+func admitJobs(ctx context.Context, tx *gorm.DB, owner uuid.UUID, perHour, n int, now time.Time) error {
+	if err := tx.WithContext(ctx).Exec(quotaLockSQL, owner.String()).Error; err != nil {
+		return fmt.Errorf("quota lock: %w", err)
+	}
+	used, retry, err := jobsWindow(ctx, tx, owner, perHour, n, now)
+	if err != nil {
+		return err
+	}
+	if used+n <= perHour {
+		return nil
+	}
+	return &QuotaError{Limit: LimitJobsPerHour, Max: perHour, Used: used, Requested: n, RetryAfter: retry}
+}
+
+// jobsWindow counts the owner's jobs in the window ending at now and,
+// when n more would not fit in perHour, how long until they would: the
+// time the k-th oldest job in the window leaves it, k = used+n-perHour.
+func jobsWindow(ctx context.Context, db *gorm.DB, owner uuid.UUID, perHour, n int, now time.Time) (used int, retry time.Duration, err error) {
+	since := now.Add(-QuotaWindow)
+	if err := db.WithContext(ctx).Raw(`SELECT count(*) FROM jobs WHERE `+quotaCountedSQL, owner, since).Scan(&used).Error; err != nil {
+		return 0, 0, fmt.Errorf("count jobs in quota window: %w", err)
+	}
+	if perHour <= 0 || used+n <= perHour || n > perHour {
+		return used, 0, nil
+	}
+	k := used + n - perHour
+	var at time.Time
+	if err := db.WithContext(ctx).Raw(`SELECT created_at FROM jobs WHERE `+quotaCountedSQL+
+		` ORDER BY created_at OFFSET ? LIMIT 1`, owner, since, k-1).Scan(&at).Error; err != nil {
+		return 0, 0, fmt.Errorf("oldest job in quota window: %w", err)
+	}
+	retry = at.Add(QuotaWindow).Sub(now)
+	if retry < time.Second {
+		retry = time.Second
+	}
+	return used, retry, nil
+}
+
+// Usage is how much of their plan an owner uses.
+type Usage struct {
+	// JobsInWindow counts the jobs created in the last QuotaWindow.
+	JobsInWindow int
+	// NextSlotAt is when the oldest of them leaves the window (nil: none).
+	NextSlotAt *time.Time
+	// RetryAfter is how long until one more job fits (0: it fits now or
+	// the plan is unlimited).
+	RetryAfter time.Duration
+	Documents  int
+	// Running counts the owner's running jobs by queue.
+	Running map[string]int
+}
+
+// PlanUsage reads owner's usage of plan as of now.
+func (s *Store) PlanUsage(ctx context.Context, owner uuid.UUID, plan Plan, now time.Time) (Usage, error) {
+	db := s.db.WithContext(ctx)
+	used, retry, err := jobsWindow(ctx, db, owner, plan.JobsPerHour, 1, now)
+	if err != nil {
+		return Usage{}, fmt.Errorf("plan usage: %w", err)
+	}
+	u := Usage{JobsInWindow: used, RetryAfter: retry, Running: map[string]int{}}
+	if used > 0 {
+		var oldest time.Time
+		if err := db.Raw(`SELECT min(created_at) FROM jobs WHERE `+quotaCountedSQL, owner, now.Add(-QuotaWindow)).Scan(&oldest).Error; err != nil {
+			return Usage{}, fmt.Errorf("plan usage: oldest job: %w", err)
+		}
+		at := oldest.Add(QuotaWindow)
+		u.NextSlotAt = &at
+	}
+	if err := db.Raw(`SELECT count(*) FROM documents WHERE owner_id = ?`, owner).Scan(&u.Documents).Error; err != nil {
+		return Usage{}, fmt.Errorf("plan usage: documents: %w", err)
+	}
+	var rows []struct {
+		Queue string
+		N     int
+	}
+	if err := db.Raw(`SELECT queue, count(*) AS n FROM jobs WHERE owner_id = ? AND state = 'running' GROUP BY queue`, owner).Scan(&rows).Error; err != nil {
+		return Usage{}, fmt.Errorf("plan usage: running jobs: %w", err)
+	}
+	for _, r := range rows {
+		u.Running[r.Queue] = r.N
+	}
+	return u, nil
+}

@@ -1,0 +1,297 @@
+package store_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+func TestPlansSeededAndCRUD(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+
+	plans, err := s.ListPlans(ctx)
+	require.NoError(t, err)
+	// free and premium are seeded; the built-in system user's plan
+	// (migration 00005) got a row of its own, unlimited.
+	require.Len(t, plans, 4)
+	free, premium, system, unlimited := plans[0], plans[1], plans[2], plans[3]
+	assert.Equal(t, "system", system.Name)
+	assert.Zero(t, system.JobsPerHour)
+	assert.Equal(t, "unlimited", unlimited.Name)
+	assert.Equal(t, store.Plan{Name: "unlimited", MaxPriority: 5}, store.Plan{Name: unlimited.Name,
+		JobsPerHour: unlimited.JobsPerHour, DocumentsPerUser: unlimited.DocumentsPerUser,
+		MaxConcurrent: unlimited.MaxConcurrent, MaxPriority: unlimited.MaxPriority, PriorityBoost: unlimited.PriorityBoost})
+	assert.Equal(t, "free", free.Name)
+	assert.Equal(t, 100, free.JobsPerHour)
+	assert.Equal(t, 20, free.DocumentsPerUser)
+	assert.Equal(t, 4, free.MaxConcurrent)
+	assert.Equal(t, 3, free.MaxPriority)
+	assert.Equal(t, 0, free.PriorityBoost)
+	assert.Equal(t, "premium", premium.Name)
+	assert.Equal(t, 1, premium.PriorityBoost)
+
+	team, err := s.CreatePlan(ctx, store.Plan{Name: "team", JobsPerHour: 500, DocumentsPerUser: 50, MaxConcurrent: 8, MaxPriority: 4, PriorityBoost: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 500, team.JobsPerHour)
+	assert.False(t, team.CreatedAt.IsZero())
+	_, err = s.CreatePlan(ctx, store.Plan{Name: "team", MaxPriority: 3})
+	require.ErrorIs(t, err, store.ErrConflict)
+	var fe *store.PlanFieldError
+	_, err = s.CreatePlan(ctx, store.Plan{Name: "Bad Name"})
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "name", fe.Field)
+	_, err = s.CreatePlan(ctx, store.Plan{Name: "x", MaxPriority: 6})
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "max_priority", fe.Field)
+
+	up, err := s.UpdatePlan(ctx, "team", store.PlanChanges{JobsPerHour: ptr(0), PriorityBoost: ptr(2)})
+	require.NoError(t, err)
+	assert.Equal(t, 0, up.JobsPerHour)
+	assert.Equal(t, 2, up.PriorityBoost)
+	assert.Equal(t, 50, up.DocumentsPerUser, "unset fields stay")
+	_, err = s.UpdatePlan(ctx, "team", store.PlanChanges{DocumentsPerUser: ptr(-1)})
+	require.ErrorAs(t, err, &fe)
+	_, err = s.UpdatePlan(ctx, "nope", store.PlanChanges{})
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// Users reference plans: unknown plans are refused, a plan in use
+	// cannot be deleted.
+	_, err = s.CreateUser(ctx, testkit.UniqueName("p")+"@example.com", store.RoleUser, "nope")
+	require.ErrorIs(t, err, store.ErrUnknownPlan)
+	u := mustUser(t, s)
+	assert.Equal(t, "free", u.Plan)
+	moved, err := s.SetUserPlan(ctx, u.ID, "team")
+	require.NoError(t, err)
+	assert.Equal(t, "team", moved.Plan)
+	_, err = s.SetUserPlan(ctx, u.ID, "nope")
+	require.ErrorIs(t, err, store.ErrUnknownPlan)
+	_, err = s.SetUserPlan(ctx, uuid.New(), "team")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	n, err := s.DeletePlan(ctx, "team")
+	require.ErrorIs(t, err, store.ErrConflict)
+	assert.EqualValues(t, 1, n)
+	_, err = s.SetUserPlan(ctx, u.ID, "premium")
+	require.NoError(t, err)
+	_, err = s.DeletePlan(ctx, "team")
+	require.NoError(t, err)
+	_, err = s.DeletePlan(ctx, "team")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// limitedJob is a noop job under a jobs-per-hour limit.
+func limitedJob(t *testing.T, owner uuid.UUID, perHour int) store.NewJob {
+	return store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{}), JobsPerHour: perHour}
+}
+
+func quotaErr(t *testing.T, err error) *store.QuotaError {
+	t.Helper()
+	var qe *store.QuotaError
+	require.ErrorAs(t, err, &qe)
+	require.ErrorIs(t, err, store.ErrQuotaExceeded)
+	return qe
+}
+
+// The window slides: jobs created 59 minutes before "now" hold their
+// slots for one more minute, and free them then. The clock is injected.
+func TestJobsPerHourSlidingWindow(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := mustUser(t, s)
+	t0 := time.Now().Add(-59 * time.Minute)
+
+	for range 3 {
+		_, created, err := s.CreateJob(ctx, limitedJob(t, u.ID, 5), t0)
+		require.NoError(t, err)
+		require.True(t, created)
+	}
+	now := t0.Add(59 * time.Minute)
+	for range 2 {
+		_, _, err := s.CreateJob(ctx, limitedJob(t, u.ID, 5), now)
+		require.NoError(t, err)
+	}
+	// Jobs Hopper creates itself do not count, nor do other owners'.
+	sys := limitedJob(t, u.ID, 0)
+	sys.IdempotencyKey = "webhook:x:1:succeeded"
+	_, _, err := s.CreateJob(ctx, sys, now)
+	require.NoError(t, err)
+	mustJob(t, s, mustUser(t, s).ID)
+
+	_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, 5), now)
+	qe := quotaErr(t, err)
+	assert.Equal(t, store.LimitJobsPerHour, qe.Limit)
+	assert.Equal(t, 5, qe.Max)
+	assert.Equal(t, 5, qe.Used)
+	assert.InDelta(t, time.Minute.Seconds(), qe.RetryAfter.Seconds(), 1)
+
+	// A batch of 3 needs the three oldest gone: the same minute.
+	_, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
+	qe = quotaErr(t, err)
+	assert.Equal(t, 3, qe.Requested)
+	assert.InDelta(t, time.Minute.Seconds(), qe.RetryAfter.Seconds(), 1)
+	// With the two newest in the way, a batch of 4 waits an hour.
+	_, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
+	qe = quotaErr(t, err)
+	assert.InDelta(t, time.Hour.Seconds(), qe.RetryAfter.Seconds(), 1)
+
+	usage, err := s.PlanUsage(ctx, u.ID, store.Plan{JobsPerHour: 5}, now)
+	require.NoError(t, err)
+	assert.Equal(t, 5, usage.JobsInWindow)
+	require.NotNil(t, usage.NextSlotAt)
+	assert.WithinDuration(t, t0.Add(time.Hour), *usage.NextSlotAt, time.Millisecond)
+	assert.InDelta(t, time.Minute.Seconds(), usage.RetryAfter.Seconds(), 1)
+
+	// A minute later the three oldest left the window.
+	later := now.Add(time.Minute + time.Second)
+	created, err := s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, later)
+	require.NoError(t, err)
+	require.Len(t, created, 3)
+	_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, 5), later)
+	quotaErr(t, err)
+
+	// An idempotent replay answers its job even with the quota full.
+	keyed := limitedJob(t, u.ID, 0)
+	keyed.IdempotencyKey = "k1"
+	first, _, err := s.CreateJob(ctx, keyed, now.Add(-2*time.Hour))
+	require.NoError(t, err)
+	keyed.JobsPerHour = 5
+	replay, createdAgain, err := s.CreateJob(ctx, keyed, later)
+	require.NoError(t, err)
+	assert.False(t, createdAgain)
+	assert.Equal(t, first.ID, replay.ID)
+}
+
+// Parallel submits through every path never overshoot the limit.
+func TestJobsPerHourConcurrent(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := mustUser(t, s)
+	const limit = 100
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Go(func() {
+			for range 6 {
+				var n int
+				var err error
+				if g%3 == 0 {
+					var rows []store.Job
+					rows, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, limit), limitedJob(t, u.ID, limit)}, time.Now())
+					n = len(rows)
+				} else {
+					_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, limit), time.Now())
+					n = 1
+				}
+				switch {
+				case err == nil:
+					admitted.Add(int64(n))
+				case errors.Is(err, store.ErrQuotaExceeded):
+					refused.Add(1)
+				default:
+					t.Errorf("submit: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, limit, admitted.Load())
+	assert.Positive(t, refused.Load())
+	var n int64
+	require.NoError(t, s.DB().WithContext(ctx).Raw(`SELECT count(*) FROM jobs WHERE owner_id = ?`, u.ID).Scan(&n).Error)
+	assert.EqualValues(t, limit, n)
+}
+
+func TestDocumentAndArtifactQuotas(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	u := mustUser(t, s)
+	upload := func(maxDocs, perHour int) error {
+		_, _, err := s.CreateDocument(ctx, store.NewDocument{
+			OwnerID: u.ID, Filename: "a.txt", ContentType: "text/plain", Format: "txt",
+			Data: []byte("hello"), MaxPerUser: maxDocs, JobsPerHour: perHour, Ingest: ingestFor(t, u.ID),
+		}, time.Now())
+		return err
+	}
+	require.NoError(t, upload(2, 3))
+	require.NoError(t, upload(2, 3))
+	qe := quotaErr(t, upload(2, 3))
+	assert.Equal(t, store.LimitDocumentsPerUser, qe.Limit)
+	assert.Equal(t, 2, qe.Used)
+	assert.Zero(t, qe.RetryAfter)
+	// The ingest jobs count against jobs per hour.
+	qe = quotaErr(t, upload(10, 2))
+	assert.Equal(t, store.LimitJobsPerHour, qe.Limit)
+
+	_, _, err := s.CreateJobWithArtifact(ctx, limitedJob(t, u.ID, 2),
+		store.NewArtifact{Name: "input.wav", ContentType: "audio/wav", Data: []byte("RIFF")}, time.Now())
+	qe = quotaErr(t, err)
+	assert.Equal(t, 2, qe.Used)
+	_, _, err = s.CreateJobWithArtifact(ctx, limitedJob(t, u.ID, 3),
+		store.NewArtifact{Name: "input.wav", ContentType: "audio/wav", Data: []byte("RIFF")}, time.Now())
+	require.NoError(t, err)
+
+	usage, err := s.PlanUsage(ctx, u.ID, store.Plan{JobsPerHour: 3}, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 3, usage.JobsInWindow)
+	assert.Equal(t, 2, usage.Documents)
+	assert.Empty(t, usage.Running)
+}
+
+// BenchmarkCreateJobQuota measures a submit's cost of the jobs-per-hour
+// check: unlimited (one statement) against limited with an empty window
+// and with 5,000 jobs already in the window (a busy premium user).
+func BenchmarkCreateJobQuota(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		perHour  int
+		inWindow int
+	}{
+		{"unlimited", 0, 0},
+		{"limited_window_0", 1 << 30, 0},
+		{"limited_window_5000", 1 << 30, 5000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), testkit.DatabaseURL(b), store.Options{})
+			require.NoError(b, err)
+			defer s.Close()
+			require.NoError(b, s.Migrate(b.Context()))
+			u, err := s.CreateUser(b.Context(), testkit.UniqueName("b")+"@example.com", store.RoleUser, "")
+			require.NoError(b, err)
+			reg, err := jobs.DefaultRegistry()
+			require.NoError(b, err)
+			k, _ := reg.Lookup(jobs.KindNoop)
+			spec := jobs.Spec{Kind: k, Payload: []byte(`{}`), Priority: 3, MaxAttempts: 1, Timeout: time.Second}
+			for done := 0; done < bc.inWindow; done += store.MaxBatch {
+				batch := make([]store.NewJob, min(store.MaxBatch, bc.inWindow-done))
+				for i := range batch {
+					batch[i] = store.NewJob{OwnerID: u.ID, Spec: spec}
+				}
+				_, err := s.CreateJobs(b.Context(), batch, time.Now())
+				require.NoError(b, err)
+			}
+			require.NoError(b, s.DB().Exec("ANALYZE jobs").Error)
+			b.ResetTimer()
+			for b.Loop() {
+				_, _, err := s.CreateJob(b.Context(), store.NewJob{OwnerID: u.ID, Spec: spec, JobsPerHour: bc.perHour}, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+// Fairness (issue 8) with the real stack: user A floods the maintenance
+// queue with 5,000 system.sleep jobs of 20 ms, then user B submits 20 of
+// the same priority; one maintenance worker runs 4 at a time. With A's
+// plan capping it at 4 jobs in flight per queue, B's jobs wait behind at
+// most a few of A's; with no cap they wait behind the whole flood
+// (5,000 × 20 ms / 4 slots ≈ 25 s). Both runs go side by side, each on
+// its own stack.
+func TestFairnessFloodDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	var capped, uncapped time.Duration
+	t.Run("capped", func(t *testing.T) {
+		t.Parallel()
+		capped = fairnessRun(t, 4)
+		t.Logf("B's queue wait p99 with a fairness cap of 4: %s", capped)
+		assert.Less(t, capped, time.Second, "B's p99 queue wait with the cap")
+	})
+	t.Run("uncapped", func(t *testing.T) {
+		t.Parallel()
+		uncapped = fairnessRun(t, 0)
+		t.Logf("B's queue wait p99 without a fairness cap: %s", uncapped)
+	})
+}
+
+const (
+	floodJobs = 5000
+	floodMS   = 20
+	otherJobs = 20
+)
+
+// fairnessRun floods as user A and returns user B's p99 queue wait
+// (started_at - created_at), both users on a plan whose max_concurrent
+// is limit (0: no cap).
+func fairnessRun(t *testing.T, limit int) time.Duration {
+	e := newEnv(t)
+	api := freeAddr(t)
+	gw := start(t, "gateway", e, env{"HOPPER_HTTP_ADDR": api})
+	waitReady(t, "http://"+api+"/readyz", gw)
+	addr := freeAddr(t)
+	w := start(t, "maintenance-worker", e, env{"HOPPER_METRICS_ADDR": addr, "HOPPER_QUEUES": "maintenance", "HOPPER_CONCURRENCY": "4"})
+	waitReady(t, "http://"+addr+"/readyz", w)
+
+	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 60 * time.Second}}
+	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	// No hourly quota (the flood is 5,000 jobs), the cap under test.
+	plan := testkit.UniqueName("fair")
+	require.NoError(t, st.DB().Exec(`INSERT INTO plans (name, jobs_per_hour, max_concurrent) VALUES (?, 0, ?)`, plan, limit).Error)
+	keys := map[string]string{}
+	for _, name := range []string{"a", "b"} {
+		code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": name + "@example.com"})
+		require.Equal(t, 201, code, u)
+		require.NoError(t, st.DB().Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, u["id"]).Error)
+		code, k := c.do("POST", "/v1/admin/users/"+u["id"].(string)+"/keys", e["HOPPER_ADMIN_TOKEN"], nil)
+		require.Equal(t, 201, code, k)
+		keys[name] = k["key"].(string)
+	}
+
+	sleep := map[string]any{"kind": "system.sleep", "payload": map[string]any{"ms": floodMS}}
+	batch := func(n int) map[string]any {
+		list := make([]any, n)
+		for i := range list {
+			list[i] = sleep
+		}
+		return map[string]any{"jobs": list}
+	}
+	started := time.Now()
+	var wg sync.WaitGroup
+	for range floodJobs / 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, out := c.do("POST", "/v1/jobs/batch", keys["a"], batch(1000))
+			assert.Equal(t, 202, code, out)
+		}()
+	}
+	wg.Wait()
+	t.Logf("A's %d jobs submitted in %s", floodJobs, time.Since(started).Round(time.Millisecond))
+
+	code, out := c.do("POST", "/v1/jobs/batch", keys["b"], batch(otherJobs))
+	require.Equal(t, 202, code, out)
+	var bIDs []string
+	for _, j := range out["jobs"].([]any) {
+		bIDs = append(bIDs, j.(map[string]any)["id"].(string))
+	}
+
+	var waits []time.Duration
+	pending := slices.Clone(bIDs)
+	testkit.WaitFor(t, 75*time.Second, func() bool {
+		rest := pending[:0]
+		for _, id := range pending {
+			code, j := c.do("GET", "/v1/jobs/"+id, keys["b"], nil)
+			require.Equal(t, 200, code, j)
+			if j["state"] != "succeeded" {
+				rest = append(rest, id)
+				continue
+			}
+			created, err := time.Parse(time.RFC3339Nano, j["created_at"].(string))
+			require.NoError(t, err)
+			began, err := time.Parse(time.RFC3339Nano, j["started_at"].(string))
+			require.NoError(t, err)
+			waits = append(waits, began.Sub(created))
+		}
+		pending = rest
+		return len(pending) == 0
+	}, "B's %d jobs to finish", otherJobs)
+	slices.Sort(waits)
+	p99 := waits[(len(waits)*99+99)/100-1]
+	t.Logf("B's waits (limit %d): min %s, median %s, p99 %s", limit, waits[0], waits[len(waits)/2], p99)
+	return p99
+}
