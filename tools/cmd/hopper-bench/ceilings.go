@@ -103,7 +103,9 @@ func rabbitCeiling(ctx context.Context, amqpURL string, n, prefetch int) (float6
 // 2 cores), into the same tables and indexes: rows per second.
 func pgCeiling(ctx context.Context, db *pgxpool.Pool, n int) (float64, error) {
 	var owner uuid.UUID
-	if err := db.QueryRow(ctx, `INSERT INTO users (id, email, role) VALUES ($1, $2, 'user') RETURNING id`,
+	// On the unlimited plan, like the workloads' users: no quota or
+	// fairness cap applies, only the triggers every job write pays.
+	if err := db.QueryRow(ctx, `INSERT INTO users (id, email, role, plan) VALUES ($1, $2, 'user', 'unlimited') RETURNING id`,
 		uuid.Must(uuid.NewV7()), "ceiling-"+randHex(4)+"@example.com").Scan(&owner); err != nil {
 		return 0, fmt.Errorf("pg ceiling user: %w", err)
 	}
