@@ -34,7 +34,7 @@ func startNotifier(t *testing.T, dsn string) (*store.Store, *store.JobNotifier) 
 }
 
 // longSchemaURL creates a schema whose name is too long to fit in a
-// channel name as is (the trigger and JobsChannel hash it) and returns a
+// identifier as is (the notifier must still find its tables) and returns a
 // URL selecting it.
 func longSchemaURL(t *testing.T) string {
 	t.Helper()
@@ -234,28 +234,6 @@ func TestJobNotifierUnsubscribe(t *testing.T) {
 	case <-ch1:
 		t.Fatal("an ended subscription was woken")
 	default:
-	}
-}
-
-func TestJobsChannel(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		schema, want string
-	}{
-		{schema: "public", want: "hopper_jobs_public"},
-		{schema: strings.Repeat("s", 51), want: "hopper_jobs_" + strings.Repeat("s", 51)},
-		// Too long: hashed (want "" checks the hashed form's shape).
-		{schema: strings.Repeat("s", 52), want: ""},
-	}
-	for _, tc := range tests {
-		got := store.JobsChannel(tc.schema)
-		require.LessOrEqual(t, len(got), 63, tc.schema)
-		require.True(t, strings.HasPrefix(got, "hopper_jobs_"), got)
-		if tc.want != "" {
-			require.Equal(t, tc.want, got)
-		} else {
-			require.Len(t, got, len("hopper_jobs_")+32)
-		}
 	}
 }
 
