@@ -105,8 +105,7 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
-	w := &webhookEnqueuer{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
-	n := &noticeEnqueuer{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	follow := newFollowUps(d)
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
@@ -116,16 +115,13 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("reaper pass failed", zap.Error(err))
 		}
-		deliveries, err := w.pass(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("webhook pass failed", zap.Error(err))
+		for _, u := range follow {
+			created, err := u.pass(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("follow-up pass failed", zap.Error(err))
+			}
+			d.publishAll(ctx, created)
 		}
-		d.publishAll(ctx, deliveries)
-		notices, err := n.pass(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("notice pass failed", zap.Error(err))
-		}
-		d.publishAll(ctx, notices)
 		if !d.waitReleasing(ctx, t.C) {
 			return nil
 		}

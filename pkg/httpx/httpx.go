@@ -59,6 +59,24 @@ func LimitBody(max int64) gin.HandlerFunc {
 	}
 }
 
+// LimitBodyByRoute is LimitBody with max for every route but those in
+// larger, keyed "METHOD /route/template" (gin's FullPath), which get their
+// own cap: uploads take more than a JSON request.
+func LimitBodyByRoute(max int64, larger map[string]int64) gin.HandlerFunc {
+	normal := LimitBody(max)
+	per := make(map[string]gin.HandlerFunc, len(larger))
+	for route, n := range larger {
+		per[route] = LimitBody(n)
+	}
+	return func(c *gin.Context) {
+		if h, ok := per[c.Request.Method+" "+c.FullPath()]; ok {
+			h(c)
+			return
+		}
+		normal(c)
+	}
+}
+
 // IsTooLarge reports whether err came from reading past LimitBody's cap.
 func IsTooLarge(err error) bool {
 	var mbe *http.MaxBytesError

@@ -88,9 +88,9 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 			if err := tx.Exec(`SELECT 1 FROM users WHERE id = ? FOR UPDATE`, nd.OwnerID).Error; err != nil {
 				return fmt.Errorf("lock owner: %w", err)
 			}
-			var n int64
-			if err := tx.Model(&Document{}).Where("owner_id = ?", nd.OwnerID).Count(&n).Error; err != nil {
-				return fmt.Errorf("count documents: %w", err)
+			n, err := countDocuments(tx, nd.OwnerID)
+			if err != nil {
+				return err
 			}
 			if n >= int64(nd.MaxPerUser) {
 				return &QuotaError{Limit: LimitDocumentsPerUser, Max: nd.MaxPerUser, Used: int(n), Requested: 1}
@@ -157,8 +157,14 @@ func (s *Store) ListDocuments(ctx context.Context, owner uuid.UUID, limit int) (
 
 // CountDocuments returns how many documents owner has.
 func (s *Store) CountDocuments(ctx context.Context, owner uuid.UUID) (int64, error) {
+	return countDocuments(s.db.WithContext(ctx), owner)
+}
+
+// countDocuments counts owner's documents with db (the Store's handle or
+// a transaction).
+func countDocuments(db *gorm.DB, owner uuid.UUID) (int64, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&Document{}).Where("owner_id = ?", owner).Count(&n).Error; err != nil {
+	if err := db.Model(&Document{}).Where("owner_id = ?", owner).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count documents: %w", err)
 	}
 	return n, nil

@@ -322,9 +322,11 @@ func (s *Store) PlanUsage(ctx context.Context, owner uuid.UUID, plan Plan, now t
 		at := oldest.Add(QuotaWindow)
 		u.NextSlotAt = &at
 	}
-	if err := db.Raw(`SELECT count(*) FROM documents WHERE owner_id = ?`, owner).Scan(&u.Documents).Error; err != nil {
-		return Usage{}, fmt.Errorf("plan usage: documents: %w", err)
+	docs, err := countDocuments(db, owner)
+	if err != nil {
+		return Usage{}, fmt.Errorf("plan usage: %w", err)
 	}
+	u.Documents = int(docs)
 	var rows []struct {
 		Queue string
 		N     int

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,28 +151,7 @@ func silentWAV(n int) []byte {
 // "file", with extra form fields.
 func (c *client) uploadAudio(key, filename string, data []byte, fields map[string]string) (int, map[string]any) {
 	c.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range fields {
-		require.NoError(c.t, mw.WriteField(k, v))
-	}
-	fw, err := mw.CreateFormFile("file", filename)
-	require.NoError(c.t, err)
-	_, err = fw.Write(data)
-	require.NoError(c.t, err)
-	require.NoError(c.t, mw.Close())
-	req, err := http.NewRequest(http.MethodPost, c.base+"/v1/chat/transcribe", &body)
-	require.NoError(c.t, err)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := c.http.Do(req)
-	require.NoError(c.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(c.t, err)
-	out := map[string]any{}
-	require.NoError(c.t, json.Unmarshal(raw, &out), "%s", raw)
-	return resp.StatusCode, out
+	return c.postFile("/v1/chat/transcribe", key, filename, data, fields)
 }
 
 // get fetches path raw, for artifacts.

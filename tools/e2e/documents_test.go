@@ -16,17 +16,27 @@ import (
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
-// upload posts data as the multipart field "file".
+// upload posts data to /v1/documents as the multipart field "file".
 func (c *client) upload(key, filename string, data []byte) (int, map[string]any) {
+	c.t.Helper()
+	return c.postFile("/v1/documents", key, filename, data, nil)
+}
+
+// postFile posts data to path as the multipart field "file", with extra
+// form fields, and decodes the JSON answer.
+func (c *client) postFile(path, key, filename string, data []byte, fields map[string]string) (int, map[string]any) {
 	c.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		require.NoError(c.t, mw.WriteField(k, v))
+	}
 	fw, err := mw.CreateFormFile("file", filename)
 	require.NoError(c.t, err)
 	_, err = fw.Write(data)
 	require.NoError(c.t, err)
 	require.NoError(c.t, mw.Close())
-	req, err := http.NewRequest(http.MethodPost, c.base+"/v1/documents", &body)
+	req, err := http.NewRequest(http.MethodPost, c.base+path, &body)
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+key)

@@ -76,18 +76,7 @@ func (c *cli) plans(ctx context.Context, args []string) error {
 		}
 		return c.printPlans([]plan{p})
 	case "delete":
-		name, err := parseWithArg(flag.NewFlagSet("plans delete", flag.ContinueOnError), rest, "plans delete <name>")
-		if err != nil {
-			return err
-		}
-		if err := c.api.do(ctx, "DELETE", "/v1/admin/plans/"+url.PathEscape(name), nil, nil, nil); err != nil {
-			return err
-		}
-		if c.json {
-			return c.emit(map[string]any{"name": name, "deleted": true})
-		}
-		fmt.Fprintf(c.out, "deleted %s\n", name)
-		return nil
+		return c.deleteNamed(ctx, "plans", "/v1/admin/plans/", rest)
 	default:
 		return usagef(plansUsage)
 	}

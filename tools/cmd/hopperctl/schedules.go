@@ -39,18 +39,7 @@ func (c *cli) schedules(ctx context.Context, args []string) error {
 	case "enable", "disable", "trigger":
 		return c.scheduleAction(ctx, sub, rest)
 	case "delete":
-		name, err := parseWithArg(flag.NewFlagSet("schedules delete", flag.ContinueOnError), rest, "schedules delete <name>")
-		if err != nil {
-			return err
-		}
-		if err := c.api.do(ctx, "DELETE", "/v1/admin/schedules/"+url.PathEscape(name), nil, nil, nil); err != nil {
-			return err
-		}
-		if c.json {
-			return c.emit(map[string]any{"name": name, "deleted": true})
-		}
-		fmt.Fprintf(c.out, "deleted %s\n", name)
-		return nil
+		return c.deleteNamed(ctx, "schedules", "/v1/admin/schedules/", rest)
 	default:
 		return usagef(schedulesUsage)
 	}
@@ -178,5 +167,21 @@ func (c *cli) printSchedule(ctx context.Context, method, path string, body any) 
 		state = "disabled"
 	}
 	fmt.Fprintf(c.out, "%s\t%s\t%s\t%s\n", s.Name, s.Spec, s.Kind, state)
+	return nil
+}
+
+// deleteNamed runs "<noun> delete <name>": DELETE base+name.
+func (c *cli) deleteNamed(ctx context.Context, noun, base string, args []string) error {
+	name, err := parseWithArg(flag.NewFlagSet(noun+" delete", flag.ContinueOnError), args, noun+" delete <name>")
+	if err != nil {
+		return err
+	}
+	if err := c.api.do(ctx, "DELETE", base+url.PathEscape(name), nil, nil, nil); err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(map[string]any{"name": name, "deleted": true})
+	}
+	fmt.Fprintf(c.out, "deleted %s\n", name)
 	return nil
 }

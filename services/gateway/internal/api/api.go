@@ -107,7 +107,10 @@ func New(opts Options) *gin.Engine {
 		a.opts.MaxAudioBytes = opts.MaxAudioBytes
 	}
 	r.Use(httpx.Recovery(a.log), httpx.AccessLog(a.log), a.measure,
-		a.limitBody(opts.MaxBodyBytes, opts.MaxUploadBytes+uploadOverhead, opts.MaxAudioBytes+uploadOverhead))
+		httpx.LimitBodyByRoute(opts.MaxBodyBytes, map[string]int64{
+			"POST /v1/documents":       opts.MaxUploadBytes + uploadOverhead,
+			"POST /v1/chat/transcribe": opts.MaxAudioBytes + uploadOverhead,
+		}))
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
@@ -156,22 +159,6 @@ func New(opts Options) *gin.Engine {
 	admin.POST("/schedules/:name/trigger", a.triggerSchedule)
 	admin.DELETE("/schedules/:name", a.deleteSchedule)
 	return r
-}
-
-// limitBody caps request bodies: uploads get their own, larger limits.
-func (a *API) limitBody(max, uploadMax, audioMax int64) gin.HandlerFunc {
-	normal, upload, audio := httpx.LimitBody(max), httpx.LimitBody(uploadMax), httpx.LimitBody(audioMax)
-	return func(c *gin.Context) {
-		if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/documents" {
-			upload(c)
-			return
-		}
-		if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/chat/transcribe" {
-			audio(c)
-			return
-		}
-		normal(c)
-	}
 }
 
 // measure counts requests and their latency by route template (not raw

@@ -38,36 +38,11 @@ func (a *API) uploadDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit := a.opts.MaxUploadBytes
-	fh, err := c.FormFile("file")
-	switch {
-	case httpx.IsTooLarge(err):
-		tooLarge(c, limit)
-		return
-	case err != nil:
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
-			"want a multipart/form-data body with the document in the field \"file\"", nil)
-		return
-	case fh.Size > limit:
-		tooLarge(c, limit)
+	data, filename, ok := readUpload(c, a.opts.MaxUploadBytes, "document", "HOPPER_MAX_UPLOAD_BYTES")
+	if !ok {
 		return
 	}
-	f, err := fh.Open()
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return
-	}
-	if int64(len(data)) > limit {
-		tooLarge(c, limit)
-		return
-	}
-	name := cleanFilename(fh.Filename)
+	name := cleanFilename(filename)
 	format, err := extract.Sniff(data[:min(len(data), extract.SniffLen)], name)
 	if err != nil {
 		documentFormatError(c, err)
@@ -108,9 +83,43 @@ func (a *API) uploadDocument(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"document": documentView(doc), "job": acceptedBody(job)})
 }
 
-func tooLarge(c *gin.Context, limit int64) {
-	httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
-		"the document is larger than HOPPER_MAX_UPLOAD_BYTES", map[string]any{"limit_bytes": limit})
+// readUpload reads the multipart field "file", at most limit bytes (the
+// value of setting). When it returns ok false it has answered: 413 naming
+// the setting, or 400.
+func readUpload(c *gin.Context, limit int64, what, setting string) (data []byte, filename string, ok bool) {
+	tooLarge := func() {
+		httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
+			"the "+what+" is larger than "+setting, map[string]any{"limit_bytes": limit})
+	}
+	fh, err := c.FormFile("file")
+	switch {
+	case httpx.IsTooLarge(err):
+		tooLarge()
+		return nil, "", false
+	case err != nil:
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"want a multipart/form-data body with the "+what+" in the field \"file\"", nil)
+		return nil, "", false
+	case fh.Size > limit:
+		tooLarge()
+		return nil, "", false
+	}
+	f, err := fh.Open()
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return nil, "", false
+	}
+	defer func() { _ = f.Close() }()
+	data, err = io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
+		return nil, "", false
+	}
+	if int64(len(data)) > limit {
+		tooLarge()
+		return nil, "", false
+	}
+	return data, fh.Filename, true
 }
 
 // documentFormatError answers an upload whose bytes are no supported

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -72,33 +71,8 @@ func (a *API) uploadTranscription(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit := a.opts.MaxAudioBytes
-	fh, err := c.FormFile("file")
-	switch {
-	case httpx.IsTooLarge(err):
-		audioTooLarge(c, limit)
-		return
-	case err != nil:
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
-			"want a multipart/form-data body with the recording in the field \"file\"", nil)
-		return
-	case fh.Size > limit:
-		audioTooLarge(c, limit)
-		return
-	}
-	f, err := fh.Open()
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return
-	}
-	if int64(len(data)) > limit {
-		audioTooLarge(c, limit)
+	data, filename, ok := readUpload(c, a.opts.MaxAudioBytes, "recording", "HOPPER_MAX_AUDIO_BYTES")
+	if !ok {
 		return
 	}
 	format, detected, ok := sniffAudio(data)
@@ -114,7 +88,7 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		return
 	}
 	artifact := "input." + format.ext
-	payload, err := json.Marshal(jobs.TranscribePayload{Artifact: artifact, Filename: cleanFilename(fh.Filename), Language: language})
+	payload, err := json.Marshal(jobs.TranscribePayload{Artifact: artifact, Filename: cleanFilename(filename), Language: language})
 	if err != nil {
 		a.internalError(c, "encode payload", err)
 		return
@@ -158,11 +132,6 @@ func formPriority(v string) json.RawMessage {
 	}
 	raw, _ := json.Marshal(v) // a string always marshals
 	return raw
-}
-
-func audioTooLarge(c *gin.Context, limit int64) {
-	httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
-		"the recording is larger than HOPPER_MAX_AUDIO_BYTES", map[string]any{"limit_bytes": limit})
 }
 
 // artifactCSP keeps an artifact opened in a browser from running scripts
