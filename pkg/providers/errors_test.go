@@ -49,32 +49,6 @@ func TestIsPermanent(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"", 0, false},
-		{"3", 3 * time.Second, true},
-		{" 0 ", 0, true},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{now.Add(90 * time.Second).Format(httpTimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Minute).Format(httpTimeFormat), 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			got, ok := parseRetryAfter(tt.in, now)
-			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
-
 const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 func TestBackoffStaysUnderTheCap(t *testing.T) {

@@ -7,10 +7,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 )
 
@@ -113,27 +112,7 @@ func statusError(provider string, res *http.Response, now time.Time) *StatusErro
 		Body:       truncate(string(body), maxDetail),
 	}
 	if retryableStatus(res.StatusCode) {
-		se.retryAfter, se.hasRetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), now)
+		se.retryAfter, se.hasRetryAfter = httpx.ParseRetryAfter(res.Header.Get("Retry-After"), now)
 	}
 	return se
-}
-
-// parseRetryAfter reads a Retry-After value: delta-seconds or an HTTP date
-// (a date in the past is a zero delay).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		const maxSecs = int64(1<<63-1) / int64(time.Second)
-		return time.Duration(min(secs, maxSecs)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

@@ -145,28 +145,20 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj NewJob, a NewArtif
 	if err := checkArtifactName(a.Name); err != nil {
 		return Job{}, ArtifactInfo{}, fmt.Errorf("create job with artifact: %w", err)
 	}
-	args, err := newJobArgs(nj, now)
-	if err != nil {
-		return Job{}, ArtifactInfo{}, fmt.Errorf("create job with artifact: %w", err)
-	}
 	var (
 		job  Job
 		info ArtifactInfo
 	)
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if nj.JobsPerHour > 0 {
 			if err := admitJobs(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, now); err != nil {
 				return err
 			}
 		}
-		var rows []Job
-		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+		var err error
+		if job, err = insertNewJob(tx, nj, now); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
-		if len(rows) != 1 {
-			return fmt.Errorf("insert job: %d rows", len(rows))
-		}
-		job = rows[0]
 		info, err = putArtifact(ctx, tx, job.ID, a, now)
 		if err != nil {
 			return fmt.Errorf("insert artifact %s: %w", a.Name, err)

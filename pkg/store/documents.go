@@ -100,18 +100,9 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 		if err != nil {
 			return err
 		}
-		args, err := newJobArgs(nj, now)
-		if err != nil {
-			return err
-		}
-		var rows []Job
-		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+		if job, err = insertNewJob(tx, nj, now); err != nil {
 			return fmt.Errorf("insert ingest job: %w", err)
 		}
-		if len(rows) != 1 {
-			return fmt.Errorf("insert ingest job: %d rows", len(rows))
-		}
-		job = rows[0]
 		doc.IngestJobID = &job.ID
 		if err := tx.Create(&doc).Error; err != nil {
 			return fmt.Errorf("insert document: %w", err)

@@ -192,6 +192,34 @@ func (s *Store) createJobLimited(ctx context.Context, nj NewJob, args []any, now
 	return job, created, nil
 }
 
+// insertJob runs createJobSQL for nj with db (the Store's handle or a
+// transaction): one row, or none when the owner already used nj's
+// idempotency key.
+func insertJob(db *gorm.DB, nj NewJob, now time.Time) ([]Job, error) {
+	args, err := newJobArgs(nj, now)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Job
+	if err := db.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// insertNewJob is insertJob for a job without an idempotency key, which
+// always inserts its row.
+func insertNewJob(db *gorm.DB, nj NewJob, now time.Time) (Job, error) {
+	rows, err := insertJob(db, nj, now)
+	if err != nil {
+		return Job{}, err
+	}
+	if len(rows) != 1 {
+		return Job{}, fmt.Errorf("insert job: %d rows", len(rows))
+	}
+	return rows[0], nil
+}
+
 // newJobArgs turns a submission into createJobSQL's arguments.
 func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
 	spec := nj.Spec

@@ -53,13 +53,9 @@ ORDER BY finished_at LIMIT ? FOR UPDATE SKIP LOCKED`, limit).Scan(&finished).Err
 			if err != nil {
 				return fmt.Errorf("job %s: %w", fj.ID, err)
 			}
-			args, err := newJobArgs(nj, now)
+			rows, err := insertJob(tx, nj, now)
 			if err != nil {
-				return fmt.Errorf("job %s: %w", fj.ID, err)
-			}
-			var rows []Job
-			if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
-				return fmt.Errorf("insert follow-up job: %w", err)
+				return fmt.Errorf("insert follow-up job of %s: %w", fj.ID, err)
 			}
 			created = append(created, rows...) // none when its idempotency key exists
 			if err := tx.Exec(`UPDATE jobs SET `+f.stampColumn+` = ? WHERE id = ?`, now, fj.ID).Error; err != nil {

@@ -339,12 +339,8 @@ func claimOne(tx *gorm.DB, sc Schedule, now time.Time, reg *jobs.Registry) (Sche
 	case err != nil:
 		return run, err
 	default:
-		args, err := newJobArgs(NewJob{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.TickKey(sc.ID.String(), run.Tick)}, now)
+		rows, err := insertJob(tx, NewJob{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.TickKey(sc.ID.String(), run.Tick)}, now)
 		if err != nil {
-			return run, fmt.Errorf("job for tick %s: %w", run.Tick.Format(time.RFC3339), err)
-		}
-		var rows []Job
-		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
 			return run, fmt.Errorf("create job for tick %s: %w", run.Tick.Format(time.RFC3339), err)
 		}
 		if len(rows) == 1 {

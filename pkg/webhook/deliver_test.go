@@ -265,32 +265,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		{in: "", wantOK: false},
-		{in: "0", want: 0, wantOK: true},
-		{in: " 30 ", want: 30 * time.Second, wantOK: true},
-		{in: "-1", wantOK: false},
-		{in: "soon", wantOK: false},
-		{in: now.Add(90 * time.Second).Format(http.TimeFormat), want: 90 * time.Second, wantOK: true},
-		{in: now.Add(-time.Hour).Format(http.TimeFormat), want: 0, wantOK: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			t.Parallel()
-			got, ok := parseRetryAfter(tc.in, now)
-			assert.Equal(t, tc.wantOK, ok)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
-
 func TestRetryAfterOnOtherErrors(t *testing.T) {
 	t.Parallel()
 	_, ok := RetryAfter(io.EOF)

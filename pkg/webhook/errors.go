@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hopperq/hopper/pkg/httpx"
 )
 
 // DeliveryError is the error of a failed delivery attempt.
@@ -79,27 +80,7 @@ func classifyStatus(status int, h http.Header, body string, now time.Time) *Deli
 		de.Permanent = true
 	}
 	if !de.Permanent {
-		de.retryAfter, de.hasRetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
+		de.retryAfter, de.hasRetryAfter = httpx.ParseRetryAfter(h.Get("Retry-After"), now)
 	}
 	return de
-}
-
-// parseRetryAfter reads a Retry-After value: delta-seconds or an HTTP date
-// (a date in the past is a zero delay).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		const maxSecs = int64(1<<63-1) / int64(time.Second)
-		return time.Duration(min(secs, maxSecs)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
