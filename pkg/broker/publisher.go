@@ -150,50 +150,83 @@ func (p *Publisher) setSession(s *pubSession) {
 // with ErrNotConnected while Run has no connection, so a caller with an
 // outbox can move on instead of stalling.
 func (p *Publisher) Publish(ctx context.Context, m Message) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("broker: publish job %s: %w", m.JobID, err)
-	}
-	if err := m.validate(); err != nil {
-		return err
-	}
-	pub, err := m.publishing(p.appID, time.Now())
+	c, err := p.PublishAsync(ctx, m)
 	if err != nil {
 		return err
 	}
-	return p.send(ctx, p.topo.Exchange(), m.Kind, pub, "job "+m.JobID+" (kind "+m.Kind+")")
+	return c.Wait(ctx)
+}
+
+// PublishAsync sends m like Publish but returns once the message is
+// written to the channel, before the broker's answer, which the returned
+// Confirm carries. Messages sent one after another keep their order in
+// the queue, and the caller can answer its own client meanwhile (the
+// gateway does, its job being safe in the outbox already).
+func (p *Publisher) PublishAsync(ctx context.Context, m Message) (*Confirm, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("broker: publish job %s: %w", m.JobID, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	pub, err := m.publishing(p.appID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return p.start(ctx, p.topo.Exchange(), m.Kind, pub, "job "+m.JobID+" (kind "+m.Kind+")")
+}
+
+// Confirm is the broker's pending answer to one publish.
+type Confirm struct {
+	res  <-chan error
+	what string
+}
+
+// Wait returns nil once the broker confirmed the message, or why not.
+// Leaving early on ctx leaks nothing: the confirm loop still answers and
+// frees the window slot.
+func (c *Confirm) Wait(ctx context.Context) error {
+	select {
+	case err := <-c.res:
+		if err != nil {
+			return fmt.Errorf("broker: publish %s: %w", c.what, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker: publish %s: wait for confirm: %w", c.what, ctx.Err())
+	}
 }
 
 // send publishes pub to exchange with key through the confirm window and
 // waits for the broker's answer; what names the message in errors.
 func (p *Publisher) send(ctx context.Context, exchange, key string, pub amqp.Publishing, what string) error {
+	c, err := p.start(ctx, exchange, key, pub, what)
+	if err != nil {
+		return err
+	}
+	return c.Wait(ctx)
+}
+
+// start takes a slot of the confirm window and writes pub to the channel.
+func (p *Publisher) start(ctx context.Context, exchange, key string, pub amqp.Publishing, what string) (*Confirm, error) {
 	if p.session() == nil {
-		return fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
+		return nil, fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("broker: publish %s: wait for window: %w", what, ctx.Err())
+		return nil, fmt.Errorf("broker: publish %s: wait for window: %w", what, ctx.Err())
 	}
 	release := func() { <-p.slots }
 	// The session may have changed while we waited for a slot.
 	sess := p.session()
 	if sess == nil {
 		release()
-		return fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
+		return nil, fmt.Errorf("broker: publish %s: %w", what, ErrNotConnected)
 	}
 	res, err := sess.publish(ctx, exchange, key, pub, release)
 	if err != nil {
-		return fmt.Errorf("broker: publish %s: %w", what, err)
+		return nil, fmt.Errorf("broker: publish %s: %w", what, err)
 	}
-	select {
-	case err := <-res:
-		if err != nil {
-			return fmt.Errorf("broker: publish %s: %w", what, err)
-		}
-		return nil
-	case <-ctx.Done():
-		// The confirm loop still answers the buffered res and frees the
-		// slot, so leaving now leaks nothing.
-		return fmt.Errorf("broker: publish %s: wait for confirm: %w", what, ctx.Err())
-	}
+	return &Confirm{res: res, what: what}, nil
 }

@@ -102,13 +102,16 @@ func TestConcurrentReplicasNeverExceedTheRate(t *testing.T) {
 	require.Len(t, times, n)
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
 	iv := lim.RequestInterval()
-	const k = 20 // any k+1 requests span at least k intervals (less 30 ms of scheduling jitter)
+	// Any k+1 requests span at least k intervals, less the scheduling jitter
+	// between a granted slot and the caller reading the clock: 100 ms, seen
+	// at 54 ms on a loaded 2-core machine (an unpaced limiter spans ~0).
+	const k, jitter = 20, 100 * time.Millisecond
 	for i := 0; i+k < len(times); i++ {
 		span := times[i+k].Sub(times[i])
-		require.GreaterOrEqual(t, span, time.Duration(k)*iv-30*time.Millisecond,
+		require.GreaterOrEqual(t, span, time.Duration(k)*iv-jitter,
 			"requests %d..%d went within %s", i, i+k, span)
 	}
-	assert.GreaterOrEqual(t, time.Since(start), time.Duration(n-1)*iv-30*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(start), time.Duration(n-1)*iv-jitter)
 	t.Logf("%d requests from %d replicas × %d callers in %s (interval %s)", n, len(stores), callers, time.Since(start), iv)
 }
 

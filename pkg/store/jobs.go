@@ -112,13 +112,21 @@ SELECT * FROM ins`
 // owner already submitted IdempotencyKey, it returns that job and
 // created=false instead; concurrent identical submits yield one job.
 func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Job, created bool, err error) {
-	args, err := newJobArgs(nj, now)
+	row, err := newJobRow(nj, now)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("create job: %w", err)
 	}
 	if nj.JobsPerHour > 0 {
-		return s.createJobLimited(ctx, nj, args, now)
+		return s.createJobLimited(ctx, nj, row.args(), now)
 	}
+	if nj.IdempotencyKey == "" {
+		job, err := s.grouped.inserts.Do(ctx, row)
+		if err != nil {
+			return Job{}, false, err
+		}
+		return job, true, nil
+	}
+	args := row.args()
 	for range idempotentCreateTries {
 		var rows []Job
 		if err := s.db.WithContext(ctx).Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
@@ -220,21 +228,34 @@ func insertNewJob(db *gorm.DB, nj NewJob, now time.Time) (Job, error) {
 	return rows[0], nil
 }
 
-// newJobArgs turns a submission into createJobSQL's arguments.
-func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
+// jobRow is a validated submission as the row it inserts.
+type jobRow struct {
+	id, owner               uuid.UUID
+	kind, queue, state      string
+	priority                int
+	payload                 json.RawMessage
+	maxAttempts             int
+	timeoutMS               int64
+	webhookURL, notifyEmail string
+	key                     *string // nil: no idempotency key
+	runAt, now              time.Time
+}
+
+// newJobRow checks a submission and makes its row as of now.
+func newJobRow(nj NewJob, now time.Time) (jobRow, error) {
 	spec := nj.Spec
 	if spec.Kind.Name == "" || spec.Kind.Queue == "" {
-		return nil, errors.New("spec has no kind or queue")
+		return jobRow{}, errors.New("spec has no kind or queue")
 	}
 	if spec.MaxAttempts < 1 {
-		return nil, fmt.Errorf("max attempts %d below 1", spec.MaxAttempts)
+		return jobRow{}, fmt.Errorf("max attempts %d below 1", spec.MaxAttempts)
 	}
 	if spec.Timeout < time.Millisecond {
-		return nil, fmt.Errorf("timeout %s below 1ms", spec.Timeout)
+		return jobRow{}, fmt.Errorf("timeout %s below 1ms", spec.Timeout)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, fmt.Errorf("new id: %w", err)
+		return jobRow{}, fmt.Errorf("new id: %w", err)
 	}
 	payload := spec.Payload
 	if len(payload) == 0 {
@@ -248,11 +269,29 @@ func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
 	if nj.IdempotencyKey != "" {
 		key = &nj.IdempotencyKey
 	}
-	return []any{
-		id, nj.OwnerID, spec.Kind.Name, spec.Kind.Queue, string(spec.InitialState(now)),
-		int(spec.Priority), payload, spec.MaxAttempts, spec.Timeout.Milliseconds(),
-		spec.WebhookURL, spec.NotifyEmail, key, runAt, now, now,
+	return jobRow{
+		id: id, owner: nj.OwnerID, kind: spec.Kind.Name, queue: spec.Kind.Queue,
+		state: string(spec.InitialState(now)), priority: int(spec.Priority), payload: payload,
+		maxAttempts: spec.MaxAttempts, timeoutMS: spec.Timeout.Milliseconds(),
+		webhookURL: spec.WebhookURL, notifyEmail: spec.NotifyEmail, key: key, runAt: runAt, now: now,
 	}, nil
+}
+
+// newJobArgs turns a submission into createJobSQL's arguments.
+func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
+	r, err := newJobRow(nj, now)
+	if err != nil {
+		return nil, err
+	}
+	return r.args(), nil
+}
+
+// args are createJobSQL's arguments for r.
+func (r jobRow) args() []any {
+	return []any{
+		r.id, r.owner, r.kind, r.queue, r.state, r.priority, r.payload, r.maxAttempts, r.timeoutMS,
+		r.webhookURL, r.notifyEmail, r.key, r.runAt, r.now, r.now,
+	}
 }
 
 // GetJob returns job id. With ownerID set, another owner's job is
@@ -429,20 +468,7 @@ const ownsSQL = `id = ? AND attempt = ? AND worker_id = ? AND state = 'running'`
 // fairness cap (a delivery left from before it was held) is
 // ErrNotClaimed: the delivery is stale.
 func (s *Store) Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (Job, error) {
-	t := transition{
-		set: `state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ` + leaseSQL + `,
-			started_at = now(), updated_at = now(), progress = 0, status_message = ''`,
-		where: `id = ? AND state = 'queued' AND NOT held`,
-		args:  []any{workerID, lease.Seconds(), jobID},
-	}.withEvent(EventStarted, "worker "+workerID)
-	j, ok, err := t.runOne(ctx, s.db)
-	if err != nil {
-		return Job{}, fmt.Errorf("claim job %s: %w", jobID, err)
-	}
-	if !ok {
-		return Job{}, fmt.Errorf("claim job %s: %w", jobID, ErrNotClaimed)
-	}
-	return j, nil
+	return s.grouped.claims.Do(ctx, claimReq{id: jobID, workerID: workerID, lease: lease})
 }
 
 // Heartbeat extends a running attempt's lease and reports whether a cancel
@@ -508,6 +534,9 @@ type Outcome struct {
 // stale). If a cancel was requested, a retrying or released job becomes
 // cancelled instead: the user asked for it not to run again.
 func (s *Store) Finish(ctx context.Context, o Outcome) (Job, error) {
+	if o.State == jobs.StateSucceeded {
+		return s.grouped.completions.Do(ctx, o)
+	}
 	t, err := finishTransition(o)
 	if err != nil {
 		return Job{}, fmt.Errorf("finish job %s: %w", o.JobID, err)

@@ -34,8 +34,9 @@ const slowQuery = 500 * time.Millisecond
 // Store is a handle on Hopper's Postgres database. It is safe for
 // concurrent use.
 type Store struct {
-	db  *gorm.DB
-	sql *sql.DB
+	db      *gorm.DB
+	sql     *sql.DB
+	grouped groupedWrites
 }
 
 // Options tunes Open.
@@ -79,6 +80,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
 	s := &Store{db: db, sql: sqlDB}
+	s.grouped = newGroupedWrites(s)
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)

@@ -232,6 +232,7 @@ func w3(ctx context.Context, o options) (sample, error) {
 	return measured(ctx, o, func(s *stack) (sample, int, error) {
 		const n = 200
 		lat := make([]float64, 0, n)
+		submit := make([]float64, 0, n)
 		start := time.Now()
 		for i := 0; i < n; i++ {
 			var out struct {
@@ -241,6 +242,7 @@ func w3(ctx context.Context, o options) (sample, error) {
 			if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, &out); err != nil {
 				return sample{}, 0, err
 			}
+			submit = append(submit, float64(time.Since(t0).Microseconds())/1000)
 			for {
 				var state string
 				if err := s.db.QueryRow(ctx, "SELECT state FROM jobs WHERE id = $1", out.ID).Scan(&state); err != nil {
@@ -257,7 +259,9 @@ func w3(ctx context.Context, o options) (sample, error) {
 			lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 		}
 		p50, p95, p99 := percentiles(lat)
-		return sample{JobsPerSec: n / time.Since(start).Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+		s50, _, s99 := percentiles(submit)
+		return sample{JobsPerSec: n / time.Since(start).Seconds(), P50ms: p50, P95ms: p95, P99ms: p99,
+			Extra: map[string]float64{"submit_p50_ms": s50, "submit_p99_ms": s99}}, n, nil
 	})
 }
 

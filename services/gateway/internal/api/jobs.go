@@ -126,28 +126,44 @@ func (a *API) accepted(ctx context.Context, job store.Job) {
 	}
 }
 
-// publish sends the job's envelope and records the confirm. Failure is
-// logged, not returned: the job is safe in the outbox. A held job (over
-// its owner's fairness cap) is not published: it waits in Postgres until
-// the dispatcher admits and publishes it.
+// publish sends the job's envelope and records the confirm once it comes.
+// The answer to the client does not wait for the confirm: the job is in
+// the outbox already, and a publish that fails is logged, not returned
+// (the dispatcher republishes it). The request still waits for a slot of
+// the publisher's confirm window, which bounds the confirms in flight. A
+// held job (over its owner's fairness cap) is not published: it waits in
+// Postgres until the dispatcher admits and publishes it.
 func (a *API) publish(ctx context.Context, job store.Job) {
 	if job.Held {
 		return // the dispatcher admits it when the owner has room
 	}
 	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
-	defer cancel()
 	started := time.Now()
-	err := a.opts.Publisher.Publish(pctx, dispatch.MessageFor(job))
+	confirm, err := a.opts.Publisher.PublishAsync(pctx, dispatch.MessageFor(job))
+	if err != nil {
+		cancel()
+		a.published(pctx, job, started, err)
+		return
+	}
+	go func() {
+		defer cancel()
+		a.published(pctx, job, started, confirm.Wait(pctx))
+	}()
+}
+
+// published records a publish's outcome: metrics, and the confirmed job
+// taken out of the outbox.
+func (a *API) published(ctx context.Context, job store.Job, started time.Time, err error) {
 	a.opts.Metrics.ObservePublish(started, err)
 	if err != nil {
 		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
 		return
 	}
 	if a.opts.Marker != nil {
-		a.opts.Marker.Mark(pctx, job.ID)
+		a.opts.Marker.Mark(ctx, job.ID)
 		return
 	}
-	if err := a.opts.Store.MarkPublished(pctx, job.ID); err != nil {
+	if err := a.opts.Store.MarkPublished(ctx, job.ID); err != nil {
 		// Harmless: the dispatcher republishes and the claim drops the
 		// duplicate.
 		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))

@@ -1,0 +1,143 @@
+// Package groupcommit coalesces concurrent calls into batched writes, as
+// Postgres coalesces concurrent commits into one WAL flush.
+//
+// A caller of Do queues its input. When fewer than the allowed number of
+// flushes are running, the caller becomes a flusher: it takes everything
+// queued (up to MaxBatch) and writes it in one call of Flush, and goes on
+// while more is queued. So an idle system writes each call at once, with
+// no added delay, and a busy one writes many calls per statement: the
+// batch size follows the load. There is no background goroutine to start
+// or stop; a Batcher is ready when made.
+package groupcommit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Result is one input's outcome of a flush.
+type Result[Out any] struct {
+	Value Out
+	Err   error
+}
+
+// FlushFunc writes a batch and returns one Result per input, in order.
+type FlushFunc[In, Out any] func(ctx context.Context, ins []In) []Result[Out]
+
+// Options tune a Batcher.
+type Options struct {
+	// MaxBatch bounds the inputs of one flush (default 100).
+	MaxBatch int
+	// Flushers bounds the flushes running at once (default 2): one can
+	// commit while the next batch gathers.
+	Flushers int
+	// Timeout bounds one flush (default 15s). A flush runs on a context
+	// detached from the callers' cancellation, since it writes for all of
+	// them: one caller hanging up must not fail the others' writes.
+	Timeout time.Duration
+}
+
+// Batcher coalesces concurrent Do calls into calls of its FlushFunc. It
+// is safe for concurrent use.
+type Batcher[In, Out any] struct {
+	flush FlushFunc[In, Out]
+	opts  Options
+
+	mu       sync.Mutex
+	pending  []*call[In, Out]
+	flushing int
+}
+
+type call[In, Out any] struct {
+	in   In
+	res  Result[Out]
+	done chan struct{}
+}
+
+// New returns a Batcher writing with flush.
+func New[In, Out any](flush FlushFunc[In, Out], opts Options) *Batcher[In, Out] {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 100
+	}
+	if opts.Flushers <= 0 {
+		opts.Flushers = 2
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 15 * time.Second
+	}
+	return &Batcher[In, Out]{flush: flush, opts: opts}
+}
+
+// Do writes in with the next batch and returns its result. It waits for
+// the write even when ctx ends first: the write may land, and its caller
+// must learn that (a claimed job, a stored row) rather than guess.
+func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	c := &call[In, Out]{in: in, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, c)
+	lead := b.flushing < b.opts.Flushers
+	if lead {
+		b.flushing++
+	}
+	b.mu.Unlock()
+	if lead {
+		b.lead(context.WithoutCancel(ctx), c)
+	}
+	<-c.done
+	return c.res.Value, c.res.Err
+}
+
+// lead flushes batches while calls are queued. Once its own call is done
+// it hands the rest to a new goroutine, so a caller never waits on other
+// callers' writes longer than its own batch.
+func (b *Batcher[In, Out]) lead(ctx context.Context, own *call[In, Out]) {
+	for {
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.flushing--
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(b.pending), b.opts.MaxBatch)
+		batch := make([]*call[In, Out], n)
+		copy(batch, b.pending)
+		b.pending = append(b.pending[:0], b.pending[n:]...)
+		b.mu.Unlock()
+
+		b.write(ctx, batch)
+		if own != nil && isDone(own) {
+			go b.lead(ctx, nil)
+			return
+		}
+	}
+}
+
+// write runs one flush and hands each call its result.
+func (b *Batcher[In, Out]) write(ctx context.Context, batch []*call[In, Out]) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	ins := make([]In, len(batch))
+	for i, c := range batch {
+		ins[i] = c.in
+	}
+	results := b.flush(ctx, ins)
+	for i, c := range batch {
+		if len(results) != len(batch) {
+			c.res.Err = fmt.Errorf("group commit: flush returned %d results for %d inputs", len(results), len(batch))
+		} else {
+			c.res = results[i]
+		}
+		close(c.done)
+	}
+}
+
+func isDone[In, Out any](c *call[In, Out]) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/groupcommit"
+	"github.com/hopperq/hopper/pkg/jobs"
+)
+
+// The hot path's three writes per job — submit, claim, success — are
+// group-committed: concurrent calls of CreateJob (without an idempotency
+// key or quota), Claim and a succeeded Finish share one statement and one
+// commit (pkg/groupcommit). Alone, a call is written at once; under load
+// the batch grows with the load. Each batched statement is a fixed text
+// over arrays (unnest), so pgx prepares it once per connection, and its
+// rows are scanned without reflection (scan.go). A failed batch is
+// retried one call at a time, so one bad input never fails its
+// neighbours.
+
+// groupOptions size the batchers. Two flushers let one batch commit while
+// the next gathers; 128 rows keep a statement well under a millisecond of
+// planning and locking.
+var groupOptions = groupcommit.Options{MaxBatch: 128, Flushers: 2}
+
+// groupedWrites are a Store's batchers.
+type groupedWrites struct {
+	inserts     *groupcommit.Batcher[jobRow, Job]
+	claims      *groupcommit.Batcher[claimReq, Job]
+	completions *groupcommit.Batcher[Outcome, Job]
+}
+
+func newGroupedWrites(s *Store) groupedWrites {
+	return groupedWrites{
+		inserts:     groupcommit.New(eachOnFailure(s.insertBatch), groupOptions),
+		claims:      groupcommit.New(eachOnFailure(s.claimBatch), groupOptions),
+		completions: groupcommit.New(eachOnFailure(s.completeBatch), groupOptions),
+	}
+}
+
+// batchFunc writes a batch in one statement. A statement error fails the
+// whole batch; otherwise each input gets its own result.
+type batchFunc[In any] func(ctx context.Context, ins []In) ([]groupcommit.Result[Job], error)
+
+// eachOnFailure turns a batchFunc into a groupcommit flush that retries a
+// failed batch one input at a time (a deadlock with another writer, or one
+// input the statement rejects).
+func eachOnFailure[In any](write batchFunc[In]) groupcommit.FlushFunc[In, Job] {
+	return func(ctx context.Context, ins []In) []groupcommit.Result[Job] {
+		out, err := write(ctx, ins)
+		if err == nil {
+			return out
+		}
+		out = make([]groupcommit.Result[Job], len(ins))
+		if len(ins) == 1 {
+			out[0].Err = err
+			return out
+		}
+		for i := range ins {
+			one, err := write(ctx, ins[i:i+1])
+			if err != nil {
+				out[i].Err = err
+				continue
+			}
+			out[i] = one[0]
+		}
+		return out
+	}
+}
+
+const insertBatchSQL = `
+WITH ins AS (
+	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
+	                  timeout_ms, webhook_url, notify_email, run_at, created_at, updated_at)
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::smallint[],
+	                     $7::jsonb[], $8::int[], $9::bigint[], $10::text[], $11::text[],
+	                     $12::timestamptz[], $13::timestamptz[], $13::timestamptz[])
+	RETURNING ` + jobColumns + `
+), e AS (
+	INSERT INTO job_events (job_id, at, type, state, attempt)
+	SELECT id, created_at, 'created', state, attempt FROM ins
+)
+SELECT ` + jobColumns + ` FROM ins`
+
+// insertBatch stores validated submissions that carry no idempotency key.
+func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.Result[Job], error) {
+	n := len(rows)
+	var (
+		ids, owners             = make([]string, n), make([]string, n)
+		kinds, queues, states   = make([]string, n), make([]string, n), make([]string, n)
+		payloads, hooks, emails = make([]string, n), make([]string, n), make([]string, n)
+		priorities              = make([]int16, n)
+		maxAttempts             = make([]int32, n)
+		timeouts                = make([]int64, n)
+		runAts, nows            = make([]time.Time, n), make([]time.Time, n)
+	)
+	for i, r := range rows {
+		ids[i], owners[i] = r.id.String(), r.owner.String()
+		kinds[i], queues[i], states[i] = r.kind, r.queue, r.state
+		payloads[i], hooks[i], emails[i] = string(r.payload), r.webhookURL, r.notifyEmail
+		priorities[i], maxAttempts[i], timeouts[i] = int16(r.priority), int32(r.maxAttempts), r.timeoutMS
+		runAts[i], nows[i] = r.runAt, r.now
+	}
+	res, err := s.sql.QueryContext(ctx, insertBatchSQL, ids, owners, kinds, queues, states, priorities,
+		payloads, maxAttempts, timeouts, hooks, emails, runAts, nows)
+	if err != nil {
+		return nil, fmt.Errorf("create %d jobs: %w", n, err)
+	}
+	got, err := scanJobs(res)
+	if err != nil {
+		return nil, fmt.Errorf("create %d jobs: %w", n, err)
+	}
+	return matchByID(len(rows), func(i int) uuid.UUID { return rows[i].id }, got,
+		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }), nil
+}
+
+// claimReq asks for job id on behalf of a worker.
+type claimReq struct {
+	id       uuid.UUID
+	workerID string
+	lease    time.Duration
+}
+
+const claimBatchSQL = `
+WITH c AS (
+	SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS c(id, worker_id, lease_secs)
+), u AS (
+	UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, worker_id = c.worker_id,
+		lease_expires_at = now() + make_interval(secs => c.lease_secs),
+		started_at = now(), updated_at = now(), progress = 0, status_message = ''
+	FROM c
+	WHERE j.id = c.id AND j.state = 'queued' AND NOT j.held
+	RETURNING j.*
+), e AS (
+	INSERT INTO job_events (job_id, type, state, attempt, message)
+	SELECT id, '` + EventStarted + `', state, attempt, 'worker ' || worker_id FROM u
+)
+SELECT ` + jobColumns + ` FROM u`
+
+// claimBatch claims queued jobs (see Claim). A job asked for twice in one
+// batch (two deliveries of it) goes to the first request only.
+func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.Result[Job], error) {
+	var (
+		ids, workers []string
+		leases       []float64
+		seen         = make(map[uuid.UUID]bool, len(reqs))
+	)
+	for _, r := range reqs {
+		if seen[r.id] {
+			continue
+		}
+		seen[r.id] = true
+		ids, workers, leases = append(ids, r.id.String()), append(workers, r.workerID), append(leases, r.lease.Seconds())
+	}
+	res, err := s.sql.QueryContext(ctx, claimBatchSQL, ids, workers, leases)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d jobs: %w", len(ids), err)
+	}
+	got, err := scanJobs(res)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d jobs: %w", len(ids), err)
+	}
+	return matchByID(len(reqs), func(i int) uuid.UUID { return reqs[i].id }, got,
+		func(i int) error { return fmt.Errorf("claim job %s: %w", reqs[i].id, ErrNotClaimed) }), nil
+}
+
+const completeBatchSQL = `
+WITH o AS (
+	SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::text[])
+		AS o(id, attempt, worker_id, result, message)
+), u AS (
+	UPDATE jobs j SET state = 'succeeded', result = o.result, error = '', progress = 100,
+		finished_at = now(), lease_expires_at = NULL, updated_at = now()
+	FROM o
+	WHERE j.id = o.id AND j.attempt = o.attempt AND j.worker_id = o.worker_id AND j.state = 'running'
+	RETURNING j.*
+), e AS (
+	INSERT INTO job_events (job_id, type, state, attempt, message)
+	SELECT u.id, 'succeeded', u.state, u.attempt, o.message FROM u JOIN o ON o.id = u.id
+)
+SELECT ` + jobColumns + ` FROM u`
+
+// completeBatch records succeeded outcomes (see Finish).
+func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommit.Result[Job], error) {
+	n := len(outs)
+	var (
+		ids, workers, messages = make([]string, n), make([]string, n), make([]string, n)
+		attempts               = make([]int32, n)
+		results                = make([]*string, n)
+	)
+	for i, o := range outs {
+		ids[i], workers[i], messages[i], attempts[i] = o.JobID.String(), o.WorkerID, o.Message, int32(o.Attempt)
+		if len(o.Result) > 0 {
+			r := string(o.Result)
+			results[i] = &r
+		}
+	}
+	res, err := s.sql.QueryContext(ctx, completeBatchSQL, ids, attempts, workers, results, messages)
+	if err != nil {
+		return nil, fmt.Errorf("finish %d jobs: %w", n, err)
+	}
+	got, err := scanJobs(res)
+	if err != nil {
+		return nil, fmt.Errorf("finish %d jobs: %w", n, err)
+	}
+	return matchByID(n, func(i int) uuid.UUID { return outs[i].JobID }, got, func(i int) error {
+		return fmt.Errorf("finish job %s attempt %d as %s: %w", outs[i].JobID, outs[i].Attempt, jobs.StateSucceeded, ErrLeaseLost)
+	}), nil
+}
+
+// matchByID gives each of n inputs (input i names job id(i)) its returned
+// row, each row to one input only; inputs without one get missing(i).
+func matchByID(n int, id func(int) uuid.UUID, rows []Job, missing func(int) error) []groupcommit.Result[Job] {
+	byID := make(map[uuid.UUID]Job, len(rows))
+	for _, j := range rows {
+		byID[j.ID] = j
+	}
+	out := make([]groupcommit.Result[Job], n)
+	for i := range n {
+		j, ok := byID[id(i)]
+		if !ok {
+			out[i].Err = missing(i)
+			continue
+		}
+		out[i].Value = j
+		delete(byID, j.ID)
+	}
+	return out
+}

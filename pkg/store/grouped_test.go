@@ -1,0 +1,138 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+)
+
+// TestGroupedHotPath: many concurrent submits, claims and successes (which
+// the store group-commits) each land once, on the right job, with the
+// job's own result and a complete timeline.
+func TestGroupedHotPath(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	// No fairness cap: every job is admitted, so every claim can win.
+	_, err := s.SetUserPlan(t.Context(), owner.ID, "unlimited")
+	require.NoError(t, err)
+	const n = 120
+
+	ids := make([]uuid.UUID, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*n)
+	for i := range n {
+		wg.Go(func() {
+			spec := testSpec(t, time.Time{})
+			spec.Payload = json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))
+			j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
+			if err != nil || !created {
+				errs <- fmt.Errorf("create %d: created %t: %w", i, created, err)
+				return
+			}
+			ids[i] = j.ID
+			if string(j.Payload) != fmt.Sprintf(`{"i": %d}`, i) || j.State != jobs.StateQueued {
+				errs <- fmt.Errorf("create %d returned job %s with payload %s, state %s", i, j.ID, j.Payload, j.State)
+				return
+			}
+			worker := fmt.Sprintf("w%d", i%7)
+			c, err := s.Claim(t.Context(), j.ID, worker, testLease)
+			if err != nil {
+				errs <- fmt.Errorf("claim %d: %w", i, err)
+				return
+			}
+			if c.ID != j.ID || c.WorkerID != worker || c.Attempt != 1 || c.State != jobs.StateRunning {
+				errs <- fmt.Errorf("claim %d returned %s by %q attempt %d state %s", i, c.ID, c.WorkerID, c.Attempt, c.State)
+				return
+			}
+			f, err := s.Finish(t.Context(), store.Outcome{JobID: j.ID, Attempt: 1, WorkerID: worker,
+				State: jobs.StateSucceeded, Result: json.RawMessage(fmt.Sprintf(`{"out": %d}`, i))})
+			if err != nil {
+				errs <- fmt.Errorf("finish %d: %w", i, err)
+				return
+			}
+			if f.ID != j.ID || f.State != jobs.StateSucceeded {
+				errs <- fmt.Errorf("finish %d returned %s state %s", i, f.ID, f.State)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.False(t, t.Failed())
+	for i, id := range ids {
+		j, err := s.GetJob(t.Context(), nil, id)
+		require.NoError(t, err)
+		require.Equal(t, jobs.StateSucceeded, j.State)
+		require.JSONEq(t, fmt.Sprintf(`{"out": %d}`, i), string(j.Result))
+		require.Equal(t, []string{"created/queued/0", "started/running/1", "succeeded/succeeded/1"}, timeline(t, s, id))
+	}
+}
+
+// TestGroupedWriteIsolatesFailures: a submission the database refuses (an
+// owner that does not exist) fails alone; the submissions committed beside
+// it, perhaps in the same batch, are stored. A success reported by a
+// worker that no longer owns the attempt is refused alone too.
+func TestGroupedWriteIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	_, err := s.SetUserPlan(t.Context(), owner.ID, "unlimited")
+	require.NoError(t, err)
+	const n = 60
+	created := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			who := owner.ID
+			if i%10 == 3 {
+				who = uuid.New() // no such user: the foreign key refuses the row
+			}
+			_, _, created[i] = s.CreateJob(t.Context(), store.NewJob{OwnerID: who, Spec: testSpec(t, time.Time{})}, time.Now())
+		})
+	}
+	wg.Wait()
+	for i, err := range created {
+		if i%10 == 3 {
+			require.Error(t, err, "submission %d has no owner", i)
+			continue
+		}
+		require.NoError(t, err, "submission %d", i)
+	}
+	list, _, err := s.ListJobs(t.Context(), store.ListFilter{OwnerID: &owner.ID, Limit: store.MaxListLimit})
+	require.NoError(t, err)
+	require.Len(t, list, n-n/10)
+
+	running := make([]store.Job, 20)
+	for i := range running {
+		running[i] = mustRunning(t, s, owner.ID, "w")
+	}
+	finished := make([]error, len(running))
+	for i, j := range running {
+		wg.Go(func() {
+			attempt := j.Attempt
+			if i%4 == 1 {
+				attempt++ // a stale attempt
+			}
+			_, finished[i] = s.Finish(t.Context(), store.Outcome{JobID: j.ID, Attempt: attempt, WorkerID: "w", State: jobs.StateSucceeded})
+		})
+	}
+	wg.Wait()
+	for i, err := range finished {
+		if i%4 == 1 {
+			require.ErrorIs(t, err, store.ErrLeaseLost, "finish %d reported a stale attempt", i)
+			continue
+		}
+		require.NoError(t, err, "finish %d", i)
+	}
+}
