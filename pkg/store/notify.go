@@ -19,7 +19,7 @@ import (
 const (
 	// notifyPollEvery is how often the notifier looks for changes: live
 	// events arrive at most this late (the API promises 1 s).
-	notifyPollEvery = 100 * time.Millisecond
+	notifyPollEvery = 50 * time.Millisecond
 	// Reconnect delays: a Postgres restart costs a moment; a long outage
 	// does not become a connection storm from every gateway.
 	notifyMinBackoff   = 100 * time.Millisecond
