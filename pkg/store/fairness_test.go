@@ -313,3 +313,114 @@ func TestFairnessNoLineJumping(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rel)
 }
+
+// An owner without a cap is never held, in a batch or alone; a change to
+// a capped plan, by moving the user or by setting the plan's cap, applies
+// to the very next submit, counting the jobs admitted while uncapped.
+func TestFairnessPlanChangeAppliesToNextSubmit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		start func(t *testing.T, s *store.Store) store.User
+		capTo func(t *testing.T, s *store.Store, user uuid.UUID, limit int)
+	}{{
+		name: "from plan unlimited to a capped plan",
+		start: func(t *testing.T, s *store.Store) store.User {
+			u := mustUser(t, s)
+			setPlan(t, s, u.ID, "unlimited")
+			return u
+		},
+		capTo: func(t *testing.T, s *store.Store, user uuid.UUID, limit int) {
+			plan := testkit.UniqueName("fair")
+			require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+				`INSERT INTO plans (name, max_concurrent) VALUES (?, ?)`, plan, limit).Error)
+			setPlan(t, s, user, plan)
+		},
+	}, {
+		name:  "the plan gets a cap",
+		start: func(t *testing.T, s *store.Store) store.User { return cappedUser(t, s, 0) },
+		capTo: setCap,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			u := tc.start(t, s)
+			batch := make([]store.NewJob, 50)
+			for i := range batch {
+				batch[i] = store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}
+			}
+			created, err := s.CreateJobs(t.Context(), batch, time.Now())
+			require.NoError(t, err)
+			for _, j := range created {
+				require.False(t, j.Held, "no cap applies")
+			}
+			require.False(t, mustJob(t, s, u.ID).Held)
+
+			// 51 in flight: a cap of 52 admits one more, then holds.
+			tc.capTo(t, s, u.ID, 52)
+			assert.False(t, mustJob(t, s, u.ID).Held)
+			assert.True(t, mustJob(t, s, u.ID).Held)
+			created, err = s.CreateJobs(t.Context(), batch[:3], time.Now())
+			require.NoError(t, err)
+			require.Len(t, created, 3)
+			for _, j := range created {
+				assert.True(t, j.Held)
+			}
+		})
+	}
+}
+
+// Admission takes the owner's lock that the dispatcher's release takes
+// (hopper_fair_lock), and only for an owner with a cap: an uncapped
+// owner's insert never waits on it.
+func TestFairnessAdmissionLock(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	capped := cappedUser(t, s, 2)
+	free := cappedUser(t, s, 0)
+
+	tx := s.DB().WithContext(ctx).Begin()
+	require.NoError(t, tx.Error)
+	defer tx.Rollback()
+	for _, u := range []store.User{capped, free} {
+		require.NoError(t, tx.Exec(`SELECT hopper_fair_lock(?)`, u.ID).Error)
+	}
+	type result struct {
+		job store.Job
+		err error
+	}
+	submit := func(owner uuid.UUID) <-chan result {
+		done := make(chan result, 1)
+		go func() {
+			j, _, err := s.CreateJob(ctx, store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
+			done <- result{j, err}
+		}()
+		return done
+	}
+
+	// The uncapped owner's submit goes through at once.
+	select {
+	case r := <-submit(free.ID):
+		require.NoError(t, r.err)
+		assert.False(t, r.job.Held)
+	case <-time.After(10 * time.Second):
+		t.Fatal("an uncapped owner's submit waited on the fairness lock")
+	}
+
+	// The capped owner's waits for the lock.
+	cappedDone := submit(capped.ID)
+	select {
+	case <-cappedDone:
+		t.Fatal("a capped owner's submit did not wait on the fairness lock")
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, tx.Commit().Error)
+	select {
+	case r := <-cappedDone:
+		require.NoError(t, r.err)
+		assert.False(t, r.job.Held)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the capped owner's submit did not resume after the lock was released")
+	}
+}

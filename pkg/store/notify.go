@@ -206,9 +206,18 @@ func (n *JobNotifier) look(ctx context.Context, conn *pgx.Conn) error {
 
 	// One statement, one snapshot: a change seen here for one job means
 	// every change committed before it is seen too.
-	rows, err := conn.Query(ctx, `SELECT id, state, attempt, progress, status_message, cancel_requested,
+	// With no job watched, it reads the timeline's end only: the planner
+	// may answer "id = ANY('{}')" with a scan of the whole table.
+	q := `SELECT id, state, attempt, progress, status_message, cancel_requested,
 	       (SELECT coalesce(max(id), 0) FROM job_events) AS last_event
-	FROM (SELECT 1) one LEFT JOIN jobs ON jobs.id = ANY($1)`, ids)
+	FROM (SELECT 1) one LEFT JOIN jobs ON jobs.id = ANY($1)`
+	args := []any{ids}
+	if len(ids) == 0 {
+		q = `SELECT NULL::uuid, NULL::text, NULL::int, NULL::int, NULL::text, NULL::bool,
+		       (SELECT coalesce(max(id), 0) FROM job_events)`
+		args = nil
+	}
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("look for job changes: %w", err)
 	}

@@ -14,6 +14,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,8 +35,11 @@ const slowQuery = 500 * time.Millisecond
 // Store is a handle on Hopper's Postgres database. It is safe for
 // concurrent use.
 type Store struct {
-	db      *gorm.DB
-	sql     *sql.DB
+	db  *gorm.DB
+	sql *sql.DB
+	// hot is the pool of the group-committed hot-path statements, with
+	// their plans pinned (hotPathParams).
+	hot     *sql.DB
 	grouped groupedWrites
 }
 
@@ -79,18 +83,24 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// Recycle idle connections so a scaled-down service gives them back.
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{db: db, sql: sqlDB}
+	hot, err := openHotPool(dsn)
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	s := &Store{db: db, sql: sqlDB, hot: hot}
 	s.grouped = newGroupedWrites(s)
 	if err := s.Ping(ctx); err != nil {
-		_ = sqlDB.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	return s, nil
 }
 
-// Close releases the connection pool.
+// Close releases the connection pools.
 func (s *Store) Close() error {
-	if err := s.sql.Close(); err != nil {
+	err := errors.Join(s.sql.Close(), s.hot.Close())
+	if err != nil {
 		return fmt.Errorf("close postgres pool: %w", err)
 	}
 	return nil

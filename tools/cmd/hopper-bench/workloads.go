@@ -111,10 +111,11 @@ func w1(ctx context.Context, o options) (sample, error) {
 		if err := <-errc; err != nil {
 			return sample{}, 0, err
 		}
-		if err := s.waitDone(ctx, n, 10*time.Minute); err != nil {
+		end, err := s.waitDone(ctx, n, 10*time.Minute)
+		if err != nil {
 			return sample{}, 0, err
 		}
-		elapsed := time.Since(start)
+		elapsed := end.Sub(start)
 		if err := <-profiled; err != nil {
 			return sample{}, 0, fmt.Errorf("profile: %w", err)
 		}
@@ -158,10 +159,11 @@ func w1b(ctx context.Context, o options) (sample, error) {
 		if err := <-errc; err != nil {
 			return sample{}, 0, err
 		}
-		if err := s.waitDone(ctx, n, 10*time.Minute); err != nil {
+		end, err := s.waitDone(ctx, n, 10*time.Minute)
+		if err != nil {
 			return sample{}, 0, err
 		}
-		elapsed := time.Since(start)
+		elapsed := end.Sub(start)
 		lat, err := s.serverLatencies(ctx, "")
 		if err != nil {
 			return sample{}, 0, err
@@ -191,10 +193,11 @@ func w2(ctx context.Context, o options) (sample, error) {
 				return sample{}, 0, err
 			}
 		}
-		if err := s.waitDone(ctx, lows+highs, 10*time.Minute); err != nil {
+		end, err := s.waitDone(ctx, lows+highs, 10*time.Minute)
+		if err != nil {
 			return sample{}, 0, err
 		}
-		elapsed := time.Since(start)
+		elapsed := end.Sub(start)
 		wait := func(prio int) ([]float64, error) {
 			rows, err := s.db.Query(ctx, `SELECT EXTRACT(EPOCH FROM started_at - created_at) * 1000 FROM jobs WHERE priority = $1`, prio)
 			if err != nil {
