@@ -34,7 +34,8 @@ import (
 // jobs_in_flight_idx to claim a few: 12 ms per claim with 9,000 jobs
 // queued, where the key lookups take well under 1 ms. Hence one cached
 // generic plan, only nested loops over index scans, and the state tests
-// written "state || ” = …", which no partial index on state can serve.
+// comparing the column with an empty string appended, which no partial
+// index on state can serve.
 var hotPathParams = map[string]string{
 	"plan_cache_mode":   "force_generic_plan",
 	"enable_seqscan":    "off",
