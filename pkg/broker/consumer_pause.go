@@ -110,6 +110,13 @@ func (c *Consumer) Paused() []string {
 	return out
 }
 
+// IsPaused reports whether queue (a short name) is paused.
+func (c *Consumer) IsPaused(queue string) bool {
+	c.pause.mu.Lock()
+	defer c.pause.mu.Unlock()
+	return c.pause.paused[queue]
+}
+
 func (c *Consumer) setPausedLocked(queue string, paused bool) {
 	if c.pause.paused == nil {
 		c.pause.paused = map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,9 @@ type Options struct {
 	// Metrics receives job counters and histograms; nil builds a private
 	// set nobody scrapes.
 	Metrics *metrics.Metrics
+	// Paused reports whether a queue is paused (the consumer's IsPaused);
+	// nil means never.
+	Paused func(queue string) bool
 }
 
 // Processor runs jobs from deliveries with bounded concurrency.
@@ -60,6 +64,8 @@ type Processor struct {
 
 	mu      sync.Mutex
 	running map[uuid.UUID]context.CancelCauseFunc // job id → its attempt's cancel
+
+	waitingNow atomic.Int64 // deliveries received, waiting for a slot
 }
 
 // NewProcessor returns a Processor; register handlers before Run.
@@ -100,39 +106,63 @@ func (p *Processor) Kinds() []string {
 	return out
 }
 
-// Run takes deliveries while ctx lives, at most Concurrency jobs at once:
-// it only receives the next delivery when a slot is free, so deliveries
-// beyond the prefetch stay in the broker, in priority order. When ctx
-// ends it stops receiving, lets in-flight jobs finish within the shutdown
-// grace, then releases the rest back to the queue uncharged.
+// Run takes deliveries while ctx lives and runs at most Concurrency jobs
+// at once. Deliveries received while every slot is busy wait in the
+// processor, and a freed slot takes the highest-priority one, so the
+// prefetch buffer never puts low-priority jobs ahead of a high one; the
+// rest stay in the broker, in priority order. A waiting delivery of a
+// queue paused meanwhile goes back to the queue. When ctx ends it stops
+// receiving, returns the waiting deliveries, lets in-flight jobs finish
+// within the shutdown grace, then releases the rest back to the queue
+// uncharged.
 func (p *Processor) Run(ctx context.Context, deliveries <-chan broker.Delivery) error {
 	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopJobs(errShutdown)
-	slots := make(chan struct{}, p.opts.Concurrency)
-
-	for ctx.Err() == nil {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
-		select {
-		case d, ok := <-deliveries:
-			if !ok {
-				<-slots
-				return p.drain(stopJobs)
+	var (
+		queued waiting
+		free   = p.opts.Concurrency
+		// Buffered for every slot: a job ending after Run returned never
+		// blocks on it.
+		slotFreed = make(chan struct{}, p.opts.Concurrency)
+	)
+	for {
+		for free > 0 && queued.len() > 0 {
+			d := queued.pop()
+			if p.opts.Paused != nil && p.opts.Paused(d.Queue) {
+				_ = d.Nack(false, true)
+				continue
 			}
+			free--
 			p.inFlight.Add(1)
 			go func() {
 				defer p.inFlight.Done()
-				defer func() { <-slots }()
+				defer func() { slotFreed <- struct{}{} }()
 				p.process(jobCtx, d)
 			}()
+		}
+		p.waitingNow.Store(int64(queued.len()))
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				p.giveBack(&queued)
+				return p.drain(stopJobs)
+			}
+			queued.push(d)
+		case <-slotFreed:
+			free++
 		case <-ctx.Done():
-			<-slots
+			p.giveBack(&queued)
+			return p.drain(stopJobs)
 		}
 	}
-	return p.drain(stopJobs)
+}
+
+// giveBack returns deliveries that never started to their queue.
+func (p *Processor) giveBack(queued *waiting) {
+	for queued.len() > 0 {
+		d := queued.pop()
+		_ = d.Nack(false, true)
+	}
 }
 
 // drain waits for in-flight jobs for the shutdown grace, then cancels them
@@ -311,6 +341,11 @@ func (p *Processor) CancelRunning(id uuid.UUID) bool {
 		cancel(errCancelRequested)
 	}
 	return ok
+}
+
+// Waiting is the number of deliveries received and waiting for a slot.
+func (p *Processor) Waiting() int {
+	return int(p.waitingNow.Load())
 }
 
 // InFlight is the number of jobs running now.

@@ -101,7 +101,7 @@ func RunService(ctx context.Context, svc Service) error {
 	proc := NewProcessor(Options{
 		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
-		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery,
+		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery, Paused: consumer.IsPaused,
 	})
 	RegisterSystem(proc)
 	if svc.Register != nil {
