@@ -20,10 +20,7 @@ import (
 func TestGroupedHotPath(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	owner := mustUser(t, s)
-	// No fairness cap: every job is admitted, so every claim can win.
-	_, err := s.SetUserPlan(t.Context(), owner.ID, "unlimited")
-	require.NoError(t, err)
+	owner := cappedUser(t, s, 0) // no fairness cap: every claim can win
 	const n = 120
 
 	ids := make([]uuid.UUID, n)
@@ -86,9 +83,7 @@ func TestGroupedHotPath(t *testing.T) {
 func TestGroupedWriteIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	owner := mustUser(t, s)
-	_, err := s.SetUserPlan(t.Context(), owner.ID, "unlimited")
-	require.NoError(t, err)
+	owner := cappedUser(t, s, 0)
 	const n = 60
 	created := make([]error, n)
 	var wg sync.WaitGroup

@@ -83,6 +83,9 @@ func newProbe(t *testing.T, s *store.Store, n *store.JobNotifier, owner uuid.UUI
 	j := mustRunning(t, s, owner, "sentinel")
 	ch, unsubscribe := n.Subscribe(j.ID)
 	t.Cleanup(unsubscribe)
+	// The first look that sees the sentinel wakes it; take that wake here,
+	// or the first flush could return on it, before a look of its own.
+	requireWake(t, ch, "sentinel first seen")
 	return &probe{t: t, s: s, sentinel: j, wake: ch}
 }
 
