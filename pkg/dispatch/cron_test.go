@@ -18,9 +18,10 @@ import (
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
-// TestCronLeaderFailover: two cron loops on one schema elect one leader;
-// an @every 1s schedule gets one published job per tick, and when the
-// leader stops the other takes over without a duplicate or a lost beat.
+// TestCronLeaderFailover: two dispatchers on one schema elect one leader,
+// which runs the schedules; an @every 1s schedule gets one published job
+// per tick, and when the leader stops the other takes over without a
+// duplicate or a lost beat.
 func TestCronLeaderFailover(t *testing.T) {
 	t.Parallel()
 	dsn := testkit.DatabaseURL(t)
@@ -43,31 +44,25 @@ func TestCronLeaderFailover(t *testing.T) {
 	var wg sync.WaitGroup
 	pubCtx, stopPub := context.WithCancel(ctx)
 	wg.Go(func() { _ = pub.Run(pubCtx) })
-	// The dispatcher's outbox publishes what a cron pass could not (the
-	// publisher not connected yet, a failed confirm).
-	disp, err := dispatch.New(dispatch.Options{Store: st, Publisher: pub, Registry: reg, Logger: log,
-		LockKey: prefix, Interval: 100 * time.Millisecond, OutboxAge: 500 * time.Millisecond})
-	require.NoError(t, err)
-	wg.Go(func() { _ = disp.Run(pubCtx) })
 
 	type loop struct {
-		cron *dispatch.Cron
+		disp *dispatch.Dispatcher
 		stop context.CancelFunc
 		done chan struct{}
 	}
-	startCron := func() *loop {
-		c, err := dispatch.NewCron(dispatch.CronOptions{Store: open(), Publisher: pub, Registry: reg, Logger: log,
-			LockKey: prefix, Interval: 50 * time.Millisecond})
+	start := func() *loop {
+		d, err := dispatch.New(dispatch.Options{Store: open(), Publisher: pub, Registry: reg, Logger: log,
+			LockKey: prefix, Interval: 50 * time.Millisecond, OutboxAge: 500 * time.Millisecond})
 		require.NoError(t, err)
-		cctx, cancel := context.WithCancel(ctx)
-		l := &loop{cron: c, stop: cancel, done: make(chan struct{})}
+		dctx, cancel := context.WithCancel(ctx)
+		l := &loop{disp: d, stop: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(l.done)
-			assert.NoError(t, c.Run(cctx))
+			assert.NoError(t, d.Run(dctx))
 		}()
 		return l
 	}
-	loops := []*loop{startCron(), startCron()}
+	loops := []*loop{start(), start()}
 	t.Cleanup(func() {
 		for _, l := range loops {
 			l.stop()
@@ -76,8 +71,8 @@ func TestCronLeaderFailover(t *testing.T) {
 		stopPub()
 		wg.Wait()
 	})
-	testkit.WaitFor(t, testkit.Deadline, func() bool { return loops[0].cron.Leading() != loops[1].cron.Leading() },
-		"exactly one cron loop leads")
+	testkit.WaitFor(t, testkit.Deadline, func() bool { return loops[0].disp.Leading() != loops[1].disp.Leading() },
+		"exactly one dispatcher leads")
 
 	sc, err := st.CreateSchedule(ctx, store.NewSchedule{Name: "beat", Spec: "@every 1s", Kind: jobs.KindNoop, Enabled: true}, time.Now())
 	require.NoError(t, err)
@@ -89,13 +84,13 @@ func TestCronLeaderFailover(t *testing.T) {
 	testkit.WaitFor(t, testkit.Deadline, func() bool { return len(jobsOf()) >= 3 }, "three ticks")
 
 	leader, standby := loops[0], loops[1]
-	if !leader.cron.Leading() {
+	if !leader.disp.Leading() {
 		leader, standby = standby, leader
 	}
 	leader.stop()
 	<-leader.done
 	before := len(jobsOf())
-	testkit.WaitFor(t, testkit.Deadline, standby.cron.Leading, "the standby takes over")
+	testkit.WaitFor(t, testkit.Deadline, standby.disp.Leading, "the standby takes over")
 	testkit.WaitFor(t, testkit.Deadline, func() bool { return len(jobsOf()) >= before+3 }, "three more ticks")
 
 	list := jobsOf()
@@ -108,7 +103,7 @@ func TestCronLeaderFailover(t *testing.T) {
 	for i := 1; i < len(ticks); i++ {
 		assert.NotEqual(t, ticks[i-1], ticks[i])
 	}
-	// Every created job gets published (by the cron loop, or the outbox).
+	// Every created job gets published (by the cron step, or the outbox).
 	testkit.WaitFor(t, testkit.Deadline, func() bool {
 		for _, j := range jobsOf()[:len(list)] {
 			if j.PublishedAt == nil {

@@ -106,9 +106,15 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
 	follow := newFollowUps(d)
+	schedules := newCron(d)
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
 	for {
+		fired, err := schedules.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("cron pass failed", zap.Error(err))
+		}
+		d.publishAll(ctx, fired)
 		if err := d.Pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("dispatch pass failed", zap.Error(err))
 		}

@@ -15,7 +15,7 @@ import (
 // standby takes over as soon as the leader's process or network goes away.
 type leader struct {
 	db      *sql.DB
-	role    string // names the loop in logs: "dispatcher", "cron"
+	role    string // names the loop in logs: "dispatcher"
 	key     string
 	retry   time.Duration
 	log     *zap.Logger

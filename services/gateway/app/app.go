@@ -94,8 +94,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
 		OnReconnect: func() { m.Reconnects.WithLabelValues("publisher").Inc() }})
-	// One LISTEN connection per gateway wakes its job event streams, and
-	// the dispatcher's fairness releases when any job changes.
+	// One polling connection per gateway wakes its job event streams, and
+	// the dispatcher's fairness releases when any job changes. The
+	// dispatcher's leader also fires the cron schedules.
 	notifier := store.NewJobNotifier(cfg.DatabaseURL, log)
 	jobChanges, stopJobChanges := notifier.Subscribe(uuid.Nil)
 	defer stopJobChanges()
@@ -103,15 +104,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		Store: st, Publisher: pub, Registry: reg, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
 		Wake: jobChanges,
-	})
-	if err != nil {
-		return err
-	}
-	// Cron schedules: one job per schedule and tick, created by whichever
-	// replica leads the cron lock.
-	cron, err := dispatch.NewCron(dispatch.CronOptions{
-		Store: st, Publisher: pub, Registry: reg, Logger: log,
-		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -152,7 +144,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return disp.Run(gctx) })
-	g.Go(func() error { return cron.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
 	if cfg.PprofAddr != "" {
