@@ -133,6 +133,34 @@ SELECT ` + jobColumns + ` FROM ins`
 
 // insertBatch stores validated submissions that carry no idempotency key.
 func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.Result[Job], error) {
+	created, err := insertRows(ctx, s.hot, rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]groupcommit.Result[Job], len(created))
+	for i, j := range created {
+		out[i].Value = j
+	}
+	return out, nil
+}
+
+// queryer runs a statement: the hot pool, or a transaction's connection.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryJobs runs q, which selects jobColumns, and reads its rows.
+func queryJobs(ctx context.Context, db queryer, q string, args ...any) ([]Job, error) {
+	res, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanJobs(res)
+}
+
+// insertRows inserts rows (no idempotency keys) and their created events
+// in one statement, and returns the jobs in the order of rows.
+func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
 	n := len(rows)
 	var (
 		ids, owners             = make([]string, n), make([]string, n)
@@ -150,17 +178,20 @@ func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.R
 		priorities[i], maxAttempts[i], timeouts[i] = int16(r.priority), int32(r.maxAttempts), r.timeoutMS
 		runAts[i], nows[i] = r.runAt, r.now
 	}
-	res, err := s.hot.QueryContext(ctx, insertBatchSQL, ids, owners, kinds, queues, states, priorities,
+	got, err := queryJobs(ctx, db, insertBatchSQL, ids, owners, kinds, queues, states, priorities,
 		payloads, maxAttempts, timeouts, hooks, emails, runAts, nows)
 	if err != nil {
 		return nil, fmt.Errorf("create %d jobs: %w", n, err)
 	}
-	got, err := scanJobs(res)
-	if err != nil {
-		return nil, fmt.Errorf("create %d jobs: %w", n, err)
+	out := make([]Job, 0, n)
+	for _, r := range matchByID(n, func(i int) uuid.UUID { return rows[i].id }, got,
+		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }) {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		out = append(out, r.Value)
 	}
-	return matchByID(len(rows), func(i int) uuid.UUID { return rows[i].id }, got,
-		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }), nil
+	return out, nil
 }
 
 // claimReq asks for job id on behalf of a worker.
@@ -201,11 +232,7 @@ func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.
 		seen[r.id] = true
 		ids, workers, leases = append(ids, r.id.String()), append(workers, r.workerID), append(leases, r.lease.Seconds())
 	}
-	res, err := s.hot.QueryContext(ctx, claimBatchSQL, ids, workers, leases)
-	if err != nil {
-		return nil, fmt.Errorf("claim %d jobs: %w", len(ids), err)
-	}
-	got, err := scanJobs(res)
+	got, err := queryJobs(ctx, s.hot, claimBatchSQL, ids, workers, leases)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d jobs: %w", len(ids), err)
 	}
@@ -244,11 +271,7 @@ func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommi
 			results[i] = &r
 		}
 	}
-	res, err := s.hot.QueryContext(ctx, completeBatchSQL, ids, attempts, workers, results, messages)
-	if err != nil {
-		return nil, fmt.Errorf("finish %d jobs: %w", n, err)
-	}
-	got, err := scanJobs(res)
+	got, err := queryJobs(ctx, s.hot, completeBatchSQL, ids, attempts, workers, results, messages)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d jobs: %w", n, err)
 	}

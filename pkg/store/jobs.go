@@ -581,8 +581,9 @@ func (s *Store) finishCancelled(ctx context.Context, o Outcome) (Job, error) {
 	return j, nil
 }
 
-// finishTransition builds the UPDATE for an outcome, conditional on the
-// worker owning the attempt.
+// finishTransition builds the UPDATE for an outcome other than success
+// (group-committed: completeBatchSQL), conditional on the worker owning
+// the attempt.
 func finishTransition(o Outcome) (transition, error) {
 	var (
 		set   string
@@ -592,9 +593,6 @@ func finishTransition(o Outcome) (transition, error) {
 	)
 	result := nullJSON(o.Result)
 	switch o.State {
-	case jobs.StateSucceeded:
-		set = `state = 'succeeded', result = ?, error = '', progress = 100, finished_at = now()`
-		args = []any{result}
 	case jobs.StateFailed:
 		set = `state = 'failed', result = ?, error = ?, finished_at = now()`
 		args = []any{result, o.Error}
