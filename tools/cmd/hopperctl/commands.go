@@ -72,16 +72,8 @@ func (c *cli) submit(ctx context.Context, args []string) error {
 		return err
 	}
 	body := map[string]any{"kind": kind}
-	if !json.Valid([]byte(*payload)) {
-		return usagef("-payload is not valid JSON")
-	}
-	body["payload"] = json.RawMessage(*payload)
-	if *priority != "" {
-		if n, err := strconv.Atoi(*priority); err == nil {
-			body["priority"] = n
-		} else {
-			body["priority"] = *priority
-		}
+	if err := setPayloadAndPriority(body, *payload, *priority); err != nil {
+		return err
 	}
 	if *runAt != "" {
 		body["run_at"] = *runAt
@@ -111,6 +103,43 @@ func (c *cli) submit(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.out, "%s\t%s\n", accepted.ID, accepted.State)
 	return nil
+}
+
+// setPayloadAndPriority puts the -payload and -priority flags of a job
+// (submit, schedules create) into a request body: the payload must be
+// JSON; a numeric priority goes as a number, a name as a string, and an
+// empty one not at all.
+func setPayloadAndPriority(body map[string]any, payload, priority string) error {
+	if !json.Valid([]byte(payload)) {
+		return usagef("-payload is not valid JSON")
+	}
+	body["payload"] = json.RawMessage(payload)
+	if priority != "" {
+		if n, err := strconv.Atoi(priority); err == nil {
+			body["priority"] = n
+		} else {
+			body["priority"] = priority
+		}
+	}
+	return nil
+}
+
+// fetch sends a request for a command that prints a table. With -o json
+// it prints the answer as it came and reports printed; otherwise it
+// decodes the answer into out ("decode <what>: ..." when it cannot).
+func (c *cli) fetch(ctx context.Context, method, path string, body any, what string, out any) (printed bool, err error) {
+	var raw json.RawMessage
+	if err := c.api.do(ctx, method, path, body, nil, &raw); err != nil {
+		return false, err
+	}
+	if c.json {
+		_, err := fmt.Fprintln(c.out, string(raw))
+		return true, err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return false, nil
 }
 
 // parseWithArg parses flags around exactly one positional argument.
@@ -408,8 +437,14 @@ func (c *cli) users(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return c.sendUser(ctx, "POST", "/v1/admin/users", map[string]any{"email": email, "plan": *plan, "role": *role})
+}
+
+// sendUser sends a request answered with a user (users create, users
+// plan) and prints the user: its id, email, role and plan.
+func (c *cli) sendUser(ctx context.Context, method, path string, body any) error {
 	var u map[string]any
-	if err := c.api.do(ctx, "POST", "/v1/admin/users", map[string]any{"email": email, "plan": *plan, "role": *role}, nil, &u); err != nil {
+	if err := c.api.do(ctx, method, path, body, nil, &u); err != nil {
 		return err
 	}
 	if c.json {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -83,19 +82,11 @@ func (c *cli) plans(ctx context.Context, args []string) error {
 }
 
 func (c *cli) listPlans(ctx context.Context) error {
-	var raw json.RawMessage
-	if err := c.api.do(ctx, "GET", "/v1/admin/plans", nil, nil, &raw); err != nil {
-		return err
-	}
-	if c.json {
-		_, err := fmt.Fprintln(c.out, string(raw))
-		return err
-	}
 	var body struct {
 		Plans []plan `json:"plans"`
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return fmt.Errorf("decode plans: %w", err)
+	if printed, err := c.fetch(ctx, "GET", "/v1/admin/plans", nil, "plans", &body); printed || err != nil {
+		return err
 	}
 	return c.printPlans(body.Plans)
 }
@@ -121,29 +112,13 @@ func (c *cli) userPlan(ctx context.Context, args []string) error {
 	if len(args) != 2 {
 		return usagef("usage: hopperctl users plan <user id> <plan>")
 	}
-	var u map[string]any
-	if err := c.api.do(ctx, "PUT", "/v1/admin/users/"+url.PathEscape(args[0])+"/plan", map[string]any{"plan": args[1]}, nil, &u); err != nil {
-		return err
-	}
-	if c.json {
-		return c.emit(u)
-	}
-	fmt.Fprintf(c.out, "%v\t%v\t%v\t%v\n", u["id"], u["email"], u["role"], u["plan"])
-	return nil
+	return c.sendUser(ctx, "PUT", "/v1/admin/users/"+url.PathEscape(args[0])+"/plan", map[string]any{"plan": args[1]})
 }
 
 // limits shows the caller's plan, limits and usage.
 func (c *cli) limits(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usagef("usage: hopperctl limits")
-	}
-	var raw json.RawMessage
-	if err := c.api.do(ctx, "GET", "/v1/users/me/limits", nil, nil, &raw); err != nil {
-		return err
-	}
-	if c.json {
-		_, err := fmt.Fprintln(c.out, string(raw))
-		return err
 	}
 	var body struct {
 		Plan   string `json:"plan"`
@@ -166,8 +141,8 @@ func (c *cli) limits(ctx context.Context, args []string) error {
 			Boost int `json:"priority_boost"`
 		} `json:"priority"`
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return fmt.Errorf("decode limits: %w", err)
+	if printed, err := c.fetch(ctx, "GET", "/v1/users/me/limits", nil, "limits", &body); printed || err != nil {
+		return err
 	}
 	rem := func(max int, r *int) string {
 		if max == 0 || r == nil {

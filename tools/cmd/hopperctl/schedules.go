@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"text/tabwriter"
 )
 
@@ -49,19 +47,11 @@ func (c *cli) listSchedules(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usagef("usage: hopperctl schedules list")
 	}
-	var raw json.RawMessage
-	if err := c.api.do(ctx, "GET", "/v1/admin/schedules", nil, nil, &raw); err != nil {
-		return err
-	}
-	if c.json {
-		_, err := fmt.Fprintln(c.out, string(raw))
-		return err
-	}
 	var body struct {
 		Schedules []schedule `json:"schedules"`
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return fmt.Errorf("decode schedules: %w", err)
+	if printed, err := c.fetch(ctx, "GET", "/v1/admin/schedules", nil, "schedules", &body); printed || err != nil {
+		return err
 	}
 	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tSPEC\tTIMEZONE\tKIND\tENABLED\tNEXT RUN\tLAST RUN")
@@ -102,16 +92,9 @@ func (c *cli) createSchedule(ctx context.Context, args []string) error {
 	if *spec == "" || *kind == "" {
 		return usagef("usage: hopperctl schedules create <name> -spec S -kind K [-payload JSON] [-priority P] [-timezone TZ] [-owner ID] [-disabled]")
 	}
-	if !json.Valid([]byte(*payload)) {
-		return usagef("-payload is not valid JSON")
-	}
-	body := map[string]any{"name": name, "spec": *spec, "kind": *kind, "payload": json.RawMessage(*payload), "enabled": !*disabled}
-	if *priority != "" {
-		if n, err := strconv.Atoi(*priority); err == nil {
-			body["priority"] = n
-		} else {
-			body["priority"] = *priority
-		}
+	body := map[string]any{"name": name, "spec": *spec, "kind": *kind, "enabled": !*disabled}
+	if err := setPayloadAndPriority(body, *payload, *priority); err != nil {
+		return err
 	}
 	if *timezone != "" {
 		body["timezone"] = *timezone
@@ -134,33 +117,17 @@ func (c *cli) scheduleAction(ctx context.Context, action string, args []string) 
 		return c.printSchedule(ctx, "POST", path, nil)
 	}
 	var j job
-	var raw json.RawMessage
-	if err := c.api.do(ctx, "POST", path, nil, nil, &raw); err != nil {
+	if printed, err := c.fetch(ctx, "POST", path, nil, "job", &j); printed || err != nil {
 		return err
-	}
-	if c.json {
-		_, err := fmt.Fprintln(c.out, string(raw))
-		return err
-	}
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return fmt.Errorf("decode job: %w", err)
 	}
 	fmt.Fprintf(c.out, "%s\t%s\t%s\n", j.ID, j.Kind, j.State)
 	return nil
 }
 
 func (c *cli) printSchedule(ctx context.Context, method, path string, body any) error {
-	var raw json.RawMessage
-	if err := c.api.do(ctx, method, path, body, nil, &raw); err != nil {
-		return err
-	}
-	if c.json {
-		_, err := fmt.Fprintln(c.out, string(raw))
-		return err
-	}
 	var s schedule
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("decode schedule: %w", err)
+	if printed, err := c.fetch(ctx, method, path, body, "schedule", &s); printed || err != nil {
+		return err
 	}
 	state := "enabled, next run " + orDash(s.NextRunAt)
 	if !s.Enabled {

@@ -130,3 +130,18 @@ func (a *API) internalError(c *gin.Context, op string, err error) {
 	httpx.Abort(c, http.StatusServiceUnavailable, httpx.CodeUnavailable,
 		"the service could not complete the request; retry shortly", nil)
 }
+
+// storeFailed answers a store call's error and reports whether it did:
+// store.ErrNotFound with notFound (the resource's 404), anything else as
+// an internal error.
+func (a *API) storeFailed(c *gin.Context, op string, err error, notFound func(*gin.Context)) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		notFound(c)
+	default:
+		a.internalError(c, op, err)
+	}
+	return true
+}

@@ -179,47 +179,43 @@ func (a *API) listDocuments(c *gin.Context) {
 }
 
 func (a *API) getDocument(c *gin.Context) {
-	p, ok := jobOwner(c)
+	owner, id, ok := documentInPath(c)
 	if !ok {
 		return
 	}
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		documentNotFound(c)
-		return
-	}
-	doc, err := a.opts.Store.GetDocument(c.Request.Context(), p.User.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		documentNotFound(c)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "get document", err)
+	doc, err := a.opts.Store.GetDocument(c.Request.Context(), owner, id)
+	if a.storeFailed(c, "get document", err, documentNotFound) {
 		return
 	}
 	c.JSON(http.StatusOK, documentView(doc))
 }
 
 func (a *API) deleteDocument(c *gin.Context) {
-	p, ok := jobOwner(c)
+	owner, id, ok := documentInPath(c)
 	if !ok {
 		return
+	}
+	err := a.opts.Store.DeleteDocument(c.Request.Context(), owner, id)
+	if a.storeFailed(c, "delete document", err, documentNotFound) {
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// documentInPath is the caller (the owner the store looks under) and the
+// document id in the path. When it returns ok false it has answered: 403
+// for the admin token, 404 for an id that is no UUID.
+func documentInPath(c *gin.Context) (owner, id uuid.UUID, ok bool) {
+	p, ok := jobOwner(c)
+	if !ok {
+		return uuid.Nil, uuid.Nil, false
 	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		documentNotFound(c)
-		return
+		return uuid.Nil, uuid.Nil, false
 	}
-	err = a.opts.Store.DeleteDocument(c.Request.Context(), p.User.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		documentNotFound(c)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "delete document", err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	return p.User.ID, id, true
 }
 
 func documentNotFound(c *gin.Context) {

@@ -92,21 +92,12 @@ func (a *API) createSchedule(c *gin.Context) {
 // enableSchedule turns a schedule on from its next tick; its kind must be
 // registered (422), as for a new schedule.
 func (a *API) enableSchedule(c *gin.Context) {
-	ctx := c.Request.Context()
-	sc, ok := a.loadSchedule(c)
+	sc, ok := a.loadRunnableSchedule(c)
 	if !ok {
 		return
 	}
-	if !a.kindRegistered(c, sc) {
-		return
-	}
-	sc, err := a.opts.Store.EnableSchedule(ctx, sc.Name, a.opts.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		scheduleNotFound(c)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "enable schedule", err)
+	sc, err := a.opts.Store.EnableSchedule(c.Request.Context(), sc.Name, a.opts.Now())
+	if a.storeFailed(c, "enable schedule", err, scheduleNotFound) {
 		return
 	}
 	c.JSON(http.StatusOK, scheduleView(sc))
@@ -114,12 +105,7 @@ func (a *API) enableSchedule(c *gin.Context) {
 
 func (a *API) disableSchedule(c *gin.Context) {
 	sc, err := a.opts.Store.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		scheduleNotFound(c)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "disable schedule", err)
+	if a.storeFailed(c, "disable schedule", err, scheduleNotFound) {
 		return
 	}
 	c.JSON(http.StatusOK, scheduleView(sc))
@@ -129,11 +115,8 @@ func (a *API) disableSchedule(c *gin.Context) {
 // and publishes it, like a submit: 202 with the job.
 func (a *API) triggerSchedule(c *gin.Context) {
 	ctx := c.Request.Context()
-	sc, ok := a.loadSchedule(c)
+	sc, ok := a.loadRunnableSchedule(c)
 	if !ok {
-		return
-	}
-	if !a.kindRegistered(c, sc) {
 		return
 	}
 	job, err := a.opts.Store.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
@@ -159,38 +142,25 @@ func (a *API) triggerSchedule(c *gin.Context) {
 
 func (a *API) deleteSchedule(c *gin.Context) {
 	err := a.opts.Store.DeleteSchedule(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
-		scheduleNotFound(c)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "delete schedule", err)
+	if a.storeFailed(c, "delete schedule", err, scheduleNotFound) {
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (a *API) loadSchedule(c *gin.Context) (store.Schedule, bool) {
+// loadRunnableSchedule loads the schedule named in the path and checks
+// that a worker of this deployment can run its kind. When it returns ok
+// false it has answered: 404, 422 or 503.
+func (a *API) loadRunnableSchedule(c *gin.Context) (store.Schedule, bool) {
 	sc, err := a.opts.Store.GetSchedule(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
-		scheduleNotFound(c)
+	if a.storeFailed(c, "get schedule", err, scheduleNotFound) {
 		return store.Schedule{}, false
 	}
-	if err != nil {
-		a.internalError(c, "get schedule", err)
+	if _, ok := a.opts.Registry.Lookup(sc.Kind); !ok {
+		a.unknownScheduleKind(c, sc)
 		return store.Schedule{}, false
 	}
 	return sc, true
-}
-
-// kindRegistered answers 422 when no worker of this deployment can run
-// the schedule's kind.
-func (a *API) kindRegistered(c *gin.Context, sc store.Schedule) bool {
-	if _, ok := a.opts.Registry.Lookup(sc.Kind); ok {
-		return true
-	}
-	a.unknownScheduleKind(c, sc)
-	return false
 }
 
 func (a *API) unknownScheduleKind(c *gin.Context, sc store.Schedule) {
