@@ -39,7 +39,7 @@ func targets() []target {
 				}
 			},
 			call: func(ctx context.Context, base string, l limits) error {
-				c, err := NewChatClient(ChatConfig{URL: base + "/v1", Model: "m",
+				c, err := NewChatClient(Config{URL: base + "/v1", Model: "m",
 					Timeout: l.timeout, MaxAttempts: l.maxAttempts, MaxRetryDelay: l.maxRetryDelay})
 				if err != nil {
 					return err
@@ -59,7 +59,7 @@ func targets() []target {
 				}
 			},
 			call: func(ctx context.Context, base string, l limits) error {
-				c, err := NewImageClient(ImagesConfig{URL: base + "/v1", Model: "m",
+				c, err := NewImageClient(Config{URL: base + "/v1", Model: "m",
 					Timeout: l.timeout, MaxAttempts: l.maxAttempts, MaxRetryDelay: l.maxRetryDelay})
 				if err != nil {
 					return err
@@ -76,7 +76,7 @@ func targets() []target {
 				}
 			},
 			call: func(ctx context.Context, base string, l limits) error {
-				c, err := NewTranscriptionClient(STTConfig{URL: base + "/v1", Model: "m",
+				c, err := NewTranscriptionClient(Config{URL: base + "/v1", Model: "m",
 					Timeout: l.timeout, MaxAttempts: l.maxAttempts, MaxRetryDelay: l.maxRetryDelay})
 				if err != nil {
 					return err
@@ -95,7 +95,7 @@ func targets() []target {
 				}
 			},
 			call: func(ctx context.Context, base string, l limits) error {
-				c, err := NewEmbeddingClient(EmbeddingsConfig{URL: base + "/v1", Model: "m",
+				c, err := NewEmbeddingClient(Config{URL: base + "/v1", Model: "m",
 					Timeout: l.timeout, MaxAttempts: l.maxAttempts, MaxRetryDelay: l.maxRetryDelay})
 				if err != nil {
 					return err
@@ -248,14 +248,14 @@ func TestNotConfigured(t *testing.T) {
 		build       func() error
 		wantSetting string
 	}{
-		{"chat url", func() error { _, err := NewChatClient(ChatConfig{Model: "m"}); return err }, SettingLLMURL},
-		{"chat model", func() error { _, err := NewChatClient(ChatConfig{URL: "http://llm.test/v1"}); return err }, SettingLLMModel},
-		{"images url", func() error { _, err := NewImageClient(ImagesConfig{Model: "m"}); return err }, SettingImagesURL},
-		{"images model", func() error { _, err := NewImageClient(ImagesConfig{URL: "http://img.test"}); return err }, SettingImagesModel},
-		{"stt url", func() error { _, err := NewTranscriptionClient(STTConfig{Model: "m", APIKey: "k"}); return err }, SettingSTTURL},
-		{"stt model", func() error { _, err := NewTranscriptionClient(STTConfig{URL: "http://stt.test"}); return err }, SettingSTTModel},
-		{"embeddings url", func() error { _, err := NewEmbeddingClient(EmbeddingsConfig{URL: "  ", Model: "m"}); return err }, SettingEmbeddingsURL},
-		{"embeddings model", func() error { _, err := NewEmbeddingClient(EmbeddingsConfig{URL: "http://e.test"}); return err }, SettingEmbeddingsModel},
+		{"chat url", func() error { _, err := NewChatClient(Config{Model: "m"}); return err }, SettingLLMURL},
+		{"chat model", func() error { _, err := NewChatClient(Config{URL: "http://llm.test/v1"}); return err }, SettingLLMModel},
+		{"images url", func() error { _, err := NewImageClient(Config{Model: "m"}); return err }, SettingImagesURL},
+		{"images model", func() error { _, err := NewImageClient(Config{URL: "http://img.test"}); return err }, SettingImagesModel},
+		{"stt url", func() error { _, err := NewTranscriptionClient(Config{Model: "m", APIKey: "k"}); return err }, SettingSTTURL},
+		{"stt model", func() error { _, err := NewTranscriptionClient(Config{URL: "http://stt.test"}); return err }, SettingSTTModel},
+		{"embeddings url", func() error { _, err := NewEmbeddingClient(Config{URL: "  ", Model: "m"}); return err }, SettingEmbeddingsURL},
+		{"embeddings model", func() error { _, err := NewEmbeddingClient(Config{URL: "http://e.test"}); return err }, SettingEmbeddingsModel},
 		{"searxng url", func() error { _, err := NewSearchClient(SearxNGConfig{}); return err }, SettingSearxNGURL},
 	}
 	for _, tt := range tests {
@@ -280,10 +280,10 @@ func TestBadConfig(t *testing.T) {
 		build   func() error
 		wantMsg string
 	}{
-		{"url without scheme", func() error { _, err := NewChatClient(ChatConfig{URL: "llm.test/v1", Model: "m"}); return err }, SettingLLMURL},
+		{"url without scheme", func() error { _, err := NewChatClient(Config{URL: "llm.test/v1", Model: "m"}); return err }, SettingLLMURL},
 		{"ftp url", func() error { _, err := NewSearchClient(SearxNGConfig{URL: "ftp://s.test"}); return err }, SettingSearxNGURL},
 		{"negative attempts", func() error {
-			_, err := NewEmbeddingClient(EmbeddingsConfig{URL: "http://e.test", Model: "m", MaxAttempts: -1})
+			_, err := NewEmbeddingClient(Config{URL: "http://e.test", Model: "m", MaxAttempts: -1})
 			return err
 		}, SettingEmbeddingsURL},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 )
@@ -40,22 +39,18 @@ type ChatResult struct {
 // (POST {URL}/chat/completions with stream: true).
 type ChatClient struct {
 	api     openai.ChatCompletionService
-	model   string
-	timeout time.Duration
+	e       endpoint
 	onUsage func(context.Context, Usage)
 }
 
 // NewChatClient builds a chat client. An empty URL or model is
 // ErrNotConfigured naming HOPPER_LLM_URL or HOPPER_LLM_MODEL.
-func NewChatClient(cfg ChatConfig) (*ChatClient, error) {
-	e, err := newEndpoint(settings{url: SettingLLMURL, model: SettingLLMModel},
-		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultChatTimeout,
-		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+func NewChatClient(cfg Config) (*ChatClient, error) {
+	e, err := newEndpoint(settings{url: SettingLLMURL, model: SettingLLMModel, timeout: DefaultChatTimeout}, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &ChatClient{api: openai.NewChatCompletionService(e.openAIOptions()...), model: e.model, timeout: e.timeout,
-		onUsage: cfg.OnUsage}, nil
+	return &ChatClient{api: openai.NewChatCompletionService(e.openAIOptions()...), e: e, onUsage: cfg.OnUsage}, nil
 }
 
 // Chat sends messages and streams the answer, calling onDelta (when not
@@ -109,7 +104,7 @@ func (c *ChatClient) Chat(ctx context.Context, messages []Message, onDelta func(
 		}
 	}
 	if err := stream.Err(); err != nil {
-		return ChatResult{}, wrapAPIError(ctx, "chat completion", c.timeout, err)
+		return ChatResult{}, wrapAPIError(ctx, "chat completion", c.e.timeout, err)
 	}
 	if res.FinishReason == "" {
 		return ChatResult{}, fmt.Errorf("chat completion: %w (%d bytes received)", ErrIncompleteStream, text.Len())
@@ -141,7 +136,7 @@ func (c *ChatClient) params(messages []Message) (openai.ChatCompletionNewParams,
 		}
 	}
 	return openai.ChatCompletionNewParams{
-		Model:    c.model,
+		Model:    c.e.model,
 		Messages: msgs,
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{
 			IncludeUsage: openai.Bool(true),

@@ -83,7 +83,7 @@ func TestChatStreams(t *testing.T) {
 					s.data(e)
 				}
 			})
-			c, err := NewChatClient(ChatConfig{URL: f.srv.URL + "/v1", APIKey: tt.apiKey + "\n", Model: "fake-model"})
+			c, err := NewChatClient(Config{URL: f.srv.URL + "/v1", APIKey: tt.apiKey + "\n", Model: "fake-model"})
 			require.NoError(t, err)
 
 			var deltas []string
@@ -150,7 +150,7 @@ func TestChatDeltasArriveWhileStreaming(t *testing.T) {
 		s.data(chunk(" answer", "stop"))
 		s.data("[DONE]")
 	})
-	c, err := NewChatClient(ChatConfig{URL: f.srv.URL + "/v1", Model: "m"})
+	c, err := NewChatClient(Config{URL: f.srv.URL + "/v1", Model: "m"})
 	require.NoError(t, err)
 
 	n := 0
@@ -176,7 +176,7 @@ func TestChatDeltaCallbackErrorStops(t *testing.T) {
 		s.data(chunk("", "stop"))
 		s.data("[DONE]")
 	})
-	c, err := NewChatClient(ChatConfig{URL: f.srv.URL + "/v1", Model: "m"})
+	c, err := NewChatClient(Config{URL: f.srv.URL + "/v1", Model: "m"})
 	require.NoError(t, err)
 
 	errStop := errors.New("job cancelled")
@@ -204,7 +204,7 @@ func TestChatInvalidInput(t *testing.T) {
 			f := newFakeAPI(t, 0, nil, func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusTeapot)
 			})
-			c, err := NewChatClient(ChatConfig{URL: f.srv.URL, Model: "m"})
+			c, err := NewChatClient(Config{URL: f.srv.URL, Model: "m"})
 			require.NoError(t, err)
 			_, err = c.Chat(testCtx(t), tt.messages, nil)
 			require.ErrorIs(t, err, ErrInvalidInput)
@@ -219,7 +219,7 @@ func TestChatInvalidInput(t *testing.T) {
 func TestChatErrorNamesProviderMessage(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, -1, openAIError(http.StatusNotFound, "The model `nope` does not exist"), nil)
-	c, err := NewChatClient(ChatConfig{URL: f.srv.URL + "/v1", Model: "nope", APIKey: "sk-secret"})
+	c, err := NewChatClient(Config{URL: f.srv.URL + "/v1", Model: "nope", APIKey: "sk-secret"})
 	require.NoError(t, err)
 	_, err = c.Chat(testCtx(t), []Message{{Role: RoleUser, Content: "hi"}}, nil)
 	require.Error(t, err)

@@ -55,13 +55,18 @@ const (
 	defaultMaxRetryAfter = 2 * time.Minute
 )
 
-// ChatConfig configures the chat completions client (HOPPER_LLM_*).
-type ChatConfig struct {
+// Config configures one of the OpenAI-compatible clients: chat
+// completions (HOPPER_LLM_*), images (HOPPER_IMAGES_*), transcription
+// (HOPPER_STT_*) and embeddings (HOPPER_EMBEDDINGS_*).
+type Config struct {
 	URL    string // base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1
 	APIKey string // sent as a bearer token; empty sends none
 	Model  string // required
-	// Timeout bounds one attempt, connect to last streamed byte
-	// (DefaultChatTimeout when zero).
+	// Timeout bounds one attempt, connect to last byte: for chat the whole
+	// streamed answer, for images also each attempt to download an image
+	// the server returned as a URL. Zero is the client's default
+	// (DefaultChatTimeout, DefaultImageTimeout, DefaultTranscribeTimeout,
+	// DefaultEmbeddingsTimeout).
 	Timeout time.Duration
 	// MaxAttempts per call including the first (DefaultMaxAttempts when zero).
 	MaxAttempts int
@@ -72,54 +77,14 @@ type ChatConfig struct {
 	// HTTPClient is used for every request; nil means a new http.Client.
 	HTTPClient *http.Client
 	// OnUsage, when set, is called after a call the server reported usage
-	// for (a rate limiter charges the tokens).
+	// for (a rate limiter charges the tokens). Only the chat and embeddings
+	// clients report usage (embeddings: PromptTokens only).
 	OnUsage func(ctx context.Context, u Usage)
-}
-
-// ImagesConfig configures the image generation client (HOPPER_IMAGES_*).
-// The fields mean what they mean in ChatConfig; Timeout defaults to
-// DefaultImageTimeout and also bounds each attempt to download an image
-// the server returned as a URL.
-type ImagesConfig struct {
-	URL           string
-	APIKey        string
-	Model         string
-	Timeout       time.Duration
-	MaxAttempts   int
-	MaxRetryDelay time.Duration
-	HTTPClient    *http.Client
-}
-
-// STTConfig configures the audio transcription client (HOPPER_STT_*).
-// The fields mean what they mean in ChatConfig; Timeout defaults to
-// DefaultTranscribeTimeout.
-type STTConfig struct {
-	URL           string
-	APIKey        string
-	Model         string
-	Timeout       time.Duration
-	MaxAttempts   int
-	MaxRetryDelay time.Duration
-	HTTPClient    *http.Client
-}
-
-// EmbeddingsConfig configures the embeddings client (HOPPER_EMBEDDINGS_*).
-// The fields mean what they mean in ChatConfig; Timeout defaults to
-// DefaultEmbeddingsTimeout.
-type EmbeddingsConfig struct {
-	URL           string
-	APIKey        string
-	Model         string
-	Timeout       time.Duration
-	MaxAttempts   int
-	MaxRetryDelay time.Duration
-	HTTPClient    *http.Client
-	OnUsage       func(ctx context.Context, u Usage) // as in ChatConfig (PromptTokens only)
 }
 
 // SearxNGConfig configures the web search client (HOPPER_SEARXNG_URL).
 // URL is the instance's base URL (the client calls {URL}/search); the
-// other fields mean what they mean in ChatConfig, and Timeout defaults to
+// other fields mean what they mean in Config, and Timeout defaults to
 // DefaultSearchTimeout. The instance must have the json format enabled
 // (settings.yml: search.formats).
 type SearxNGConfig struct {
@@ -141,18 +106,17 @@ type endpoint struct {
 }
 
 // settings names a provider's URL and model settings (model empty when the
-// provider has none, as SearxNG).
+// provider has none, as SearxNG) and its default per-attempt timeout.
 type settings struct {
 	url, model string
+	timeout    time.Duration
 }
 
-// newEndpoint validates a provider's fields and fills in defaults. An empty
+// newEndpoint validates a provider's Config and fills in defaults. An empty
 // URL or model is ErrNotConfigured naming the setting; a malformed URL or a
 // negative limit is a plain error naming it.
-func newEndpoint(s settings, rawURL, apiKey, model string, timeout, defTimeout time.Duration,
-	maxAttempts int, maxRetryDelay time.Duration, hc *http.Client,
-) (endpoint, error) {
-	rawURL = strings.TrimSpace(rawURL)
+func newEndpoint(s settings, c Config) (endpoint, error) {
+	rawURL := strings.TrimSpace(c.URL)
 	if rawURL == "" {
 		return endpoint{}, ErrNotConfigured{Setting: s.url}
 	}
@@ -163,27 +127,28 @@ func newEndpoint(s settings, rawURL, apiKey, model string, timeout, defTimeout t
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return endpoint{}, fmt.Errorf("%s: want an http(s) URL with a host, got %q", s.url, u.Redacted())
 	}
-	if s.model != "" && strings.TrimSpace(model) == "" {
+	if s.model != "" && strings.TrimSpace(c.Model) == "" {
 		return endpoint{}, ErrNotConfigured{Setting: s.model}
 	}
-	if timeout < 0 || maxAttempts < 0 || maxRetryDelay < 0 {
+	if c.Timeout < 0 || c.MaxAttempts < 0 || c.MaxRetryDelay < 0 {
 		return endpoint{}, fmt.Errorf("%s: timeout, attempts and retry delay must not be negative", s.url)
 	}
-	if timeout == 0 {
-		timeout = defTimeout
-	}
-	if maxAttempts == 0 {
-		maxAttempts = DefaultMaxAttempts
-	}
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	return endpoint{
+	e := endpoint{
 		baseURL:    u,
-		apiKey:     strings.TrimSpace(apiKey), // a secret file's trailing newline
-		model:      strings.TrimSpace(model),
-		timeout:    timeout,
-		retry:      retryPolicy{maxAttempts: maxAttempts, maxDelay: maxRetryDelay},
-		httpClient: hc,
-	}, nil
+		apiKey:     strings.TrimSpace(c.APIKey), // a secret file's trailing newline
+		model:      strings.TrimSpace(c.Model),
+		timeout:    c.Timeout,
+		retry:      retryPolicy{maxAttempts: c.MaxAttempts, maxDelay: c.MaxRetryDelay},
+		httpClient: c.HTTPClient,
+	}
+	if e.timeout == 0 {
+		e.timeout = s.timeout
+	}
+	if e.retry.maxAttempts == 0 {
+		e.retry.maxAttempts = DefaultMaxAttempts
+	}
+	if e.httpClient == nil {
+		e.httpClient = &http.Client{}
+	}
+	return e, nil
 }

@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 )
@@ -12,22 +11,18 @@ import (
 // (POST {URL}/embeddings).
 type EmbeddingClient struct {
 	api     openai.EmbeddingService
-	model   string
-	timeout time.Duration
+	e       endpoint
 	onUsage func(context.Context, Usage)
 }
 
 // NewEmbeddingClient builds an embeddings client. An empty URL or model is
 // ErrNotConfigured naming HOPPER_EMBEDDINGS_URL or HOPPER_EMBEDDINGS_MODEL.
-func NewEmbeddingClient(cfg EmbeddingsConfig) (*EmbeddingClient, error) {
-	e, err := newEndpoint(settings{url: SettingEmbeddingsURL, model: SettingEmbeddingsModel},
-		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultEmbeddingsTimeout,
-		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+func NewEmbeddingClient(cfg Config) (*EmbeddingClient, error) {
+	e, err := newEndpoint(settings{url: SettingEmbeddingsURL, model: SettingEmbeddingsModel, timeout: DefaultEmbeddingsTimeout}, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &EmbeddingClient{api: openai.NewEmbeddingService(e.openAIOptions()...), model: e.model, timeout: e.timeout,
-		onUsage: cfg.OnUsage}, nil
+	return &EmbeddingClient{api: openai.NewEmbeddingService(e.openAIOptions()...), e: e, onUsage: cfg.OnUsage}, nil
 }
 
 // Embed returns one vector per input, in the order of inputs (the answer
@@ -39,12 +34,12 @@ func (c *EmbeddingClient) Embed(ctx context.Context, inputs []string) ([][]float
 		return [][]float32{}, nil
 	}
 	res, err := c.api.New(ctx, openai.EmbeddingNewParams{
-		Model:          c.model,
+		Model:          c.e.model,
 		Input:          openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: inputs},
 		EncodingFormat: openai.EmbeddingNewParamsEncodingFormatFloat,
 	})
 	if err != nil {
-		return nil, wrapAPIError(ctx, "embeddings", c.timeout, err)
+		return nil, wrapAPIError(ctx, "embeddings", c.e.timeout, err)
 	}
 	if c.onUsage != nil && res.JSON.Usage.Valid() && res.Usage.PromptTokens > 0 {
 		c.onUsage(ctx, Usage{PromptTokens: res.Usage.PromptTokens})

@@ -58,7 +58,7 @@ func TestEmbed(t *testing.T) {
 				writeJSON(t, w, map[string]any{"object": "list", "model": "embed-small", "data": tt.data,
 					"usage": map[string]any{"prompt_tokens": 3, "total_tokens": 3}})
 			})
-			c, err := NewEmbeddingClient(EmbeddingsConfig{URL: f.srv.URL + "/v1", Model: "embed-small"})
+			c, err := NewEmbeddingClient(Config{URL: f.srv.URL + "/v1", Model: "embed-small"})
 			require.NoError(t, err)
 
 			vecs, err := c.Embed(testCtx(t), tt.inputs)
@@ -80,7 +80,7 @@ func TestEmbed(t *testing.T) {
 func TestEmbedNothing(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, 0, nil, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	c, err := NewEmbeddingClient(EmbeddingsConfig{URL: f.srv.URL, Model: "m"})
+	c, err := NewEmbeddingClient(Config{URL: f.srv.URL, Model: "m"})
 	require.NoError(t, err)
 	vecs, err := c.Embed(testCtx(t), nil)
 	require.NoError(t, err)

@@ -23,6 +23,17 @@ func (e ErrNotConfigured) Error() string {
 	return "provider not configured: set " + e.Setting
 }
 
+// MissingSetting returns the setting an ErrNotConfigured in err's chain
+// names, and whether there is one: a constructor's error is either "not
+// configured" (ok) or a malformed setting (not ok, err not nil).
+func MissingSetting(err error) (setting string, ok bool) {
+	var nc ErrNotConfigured
+	if errors.As(err, &nc) {
+		return nc.Setting, true
+	}
+	return "", false
+}
+
 // ErrInvalidInput marks a call the provider cannot serve whatever it is
 // asked again: an empty prompt, no messages, an unknown role. It is
 // permanent.

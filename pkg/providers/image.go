@@ -34,10 +34,8 @@ type ImageClient struct {
 
 // NewImageClient builds an image client. An empty URL or model is
 // ErrNotConfigured naming HOPPER_IMAGES_URL or HOPPER_IMAGES_MODEL.
-func NewImageClient(cfg ImagesConfig) (*ImageClient, error) {
-	e, err := newEndpoint(settings{url: SettingImagesURL, model: SettingImagesModel},
-		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultImageTimeout,
-		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+func NewImageClient(cfg Config) (*ImageClient, error) {
+	e, err := newEndpoint(settings{url: SettingImagesURL, model: SettingImagesModel, timeout: DefaultImageTimeout}, cfg)
 	if err != nil {
 		return nil, err
 	}

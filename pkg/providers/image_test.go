@@ -107,7 +107,7 @@ func TestImage(t *testing.T) {
 				mux.HandleFunc("GET /files/img", tt.download)
 			}
 			f = newFakeAPI(t, 0, nil, mux.ServeHTTP)
-			c, err := NewImageClient(ImagesConfig{URL: f.srv.URL + "/v1", APIKey: "img-key", Model: tt.model, MaxRetryDelay: 10 * time.Millisecond})
+			c, err := NewImageClient(Config{URL: f.srv.URL + "/v1", APIKey: "img-key", Model: tt.model, MaxRetryDelay: 10 * time.Millisecond})
 			require.NoError(t, err)
 
 			img, err := c.Image(testCtx(t), "a lighthouse", tt.size)
@@ -132,7 +132,7 @@ func TestImage(t *testing.T) {
 
 func TestImageEmptyPrompt(t *testing.T) {
 	t.Parallel()
-	c, err := NewImageClient(ImagesConfig{URL: "http://127.0.0.1:1", Model: "m"})
+	c, err := NewImageClient(Config{URL: "http://127.0.0.1:1", Model: "m"})
 	require.NoError(t, err)
 	_, err = c.Image(testCtx(t), "  ", "")
 	require.ErrorIs(t, err, ErrInvalidInput)

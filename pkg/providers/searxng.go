@@ -39,9 +39,8 @@ type SearchClient struct {
 // NewSearchClient builds a SearxNG client. An empty URL is ErrNotConfigured
 // naming HOPPER_SEARXNG_URL.
 func NewSearchClient(cfg SearxNGConfig) (*SearchClient, error) {
-	e, err := newEndpoint(settings{url: SettingSearxNGURL},
-		cfg.URL, "", "", cfg.Timeout, DefaultSearchTimeout,
-		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+	e, err := newEndpoint(settings{url: SettingSearxNGURL, timeout: DefaultSearchTimeout}, Config{URL: cfg.URL,
+		Timeout: cfg.Timeout, MaxAttempts: cfg.MaxAttempts, MaxRetryDelay: cfg.MaxRetryDelay, HTTPClient: cfg.HTTPClient})
 	if err != nil {
 		return nil, err
 	}

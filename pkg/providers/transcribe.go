@@ -7,7 +7,6 @@ import (
 	"mime"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 )
@@ -22,21 +21,18 @@ type Transcript struct {
 // TranscriptionClient turns speech into text with an OpenAI-compatible API
 // (POST {URL}/audio/transcriptions, multipart/form-data).
 type TranscriptionClient struct {
-	api     openai.AudioTranscriptionService
-	model   string
-	timeout time.Duration
+	api openai.AudioTranscriptionService
+	e   endpoint
 }
 
 // NewTranscriptionClient builds a speech-to-text client. An empty URL or
 // model is ErrNotConfigured naming HOPPER_STT_URL or HOPPER_STT_MODEL.
-func NewTranscriptionClient(cfg STTConfig) (*TranscriptionClient, error) {
-	e, err := newEndpoint(settings{url: SettingSTTURL, model: SettingSTTModel},
-		cfg.URL, cfg.APIKey, cfg.Model, cfg.Timeout, DefaultTranscribeTimeout,
-		cfg.MaxAttempts, cfg.MaxRetryDelay, cfg.HTTPClient)
+func NewTranscriptionClient(cfg Config) (*TranscriptionClient, error) {
+	e, err := newEndpoint(settings{url: SettingSTTURL, model: SettingSTTModel, timeout: DefaultTranscribeTimeout}, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &TranscriptionClient{api: openai.NewAudioTranscriptionService(e.openAIOptions()...), model: e.model, timeout: e.timeout}, nil
+	return &TranscriptionClient{api: openai.NewAudioTranscriptionService(e.openAIOptions()...), e: e}, nil
 }
 
 // Transcribe sends the recording in audio as the multipart "file" field
@@ -64,7 +60,7 @@ func (c *TranscriptionClient) TranscribeLanguage(ctx context.Context, filename, 
 	}
 	params := openai.AudioTranscriptionNewParams{
 		File:           openai.File(audio, filename, contentType),
-		Model:          c.model,
+		Model:          c.e.model,
 		ResponseFormat: openai.AudioResponseFormatJSON,
 	}
 	if language = strings.TrimSpace(language); language != "" {
@@ -72,7 +68,7 @@ func (c *TranscriptionClient) TranscribeLanguage(ctx context.Context, filename, 
 	}
 	res, err := c.api.New(ctx, params)
 	if err != nil {
-		return Transcript{}, wrapAPIError(ctx, "transcription", c.timeout, err)
+		return Transcript{}, wrapAPIError(ctx, "transcription", c.e.timeout, err)
 	}
 	return Transcript{Text: res.Text, Language: res.Language, Duration: res.Duration}, nil
 }

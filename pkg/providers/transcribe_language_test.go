@@ -25,7 +25,7 @@ func TestTranscribeLanguage(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"text":"bonjour"}`)
 		})
-		c, err := NewTranscriptionClient(STTConfig{URL: f.srv.URL + "/v1", Model: "whisper-1"})
+		c, err := NewTranscriptionClient(Config{URL: f.srv.URL + "/v1", Model: "whisper-1"})
 		require.NoError(t, err)
 		got, err := c.TranscribeLanguage(testCtx(t), "a.wav", lang, strings.NewReader("RIFF"))
 		require.NoError(t, err)

@@ -69,7 +69,7 @@ func TestTranscribe(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(w, tt.answer)
 			})
-			c, err := NewTranscriptionClient(STTConfig{URL: f.srv.URL + "/v1", Model: "whisper-1"})
+			c, err := NewTranscriptionClient(Config{URL: f.srv.URL + "/v1", Model: "whisper-1"})
 			require.NoError(t, err)
 
 			got, err := c.Transcribe(testCtx(t), tt.filename, strings.NewReader(audio))
@@ -93,7 +93,7 @@ func TestTranscribeRetrySendsTheAudioAgain(t *testing.T) {
 		sizes = append(sizes, len(body))
 		writeJSON(t, w, map[string]any{"text": "ok"})
 	})
-	c, err := NewTranscriptionClient(STTConfig{URL: f.srv.URL, Model: "m", MaxRetryDelay: 10 * time.Millisecond})
+	c, err := NewTranscriptionClient(Config{URL: f.srv.URL, Model: "m", MaxRetryDelay: 10 * time.Millisecond})
 	require.NoError(t, err)
 	got, err := c.Transcribe(testCtx(t), "a.wav", strings.NewReader(strings.Repeat("x", 64<<10)))
 	require.NoError(t, err)

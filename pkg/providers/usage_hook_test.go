@@ -36,15 +36,15 @@ func TestOnUsage(t *testing.T) {
 	var got []Usage
 	record := func(_ context.Context, u Usage) { got = append(got, u) }
 
-	chat, err := NewChatClient(ChatConfig{URL: srv.URL + "/v1", Model: "m", OnUsage: record})
+	chat, err := NewChatClient(Config{URL: srv.URL + "/v1", Model: "m", OnUsage: record})
 	require.NoError(t, err)
 	_, err = chat.Chat(testCtx(t), []Message{{Role: RoleUser, Content: "hi"}}, nil)
 	require.NoError(t, err)
-	emb, err := NewEmbeddingClient(EmbeddingsConfig{URL: srv.URL + "/v1", Model: "m", OnUsage: record})
+	emb, err := NewEmbeddingClient(Config{URL: srv.URL + "/v1", Model: "m", OnUsage: record})
 	require.NoError(t, err)
 	_, err = emb.Embed(testCtx(t), []string{"a"})
 	require.NoError(t, err)
-	quiet, err := NewEmbeddingClient(EmbeddingsConfig{URL: srv.URL + "/nousage", Model: "m", OnUsage: record})
+	quiet, err := NewEmbeddingClient(Config{URL: srv.URL + "/nousage", Model: "m", OnUsage: record})
 	require.NoError(t, err)
 	_, err = quiet.Embed(testCtx(t), []string{"a"})
 	require.NoError(t, err)

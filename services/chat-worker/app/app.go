@@ -38,10 +38,10 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		docs := retriever{store: st, embed: qemb, log: log}
 		qa := &answerer{store: st, llm: llm, docs: docs}
 		p.Handle(jobs.KindQAAsk, qa.handle)
-		p.Handle(jobs.KindChatImage, newImageGenerator(cfg.Providers.Images, lim, st, log).handle)
-		p.Handle(jobs.KindChatTranscribe, newTranscriber(cfg.Providers.STT, lim, st, log).handle)
+		p.Handle(jobs.KindChatImage, newImageGenerator(cfg.Providers.Images, lim, st, log))
+		p.Handle(jobs.KindChatTranscribe, newTranscriber(cfg.Providers.STT, lim, st, log))
 		p.Handle(jobs.KindChatMessage, (&chatter{docs: docs, llm: llm}).handle)
-		p.Handle(jobs.KindChatSearch, search.handle)
+		p.Handle(jobs.KindChatSearch, search)
 	}
 	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
 }
@@ -53,24 +53,52 @@ func newLLM(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (*provid
 		log.Info("no LLM configured (HOPPER_LLM_URL): chat.message and qa.ask answer extractively")
 		return nil, nil
 	}
-	rl := lim.Provider("llm", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
-	c, err := providers.NewChatClient(providers.ChatConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
-		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
+	c, err := providers.NewChatClient(providerConfig(lim, "llm", e))
 	if err != nil {
 		return nil, fmt.Errorf("HOPPER_LLM_*: %w", err)
 	}
 	return c, nil
 }
 
-// newSearcher builds the SearxNG client; unset, chat.search jobs fail
-// naming the setting.
-func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) *searcher {
+// newSearcher builds chat.search's handler and its SearxNG client; unset,
+// chat.search jobs fail naming the setting.
+func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) worker.HandlerFunc {
 	c, err := providers.NewSearchClient(providers.SearxNGConfig{URL: url, HTTPClient: rl.HTTPClient()})
 	if err != nil {
 		if url != "" {
 			log.Warn("HOPPER_SEARXNG_URL is unusable: chat.search jobs will fail", zap.Error(err))
 		}
-		return &searcher{err: err}
+		return unavailable(err)
 	}
-	return &searcher{client: c}
+	return (&searcher{client: c}).handle
+}
+
+// providerConfig is the client configuration of endpoint e, its requests
+// (and, for the LLM and embeddings, its tokens) paced by lim as provider
+// name.
+func providerConfig(lim *ratelimit.Limiter, name string, e config.Endpoint) providers.Config {
+	rl := lim.Provider(name, e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
+	return providers.Config{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage}
+}
+
+// unavailable is the handler of a kind whose provider client could not be
+// built at start: every job fails at once, permanently, with err, which
+// names the setting.
+func unavailable(err error) worker.HandlerFunc {
+	return func(context.Context, *worker.Job) (any, error) {
+		return nil, worker.Permanent(err)
+	}
+}
+
+// mediaUnavailable is unavailable for chat.image and chat.transcribe: it
+// says at start why the kind's jobs will fail, and they fail with err
+// prefixed by the kind.
+func mediaUnavailable(log *zap.Logger, kind string, err error) worker.HandlerFunc {
+	if setting, ok := providers.MissingSetting(err); ok {
+		log.Info(kind+" jobs will fail until the provider is configured", zap.String("setting", setting))
+	} else {
+		log.Error(kind+" provider settings are unusable: its jobs will fail", zap.Error(err))
+	}
+	return unavailable(fmt.Errorf("%s: %w", kind, err))
 }

@@ -75,8 +75,7 @@ func (c *chatter) handle(ctx context.Context, job *worker.Job) (any, error) {
 
 // searcher runs chat.search against SearxNG.
 type searcher struct {
-	client *providers.SearchClient // nil when HOPPER_SEARXNG_URL is unset
-	err    error                   // why client is nil
+	client *providers.SearchClient
 }
 
 // SearchAnswer is chat.search's result.
@@ -93,9 +92,6 @@ type SearchResult struct {
 }
 
 func (s *searcher) handle(ctx context.Context, job *worker.Job) (any, error) {
-	if s.client == nil {
-		return nil, worker.Permanent(s.err)
-	}
 	var p jobs.SearchPayload
 	if err := jobs.Decode(job.Payload, &p); err != nil {
 		return nil, worker.Permanent(err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"mime"
 	"net/url"
@@ -23,8 +22,7 @@ import (
 // OpenAI-compatible images API and keep it as the job's artifact.
 type imageGenerator struct {
 	store  *store.Store
-	client *providers.ImageClient // nil when not configured
-	err    error                  // why client is nil: names the setting
+	client *providers.ImageClient
 	model  string
 	log    *zap.Logger
 }
@@ -39,34 +37,18 @@ type ImageResult struct {
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
 }
 
-// newImageGenerator builds the images client once, at service start.
-// Without HOPPER_IMAGES_URL the client stays nil and every chat.image job
+// newImageGenerator builds chat.image's handler and its images client,
+// once, at service start. Without HOPPER_IMAGES_URL every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) *imageGenerator {
-	g := &imageGenerator{store: st, model: e.Model, log: log}
-	rl := lim.Provider("images", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM})
-	g.client, g.err = providers.NewImageClient(providers.ImagesConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
-		HTTPClient: rl.HTTPClient()})
-	if g.err != nil {
-		logMediaUnconfigured(log, jobs.KindChatImage, g.err)
+func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) worker.HandlerFunc {
+	c, err := providers.NewImageClient(providerConfig(lim, "images", e))
+	if err != nil {
+		return mediaUnavailable(log, jobs.KindChatImage, err)
 	}
-	return g
-}
-
-// logMediaUnconfigured says at start why a kind's jobs will fail.
-func logMediaUnconfigured(log *zap.Logger, kind string, err error) {
-	var nc providers.ErrNotConfigured
-	if errors.As(err, &nc) {
-		log.Info(kind+" jobs will fail until the provider is configured", zap.String("setting", nc.Setting))
-		return
-	}
-	log.Error(kind+" provider settings are unusable: its jobs will fail", zap.Error(err))
+	return (&imageGenerator{store: st, client: c, model: e.Model, log: log}).handle
 }
 
 func (g *imageGenerator) handle(ctx context.Context, job *worker.Job) (any, error) {
-	if g.client == nil {
-		return nil, worker.Permanent(fmt.Errorf("chat.image: %w", g.err))
-	}
 	var p jobs.ImagePayload
 	if err := jobs.Decode(job.Payload, &p); err != nil {
 		return nil, worker.Permanent(err)

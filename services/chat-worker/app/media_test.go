@@ -28,12 +28,12 @@ func TestImageExt(t *testing.T) {
 func TestMediaNotConfigured(t *testing.T) {
 	t.Parallel()
 	job := &worker.Job{ID: uuid.New(), Kind: "chat.image", Attempt: 1, Payload: []byte(`{"prompt":"x"}`)}
-	_, err := newImageGenerator(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop()).handle(t.Context(), job)
+	_, err := newImageGenerator(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
 	assert.True(t, worker.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_IMAGES_URL")
 
 	job = &worker.Job{ID: uuid.New(), Kind: "chat.transcribe", Attempt: 1, Payload: []byte(`{"artifact":"input.wav"}`)}
-	_, err = newTranscriber(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop()).handle(t.Context(), job)
+	_, err = newTranscriber(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
 	assert.True(t, worker.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_STT_URL")
 }

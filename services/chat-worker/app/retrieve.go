@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -30,15 +29,12 @@ type questionEmbedder interface {
 // once at start; unset, retrieval is full text only (nil, nil). A set but
 // unusable configuration stops the service.
 func newQuestionEmbedder(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (questionEmbedder, error) {
-	rl := lim.Provider("embeddings", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
-	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
-		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
-	var nc providers.ErrNotConfigured
-	switch {
-	case errors.As(err, &nc):
-		log.Info("no embeddings provider configured (" + nc.Setting + "): qa.ask retrieves by full text only")
+	c, err := providers.NewEmbeddingClient(providerConfig(lim, "embeddings", e))
+	if setting, ok := providers.MissingSetting(err); ok {
+		log.Info("no embeddings provider configured (" + setting + "): qa.ask retrieves by full text only")
 		return nil, nil
-	case err != nil:
+	}
+	if err != nil {
 		return nil, fmt.Errorf("HOPPER_EMBEDDINGS_*: %w", err)
 	}
 	log.Info("embeddings provider configured: qa.ask uses hybrid retrieval", zap.String("model", e.Model))

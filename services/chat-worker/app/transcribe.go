@@ -22,8 +22,7 @@ import (
 // OpenAI-compatible audio API.
 type transcriber struct {
 	store  *store.Store
-	client *providers.TranscriptionClient // nil when not configured
-	err    error                          // why client is nil: names the setting
+	client *providers.TranscriptionClient
 	model  string
 	log    *zap.Logger
 }
@@ -36,24 +35,18 @@ type TranscribeResult struct {
 	Model           string   `json:"model"`
 }
 
-// newTranscriber builds the speech-to-text client once, at service start.
-// Without HOPPER_STT_URL the client stays nil and every chat.transcribe job
-// fails at once, permanently, naming the setting.
-func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) *transcriber {
-	t := &transcriber{store: st, model: e.Model, log: log}
-	rl := lim.Provider("stt", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM})
-	t.client, t.err = providers.NewTranscriptionClient(providers.STTConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
-		HTTPClient: rl.HTTPClient()})
-	if t.err != nil {
-		logMediaUnconfigured(log, jobs.KindChatTranscribe, t.err)
+// newTranscriber builds chat.transcribe's handler and its speech-to-text
+// client, once, at service start. Without HOPPER_STT_URL every
+// chat.transcribe job fails at once, permanently, naming the setting.
+func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) worker.HandlerFunc {
+	c, err := providers.NewTranscriptionClient(providerConfig(lim, "stt", e))
+	if err != nil {
+		return mediaUnavailable(log, jobs.KindChatTranscribe, err)
 	}
-	return t
+	return (&transcriber{store: st, client: c, model: e.Model, log: log}).handle
 }
 
 func (t *transcriber) handle(ctx context.Context, job *worker.Job) (any, error) {
-	if t.client == nil {
-		return nil, worker.Permanent(fmt.Errorf("chat.transcribe: %w", t.err))
-	}
 	var p jobs.TranscribePayload
 	if err := jobs.Decode(job.Payload, &p); err != nil {
 		return nil, worker.Permanent(err)

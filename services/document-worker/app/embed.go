@@ -41,14 +41,13 @@ type embedding struct {
 // but unusable configuration stops the service at start.
 func newEmbedding(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (embedding, error) {
 	rl := lim.Provider("embeddings", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
-	c, err := providers.NewEmbeddingClient(providers.EmbeddingsConfig{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
+	c, err := providers.NewEmbeddingClient(providers.Config{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
 		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})
-	var nc providers.ErrNotConfigured
-	switch {
-	case errors.As(err, &nc):
-		log.Info("no embeddings provider configured (" + nc.Setting + "): documents are indexed for full-text search only")
+	if setting, ok := providers.MissingSetting(err); ok {
+		log.Info("no embeddings provider configured (" + setting + "): documents are indexed for full-text search only")
 		return embedding{unset: err}, nil
-	case err != nil:
+	}
+	if err != nil {
 		return embedding{}, fmt.Errorf("HOPPER_EMBEDDINGS_*: %w", err)
 	}
 	log.Info("embeddings provider configured: chunks are embedded at ingest", zap.String("model", e.Model))
