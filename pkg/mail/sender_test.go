@@ -12,21 +12,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/mail"
+	"github.com/hopperq/hopper/pkg/mail/mailtest"
 )
 
-func newSender(t *testing.T, srv *testServer, mutate func(*mail.Config)) *mail.Sender {
+func newSender(t *testing.T, srv *mailtest.Server, mutate func(*mail.Config)) *mail.Sender {
 	t.Helper()
 	cfg := mail.Config{
-		Host:     srv.host,
-		Port:     srv.port,
-		Username: testUser,
-		Password: testPass,
+		Host:     srv.Host,
+		Port:     srv.Port,
+		Username: mailtest.DefaultUsername,
+		Password: mailtest.DefaultPassword,
 		From:     "Hopper <hopper@example.com>",
 		TLS:      mail.TLSNone,
 		Timeout:  5 * time.Second,
 	}
-	if srv.roots != nil {
-		cfg.TLSConfig = srv.roots
+	if srv.ClientTLS != nil {
+		cfg.TLSConfig = srv.ClientTLS
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -59,21 +60,21 @@ func TestSendDelivers(t *testing.T) {
 			if tc.tlsMode != mail.TLSNone {
 				mode = string(tc.tlsMode)
 			}
-			srv := startSMTP(t, serverOpts{tlsMode: mode})
+			srv := mailtest.Start(t, mailtest.Options{TLSMode: mode})
 			s := newSender(t, srv, func(c *mail.Config) { c.TLS = tc.tlsMode })
 
 			messageID, err := s.SendID(context.Background(), tc.msg)
 			require.NoError(t, err)
 
-			msgs := srv.backend.messages()
+			msgs := srv.Messages()
 			require.Len(t, msgs, 1)
 			got := msgs[0]
-			assert.Equal(t, testUser, got.AuthUser, "AUTH was used")
+			assert.Equal(t, mailtest.DefaultUsername, got.AuthUser, "AUTH was used")
 			assert.Equal(t, tc.wantTLS, got.TLS)
 			assert.Equal(t, "hopper@example.com", got.From)
 			assert.Equal(t, tc.msg.To, got.To)
 
-			pm := parseMail(t, got.Data)
+			pm := mailtest.Decode(t, got.Data)
 			assert.Equal(t, tc.msg.Subject, pm.Header.Get("Subject"))
 			assert.Contains(t, pm.Header.Get("From"), "hopper@example.com")
 			assert.NotEmpty(t, pm.Header.Get("Message-Id"))
@@ -106,7 +107,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startSMTP(t, serverOpts{rejectRcpt: "nobody@example.com", tempRcpt: "busy@example.com"})
+			srv := mailtest.Start(t, mailtest.Options{RejectRcpt: "nobody@example.com", TempRcpt: "busy@example.com"})
 			s := newSender(t, srv, func(c *mail.Config) {
 				if tc.password != "" {
 					c.Password = tc.password
@@ -118,14 +119,14 @@ func TestSendClassifiesFailures(t *testing.T) {
 			var se *mail.SendError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, tc.wantCode, se.Code, "%v", err)
-			assert.Empty(t, srv.backend.messages())
+			assert.Empty(t, srv.Messages())
 		})
 	}
 }
 
 func TestSendToSilentServerTimesOut(t *testing.T) {
 	t.Parallel()
-	host, port := silentServer(t)
+	host, port := mailtest.Silent(t)
 	s, err := mail.New(mail.Config{Host: host, Port: port, From: "hopper@example.com", TLS: mail.TLSNone,
 		Timeout: 300 * time.Millisecond})
 	require.NoError(t, err)
@@ -142,7 +143,7 @@ func TestSendToSilentServerTimesOut(t *testing.T) {
 
 func TestSendHonoursContext(t *testing.T) {
 	t.Parallel()
-	host, port := silentServer(t)
+	host, port := mailtest.Silent(t)
 	s, err := mail.New(mail.Config{Host: host, Port: port, From: "hopper@example.com", TLS: mail.TLSNone,
 		Timeout: time.Minute})
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/mail"
+	"github.com/hopperq/hopper/pkg/mail/mailtest"
 )
 
 func TestRenderJobFinished(t *testing.T) {
@@ -107,7 +108,7 @@ func TestRenderJobFinishedRejects(t *testing.T) {
 
 func TestRenderedNoticeIsSent(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
+	srv := mailtest.Start(t, mailtest.Options{})
 	s := newSender(t, srv, nil)
 	m, err := mail.RenderJobFinished(mail.JobNotice{JobID: "0190a3b2-7c1d", Kind: "qa.ask", State: "succeeded",
 		Result: "42", FinishedAt: time.Now(), BaseURL: "http://127.0.0.1:8080"})
@@ -116,9 +117,9 @@ func TestRenderedNoticeIsSent(t *testing.T) {
 
 	require.NoError(t, s.Send(context.Background(), m))
 
-	msgs := srv.backend.messages()
+	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
-	pm := parseMail(t, msgs[0].Data)
+	pm := mailtest.Decode(t, msgs[0].Data)
 	assert.Equal(t, "[Hopper] qa.ask succeeded (job 0190a3b2)", pm.Header.Get("Subject"))
 	assert.Contains(t, pm.Parts["text/plain"], "Details: http://127.0.0.1:8080/ui#/jobs/0190a3b2-7c1d")
 	assert.Contains(t, pm.Parts["text/html"], `href="http://127.0.0.1:8080/ui#/jobs/0190a3b2-7c1d"`)
