@@ -90,14 +90,21 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 }
 
 // lead flushes batches while calls are queued. Once its own call is done
-// it hands the rest to a new goroutine, so a caller never waits on other
-// callers' writes longer than its own batch.
+// it hands what is still queued to a new goroutine, so a caller never
+// waits on other callers' writes longer than its own batch; with nothing
+// queued it just returns, sparing a goroutine per flush.
 func (b *Batcher[In, Out]) lead(ctx context.Context, own *call[In, Out]) {
 	for {
 		b.mu.Lock()
 		if len(b.pending) == 0 {
 			b.flushing--
 			b.mu.Unlock()
+			return
+		}
+		if own != nil && isDone(own) {
+			// More is queued: hand it over rather than keep our caller.
+			b.mu.Unlock()
+			go b.lead(ctx, nil)
 			return
 		}
 		n := min(len(b.pending), b.opts.MaxBatch)
@@ -107,10 +114,6 @@ func (b *Batcher[In, Out]) lead(ctx context.Context, own *call[In, Out]) {
 		b.mu.Unlock()
 
 		b.write(ctx, batch)
-		if own != nil && isDone(own) {
-			go b.lead(ctx, nil)
-			return
-		}
 	}
 }
 

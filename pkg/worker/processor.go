@@ -66,6 +66,10 @@ type Processor struct {
 	running map[uuid.UUID]context.CancelCauseFunc // job id → its attempt's cancel
 
 	waitingNow atomic.Int64 // deliveries received, waiting for a slot
+
+	// finishing bounds the outcomes being written after their slot was
+	// handed on (see run): one per slot.
+	finishing chan struct{}
 }
 
 // NewProcessor returns a Processor; register handlers before Run.
@@ -89,7 +93,7 @@ func NewProcessor(opts Options) *Processor {
 		opts.Metrics = metrics.New(opts.Service)
 	}
 	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{},
-		running: map[uuid.UUID]context.CancelCauseFunc{}}
+		running: map[uuid.UUID]context.CancelCauseFunc{}, finishing: make(chan struct{}, opts.Concurrency)}
 }
 
 // Handle registers h for kind.
@@ -136,8 +140,10 @@ func (p *Processor) Run(ctx context.Context, deliveries <-chan broker.Delivery) 
 			p.inFlight.Add(1)
 			go func() {
 				defer p.inFlight.Done()
-				defer func() { slotFreed <- struct{}{} }()
-				p.process(jobCtx, d)
+				var once sync.Once
+				freeSlot := func() { once.Do(func() { slotFreed <- struct{}{} }) }
+				defer freeSlot()
+				p.process(jobCtx, d, freeSlot)
 			}()
 		}
 		p.waitingNow.Store(int64(queued.len()))
@@ -187,7 +193,9 @@ func (p *Processor) drain(stopJobs context.CancelCauseFunc) error {
 }
 
 // process handles one delivery: decode, claim, ack, run, finish.
-func (p *Processor) process(ctx context.Context, d broker.Delivery) {
+// freeSlot hands the delivery's slot on to the next one; process may call
+// it before it returns (see run).
+func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot func()) {
 	env, err := broker.DecodeEnvelope(d.Body)
 	var id uuid.UUID
 	if err == nil {
@@ -221,7 +229,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery) {
 		p.opts.Metrics.JobQueueWait.WithLabelValues(job.Kind, metrics.PriorityLabel(job.Priority)).
 			Observe(max(0, job.StartedAt.Sub(job.RunAt).Seconds()))
 	}
-	p.run(ctx, job)
+	p.run(ctx, job, freeSlot)
 }
 
 // dropUnclaimed settles a delivery whose job could not be claimed: usually
@@ -248,11 +256,42 @@ func (p *Processor) pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// run executes one claimed attempt and records its outcome.
-func (p *Processor) run(ctx context.Context, sj store.Job) {
-	fields := []zap.Field{hlog.JobID(sj.ID.String()), hlog.Kind(sj.Kind), hlog.Attempt(sj.Attempt)}
-	log := p.log.With(fields...)
+// run executes one claimed attempt and records its outcome. The slot is
+// handed on as soon as the handler returns, while the outcome is written
+// (as River's completer does): a short job's slot no longer waits for a
+// commit, and the write joins a batch with other slots' outcomes. At most
+// one outcome per slot is written that way; beyond that, a slot is kept
+// until its outcome is written, so a slow database holds the worker back
+// instead of piling up outcomes. A worker that dies before the write
+// lands leaves the job to its lease, as one dying inside the handler does.
+func (p *Processor) run(ctx context.Context, sj store.Job, freeSlot func()) {
+	log := p.log.With(hlog.JobID(sj.ID.String()), hlog.Kind(sj.Kind), hlog.Attempt(sj.Attempt))
+	outcome, took := p.execute(ctx, sj, log)
+	select {
+	case p.finishing <- struct{}{}:
+		defer func() { <-p.finishing }()
+		freeSlot()
+	default:
+	}
+	// The outcome write must land even when the worker is shutting down.
+	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancelWrite()
+	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
+			return
+		}
+		// The lease will expire and the reaper retries the job.
+		log.Error("finish write failed", zap.Error(err))
+		return
+	}
+	p.logOutcome(log, outcome, took)
+	p.countOutcome(sj.Kind, outcome.State)
+}
 
+// execute runs the handler of one claimed attempt, renewing its lease
+// meanwhile, and decides the attempt's outcome.
+func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) (store.Outcome, time.Duration) {
 	timeout := sj.Timeout()
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
@@ -275,37 +314,17 @@ func (p *Processor) run(ctx context.Context, sj store.Job) {
 			}
 		},
 	}
-	hbCtx, stopHeartbeat := context.WithCancel(runCtx)
-	hbDone := make(chan struct{})
-	go func() {
-		defer close(hbDone)
-		_ = (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).Run(hbCtx)
-	}()
+	stopHeartbeat := (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).start(runCtx)
 
 	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
 		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter}
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
-	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(time.Since(started).Seconds())
+	took := time.Since(started)
+	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(took.Seconds())
 	stopHeartbeat()
-	<-hbDone
-
-	outcome := p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout)
-	// The outcome write must land even when the worker is shutting down.
-	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancelWrite()
-	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
-			return
-		}
-		// The lease will expire and the reaper retries the job.
-		log.Error("finish write failed", zap.Error(err))
-		return
-	}
-	p.logOutcome(log, outcome, time.Since(started))
-	p.countOutcome(sj.Kind, outcome.State)
+	return p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout), took
 }
 
 func (p *Processor) countOutcome(kind string, state jobs.State) {

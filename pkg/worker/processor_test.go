@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
@@ -22,52 +24,19 @@ import (
 // the order they came.
 func TestProcessorStartsHighestPriorityWaiting(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	st, err := store.Open(ctx, testkit.DatabaseURL(t), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.Migrate(ctx))
-	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
-	require.NoError(t, err)
-	_, err = st.SetUserPlan(ctx, owner.ID, "unlimited") // no fairness cap in the way
-	require.NoError(t, err)
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	noop, ok := reg.Lookup(jobs.KindNoop)
-	require.True(t, ok)
-
-	topo := broker.NewTopology(testkit.Prefix(t), "")
-	t.Cleanup(func() { testkit.DeleteTopology(t, topo.Prefix) })
-	pub := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{Logger: zaptest.NewLogger(t)})
-	background(t, pub.Run)
-	require.NoError(t, pub.WaitReady(ctx))
-	cons := broker.NewConsumer(testkit.AMQPURL(), topo, broker.ConsumerOptions{
-		Queues: []string{"maintenance"}, Prefetch: 8, Logger: zaptest.NewLogger(t)})
-	background(t, cons.Run)
-	testkit.WaitFor(t, testkit.Deadline, cons.Ready, "consumer ready")
-
-	submit := func(p jobs.Priority) uuid.UUID {
-		t.Helper()
-		spec := jobs.Spec{Kind: noop, Priority: p, MaxAttempts: 1, Timeout: time.Minute}
-		j, _, err := st.CreateJob(ctx, store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
-		require.NoError(t, err)
-		require.NoError(t, pub.Publish(ctx, broker.Message{JobID: j.ID.String(), Kind: j.Kind, Priority: uint8(j.Priority)}))
-		return j.ID
-	}
+	r := newRig(t)
+	submit := r.submit
 
 	blocker := submit(jobs.PriorityLow)
 	release := make(chan struct{})
 	started := make(chan uuid.UUID, 16)
-	proc := worker.NewProcessor(worker.Options{Store: st, Registry: reg, WorkerID: "w", Service: "test",
-		Concurrency: 1, Logger: zaptest.NewLogger(t), Paused: cons.IsPaused})
-	proc.Handle(jobs.KindNoop, func(ctx context.Context, j *worker.Job) (any, error) {
+	proc := r.processor(worker.Options{Concurrency: 1}, func(ctx context.Context, j *worker.Job) (any, error) {
 		started <- j.ID
 		if j.ID == blocker {
 			<-release
 		}
 		return nil, nil
 	})
-	background(t, func(ctx context.Context) error { return proc.Run(ctx, cons.Deliveries()) })
 	require.Equal(t, blocker, next(t, started))
 
 	var lows []uuid.UUID
@@ -82,6 +51,142 @@ func TestProcessorStartsHighestPriorityWaiting(t *testing.T) {
 	for i, id := range lows {
 		require.Equal(t, id, next(t, started), "low job %d", i)
 	}
+}
+
+// TestProcessorRenewsLeaseWhileJobRuns: the heartbeat, started one
+// interval into the job, keeps extending the lease of a running job.
+func TestProcessorRenewsLeaseWhileJobRuns(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	id := r.submit(jobs.PriorityNormal)
+	started := make(chan uuid.UUID, 1)
+	release := make(chan struct{})
+	r.processor(worker.Options{Concurrency: 1, Lease: time.Hour, HeartbeatEvery: 20 * time.Millisecond},
+		func(ctx context.Context, j *worker.Job) (any, error) {
+			started <- j.ID
+			select {
+			case <-release:
+			case <-ctx.Done(): // the test failed and is ending
+			}
+			return nil, nil
+		})
+	require.Equal(t, id, next(t, started))
+	first := r.job(id).LeaseExpiresAt
+	require.NotNil(t, first)
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		l := r.job(id).LeaseExpiresAt
+		return l != nil && l.After(*first)
+	}, "lease renewed while the job runs")
+	close(release)
+	testkit.WaitFor(t, testkit.Deadline, func() bool { return r.job(id).State == jobs.StateSucceeded }, "job succeeded")
+}
+
+// TestProcessorHandsSlotOnWhileOutcomeIsWritten: with one slot, the next
+// job starts while the previous job's outcome cannot be written yet (its
+// row is locked), and both outcomes land once the lock goes.
+func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	first := r.submit(jobs.PriorityNormal)
+	db, err := sql.Open("pgx", r.dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	lock, err := db.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lock.Rollback() })
+
+	started := make(chan uuid.UUID, 2)
+	r.processor(worker.Options{Concurrency: 1}, func(ctx context.Context, j *worker.Job) (any, error) {
+		if j.ID == first {
+			// Lock the row before the handler returns, so the outcome
+			// write waits for the test.
+			if _, err := lock.ExecContext(ctx, "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", j.ID); err != nil {
+				t.Errorf("lock the first job: %v", err)
+			}
+		}
+		started <- j.ID
+		return nil, nil
+	})
+	require.Equal(t, first, next(t, started))
+	second := r.submit(jobs.PriorityNormal)
+	require.Equal(t, second, next(t, started), "the second job starts while the first outcome waits")
+	require.Equal(t, jobs.StateRunning, r.job(first).State, "the first outcome is not written yet")
+
+	require.NoError(t, lock.Rollback())
+	for _, id := range []uuid.UUID{first, second} {
+		testkit.WaitFor(t, testkit.Deadline, func() bool { return r.job(id).State == jobs.StateSucceeded }, "job succeeded")
+	}
+}
+
+// rig is a store, a publisher and a consumer of the maintenance queue,
+// isolated by schema and AMQP prefix.
+type rig struct {
+	t     *testing.T
+	dsn   string
+	st    *store.Store
+	reg   *jobs.Registry
+	owner uuid.UUID
+	pub   *broker.Publisher
+	cons  *broker.Consumer
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx := t.Context()
+	r := &rig{t: t, dsn: testkit.DatabaseURL(t)}
+	st, err := store.Open(ctx, r.dsn, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.Migrate(ctx))
+	r.st = st
+	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	require.NoError(t, err)
+	_, err = st.SetUserPlan(ctx, owner.ID, "unlimited") // no fairness cap in the way
+	require.NoError(t, err)
+	r.owner = owner.ID
+	r.reg, err = jobs.DefaultRegistry()
+	require.NoError(t, err)
+
+	topo := broker.NewTopology(testkit.Prefix(t), "")
+	t.Cleanup(func() { testkit.DeleteTopology(t, topo.Prefix) })
+	r.pub = broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{Logger: zaptest.NewLogger(t)})
+	background(t, r.pub.Run)
+	require.NoError(t, r.pub.WaitReady(ctx))
+	r.cons = broker.NewConsumer(testkit.AMQPURL(), topo, broker.ConsumerOptions{
+		Queues: []string{"maintenance"}, Prefetch: 8, Logger: zaptest.NewLogger(t)})
+	background(t, r.cons.Run)
+	testkit.WaitFor(t, testkit.Deadline, r.cons.Ready, "consumer ready")
+	return r
+}
+
+// submit stores a noop job with priority p and publishes it.
+func (r *rig) submit(p jobs.Priority) uuid.UUID {
+	r.t.Helper()
+	noop, ok := r.reg.Lookup(jobs.KindNoop)
+	require.True(r.t, ok)
+	spec := jobs.Spec{Kind: noop, Priority: p, MaxAttempts: 1, Timeout: time.Minute}
+	j, _, err := r.st.CreateJob(r.t.Context(), store.NewJob{OwnerID: r.owner, Spec: spec}, time.Now())
+	require.NoError(r.t, err)
+	require.NoError(r.t, r.pub.Publish(r.t.Context(), broker.Message{JobID: j.ID.String(), Kind: j.Kind, Priority: uint8(j.Priority)}))
+	return j.ID
+}
+
+// processor runs a processor with opts (store, registry and names filled
+// in) and noop handled by h, until the test ends.
+func (r *rig) processor(opts worker.Options, h worker.HandlerFunc) *worker.Processor {
+	opts.Store, opts.Registry, opts.WorkerID, opts.Service = r.st, r.reg, "w", "test"
+	opts.Logger, opts.Paused = zaptest.NewLogger(r.t), r.cons.IsPaused
+	proc := worker.NewProcessor(opts)
+	proc.Handle(jobs.KindNoop, h)
+	background(r.t, func(ctx context.Context) error { return proc.Run(ctx, r.cons.Deliveries()) })
+	return proc
+}
+
+func (r *rig) job(id uuid.UUID) store.Job {
+	r.t.Helper()
+	j, err := r.st.GetJob(r.t.Context(), nil, id)
+	require.NoError(r.t, err)
+	return j
 }
 
 // background runs run until the test ends.

@@ -28,6 +28,7 @@ type options struct {
 	submitRate int
 	submitFor  time.Duration
 	profile    string
+	keep       bool
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated subset: ceilings,w1,w1b,w2,w3,w4")
 	flag.IntVar(&o.submitRate, "rate", 1000, "W4 open-loop submit rate (requests/s)")
 	flag.DurationVar(&o.submitFor, "rate-for", 10*time.Second, "W4 duration")
+	flag.BoolVar(&o.keep, "keep", false, "keep each run's schema (bench_*) for inspection instead of dropping it")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU and allocation profiles of gateway and worker taken during W1")
 	flag.Parse()
 

@@ -208,7 +208,7 @@ func (s *stack) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if admin, err := pgxpool.New(ctx, s.o.dbURL); err == nil {
+	if admin, err := pgxpool.New(ctx, s.o.dbURL); err == nil && !s.o.keep {
 		_, _ = admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+s.schema+" CASCADE")
 		admin.Close()
 	}
