@@ -13,6 +13,7 @@ package groupcommit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -30,8 +31,9 @@ type FlushFunc[In, Out any] func(ctx context.Context, ins []In) []Result[Out]
 type Options struct {
 	// MaxBatch bounds the inputs of one flush (default 100).
 	MaxBatch int
-	// Flushers bounds the flushes running at once (default 2): one can
-	// commit while the next batch gathers.
+	// Flushers bounds the flushes running at once (default 2), besides
+	// one urgent flush (DoUrgent). The next batch gathers while a flush
+	// runs; more flushers overlap batches, at the cost of smaller ones.
 	Flushers int
 	// Timeout bounds one flush (default 15s). A flush runs on a context
 	// detached from the callers' cancellation, since it writes for all of
@@ -46,8 +48,11 @@ type Batcher[In, Out any] struct {
 	opts  Options
 
 	mu       sync.Mutex
-	pending  []*call[In, Out]
-	flushing int
+	pending  []*call[In, Out] // urgent calls first, then the rest, each in arrival order
+	urgent   int              // urgent calls at the front of pending
+	flushing int              // regular flushes running
+	// urgentFlushing: an urgent flush is running beyond Flushers.
+	urgentFlushing bool
 }
 
 type call[In, Out any] struct {
@@ -74,16 +79,41 @@ func New[In, Out any](flush FlushFunc[In, Out], opts Options) *Batcher[In, Out] 
 // the write even when ctx ends first: the write may land, and its caller
 // must learn that (a claimed job, a stored row) rather than guess.
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	return b.do(ctx, in, false)
+}
+
+// DoUrgent is Do for a call that must not wait behind the flushes already
+// running, such as a high-priority job's claim: it goes ahead of the
+// queued calls and, when every flusher is busy, writes the urgent calls
+// queued in a flush of its own (one such flush at a time, beyond
+// Flushers).
+func (b *Batcher[In, Out]) DoUrgent(ctx context.Context, in In) (Out, error) {
+	return b.do(ctx, in, true)
+}
+
+func (b *Batcher[In, Out]) do(ctx context.Context, in In, urgent bool) (Out, error) {
 	c := &call[In, Out]{in: in, done: make(chan struct{})}
 	b.mu.Lock()
-	b.pending = append(b.pending, c)
+	if urgent {
+		b.pending = slices.Insert(b.pending, b.urgent, c)
+		b.urgent++
+	} else {
+		b.pending = append(b.pending, c)
+	}
 	lead := b.flushing < b.opts.Flushers
-	if lead {
+	leadUrgent := !lead && urgent && !b.urgentFlushing
+	switch {
+	case lead:
 		b.flushing++
+	case leadUrgent:
+		b.urgentFlushing = true
 	}
 	b.mu.Unlock()
-	if lead {
+	switch {
+	case lead:
 		b.lead(context.WithoutCancel(ctx), c)
+	case leadUrgent:
+		b.leadUrgent(context.WithoutCancel(ctx))
 	}
 	<-c.done
 	return c.res.Value, c.res.Err
@@ -107,14 +137,36 @@ func (b *Batcher[In, Out]) lead(ctx context.Context, own *call[In, Out]) {
 			go b.lead(ctx, nil)
 			return
 		}
-		n := min(len(b.pending), b.opts.MaxBatch)
-		batch := make([]*call[In, Out], n)
-		copy(batch, b.pending)
-		b.pending = append(b.pending[:0], b.pending[n:]...)
+		batch := b.takeLocked(len(b.pending))
 		b.mu.Unlock()
 
 		b.write(ctx, batch)
 	}
+}
+
+// leadUrgent writes the urgent calls queued, if a regular flusher has not
+// taken them meanwhile, in one flush beside the running ones.
+func (b *Batcher[In, Out]) leadUrgent(ctx context.Context) {
+	b.mu.Lock()
+	batch := b.takeLocked(b.urgent)
+	b.mu.Unlock()
+	if len(batch) > 0 {
+		b.write(ctx, batch)
+	}
+	b.mu.Lock()
+	b.urgentFlushing = false
+	b.mu.Unlock()
+}
+
+// takeLocked removes up to n calls (at most MaxBatch) from the front of
+// the queue; b.mu is held.
+func (b *Batcher[In, Out]) takeLocked(n int) []*call[In, Out] {
+	n = min(n, b.opts.MaxBatch)
+	batch := make([]*call[In, Out], n)
+	copy(batch, b.pending)
+	b.pending = append(b.pending[:0], b.pending[n:]...)
+	b.urgent -= min(n, b.urgent)
+	return batch
 }
 
 // write runs one flush and hands each call its result.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,6 +143,62 @@ func TestBatchesFormUnderLoad(t *testing.T) {
 			sizes = append(sizes, len(x))
 		}
 		t.Fatalf("batch sizes %v, want [1 40]: calls queued behind a busy flusher share one flush", sizes)
+	}
+}
+
+// TestUrgentCallSkipsBusyFlusher: with the only flusher busy and calls
+// queued, an urgent call is written at once, in a flush of urgent calls
+// only, and the queued calls then share the next flush.
+func TestUrgentCallSkipsBusyFlusher(t *testing.T) {
+	const urgentIn = 99
+	r := &recorder{}
+	gate := make(chan struct{})
+	var held atomic.Int32
+	b := groupcommit.New(func(ctx context.Context, ins []int) []groupcommit.Result[int] {
+		if !slices.Contains(ins, urgentIn) {
+			held.Add(1)
+			<-gate
+		}
+		return r.flush(ctx, ins)
+	}, groupcommit.Options{MaxBatch: 100, Flushers: 1})
+	var wg sync.WaitGroup
+	do := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = b.Do(context.Background(), i)
+		}()
+	}
+	do(0)
+	waitFor(t, func() bool { return held.Load() == 1 }) // the first call's flush holds the flusher
+	for i := 1; i <= 5; i++ {
+		do(i)
+	}
+	waitFor(t, func() bool { return b.PendingForTest() == 5 })
+
+	urgentDone := make(chan error, 1)
+	go func() {
+		got, err := b.DoUrgent(context.Background(), urgentIn)
+		if err == nil && got != 2*urgentIn {
+			err = fmt.Errorf("got %d, want %d", got, 2*urgentIn)
+		}
+		urgentDone <- err
+	}()
+	select {
+	case err := <-urgentDone:
+		if err != nil {
+			t.Fatalf("DoUrgent: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(gate)
+		t.Fatal("the urgent call waited for the busy flusher")
+	}
+	close(gate)
+	wg.Wait()
+	// The queued calls share one flush, in whatever order they queued.
+	if len(r.batches) != 3 || !slices.Equal(r.batches[0], []int{urgentIn}) ||
+		!slices.Equal(r.batches[1], []int{0}) || len(r.batches[2]) != 5 {
+		t.Fatalf("batches %v, want [[%d] [0] [five queued calls]]", r.batches, urgentIn)
 	}
 }
 

@@ -44,9 +44,9 @@ var hotPathParams = map[string]string{
 	"enable_mergejoin":  "off",
 }
 
-// hotPoolConns bounds the hot pool: each batcher runs at most
-// groupOptions.Flushers statements at once.
-const hotPoolConns = 3 * hotFlushers
+// hotPoolConns bounds the hot pool: each of the three batchers runs at
+// most groupOptions.Flushers statements at once, and one urgent one.
+const hotPoolConns = 3 * (hotFlushers + 1)
 
 // openHotPool opens the hot-path pool on dsn with hotPathParams.
 func openHotPool(dsn string) (*sql.DB, error) {

@@ -471,6 +471,13 @@ func (s *Store) Claim(ctx context.Context, jobID uuid.UUID, workerID string, lea
 	return s.grouped.claims.Do(ctx, claimReq{id: jobID, workerID: workerID, lease: lease})
 }
 
+// ClaimUrgent is Claim for a high-priority delivery: it does not wait
+// behind a batch of claims being written, but is written at once in a
+// statement of its own beside it (groupcommit.DoUrgent).
+func (s *Store) ClaimUrgent(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (Job, error) {
+	return s.grouped.claims.DoUrgent(ctx, claimReq{id: jobID, workerID: workerID, lease: lease})
+}
+
 // Heartbeat extends a running attempt's lease and reports whether a cancel
 // was requested. A worker that no longer owns the attempt gets
 // ErrLeaseLost and must stop.

@@ -266,6 +266,9 @@ func TestClaim(t *testing.T) {
 	require.Equal(t, []string{"created/queued/0", "started/running/1"}, timeline(t, s, j.ID))
 }
 
+// TestClaimConcurrent: of concurrent claims of one job, regular and
+// urgent ones mixed (an urgent one is written beside a running batch),
+// exactly one wins.
 func TestClaimConcurrent(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -275,7 +278,11 @@ func TestClaimConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { _, errs[i] = s.Claim(t.Context(), j.ID, "w", testLease) })
+		claim := s.Claim
+		if i%2 == 1 {
+			claim = s.ClaimUrgent
+		}
+		wg.Go(func() { _, errs[i] = claim(t.Context(), j.ID, "w", testLease) })
 	}
 	wg.Wait()
 	wins := 0

@@ -210,7 +210,11 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 		return
 	}
 
-	job, err := p.opts.Store.Claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
+	claim := p.opts.Store.Claim
+	if jobs.Priority(d.Priority) >= jobs.PriorityHigh {
+		claim = p.opts.Store.ClaimUrgent // not behind a batch of lower claims
+	}
+	job, err := claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
 	if errors.Is(err, store.ErrNotClaimed) {
 		p.dropUnclaimed(ctx, d, id)
 		return

@@ -118,6 +118,45 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 	}
 }
 
+// TestProcessorClaimsHighPriorityBesideABusyBatch: while a low-priority
+// claim is stuck (its row locked by the test), a high-priority delivery
+// is claimed and run at once instead of queueing behind that batch.
+func TestProcessorClaimsHighPriorityBesideABusyBatch(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	db, err := sql.Open("pgx", r.dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	lock, err := db.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lock.Rollback() })
+	var xid string
+	require.NoError(t, lock.QueryRowContext(t.Context(), "SELECT pg_current_xact_id()::text").Scan(&xid))
+
+	low := r.submit(jobs.PriorityLow)
+	_, err = lock.ExecContext(t.Context(), "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", low)
+	require.NoError(t, err)
+	started := make(chan uuid.UUID, 2)
+	r.processor(worker.Options{Concurrency: 2}, func(ctx context.Context, j *worker.Job) (any, error) {
+		started <- j.ID
+		return nil, nil
+	})
+	lowClaimStuck := func() bool {
+		var waiting bool
+		err := db.QueryRowContext(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = $1)`, xid).Scan(&waiting)
+		require.NoError(t, err)
+		return waiting
+	}
+	testkit.WaitFor(t, testkit.Deadline, lowClaimStuck, "the low claim waits for the locked row")
+
+	high := r.submit(jobs.PriorityHigh)
+	require.Equal(t, high, next(t, started))
+	require.True(t, lowClaimStuck(), "the high job ran while the low claim was still stuck, not after its batch gave up")
+	require.NoError(t, lock.Rollback())
+	require.Equal(t, low, next(t, started))
+}
+
 // rig is a store, a publisher and a consumer of the maintenance queue,
 // isolated by schema and AMQP prefix.
 type rig struct {
