@@ -88,12 +88,7 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	first := r.submit(jobs.PriorityNormal)
-	db, err := sql.Open("pgx", r.dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	lock, err := db.BeginTx(t.Context(), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = lock.Rollback() })
+	_, lock := r.lockTx()
 
 	started := make(chan uuid.UUID, 2)
 	r.processor(worker.Options{Concurrency: 1}, func(ctx context.Context, j *worker.Job) (any, error) {
@@ -124,17 +119,12 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 func TestProcessorClaimsHighPriorityBesideABusyBatch(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	db, err := sql.Open("pgx", r.dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	lock, err := db.BeginTx(t.Context(), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = lock.Rollback() })
+	db, lock := r.lockTx()
 	var xid string
 	require.NoError(t, lock.QueryRowContext(t.Context(), "SELECT pg_current_xact_id()::text").Scan(&xid))
 
 	low := r.submit(jobs.PriorityLow)
-	_, err = lock.ExecContext(t.Context(), "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", low)
+	_, err := lock.ExecContext(t.Context(), "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", low)
 	require.NoError(t, err)
 	started := make(chan uuid.UUID, 2)
 	r.processor(worker.Options{Concurrency: 2}, func(ctx context.Context, j *worker.Job) (any, error) {
@@ -219,6 +209,19 @@ func (r *rig) processor(opts worker.Options, h worker.HandlerFunc) *worker.Proce
 	proc.Handle(jobs.KindNoop, h)
 	background(r.t, func(ctx context.Context) error { return proc.Run(ctx, r.cons.Deliveries()) })
 	return proc
+}
+
+// lockTx opens a connection to the rig's schema and a transaction on it,
+// for a test to hold row locks; both end with the test.
+func (r *rig) lockTx() (*sql.DB, *sql.Tx) {
+	r.t.Helper()
+	db, err := sql.Open("pgx", r.dsn)
+	require.NoError(r.t, err)
+	r.t.Cleanup(func() { _ = db.Close() })
+	tx, err := db.BeginTx(r.t.Context(), nil)
+	require.NoError(r.t, err)
+	r.t.Cleanup(func() { _ = tx.Rollback() })
+	return db, tx
 }
 
 func (r *rig) job(id uuid.UUID) store.Job {
