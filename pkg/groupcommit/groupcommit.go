@@ -113,7 +113,7 @@ func (b *Batcher[In, Out]) do(ctx context.Context, in In, urgent bool) (Out, err
 	case lead:
 		b.lead(context.WithoutCancel(ctx), c)
 	case leadUrgent:
-		b.leadUrgent(context.WithoutCancel(ctx))
+		b.leadUrgent(context.WithoutCancel(ctx), c)
 	}
 	<-c.done
 	return c.res.Value, c.res.Err
@@ -144,18 +144,26 @@ func (b *Batcher[In, Out]) lead(ctx context.Context, own *call[In, Out]) {
 	}
 }
 
-// leadUrgent writes the urgent calls queued, if a regular flusher has not
-// taken them meanwhile, in one flush beside the running ones.
-func (b *Batcher[In, Out]) leadUrgent(ctx context.Context) {
-	b.mu.Lock()
-	batch := b.takeLocked(b.urgent)
-	b.mu.Unlock()
-	if len(batch) > 0 {
+// leadUrgent writes the urgent calls queued, beside the running flushes,
+// until none is left (a regular flusher may take them meanwhile); like
+// lead, it hands the rest over once its own call is done.
+func (b *Batcher[In, Out]) leadUrgent(ctx context.Context, own *call[In, Out]) {
+	for {
+		b.mu.Lock()
+		if b.urgent == 0 {
+			b.urgentFlushing = false
+			b.mu.Unlock()
+			return
+		}
+		if own != nil && isDone(own) {
+			b.mu.Unlock()
+			go b.leadUrgent(ctx, nil)
+			return
+		}
+		batch := b.takeLocked(b.urgent)
+		b.mu.Unlock()
 		b.write(ctx, batch)
 	}
-	b.mu.Lock()
-	b.urgentFlushing = false
-	b.mu.Unlock()
 }
 
 // takeLocked removes up to n calls (at most MaxBatch) from the front of

@@ -202,6 +202,51 @@ func TestUrgentCallSkipsBusyFlusher(t *testing.T) {
 	}
 }
 
+// TestUrgentCallsQueuedBehindAnUrgentFlush: urgent calls arriving while
+// an urgent flush runs are written next by a handed-over flush, still
+// ahead of the busy regular flusher.
+func TestUrgentCallsQueuedBehindAnUrgentFlush(t *testing.T) {
+	r := &recorder{}
+	regular, urgent := make(chan struct{}), make(chan struct{})
+	var heldRegular, heldUrgent atomic.Int32
+	b := groupcommit.New(func(ctx context.Context, ins []int) []groupcommit.Result[int] {
+		switch {
+		case slices.Contains(ins, 0):
+			heldRegular.Add(1)
+			<-regular
+		case slices.Contains(ins, 99):
+			heldUrgent.Add(1)
+			<-urgent
+		}
+		return r.flush(ctx, ins)
+	}, groupcommit.Options{MaxBatch: 100, Flushers: 1})
+	defer close(regular)
+	done := make(chan int, 3)
+	run := func(do func(context.Context, int) (int, error), in int) {
+		go func() {
+			out, _ := do(context.Background(), in)
+			done <- out / 2
+		}()
+	}
+	run(b.Do, 0)
+	waitFor(t, func() bool { return heldRegular.Load() == 1 })
+	run(b.DoUrgent, 99)
+	waitFor(t, func() bool { return heldUrgent.Load() == 1 })
+	run(b.DoUrgent, 98)
+	waitFor(t, func() bool { return b.PendingForTest() == 1 })
+	close(urgent)
+	for _, want := range []int{99, 98} {
+		select {
+		case got := <-done:
+			if got != want {
+				t.Fatalf("call %d returned before %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("urgent call %d waited for the busy regular flusher", want)
+		}
+	}
+}
+
 func TestPerInputErrorsAndBadFlush(t *testing.T) {
 	r := &recorder{}
 	b := groupcommit.New(r.flush, groupcommit.Options{})
