@@ -12,7 +12,48 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
 )
+
+// mixedPriority makes every other submit high priority, so the urgent
+// path (groupcommit.DoUrgent) and the batches run side by side.
+func mixedPriority(i int) jobs.Priority {
+	if i%2 == 0 {
+		return jobs.PriorityNormal
+	}
+	return jobs.PriorityHigh
+}
+
+// TestUrgentSubmitBesideAStuckBatch: a high-priority submit is stored
+// while a normal one's insert is stuck (its owner's row locked by the
+// test), not after that batch gives up.
+func TestUrgentSubmitBesideAStuckBatch(t *testing.T) {
+	t.Parallel()
+	dsn := testkit.DatabaseURL(t)
+	s := openStore(t, dsn)
+	require.NoError(t, s.Migrate(t.Context()))
+	stuck, free := cappedUser(t, s, 0), cappedUser(t, s, 0)
+	lock := testkit.NewLocker(t, dsn)
+	lock.Lock("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", stuck.ID)
+
+	normal := testSpec(t, time.Time{})
+	normal.Priority = jobs.PriorityNormal
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: stuck.ID, Spec: normal}, time.Now())
+		done <- err
+	}()
+	testkit.WaitFor(t, testkit.Deadline, lock.Blocking, "the normal insert waits for its owner's row")
+
+	high := testSpec(t, time.Time{}) // high priority
+	j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: free.ID, Spec: high}, time.Now())
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, jobs.StateQueued, j.State)
+	require.True(t, lock.Blocking(), "the high submit was stored while the normal insert was still stuck")
+	lock.Release()
+	require.NoError(t, <-done)
+}
 
 // TestGroupedHotPath: many concurrent submits, claims and successes (which
 // the store group-commits) each land once, on the right job, with the
@@ -30,6 +71,7 @@ func TestGroupedHotPath(t *testing.T) {
 		wg.Go(func() {
 			spec := testSpec(t, time.Time{})
 			spec.Payload = json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))
+			spec.Priority = mixedPriority(i)
 			j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
 			if err != nil || !created {
 				errs <- fmt.Errorf("create %d: created %t: %w", i, created, err)
@@ -93,7 +135,9 @@ func TestGroupedWriteIsolatesFailures(t *testing.T) {
 			if i%10 == 3 {
 				who = uuid.New() // no such user: the foreign key refuses the row
 			}
-			_, _, created[i] = s.CreateJob(t.Context(), store.NewJob{OwnerID: who, Spec: testSpec(t, time.Time{})}, time.Now())
+			spec := testSpec(t, time.Time{})
+			spec.Priority = mixedPriority(i)
+			_, _, created[i] = s.CreateJob(t.Context(), store.NewJob{OwnerID: who, Spec: spec}, time.Now())
 		})
 	}
 	wg.Wait()

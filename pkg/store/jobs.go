@@ -120,7 +120,11 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 		return s.createJobLimited(ctx, nj, row.args(), now)
 	}
 	if nj.IdempotencyKey == "" {
-		job, err := s.grouped.inserts.Do(ctx, row)
+		insert := s.grouped.inserts.Do
+		if nj.Spec.Priority >= jobs.PriorityHigh {
+			insert = s.grouped.inserts.DoUrgent // not behind a batch of lower submits
+		}
+		job, err := insert(ctx, row)
 		if err != nil {
 			return Job{}, false, err
 		}

@@ -2,12 +2,10 @@ package worker_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
@@ -88,16 +86,14 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	first := r.submit(jobs.PriorityNormal)
-	_, lock := r.lockTx()
+	lock := testkit.NewLocker(t, r.dsn)
 
 	started := make(chan uuid.UUID, 2)
 	r.processor(worker.Options{Concurrency: 1}, func(ctx context.Context, j *worker.Job) (any, error) {
 		if j.ID == first {
 			// Lock the row before the handler returns, so the outcome
 			// write waits for the test.
-			if _, err := lock.ExecContext(ctx, "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", j.ID); err != nil {
-				t.Errorf("lock the first job: %v", err)
-			}
+			lock.Lock("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", j.ID)
 		}
 		started <- j.ID
 		return nil, nil
@@ -107,7 +103,7 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 	require.Equal(t, second, next(t, started), "the second job starts while the first outcome waits")
 	require.Equal(t, jobs.StateRunning, r.job(first).State, "the first outcome is not written yet")
 
-	require.NoError(t, lock.Rollback())
+	lock.Release()
 	for _, id := range []uuid.UUID{first, second} {
 		testkit.WaitFor(t, testkit.Deadline, func() bool { return r.job(id).State == jobs.StateSucceeded }, "job succeeded")
 	}
@@ -119,31 +115,20 @@ func TestProcessorHandsSlotOnWhileOutcomeIsWritten(t *testing.T) {
 func TestProcessorClaimsHighPriorityBesideABusyBatch(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	db, lock := r.lockTx()
-	var xid string
-	require.NoError(t, lock.QueryRowContext(t.Context(), "SELECT pg_current_xact_id()::text").Scan(&xid))
-
+	lock := testkit.NewLocker(t, r.dsn)
 	low := r.submit(jobs.PriorityLow)
-	_, err := lock.ExecContext(t.Context(), "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", low)
-	require.NoError(t, err)
+	lock.Lock("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", low)
 	started := make(chan uuid.UUID, 2)
 	r.processor(worker.Options{Concurrency: 2}, func(ctx context.Context, j *worker.Job) (any, error) {
 		started <- j.ID
 		return nil, nil
 	})
-	lowClaimStuck := func() bool {
-		var waiting bool
-		err := db.QueryRowContext(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_locks
-			WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = $1)`, xid).Scan(&waiting)
-		require.NoError(t, err)
-		return waiting
-	}
-	testkit.WaitFor(t, testkit.Deadline, lowClaimStuck, "the low claim waits for the locked row")
+	testkit.WaitFor(t, testkit.Deadline, lock.Blocking, "the low claim waits for the locked row")
 
 	high := r.submit(jobs.PriorityHigh)
 	require.Equal(t, high, next(t, started))
-	require.True(t, lowClaimStuck(), "the high job ran while the low claim was still stuck, not after its batch gave up")
-	require.NoError(t, lock.Rollback())
+	require.True(t, lock.Blocking(), "the high job ran while the low claim was still stuck, not after its batch gave up")
+	lock.Release()
 	require.Equal(t, low, next(t, started))
 }
 
@@ -209,19 +194,6 @@ func (r *rig) processor(opts worker.Options, h worker.HandlerFunc) *worker.Proce
 	proc.Handle(jobs.KindNoop, h)
 	background(r.t, func(ctx context.Context) error { return proc.Run(ctx, r.cons.Deliveries()) })
 	return proc
-}
-
-// lockTx opens a connection to the rig's schema and a transaction on it,
-// for a test to hold row locks; both end with the test.
-func (r *rig) lockTx() (*sql.DB, *sql.Tx) {
-	r.t.Helper()
-	db, err := sql.Open("pgx", r.dsn)
-	require.NoError(r.t, err)
-	r.t.Cleanup(func() { _ = db.Close() })
-	tx, err := db.BeginTx(r.t.Context(), nil)
-	require.NoError(r.t, err)
-	r.t.Cleanup(func() { _ = tx.Rollback() })
-	return db, tx
 }
 
 func (r *rig) job(id uuid.UUID) store.Job {
