@@ -79,6 +79,9 @@ func TestParsePriority(t *testing.T) {
 	}
 	assert.Equal(t, "high", jobs.PriorityHigh.String())
 	assert.Equal(t, "2", jobs.Priority(2).String())
+	for p := jobs.Priority(0); p <= jobs.MaxPriority; p++ {
+		assert.Equal(t, p >= jobs.PriorityHigh, p.Urgent(), "priority %d", p)
+	}
 }
 
 func TestDefaultRegistry(t *testing.T) {

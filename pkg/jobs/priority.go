@@ -36,6 +36,12 @@ func (p Priority) String() string {
 	return strconv.Itoa(int(p))
 }
 
+// Urgent reports whether work of this priority must not queue behind a
+// batch of lower work being written (the store's group commit).
+func (p Priority) Urgent() bool {
+	return p >= PriorityHigh
+}
+
 // ParsePriority accepts "low", "normal", "high" or an integer 0–5, given as
 // a JSON string or number.
 func ParsePriority(raw json.RawMessage) (Priority, error) {

@@ -121,8 +121,8 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 	}
 	if nj.IdempotencyKey == "" {
 		insert := s.grouped.inserts.Do
-		if nj.Spec.Priority >= jobs.PriorityHigh {
-			insert = s.grouped.inserts.DoUrgent // not behind a batch of lower submits
+		if nj.Spec.Priority.Urgent() {
+			insert = s.grouped.inserts.DoUrgent
 		}
 		job, err := insert(ctx, row)
 		if err != nil {

@@ -211,8 +211,8 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 	}
 
 	claim := p.opts.Store.Claim
-	if jobs.Priority(d.Priority) >= jobs.PriorityHigh {
-		claim = p.opts.Store.ClaimUrgent // not behind a batch of lower claims
+	if jobs.Priority(d.Priority).Urgent() {
+		claim = p.opts.Store.ClaimUrgent
 	}
 	job, err := claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
 	if errors.Is(err, store.ErrNotClaimed) {
