@@ -44,3 +44,87 @@ func peakRSSMiB(pid int) (float64, error) {
 func resetPeak(pid int) {
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
+
+// cpuUse is the CPU time (seconds) used so far by RabbitMQ's processes,
+// Postgres's processes (with their reaped children: backends that
+// exited) and the whole machine (every busy CPU state).
+type cpuUse struct {
+	RabbitMQ, Postgres, Machine float64
+}
+
+// takeCPU reads cpuUse from /proc. Processes are found by command name,
+// so the broker and the database count wherever they were started from.
+func takeCPU() cpuUse {
+	var u cpuUse
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, secs, ok := procCPU(pid)
+		if !ok {
+			continue
+		}
+		switch comm {
+		case "beam.smp":
+			u.RabbitMQ += secs
+		case "postgres":
+			u.Postgres += secs
+		}
+	}
+	u.Machine = machineBusySeconds()
+	return u
+}
+
+// sub is the CPU used between b and u.
+func (u cpuUse) sub(b cpuUse) cpuUse {
+	return cpuUse{RabbitMQ: u.RabbitMQ - b.RabbitMQ, Postgres: u.Postgres - b.Postgres, Machine: u.Machine - b.Machine}
+}
+
+// procCPU is a process's command name and its user+system CPU time with
+// that of its reaped children.
+func procCPU(pid int) (comm string, secs float64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return "", 0, false
+	}
+	fields := strings.Fields(s[end+2:])
+	if len(fields) < 15 {
+		return "", 0, false
+	}
+	var ticks float64
+	for _, f := range fields[11:15] { // utime, stime, cutime, cstime
+		v, _ := strconv.ParseFloat(f, 64)
+		ticks += v
+	}
+	return s[open+1 : end], ticks / clockTicks, true
+}
+
+// machineBusySeconds is the CPU time all CPUs have spent busy (not idle
+// and not waiting for I/O) since boot.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0
+	}
+	var ticks float64
+	for i, f := range fields[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		v, _ := strconv.ParseFloat(f, 64)
+		ticks += v
+	}
+	return ticks / clockTicks
+}

@@ -21,7 +21,16 @@ type report struct {
 	Ceilings  map[string]any `json:"ceilings"`
 	RabbitMax float64        `json:"rabbitmq_ceiling_msgs_per_sec"`
 	PGMax     float64        `json:"postgres_ceiling_rows_per_sec"`
-	Workloads []workload     `json:"workloads"`
+	// RabbitCPU and PGCPU are the CPU seconds RabbitMQ's processes spend
+	// per 1,000 messages at the RabbitMQ ceiling and Postgres's per 1,000
+	// jobs at the Postgres ceiling. Together they are the least CPU any
+	// job's durable work can take here; CPUBound is the jobs/s that leaves
+	// on this machine's CPUs with nothing else running (no HTTP, gateway,
+	// worker or client).
+	RabbitCPU float64    `json:"rabbitmq_ceiling_cpu_s_per_1000"`
+	PGCPU     float64    `json:"postgres_ceiling_cpu_s_per_1000"`
+	CPUBound  float64    `json:"cpu_bound_jobs_per_sec"`
+	Workloads []workload `json:"workloads"`
 }
 
 type workload struct {
@@ -90,27 +99,37 @@ func run(ctx context.Context, o options) (*report, error) {
 		Machine: fmt.Sprintf("%s, %d CPUs, %s", host, runtime.NumCPU(), runtime.Version())}
 
 	if selected(o, "ceilings") || selected(o, "w1") || selected(o, "w1b") {
-		var rab, pg []float64
+		var rab, pg, rabCPU, pgCPU []float64
+		per := 1000 / float64(o.jobs)
 		for i := 0; i < o.runs; i++ {
+			before := takeCPU()
 			r, err := rabbitCeiling(ctx, o.amqpURL, o.jobs, workerConcurrency)
 			if err != nil {
 				return nil, err
 			}
-			rab = append(rab, r)
+			rab, rabCPU = append(rab, r), append(rabCPU, takeCPU().sub(before).RabbitMQ*per)
 			s, err := startStack(ctx, o, workerConcurrency)
 			if err != nil {
 				return nil, err
 			}
+			before = takeCPU()
 			p, err := pgCeiling(ctx, s.db, o.jobs)
+			used := takeCPU().sub(before)
 			s.stop()
 			if err != nil {
 				return nil, err
 			}
-			pg = append(pg, p)
-			fmt.Fprintf(os.Stderr, "ceilings run %d: rabbitmq %.0f msgs/s, postgres %.0f rows/s\n", i+1, r, p)
+			pg, pgCPU = append(pg, p), append(pgCPU, used.Postgres*per)
+			fmt.Fprintf(os.Stderr, "ceilings run %d: rabbitmq %.0f msgs/s (%.3f CPU s/1k), postgres %.0f rows/s (%.3f CPU s/1k)\n",
+				i+1, r, rabCPU[i], p, pgCPU[i])
 		}
 		rep.RabbitMax, rep.PGMax = median(rab), median(pg)
+		rep.RabbitCPU, rep.PGCPU = median(rabCPU), median(pgCPU)
+		if floor := rep.RabbitCPU + rep.PGCPU; floor > 0 {
+			rep.CPUBound = float64(runtime.NumCPU()) * 1000 / floor
+		}
 		rep.Ceilings["rabbitmq_runs"], rep.Ceilings["postgres_runs"] = rab, pg
+		rep.Ceilings["rabbitmq_cpu_runs"], rep.Ceilings["postgres_cpu_runs"] = rabCPU, pgCPU
 	}
 
 	type spec struct {
@@ -164,17 +183,20 @@ func printTable(out io.Writer, rep *report) {
 	if rep.RabbitMax > 0 {
 		fmt.Fprintf(out, "Ceilings: RabbitMQ %.0f msgs/s (persistent, confirms window %d, prefetch %d); Postgres %.0f rows/s (insert+claim+finish, 1,000-row batches)\n",
 			rep.RabbitMax, confirmWindow, workerConcurrency, rep.PGMax)
+		fmt.Fprintf(out, "CPU floor per 1,000 jobs: RabbitMQ %.3f s (at its ceiling) + Postgres %.3f s (at its ceiling) = at most %.0f jobs/s on %d CPUs with nothing else running; W1's target is %.0f jobs/s, W1b's %.0f\n",
+			rep.RabbitCPU, rep.PGCPU, rep.CPUBound, runtime.NumCPU(), 0.5*rep.RabbitMax, 0.8*rep.RabbitMax)
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "\nWORKLOAD\tJOBS/S\tRATIO\tP50 ms\tP95 ms\tP99 ms\tCPU s/1k (gw, worker)\tPEAK RSS MiB (gw, worker)\tTARGET\tMET")
+	fmt.Fprintln(w, "\nWORKLOAD\tJOBS/S\tRATIO\tP50 ms\tP95 ms\tP99 ms\tCPU s/1k (gw, worker, rabbitmq, postgres, machine)\tPEAK RSS MiB (gw, worker)\tTARGET\tMET")
 	for _, wl := range rep.Workloads {
 		m := wl.Median
 		ratio := "—"
 		if wl.Ratio > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*wl.Ratio)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%.2f, %.2f\t%.0f, %.0f\t%s\t%v\n", wl.Name, m.JobsPerSec, ratio,
-			m.P50ms, m.P95ms, m.P99ms, m.CPUPer1000["gateway"], m.CPUPer1000["maintenance-worker"],
+		c := m.CPUPer1000
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%.2f, %.2f, %.2f, %.2f, %.2f\t%.0f, %.0f\t%s\t%v\n", wl.Name, m.JobsPerSec, ratio,
+			m.P50ms, m.P95ms, m.P99ms, c["gateway"], c["maintenance-worker"], c["rabbitmq"], c["postgres"], c["machine"],
 			m.PeakRSSMiB["gateway"], m.PeakRSSMiB["maintenance-worker"], wl.Target, wl.Met)
 	}
 	_ = w.Flush()

@@ -16,6 +16,8 @@ type sample struct {
 	P95ms      float64            `json:"p95_ms"`
 	P99ms      float64            `json:"p99_ms"`
 	Extra      map[string]float64 `json:"extra,omitempty"`
+	// CPUPer1000 holds the CPU seconds per 1,000 jobs of each Hopper
+	// process, of RabbitMQ and Postgres, and of the whole machine.
 	CPUPer1000 map[string]float64 `json:"cpu_seconds_per_1000_jobs"`
 	PeakRSSMiB map[string]float64 `json:"peak_rss_mib"`
 }
@@ -37,11 +39,18 @@ func measured(ctx context.Context, o options, body func(s *stack) (sample, int, 
 		cpu0[name], _ = cpuSeconds(pid)
 		resetPeak(pid)
 	}
+	shared0 := takeCPU()
 	res, jobs, err := body(s)
 	if err != nil {
 		return sample{}, err
 	}
+	shared := takeCPU().sub(shared0)
 	res.CPUPer1000, res.PeakRSSMiB = map[string]float64{}, map[string]float64{}
+	if jobs > 0 {
+		per := 1000 / float64(jobs)
+		res.CPUPer1000["rabbitmq"], res.CPUPer1000["postgres"] = shared.RabbitMQ*per, shared.Postgres*per
+		res.CPUPer1000["machine"] = shared.Machine * per
+	}
 	for name, pid := range s.pids() {
 		c, _ := cpuSeconds(pid)
 		if jobs > 0 {
