@@ -58,7 +58,7 @@ func TestMarkPublishedUnclaimed(t *testing.T) {
 	released := mustRunning(t, s, owner.ID, "w1")
 	out, err := s.Finish(t.Context(), store.Outcome{JobID: released.ID, Attempt: released.Attempt, WorkerID: "w1", State: jobs.StateQueued})
 	require.NoError(t, err)
-	require.Equal(t, jobs.StateQueued, out.State)
+	require.Equal(t, jobs.StateQueued, out)
 
 	require.NoError(t, s.MarkPublishedUnclaimed(t.Context(), waiting.ID, released.ID))
 	w, err := s.GetJob(t.Context(), nil, waiting.ID)

@@ -234,7 +234,9 @@ func TestFairnessReaperRetryAndRelease(t *testing.T) {
 	require.True(t, waiting.Held)
 
 	// Released on shutdown: back to queued, still in flight, not held.
-	rel, err := s.Finish(ctx, store.Outcome{JobID: run.ID, Attempt: run.Attempt, WorkerID: "w1", State: jobs.StateQueued})
+	_, err := s.Finish(ctx, store.Outcome{JobID: run.ID, Attempt: run.Attempt, WorkerID: "w1", State: jobs.StateQueued})
+	require.NoError(t, err)
+	rel, err := s.GetJob(ctx, nil, run.ID)
 	require.NoError(t, err)
 	assert.False(t, rel.Held)
 	admitted, err := s.ReleaseHeld(ctx, 100)

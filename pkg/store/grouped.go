@@ -74,11 +74,13 @@ const hotFlushers = 1
 // keep a statement well under a millisecond of planning and locking.
 var groupOptions = groupcommit.Options{MaxBatch: 128, Flushers: hotFlushers}
 
-// groupedWrites are a Store's batchers.
+// groupedWrites are a Store's batchers. A completion yields only the
+// state it wrote: the worker needs nothing more, and a row of every
+// column would cost Postgres the sending and the worker the scan.
 type groupedWrites struct {
 	inserts     *groupcommit.Batcher[jobRow, Job]
 	claims      *groupcommit.Batcher[claimReq, Job]
-	completions *groupcommit.Batcher[Outcome, Job]
+	completions *groupcommit.Batcher[Outcome, jobs.State]
 }
 
 func newGroupedWrites(s *Store) groupedWrites {
@@ -91,18 +93,18 @@ func newGroupedWrites(s *Store) groupedWrites {
 
 // batchFunc writes a batch in one statement. A statement error fails the
 // whole batch; otherwise each input gets its own result.
-type batchFunc[In any] func(ctx context.Context, ins []In) ([]groupcommit.Result[Job], error)
+type batchFunc[In, Out any] func(ctx context.Context, ins []In) ([]groupcommit.Result[Out], error)
 
 // eachOnFailure turns a batchFunc into a groupcommit flush that retries a
 // failed batch one input at a time (a deadlock with another writer, or one
 // input the statement rejects).
-func eachOnFailure[In any](write batchFunc[In]) groupcommit.FlushFunc[In, Job] {
-	return func(ctx context.Context, ins []In) []groupcommit.Result[Job] {
+func eachOnFailure[In, Out any](write batchFunc[In, Out]) groupcommit.FlushFunc[In, Out] {
+	return func(ctx context.Context, ins []In) []groupcommit.Result[Out] {
 		out, err := write(ctx, ins)
 		if err == nil {
 			return out
 		}
-		out = make([]groupcommit.Result[Job], len(ins))
+		out = make([]groupcommit.Result[Out], len(ins))
 		if len(ins) == 1 {
 			out[0].Err = err
 			return out
@@ -186,7 +188,7 @@ func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
 		return nil, fmt.Errorf("create %d jobs: %w", n, err)
 	}
 	out := make([]Job, 0, n)
-	for _, r := range matchByID(n, func(i int) uuid.UUID { return rows[i].id }, got,
+	for _, r := range matchByID(n, func(i int) uuid.UUID { return rows[i].id }, byID(got),
 		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }) {
 		if r.Err != nil {
 			return nil, r.Err
@@ -238,7 +240,7 @@ func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.
 	if err != nil {
 		return nil, fmt.Errorf("claim %d jobs: %w", len(ids), err)
 	}
-	return matchByID(len(reqs), func(i int) uuid.UUID { return reqs[i].id }, got,
+	return matchByID(len(reqs), func(i int) uuid.UUID { return reqs[i].id }, byID(got),
 		func(i int) error { return fmt.Errorf("claim job %s: %w", reqs[i].id, ErrNotClaimed) }), nil
 }
 
@@ -251,15 +253,15 @@ WITH o AS (
 		finished_at = now(), lease_expires_at = NULL, updated_at = now()
 	FROM o
 	WHERE j.id = o.id AND j.attempt = o.attempt AND j.worker_id = o.worker_id AND j.state || '' = 'running'
-	RETURNING j.*
+	RETURNING j.id, j.state, j.attempt
 ), e AS (
 	INSERT INTO job_events (job_id, type, state, attempt, message)
 	SELECT u.id, 'succeeded', u.state, u.attempt, o.message FROM u JOIN o ON o.id = u.id
 )
-SELECT ` + jobColumns + ` FROM u`
+SELECT id FROM u`
 
 // completeBatch records succeeded outcomes (see Finish).
-func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommit.Result[Job], error) {
+func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommit.Result[jobs.State], error) {
 	n := len(outs)
 	var (
 		ids, workers, messages = make([]string, n), make([]string, n), make([]string, n)
@@ -273,31 +275,59 @@ func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommi
 			results[i] = &r
 		}
 	}
-	got, err := queryJobs(ctx, s.hot, completeBatchSQL, ids, attempts, workers, results, messages)
+	done, err := queryIDs(ctx, s.hot, completeBatchSQL, ids, attempts, workers, results, messages)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d jobs: %w", n, err)
 	}
-	return matchByID(n, func(i int) uuid.UUID { return outs[i].JobID }, got, func(i int) error {
+	succeeded := make(map[uuid.UUID]jobs.State, len(done))
+	for _, id := range done {
+		succeeded[id] = jobs.StateSucceeded
+	}
+	return matchByID(n, func(i int) uuid.UUID { return outs[i].JobID }, succeeded, func(i int) error {
 		return fmt.Errorf("finish job %s attempt %d as %s: %w", outs[i].JobID, outs[i].Attempt, jobs.StateSucceeded, ErrLeaseLost)
 	}), nil
 }
 
-// matchByID gives each of n inputs (input i names job id(i)) its returned
-// row, each row to one input only; inputs without one get missing(i).
-func matchByID(n int, id func(int) uuid.UUID, rows []Job, missing func(int) error) []groupcommit.Result[Job] {
-	byID := make(map[uuid.UUID]Job, len(rows))
-	for _, j := range rows {
-		byID[j.ID] = j
-	}
-	out := make([]groupcommit.Result[Job], n)
+// matchByID gives each of n inputs (input i names job id(i)) the value
+// found for its job, each value to one input only; inputs without one get
+// missing(i).
+func matchByID[Out any](n int, id func(int) uuid.UUID, found map[uuid.UUID]Out, missing func(int) error) []groupcommit.Result[Out] {
+	out := make([]groupcommit.Result[Out], n)
 	for i := range n {
-		j, ok := byID[id(i)]
+		v, ok := found[id(i)]
 		if !ok {
 			out[i].Err = missing(i)
 			continue
 		}
-		out[i].Value = j
-		delete(byID, j.ID)
+		out[i].Value = v
+		delete(found, id(i))
 	}
 	return out
+}
+
+// byID indexes jobs by their id.
+func byID(rows []Job) map[uuid.UUID]Job {
+	m := make(map[uuid.UUID]Job, len(rows))
+	for _, j := range rows {
+		m[j.ID] = j
+	}
+	return m
+}
+
+// queryIDs runs q, which selects one uuid column, and reads its rows.
+func queryIDs(ctx context.Context, db queryer, q string, args ...any) ([]uuid.UUID, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -98,8 +98,17 @@ func TestGroupedHotPath(t *testing.T) {
 				errs <- fmt.Errorf("finish %d: %w", i, err)
 				return
 			}
-			if f.ID != j.ID || f.State != jobs.StateSucceeded {
-				errs <- fmt.Errorf("finish %d returned %s state %s", i, f.ID, f.State)
+			if f != jobs.StateSucceeded {
+				errs <- fmt.Errorf("finish %d returned state %s", i, f)
+				return
+			}
+			done, err := s.GetJob(t.Context(), nil, j.ID)
+			if err != nil {
+				errs <- fmt.Errorf("get %d: %w", i, err)
+				return
+			}
+			if want := fmt.Sprintf(`{"out": %d}`, i); done.State != jobs.StateSucceeded || string(done.Result) != want {
+				errs <- fmt.Errorf("job %d is %s with result %s, want succeeded with %s", i, done.State, done.Result, want)
 			}
 		})
 	}

@@ -84,10 +84,13 @@ func mustRunning(t *testing.T, s *store.Store, owner uuid.UUID, worker string) s
 // mustFinish ends running job j's attempt with state.
 func mustFinish(t *testing.T, s *store.Store, j store.Job, state jobs.State) store.Job {
 	t.Helper()
-	out, err := s.Finish(t.Context(), store.Outcome{
+	got, err := s.Finish(t.Context(), store.Outcome{
 		JobID: j.ID, Attempt: j.Attempt, WorkerID: j.WorkerID, State: state,
 		Error: "boom", RetryAt: time.Now().Add(time.Hour), Result: json.RawMessage(`{"ok": true}`),
 	})
+	require.NoError(t, err)
+	require.Equal(t, state, got)
+	out, err := s.GetJob(t.Context(), nil, j.ID)
 	require.NoError(t, err)
 	require.Equal(t, state, out.State)
 	return out

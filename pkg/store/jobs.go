@@ -543,34 +543,35 @@ type Outcome struct {
 // Finish ends a running attempt the worker still owns; otherwise
 // ErrLeaseLost (the reaper or a cancel got there first, or the attempt is
 // stale). If a cancel was requested, a retrying or released job becomes
-// cancelled instead: the user asked for it not to run again.
-func (s *Store) Finish(ctx context.Context, o Outcome) (Job, error) {
+// cancelled instead: the user asked for it not to run again. It returns
+// the state the job was left in.
+func (s *Store) Finish(ctx context.Context, o Outcome) (jobs.State, error) {
 	if o.State == jobs.StateSucceeded {
 		return s.grouped.completions.Do(ctx, o)
 	}
 	t, err := finishTransition(o)
 	if err != nil {
-		return Job{}, fmt.Errorf("finish job %s: %w", o.JobID, err)
+		return "", fmt.Errorf("finish job %s: %w", o.JobID, err)
 	}
 	if o.State == jobs.StateRetrying || o.State == jobs.StateQueued {
 		t.where += ` AND NOT cancel_requested`
 	}
 	j, ok, err := t.runOne(ctx, s.db)
 	if err != nil {
-		return Job{}, fmt.Errorf("finish job %s as %s: %w", o.JobID, o.State, err)
+		return "", fmt.Errorf("finish job %s as %s: %w", o.JobID, o.State, err)
 	}
 	if ok {
-		return j, nil
+		return j.State, nil
 	}
 	if o.State == jobs.StateRetrying || o.State == jobs.StateQueued {
 		return s.finishCancelled(ctx, o)
 	}
-	return Job{}, fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
+	return "", fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
 }
 
 // finishCancelled ends an attempt whose job had a cancel requested while
 // the worker wanted to retry or release it.
-func (s *Store) finishCancelled(ctx context.Context, o Outcome) (Job, error) {
+func (s *Store) finishCancelled(ctx context.Context, o Outcome) (jobs.State, error) {
 	c := o
 	c.State = jobs.StateCancelled
 	c.Message = "cancel requested"
@@ -579,17 +580,17 @@ func (s *Store) finishCancelled(ctx context.Context, o Outcome) (Job, error) {
 	}
 	t, err := finishTransition(c)
 	if err != nil {
-		return Job{}, fmt.Errorf("finish job %s: %w", o.JobID, err)
+		return "", fmt.Errorf("finish job %s: %w", o.JobID, err)
 	}
 	t.where += ` AND cancel_requested`
 	j, ok, err := t.runOne(ctx, s.db)
 	if err != nil {
-		return Job{}, fmt.Errorf("finish job %s as cancelled: %w", o.JobID, err)
+		return "", fmt.Errorf("finish job %s as cancelled: %w", o.JobID, err)
 	}
 	if !ok {
-		return Job{}, fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
+		return "", fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
 	}
-	return j, nil
+	return j.State, nil
 }
 
 // finishTransition builds the UPDATE for an outcome other than success

@@ -437,7 +437,10 @@ func TestFinish(t *testing.T) {
 			_, err := s.Finish(t.Context(), wrongWorker)
 			require.ErrorIs(t, err, store.ErrLeaseLost)
 
-			done, err := s.Finish(t.Context(), o)
+			state, err := s.Finish(t.Context(), o)
+			require.NoError(t, err)
+			require.Equal(t, tc.out.State, state)
+			done, err := s.GetJob(t.Context(), nil, j.ID)
 			require.NoError(t, err)
 			require.Equal(t, tc.out.State, done.State)
 			require.Nil(t, done.LeaseExpiresAt)
@@ -494,10 +497,13 @@ func TestFinishAfterCancelRequested(t *testing.T) {
 			j := mustRunning(t, s, owner.ID, "w1")
 			_, err := s.Cancel(t.Context(), &owner.ID, j.ID)
 			require.NoError(t, err)
-			out, err := s.Finish(t.Context(), store.Outcome{JobID: j.ID, Attempt: 1, WorkerID: "w1",
+			state, err := s.Finish(t.Context(), store.Outcome{JobID: j.ID, Attempt: 1, WorkerID: "w1",
 				State: st, Error: "boom", RetryAt: time.Now().Add(time.Hour)})
 			require.NoError(t, err)
-			require.Equal(t, jobs.StateCancelled, out.State, "the user's cancel wins over a retry")
+			require.Equal(t, jobs.StateCancelled, state, "the user's cancel wins over a retry")
+			out, err := s.GetJob(t.Context(), nil, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, jobs.StateCancelled, out.State)
 			require.NotNil(t, out.FinishedAt)
 			require.Equal(t, []string{"created/queued/0", "started/running/1",
 				"cancel_requested/running/1", "cancelled/cancelled/1"}, timeline(t, s, j.ID))
