@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/clock"
 )
 
 // Reconnect delays: quick enough that a broker restart costs a moment, capped
@@ -40,18 +42,6 @@ func (b *backoff) delay() time.Duration {
 // reset starts over after a connection that worked.
 func (b *backoff) reset() { b.next = 0 }
 
-// sleep waits d or until ctx ends; it reports whether the full wait elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // reconnectLoop runs session until ctx ends, waiting a capped exponential
 // backoff between sessions; a session that got established resets the
 // backoff. It is the shared body of every connection-owning Run loop.
@@ -68,7 +58,7 @@ func reconnectLoop(ctx context.Context, log *zap.Logger, what string, session fu
 		}
 		d := bo.delay()
 		log.Warn(what+" disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", d))
-		if !sleep(ctx, d) {
+		if clock.Sleep(ctx, d) != nil {
 			log.Info(what + " stopped")
 			return nil
 		}

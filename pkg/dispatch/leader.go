@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/clock"
 )
 
 // leader holds a session-level Postgres advisory lock on one dedicated
@@ -37,7 +39,7 @@ func (l *leader) Run(ctx context.Context, lead func(ctx context.Context) error) 
 			l.leading.Store(false)
 			l.log.Info(l.role+" no longer leading", zap.Error(err))
 		}
-		wait(ctx, l.retry)
+		_ = clock.Sleep(ctx, l.retry)
 	}
 	return nil
 }
@@ -93,14 +95,5 @@ func (l *leader) hold(ctx context.Context, conn *sql.Conn, lead func(ctx context
 				return fmt.Errorf("lock connection lost: %w", err)
 			}
 		}
-	}
-}
-
-func wait(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

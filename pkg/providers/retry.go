@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/hopperq/hopper/pkg/clock"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 )
@@ -70,7 +71,7 @@ func (p retryPolicy) do(ctx context.Context, timeout time.Duration, attempt func
 		if deadline, has := ctx.Deadline(); has && time.Now().Add(d).After(deadline) {
 			return err // the wait alone would outlive the caller
 		}
-		if !sleep(ctx, d) {
+		if clock.Sleep(ctx, d) != nil {
 			return err
 		}
 	}
@@ -85,18 +86,6 @@ func retryableError(err error) bool {
 	}
 	var ue *url.Error
 	return errors.As(err, &ue)
-}
-
-// sleep waits d or until ctx ends; it reports whether the full wait elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // maxErrorBody bounds how much of an error answer is read.

@@ -37,6 +37,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hopperq/hopper/pkg/clock"
 	"github.com/hopperq/hopper/pkg/providers"
 )
 
@@ -205,7 +206,7 @@ func (l *Limiter) Wait(ctx context.Context, key string, cost int) error {
 				return &WaitError{Key: key, Wait: w, Max: maxWait}
 			}
 			// Others may charge meanwhile: look again after the wait.
-			if err := sleep(ctx, w); err != nil {
+			if err := clock.Sleep(ctx, w); err != nil {
 				return err
 			}
 			maxWait = l.maxWait(ctx)
@@ -219,7 +220,7 @@ func (l *Limiter) Wait(ctx context.Context, key string, cost int) error {
 		if !ok {
 			return &WaitError{Key: key, Wait: w, Max: maxWait}
 		}
-		if err := sleep(ctx, w); err != nil {
+		if err := clock.Sleep(ctx, w); err != nil {
 			return err
 		}
 	}
@@ -249,21 +250,6 @@ func (l *Limiter) maxWait(ctx context.Context) time.Duration {
 		m = min(m, time.Until(d)/2)
 	}
 	return max(m, 0)
-}
-
-// sleep waits d or until ctx ends (then ctx's error).
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Provider is one provider's bucket as its client uses it.

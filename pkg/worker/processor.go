@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/clock"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
@@ -221,7 +222,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 	}
 	if err != nil {
 		p.log.Error("claim failed, returning delivery to the queue", hlog.JobID(env.JobID), zap.Error(err))
-		p.pause(ctx, time.Second)
+		_ = clock.Sleep(ctx, time.Second)
 		_ = d.Nack(false, true)
 		return
 	}
@@ -249,15 +250,6 @@ func (p *Processor) dropUnclaimed(ctx context.Context, d broker.Delivery, id uui
 	}
 	p.log.Debug("stale delivery dropped", hlog.JobID(id.String()))
 	_ = d.Ack(false)
-}
-
-func (p *Processor) pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // run executes one claimed attempt and records its outcome. The slot is
