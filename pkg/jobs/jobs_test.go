@@ -236,3 +236,32 @@ func TestDomainPayloads(t *testing.T) {
 		})
 	}
 }
+
+func TestParseWebhookURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		ok   bool
+		host string
+	}{
+		{raw: "https://hooks.example.com/x", ok: true, host: "hooks.example.com"},
+		{raw: "http://127.0.0.1:8080/", ok: true, host: "127.0.0.1"}, // addresses are webhook.CheckURL's rule
+		{raw: "ftp://hooks.example.com/x"},
+		{raw: "hooks.example.com/x"},
+		{raw: "https:///x"},
+		{raw: "http://:80/"},
+		{raw: "https://hooks.example.com/" + strings.Repeat("a", 2048)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.raw[:min(len(tc.raw), 40)], func(t *testing.T) {
+			t.Parallel()
+			u, err := jobs.ParseWebhookURL(tc.raw)
+			if !tc.ok {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.host, u.Hostname())
+		})
+	}
+}

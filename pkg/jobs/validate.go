@@ -127,7 +127,7 @@ func (r *Registry) Validate(req SubmitRequest) (Spec, error) {
 		spec.Timeout = d
 	}
 	if req.WebhookURL != "" {
-		if err := checkWebhookURL(req.WebhookURL); err != nil {
+		if _, err := ParseWebhookURL(req.WebhookURL); err != nil {
 			return Spec{}, invalid("webhook_url", "%v", err)
 		}
 		spec.WebhookURL = req.WebhookURL
@@ -160,15 +160,19 @@ func parseTimeout(raw json.RawMessage) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-func checkWebhookURL(s string) error {
+// ParseWebhookURL is the one rule for what a webhook URL may look like: an
+// absolute http or https URL with a host, at most 2,048 bytes. Which
+// addresses it may reach is the webhook package's guard (webhook.CheckURL),
+// which builds on this.
+func ParseWebhookURL(s string) (*url.URL, error) {
 	if len(s) > maxWebhookURLBytes {
-		return fmt.Errorf("longer than %d bytes", maxWebhookURLBytes)
+		return nil, fmt.Errorf("longer than %d bytes", maxWebhookURLBytes)
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
 	}
-	return nil
+	return u, nil
 }
 
 // ValidateIdempotencyKey checks an Idempotency-Key header value.

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"strings"
 	"syscall"
+
+	"github.com/hopperq/hopper/pkg/jobs"
 )
 
 // SettingAllowPrivate names the setting that lets webhooks reach loopback,
@@ -83,21 +84,14 @@ func forbiddenIP(ip netip.Addr) string {
 // addresses it resolves to at connect time, which also defeats DNS
 // rebinding.
 func CheckURL(raw string, allowPrivate bool) error {
-	u, err := url.Parse(raw)
+	u, err := jobs.ParseWebhookURL(raw)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidURL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%w: scheme %q (want http or https)", ErrInvalidURL, u.Scheme)
-	}
-	host := u.Hostname()
-	if host == "" {
-		return fmt.Errorf("%w: no host in %q", ErrInvalidURL, raw)
 	}
 	if allowPrivate {
 		return nil
 	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if why := forbiddenIP(ip); why != "" {
 			return fmt.Errorf("%w: %s is %s (set %s to allow)", ErrForbiddenAddress, ip, why, SettingAllowPrivate)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,8 @@ func TestCheckURL(t *testing.T) {
 		{url: "hooks.example.com/x", wantErr: ErrInvalidURL},
 		{url: "https:///x", wantErr: ErrInvalidURL},
 		{url: "https://exa mple.com/", wantErr: ErrInvalidURL},
+		{url: "http://:80/", wantErr: ErrInvalidURL},
+		{url: "https://hooks.example.com/" + strings.Repeat("a", 2048), wantErr: ErrInvalidURL},
 		{url: "http://127.0.0.1:8080/", wantErr: ErrForbiddenAddress},
 		{url: "http://127.9.9.9/", wantErr: ErrForbiddenAddress},
 		{url: "http://[::1]/", wantErr: ErrForbiddenAddress},
