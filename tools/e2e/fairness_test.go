@@ -28,7 +28,11 @@ func TestFairnessFloodDoesNotStarveOthers(t *testing.T) {
 		t.Parallel()
 		capped = fairnessRun(t, 4)
 		t.Logf("B's queue wait p99 with a fairness cap of 4: %s", capped)
-		assert.Less(t, capped, time.Second, "B's p99 queue wait with the cap")
+		// Alone this is 0.2–0.4 s: B's own cap lets 4 of its 20 jobs run
+		// at a time, each round released when the last one ends. Beside
+		// the rest of the suite on 2 cores it measured up to 1.3 s. A
+		// starved B waits behind the whole flood: 25–30 s.
+		assert.Less(t, capped, 3*time.Second, "B's p99 queue wait with the cap")
 	})
 	t.Run("uncapped", func(t *testing.T) {
 		t.Parallel()
