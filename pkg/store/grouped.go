@@ -137,15 +137,7 @@ SELECT ` + jobColumns + ` FROM ins`
 
 // insertBatch stores validated submissions that carry no idempotency key.
 func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.Result[Job], error) {
-	created, err := insertRows(ctx, s.hot, rows)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]groupcommit.Result[Job], len(created))
-	for i, j := range created {
-		out[i].Value = j
-	}
-	return out, nil
+	return insertEach(ctx, s.hot, rows)
 }
 
 // queryer runs a statement: the hot pool, or a transaction's connection.
@@ -163,8 +155,26 @@ func queryJobs(ctx context.Context, db queryer, q string, args ...any) ([]Job, e
 }
 
 // insertRows inserts rows (no idempotency keys) and their created events
-// in one statement, and returns the jobs in the order of rows.
+// in one statement, and returns the jobs in the order of rows; a row not
+// stored fails the whole call.
 func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
+	res, err := insertEach(ctx, db, rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Job, len(res))
+	for i, r := range res {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		out[i] = r.Value
+	}
+	return out, nil
+}
+
+// insertEach inserts rows (no idempotency keys) and their created events
+// in one statement, and gives each row its job or why it is missing.
+func insertEach(ctx context.Context, db queryer, rows []jobRow) ([]groupcommit.Result[Job], error) {
 	n := len(rows)
 	var (
 		ids, owners             = make([]string, n), make([]string, n)
@@ -187,15 +197,8 @@ func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %d jobs: %w", n, err)
 	}
-	out := make([]Job, 0, n)
-	for _, r := range matchByID(n, func(i int) uuid.UUID { return rows[i].id }, byID(got),
-		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }) {
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		out = append(out, r.Value)
-	}
-	return out, nil
+	return matchByID(n, func(i int) uuid.UUID { return rows[i].id }, byID(got),
+		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }), nil
 }
 
 // claimReq asks for job id on behalf of a worker.
