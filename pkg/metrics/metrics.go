@@ -23,6 +23,8 @@ var jobBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30,
 const (
 	QueueWaitingJobs       = "hopper_queue_waiting_jobs"
 	QueueOldestWaitSeconds = "hopper_queue_oldest_waiting_seconds"
+	// Jobs their owners' fairness caps hold back (not yet published).
+	QueueHeldJobs = "hopper_queue_held_jobs"
 	// From the broker: messages ready + unacked (unacked only with the
 	// management API), and consumers attached.
 	QueueDepth     = "hopper_queue_depth"

@@ -19,7 +19,7 @@ import (
 // known lists every series name Hopper exports.
 func known(t *testing.T) map[string]bool {
 	m := metrics.New("test")
-	names := map[string]bool{metrics.QueueWaitingJobs: true, metrics.QueueOldestWaitSeconds: true,
+	names := map[string]bool{metrics.QueueWaitingJobs: true, metrics.QueueOldestWaitSeconds: true, metrics.QueueHeldJobs: true,
 		metrics.QueueDepth: true, metrics.QueueConsumers: true}
 	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
 	v := reflect.ValueOf(m).Elem()

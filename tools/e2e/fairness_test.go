@@ -96,6 +96,15 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 	}
 	wg.Wait()
 	t.Logf("A's %d jobs submitted in %s", floodJobs, time.Since(started).Round(time.Millisecond))
+	// The cap holds A's flood back in Postgres, and the gateway says so:
+	// the jobs count as held, not as waiting for a worker.
+	held := scrape(t, c.base+"/metrics")[`hopper_queue_held_jobs{queue="maintenance",service="gateway"}`]
+	t.Logf("held after the flood (limit %d): %.0f", limit, held)
+	if limit > 0 {
+		assert.Greater(t, held, float64(floodJobs/2), "most of the flood is held")
+	} else {
+		assert.Zero(t, held, "nothing is held without a cap")
+	}
 
 	code, out := c.do("POST", "/v1/jobs/batch", keys["b"], batch(otherJobs))
 	require.Equal(t, 202, code, out)

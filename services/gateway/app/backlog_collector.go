@@ -14,12 +14,15 @@ import (
 
 // backlogCollector exports, at scrape time, how many jobs wait in Postgres
 // per queue and the age of the oldest: the signal for "no consumers" and
-// "queue falling behind" alerts, whatever RabbitMQ holds.
+// "queue falling behind" alerts, whatever RabbitMQ holds. Jobs a fairness
+// cap holds back count apart, as held: workers cannot start them, so they
+// must not raise those alerts.
 type backlogCollector struct {
 	store     *store.Store
 	inspector *broker.Inspector
 	log       *zap.Logger
 	waiting   *prometheus.Desc
+	held      *prometheus.Desc
 	oldest    *prometheus.Desc
 	depth     *prometheus.Desc
 	consumers *prometheus.Desc
@@ -33,14 +36,17 @@ func newBacklogCollector(st *store.Store, inspector *broker.Inspector, log *zap.
 		consumers: prometheus.NewDesc(metrics.QueueConsumers,
 			"Consumers attached to the broker queue.", []string{"queue"}, nil),
 		waiting: prometheus.NewDesc(metrics.QueueWaitingJobs,
-			"Jobs queued (due, not yet claimed) per queue.", []string{"queue"}, nil),
+			"Jobs queued for a worker (due, admitted, not yet claimed) per queue.", []string{"queue"}, nil),
+		held: prometheus.NewDesc(metrics.QueueHeldJobs,
+			"Jobs queued but held back by their owner's fairness cap (not yet published) per queue.", []string{"queue"}, nil),
 		oldest: prometheus.NewDesc(metrics.QueueOldestWaitSeconds,
-			"How long the oldest queued job of a queue has been due.", []string{"queue"}, nil),
+			"How long the oldest job queued for a worker has been due, per queue.", []string{"queue"}, nil),
 	}
 }
 
 func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.waiting
+	ch <- c.held
 	ch <- c.oldest
 	ch <- c.depth
 	ch <- c.consumers
@@ -69,6 +75,7 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range rows {
 		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(r.Waiting), r.Queue)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(r.Held), r.Queue)
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, r.OldestSeconds, r.Queue)
 	}
 }

@@ -348,3 +348,25 @@ func TestQueuesWithoutBroker(t *testing.T) {
 	q, _ := s.queue(userKey, "chat")
 	assert.Equal(t, true, q["paused"])
 }
+
+// TestQueuesViewShowsHeldJobs: jobs a fairness cap holds back are counted
+// apart from those queued for a worker. With a cap of 1 and no worker, of
+// 3 jobs one is published (ready in RabbitMQ) and 2 are held in Postgres.
+func TestQueuesViewShowsHeldJobs(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	plan := testkit.UniqueName("one")
+	code, out := s.do("POST", "/v1/admin/plans", s.admin, map[string]any{"name": plan, "jobs_per_hour": 0, "max_concurrent": 1}, nil)
+	require.Equal(t, 201, code, out)
+	_, key := s.newUserOnPlan("user", plan)
+	s.submitNoops(key, 3)
+
+	var q map[string]any
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		q, _ = s.queue(key, "maintenance")
+		return q["ready"] == float64(1) && q["held"] == float64(2)
+	}, "1 ready and 2 held in maintenance (last: %v)", q)
+	assert.Greater(t, q["oldest_waiting_seconds"].(float64), 0.0, "the admitted job waits for a worker")
+	chat, _ := s.queue(key, "chat")
+	assert.Equal(t, float64(0), chat["held"])
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/store"
 )
 
 // queueView is one queue in GET /v1/queues. Broker figures are null when
@@ -27,6 +28,7 @@ type queueView struct {
 	PublishRate          *float64 `json:"publish_rate"`
 	DeliverRate          *float64 `json:"deliver_rate"`
 	OldestWaitingSeconds float64  `json:"oldest_waiting_seconds"`
+	Held                 int64    `json:"held"`
 	Paused               bool     `json:"paused"`
 	ManagementURL        string   `json:"management_url,omitempty"`
 	Error                string   `json:"error,omitempty"`
@@ -34,8 +36,9 @@ type queueView struct {
 
 // listQueues answers GET /v1/queues: per standard queue and the dead
 // queue, what RabbitMQ holds (management API or AMQP, see each "source"), how
-// long the oldest queued job has waited (Postgres) and whether the queue
-// is paused. Any user may read it: it shows counts, no job data.
+// long the oldest job queued for a worker has waited and how many jobs
+// fairness caps hold back (Postgres), and whether the queue is paused. Any
+// user may read it: it shows counts, no job data.
 func (a *API) listQueues(c *gin.Context) {
 	in := a.opts.Inspector
 	if in == nil {
@@ -53,16 +56,17 @@ func (a *API) listQueues(c *gin.Context) {
 		a.internalError(c, "paused queues", err)
 		return
 	}
-	oldest := make(map[string]float64, len(backlog))
+	byQueue := make(map[string]store.QueueBacklog, len(backlog))
 	for _, b := range backlog {
-		oldest[b.Queue] = b.OldestSeconds
+		byQueue[b.Queue] = b
 	}
 	stats := in.Queues(ctx)
 	out := make([]queueView, len(stats))
 	var readErr error
 	for i, s := range stats {
-		v := queueView{Name: s.Queue, AMQPName: s.Name, Source: in.Source(), OldestWaitingSeconds: oldest[s.Queue],
-			Paused: slices.Contains(paused, s.Queue), ManagementURL: s.UI}
+		b := byQueue[s.Queue]
+		v := queueView{Name: s.Queue, AMQPName: s.Name, Source: in.Source(), OldestWaitingSeconds: b.OldestSeconds,
+			Held: b.Held, Paused: slices.Contains(paused, s.Queue), ManagementURL: s.UI}
 		switch {
 		case errors.Is(s.Err, broker.ErrQueueNotFound):
 			v.Error = "not declared yet: no service has started with this AMQP prefix"
