@@ -93,9 +93,6 @@ func percentiles(v []float64) (p50, p95, p99 float64) {
 func w1(ctx context.Context, o options) (sample, error) {
 	return measured(ctx, o, func(s *stack) (sample, int, error) {
 		n := o.jobs
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errc := make(chan error, o.clients)
 		profiled := make(chan error, 1)
 		if o.profile != "" {
 			go func() { profiled <- s.profile(ctx, o.profile, 8) }()
@@ -103,37 +100,20 @@ func w1(ctx context.Context, o options) (sample, error) {
 			profiled <- nil
 		}
 		start := time.Now()
-		for c := 0; c < o.clients; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(n) {
-					if err := s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, nil); err != nil {
-						errc <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errc)
-		if err := <-errc; err != nil {
-			return sample{}, 0, err
-		}
-		end, err := s.waitDone(ctx, n, 10*time.Minute)
+		err := concurrently(o.clients, n, func(int) error {
+			return s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, nil)
+		})
 		if err != nil {
 			return sample{}, 0, err
 		}
-		elapsed := end.Sub(start)
+		res, err := s.drained(ctx, n, start)
+		if err != nil {
+			return sample{}, 0, err
+		}
 		if err := <-profiled; err != nil {
 			return sample{}, 0, fmt.Errorf("profile: %w", err)
 		}
-		lat, err := s.serverLatencies(ctx, "")
-		if err != nil {
-			return sample{}, 0, err
-		}
-		p50, p95, p99 := percentiles(lat)
-		return sample{JobsPerSec: float64(n) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+		return res, n, nil
 	})
 }
 
@@ -141,45 +121,56 @@ func w1(ctx context.Context, o options) (sample, error) {
 func w1b(ctx context.Context, o options) (sample, error) {
 	return measured(ctx, o, func(s *stack) (sample, int, error) {
 		n := o.jobs
-		batches := (n + 999) / 1000
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errc := make(chan error, 4)
 		start := time.Now()
-		for c := 0; c < 4; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for b := next.Add(1); b <= int64(batches); b = next.Add(1) {
-					size := min(1000, n-int(b-1)*1000)
-					jobs := make([]map[string]any, size)
-					for i := range jobs {
-						jobs[i] = map[string]any{"kind": "system.noop"}
-					}
-					if err := s.call(ctx, "POST", "/v1/jobs/batch", s.key, map[string]any{"jobs": jobs}, nil); err != nil {
-						errc <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errc)
-		if err := <-errc; err != nil {
-			return sample{}, 0, err
-		}
-		end, err := s.waitDone(ctx, n, 10*time.Minute)
+		err := concurrently(4, (n+999)/1000, func(b int) error {
+			jobs := make([]map[string]any, min(1000, n-b*1000))
+			for i := range jobs {
+				jobs[i] = map[string]any{"kind": "system.noop"}
+			}
+			return s.call(ctx, "POST", "/v1/jobs/batch", s.key, map[string]any{"jobs": jobs}, nil)
+		})
 		if err != nil {
 			return sample{}, 0, err
 		}
-		elapsed := end.Sub(start)
-		lat, err := s.serverLatencies(ctx, "")
-		if err != nil {
-			return sample{}, 0, err
-		}
-		p50, p95, p99 := percentiles(lat)
-		return sample{JobsPerSec: float64(n) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, n, nil
+		res, err := s.drained(ctx, n, start)
+		return res, n, err
 	})
+}
+
+// concurrently calls each(i) for every i in [0, n) from workers goroutines
+// and returns the first error; a worker stops at its first error.
+func concurrently(workers, n int, each func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if err := each(int(i)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// drained waits for the n jobs to succeed and reports jobs/s from start to
+// the last success, and submit → succeeded latencies from Postgres.
+func (s *stack) drained(ctx context.Context, n int, start time.Time) (sample, error) {
+	end, err := s.waitDone(ctx, n, 10*time.Minute)
+	if err != nil {
+		return sample{}, err
+	}
+	lat, err := s.serverLatencies(ctx, "")
+	if err != nil {
+		return sample{}, err
+	}
+	p50, p95, p99 := percentiles(lat)
+	return sample{JobsPerSec: float64(n) / end.Sub(start).Seconds(), P50ms: p50, P95ms: p95, P99ms: p99}, nil
 }
 
 // w2 queues 3,000 low-priority 2 ms sleeps, then 50 high-priority ones,
