@@ -206,13 +206,13 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 	if len(list) == 0 || !d.opts.Publisher.Ready() {
 		return
 	}
-	n := PublishJobs(ctx, PublishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
+	n := publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
 		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel}, list)
 	d.log.Debug("published", zap.Int("jobs", n))
 }
 
-// PublishDeps are what PublishJobs needs.
-type PublishDeps struct {
+// publishDeps are what publishJobs needs.
+type publishDeps struct {
 	Store     *store.Store
 	Publisher *broker.Publisher
 	Metrics   *metrics.Metrics
@@ -220,13 +220,13 @@ type PublishDeps struct {
 	Parallel  int // concurrent publishes (the confirm window does the batching)
 }
 
-// PublishJobs publishes jobs concurrently and marks the confirmed ones
+// publishJobs publishes jobs concurrently and marks the confirmed ones
 // published in one statement; it returns how many were confirmed. A job
 // that fails to publish stays in the outbox for the dispatcher. Held jobs
 // (over their owner's fairness cap) are skipped: the dispatcher admits
 // and publishes them.
-func PublishJobs(ctx context.Context, d PublishDeps, list []store.Job) int {
-	list = Admitted(list)
+func publishJobs(ctx context.Context, d publishDeps, list []store.Job) int {
+	list = admitted(list)
 	if len(list) == 0 {
 		return 0
 	}
@@ -262,8 +262,8 @@ func PublishJobs(ctx context.Context, d PublishDeps, list []store.Job) int {
 	return len(confirmed)
 }
 
-// Admitted returns the jobs of list that are not held, in order.
-func Admitted(list []store.Job) []store.Job {
+// admitted returns the jobs of list that are not held, in order.
+func admitted(list []store.Job) []store.Job {
 	out := list[:0:0]
 	for _, j := range list {
 		if !j.Held {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
@@ -18,8 +17,8 @@ type batchRequest struct {
 }
 
 // submitBatch stores up to store.MaxBatch jobs in one statement, all or
-// none, then publishes the due ones through the confirm window. A bad job
-// refuses the whole batch with its index.
+// none, then publishes the due ones as single submits are (accepted). A
+// bad job refuses the whole batch with its index.
 func (a *API) submitBatch(c *gin.Context) {
 	p := currentPrincipal(c)
 	if p.User == nil {
@@ -65,19 +64,13 @@ func (a *API) submitBatch(c *gin.Context) {
 		a.internalError(c, "create jobs", err)
 		return
 	}
-	due := make([]store.Job, 0, len(created))
+	// Each job is published as a single submit's is: the answer waits for
+	// the publisher's window, not for the confirms.
 	out := make([]gin.H, len(created))
 	for i, j := range created {
-		a.opts.Metrics.JobsSubmitted.WithLabelValues(j.Kind).Inc()
+		a.accepted(ctx, j)
 		out[i] = acceptedBody(j)
-		if j.State == jobs.StateQueued {
-			due = append(due, j)
-		}
 	}
-	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
-	defer cancel()
-	dispatch.PublishJobs(pctx, dispatch.PublishDeps{Store: a.opts.Store, Publisher: a.opts.Publisher,
-		Metrics: a.opts.Metrics, Logger: a.log}, due)
 	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
 }
 
