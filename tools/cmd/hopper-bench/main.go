@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&o.submitRate, "rate", 1000, "W4 open-loop submit rate (requests/s)")
 	flag.DurationVar(&o.submitFor, "rate-for", 10*time.Second, "W4 duration")
 	flag.BoolVar(&o.keep, "keep", false, "keep each run's schema (bench_*) for inspection instead of dropping it")
-	flag.StringVar(&o.profile, "profile", "", "directory for CPU and allocation profiles of gateway and worker taken during W1")
+	flag.StringVar(&o.profile, "profile", "", "directory for 8 s CPU profiles and allocation profiles of gateway and worker taken during W1 and W4 (DIR/w1, DIR/w4)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

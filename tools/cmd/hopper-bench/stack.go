@@ -251,6 +251,19 @@ func (s *stack) waitDone(ctx context.Context, n int, timeout time.Duration) (tim
 	}
 }
 
+// profileIf profiles the stack during workload when -profile is set, into
+// <dir>/<workload>/, and reports the outcome on the channel it returns
+// (at once, nil, when -profile is not set).
+func (s *stack) profileIf(ctx context.Context, o options, workload string) <-chan error {
+	done := make(chan error, 1)
+	if o.profile == "" {
+		done <- nil
+		return done
+	}
+	go func() { done <- s.profile(ctx, filepath.Join(o.profile, workload), 8) }()
+	return done
+}
+
 // profile saves a CPU profile of secs seconds and an allocation profile of
 // each process into dir (files <service>.cpu.pprof, <service>.allocs.pprof).
 func (s *stack) profile(ctx context.Context, dir string, secs int) error {

@@ -93,12 +93,7 @@ func percentiles(v []float64) (p50, p95, p99 float64) {
 func w1(ctx context.Context, o options) (sample, error) {
 	return measured(ctx, o, func(s *stack) (sample, int, error) {
 		n := o.jobs
-		profiled := make(chan error, 1)
-		if o.profile != "" {
-			go func() { profiled <- s.profile(ctx, o.profile, 8) }()
-		} else {
-			profiled <- nil
-		}
+		profiled := s.profileIf(ctx, o, "w1")
 		start := time.Now()
 		err := concurrently(o.clients, n, func(int) error {
 			return s.call(ctx, "POST", "/v1/jobs", s.key, map[string]any{"kind": "system.noop"}, nil)
@@ -290,6 +285,7 @@ func w4(ctx context.Context, o options) (sample, error) {
 		var failed atomic.Int64
 		var wg sync.WaitGroup
 		interval := time.Second / time.Duration(o.submitRate)
+		profiled := s.profileIf(ctx, o, "w4")
 		start := time.Now()
 		for i := 0; i < total; i++ {
 			at := start.Add(time.Duration(i) * interval)
@@ -307,6 +303,9 @@ func w4(ctx context.Context, o options) (sample, error) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
+		if err := <-profiled; err != nil {
+			return sample{}, 0, fmt.Errorf("profile: %w", err)
+		}
 		p50, p95, p99 := percentiles(lat)
 		return sample{JobsPerSec: float64(total) / elapsed.Seconds(), P50ms: p50, P95ms: p95, P99ms: p99,
 			Extra: map[string]float64{"failed_requests": float64(failed.Load())}}, total, nil
