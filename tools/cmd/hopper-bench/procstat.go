@@ -12,16 +12,41 @@ const clockTicks = 100
 
 // cpuSeconds is the user+system CPU time a process has used.
 func cpuSeconds(pid int) (float64, error) {
+	st, err := readProcStat(pid)
+	return st.own, err
+}
+
+// procStat is what the bench reads of /proc/<pid>/stat: the command name,
+// the process's own user+system CPU seconds, and those of its children it
+// has reaped.
+type procStat struct {
+	comm        string
+	own, reaped float64
+}
+
+// readProcStat reads pid's procStat.
+func readProcStat(pid int) (procStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+		return procStat{}, fmt.Errorf("read stat of %d: %w", pid, err)
 	}
-	// Fields after the command name (which may hold spaces) start after ')'.
+	// The command name is in parentheses and may hold spaces; the other
+	// fields follow the last ')'.
 	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / clockTicks, nil
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return procStat{}, fmt.Errorf("stat of %d: no command name", pid)
+	}
+	fields := strings.Fields(s[end+2:])
+	if len(fields) < 15 {
+		return procStat{}, fmt.Errorf("stat of %d: %d fields", pid, len(fields))
+	}
+	ticks := make([]float64, 4) // utime, stime, cutime, cstime
+	for i := range ticks {
+		ticks[i], _ = strconv.ParseFloat(fields[11+i], 64)
+	}
+	return procStat{comm: s[open+1 : end], own: (ticks[0] + ticks[1]) / clockTicks,
+		reaped: (ticks[2] + ticks[3]) / clockTicks}, nil
 }
 
 // peakRSSMiB is the process's peak resident set (VmHWM) since start or the
@@ -62,15 +87,15 @@ func takeCPU() cpuUse {
 		if err != nil {
 			continue
 		}
-		comm, secs, ok := procCPU(pid)
-		if !ok {
-			continue
+		st, err := readProcStat(pid)
+		if err != nil {
+			continue // gone meanwhile
 		}
-		switch comm {
+		switch st.comm {
 		case "beam.smp":
-			u.RabbitMQ += secs
+			u.RabbitMQ += st.own + st.reaped
 		case "postgres":
-			u.Postgres += secs
+			u.Postgres += st.own + st.reaped
 		}
 	}
 	u.Machine = machineBusySeconds()
@@ -80,30 +105,6 @@ func takeCPU() cpuUse {
 // sub is the CPU used between b and u.
 func (u cpuUse) sub(b cpuUse) cpuUse {
 	return cpuUse{RabbitMQ: u.RabbitMQ - b.RabbitMQ, Postgres: u.Postgres - b.Postgres, Machine: u.Machine - b.Machine}
-}
-
-// procCPU is a process's command name and its user+system CPU time with
-// that of its reaped children.
-func procCPU(pid int) (comm string, secs float64, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open || end+2 > len(s) {
-		return "", 0, false
-	}
-	fields := strings.Fields(s[end+2:])
-	if len(fields) < 15 {
-		return "", 0, false
-	}
-	var ticks float64
-	for _, f := range fields[11:15] { // utime, stime, cutime, cstime
-		v, _ := strconv.ParseFloat(f, 64)
-		ticks += v
-	}
-	return s[open+1 : end], ticks / clockTicks, true
 }
 
 // machineBusySeconds is the CPU time all CPUs have spent busy (not idle

@@ -16,9 +16,9 @@ func TestTakeCPUFindsBrokerAndDatabase(t *testing.T) {
 	for i := range 20_000_000 {
 		burn += i % 7
 	}
-	comm, secs, ok := procCPU(os.Getpid())
-	if !ok || comm == "" || secs <= 0 {
-		t.Fatalf("procCPU(self) = %q, %v, %v (burn %d), want a name and CPU time above 0", comm, secs, ok, burn)
+	st, err := readProcStat(os.Getpid())
+	if err != nil || st.comm == "" || st.own <= 0 {
+		t.Fatalf("readProcStat(self) = %+v, %v (burn %d), want a name and CPU time above 0", st, err, burn)
 	}
 	if d := takeCPU().sub(u); d.Machine < 0 || d.Postgres < 0 || d.RabbitMQ < 0 {
 		t.Fatalf("CPU went backwards: %+v", d)
