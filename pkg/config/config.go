@@ -140,11 +140,17 @@ var defaultsByService = map[string]serviceDefaults{
 // Getenv looks a variable up; os.Getenv fits, tests pass a map's lookup.
 type Getenv func(key string) string
 
-// Load reads the configuration of service from getenv.
+// Load reads the configuration of service from getenv. Any service name
+// is accepted (a user's own worker service); the built-in ones have
+// their own defaults, and another service's health server listens on a
+// free loopback port unless HOPPER_METRICS_ADDR says where.
 func Load(service string, getenv Getenv) (Config, error) {
+	if !validServiceName(service) {
+		return Config{}, fmt.Errorf("config: service name %q is invalid (want lower-case letters, digits and '-', at most 63)", service)
+	}
 	d, ok := defaultsByService[service]
 	if !ok {
-		return Config{}, fmt.Errorf("config: unknown service %q", service)
+		d = serviceDefaults{metricsAddr: "127.0.0.1:0"}
 	}
 	r := reader{getenv: getenv}
 	c := Config{
@@ -208,10 +214,20 @@ func Load(service string, getenv Getenv) (Config, error) {
 	if c.DispatchInterval < 10*time.Millisecond {
 		return Config{}, fmt.Errorf("HOPPER_DISPATCH_INTERVAL: %s is too short (at least 10ms)", c.DispatchInterval)
 	}
-	if service != Gateway && len(c.Queues) == 0 {
-		return Config{}, fmt.Errorf("HOPPER_QUEUES: a worker needs at least one queue to consume")
-	}
 	return c, nil
+}
+
+// validServiceName: a DNS label, as a Kubernetes Deployment name is.
+func validServiceName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if c != '-' && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // reader collects the first error, so Load reads like a table.

@@ -78,10 +78,24 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}
 }
 
-func TestWorkerNeedsQueues(t *testing.T) {
-	_, err := config.Load(config.DocumentWorker, env(map[string]string{"HOPPER_QUEUES": " , "}))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "HOPPER_QUEUES")
+// TestAnyServiceName: a user's own worker service loads with any DNS-label
+// name; its health server takes a free loopback port and its queues come
+// from its kinds unless HOPPER_QUEUES names some.
+func TestAnyServiceName(t *testing.T) {
+	c, err := config.Load("leaderboard", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "leaderboard", c.Service)
+	assert.Equal(t, "127.0.0.1:0", c.MetricsAddr)
+	assert.Empty(t, c.Queues)
+
+	c, err = config.Load("leaderboard", env(map[string]string{"HOPPER_QUEUES": "scores"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"scores"}, c.QueueNames())
+
+	for _, bad := range []string{"", "Leaderboard", "-x", "x-", "a_b", strings.Repeat("a", 64)} {
+		_, err := config.Load(bad, env(nil))
+		assert.Error(t, err, "%q", bad)
+	}
 }
 
 func TestSecretsMasked(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 // per-owner locks it could otherwise take in another order.
 type cron struct {
 	store    *store.Store
-	registry *jobs.Registry
+	registry jobs.Catalog
 	metrics  *metrics.Metrics
 	log      *zap.Logger
 	now      func() time.Time

@@ -24,7 +24,7 @@ import (
 type Options struct {
 	Store     *store.Store
 	Publisher *broker.Publisher
-	Registry  *jobs.Registry
+	Registry  jobs.Catalog
 	Logger    *zap.Logger
 	// LockKey names the leader lock; use the AMQP prefix so stacks sharing
 	// a database schema but not a broker elect separately.
@@ -282,7 +282,7 @@ func MessageFor(job store.Job) broker.Message {
 }
 
 // retryAt picks when a reaped job runs again.
-func retryAt(reg *jobs.Registry, j store.Job) time.Time {
+func retryAt(reg jobs.Catalog, j store.Job) time.Time {
 	k, ok := reg.Lookup(j.Kind)
 	if !ok {
 		return time.Now()

@@ -19,7 +19,7 @@ import (
 type followUps struct {
 	name     string // for logs: "webhook", "notice"
 	kind     string
-	registry *jobs.Registry
+	registry jobs.Catalog
 	batch    int
 	log      *zap.Logger
 	// enqueue is the store's one-transaction claim-and-create

@@ -17,7 +17,7 @@ import (
 // attempts are used up. No job stays running forever.
 type reaper struct {
 	store    *store.Store
-	registry *jobs.Registry
+	registry jobs.Catalog
 	batch    int
 	log      *zap.Logger
 }

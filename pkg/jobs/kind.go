@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,6 +22,67 @@ type Kind struct {
 	// malformed one is a 422 rather than a failed job. It returns a
 	// *ValidationError naming the payload field.
 	CheckPayload func(payload []byte) error
+
+	// What the catalogue tells about a kind (GET /v1/kinds).
+	Service     string          // the worker service that published it
+	Description string          // one line for people
+	Schema      json.RawMessage // the payload's JSON Schema; nil: any object
+	Version     string          // changes whenever the definition does
+}
+
+// Catalog is where the kinds a deployment accepts are looked up: a fixed
+// Registry, or the gateway's live view of the catalogue in Postgres.
+type Catalog interface {
+	// Lookup returns the kind named name.
+	Lookup(name string) (Kind, bool)
+	// Names lists the accepted kind names, sorted.
+	Names() []string
+}
+
+// Check reports whether k is a complete definition, and fills the
+// defaults of the optional durations.
+func (k *Kind) Check() error {
+	switch {
+	case !ValidKindName(k.Name):
+		return fmt.Errorf("kind name %q is invalid (want letters, digits, '.', '-', '_', ':' and at most %d bytes)", k.Name, maxKindName)
+	case k.Queue == "" || strings.ContainsAny(k.Queue, ".#* "):
+		return fmt.Errorf("kind %s: queue %q is invalid", k.Name, k.Queue)
+	case k.MaxAttempts < 1 || k.MaxAttempts > MaxAttemptsLimit:
+		return fmt.Errorf("kind %s: max attempts must be between 1 and %d", k.Name, MaxAttemptsLimit)
+	case k.Timeout <= 0:
+		return fmt.Errorf("kind %s: timeout must be positive", k.Name)
+	case k.DefaultPriority > MaxPriority:
+		return fmt.Errorf("kind %s: default priority %d above %d", k.Name, k.DefaultPriority, MaxPriority)
+	}
+	if k.MaxTimeout < k.Timeout {
+		k.MaxTimeout = k.Timeout
+	}
+	if k.BackoffBase <= 0 {
+		k.BackoffBase = time.Second
+	}
+	if k.BackoffCap < k.BackoffBase {
+		k.BackoffCap = k.BackoffBase
+	}
+	return nil
+}
+
+// maxKindName bounds a kind name (it is a routing key and a label).
+const maxKindName = 128
+
+// ValidKindName reports whether name can name a kind: a routing key
+// without topic wildcards.
+func ValidKindName(name string) bool {
+	if name == "" || len(name) > maxKindName || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return false
+	}
+	for _, c := range name {
+		ok := c == '.' || c == '-' || c == '_' || c == ':' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Registry is the set of kinds a deployment accepts. It is a value built at
@@ -42,32 +104,23 @@ func NewRegistry(kinds ...Kind) (*Registry, error) {
 }
 
 func (r *Registry) add(k Kind) error {
-	switch {
-	case k.Name == "" || strings.ContainsAny(k.Name, " *#"):
-		return fmt.Errorf("kind name %q is invalid", k.Name)
-	case k.Queue == "":
-		return fmt.Errorf("kind %s: queue is empty", k.Name)
-	case k.MaxAttempts < 1:
-		return fmt.Errorf("kind %s: max attempts must be at least 1", k.Name)
-	case k.Timeout <= 0:
-		return fmt.Errorf("kind %s: timeout must be positive", k.Name)
-	case k.DefaultPriority > MaxPriority:
-		return fmt.Errorf("kind %s: default priority %d above %d", k.Name, k.DefaultPriority, MaxPriority)
+	if err := k.Check(); err != nil {
+		return err
 	}
 	if _, dup := r.kinds[k.Name]; dup {
 		return fmt.Errorf("kind %s registered twice", k.Name)
 	}
-	if k.MaxTimeout < k.Timeout {
-		k.MaxTimeout = k.Timeout
-	}
-	if k.BackoffBase <= 0 {
-		k.BackoffBase = time.Second
-	}
-	if k.BackoffCap < k.BackoffBase {
-		k.BackoffCap = k.BackoffBase
-	}
 	r.kinds[k.Name] = k
 	return nil
+}
+
+// Kinds lists the registered kinds, sorted by name.
+func (r *Registry) Kinds() []Kind {
+	out := make([]Kind, 0, len(r.kinds))
+	for _, n := range r.Names() {
+		out = append(out, r.kinds[n])
+	}
+	return out
 }
 
 // Lookup returns the kind named name.

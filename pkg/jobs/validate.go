@@ -71,12 +71,18 @@ func invalid(field, format string, args ...any) *ValidationError {
 // Validate checks a submission against the registry and fills defaults
 // from the kind.
 func (r *Registry) Validate(req SubmitRequest) (Spec, error) {
+	return Validate(r, req)
+}
+
+// Validate checks a submission against the catalogue c and fills defaults
+// from the kind.
+func Validate(c Catalog, req SubmitRequest) (Spec, error) {
 	if req.Kind == "" {
 		return Spec{}, invalid("kind", "is required")
 	}
-	k, ok := r.Lookup(req.Kind)
+	k, ok := c.Lookup(req.Kind)
 	if !ok {
-		e := invalid("kind", "unknown kind %q; valid kinds: %s", req.Kind, strings.Join(r.Names(), ", "))
+		e := invalid("kind", "unknown kind %q; valid kinds: %s", req.Kind, strings.Join(c.Names(), ", "))
 		e.UnknownKind = true
 		return Spec{}, e
 	}

@@ -538,6 +538,9 @@ type Outcome struct {
 	Error   string // failed, retrying: why; the event's message too
 	RetryAt time.Time
 	Message string // event message for the other states
+	// Snooze, with state retrying, runs the job again at RetryAt without
+	// charging the attempt (a handler's "not now").
+	Snooze bool
 }
 
 // Finish ends a running attempt the worker still owns; otherwise
@@ -619,6 +622,11 @@ func finishTransition(o Outcome) (transition, error) {
 		set = `state = 'retrying', error = ?, run_at = ?`
 		args = []any{o.Error, o.RetryAt}
 		msg = o.Error
+		if o.Snooze {
+			set = `state = 'retrying', attempt = attempt - 1, run_at = ?, progress = 0, status_message = ?`
+			args = []any{o.RetryAt, o.Message}
+			event, msg = EventSnoozed, o.Message
+		}
 	case jobs.StateQueued:
 		// A release: the attempt never finished, so it is not charged, and
 		// the job goes back through the outbox to be published again.

@@ -31,6 +31,7 @@ const (
 	EventRetrying        = "retrying"
 	EventCancelled       = "cancelled"
 	EventReleased        = "released"      // running → queued on worker shutdown
+	EventSnoozed         = "snoozed"       // running → retrying at a handler's request, attempt not charged
 	EventLeaseExpired    = "lease_expired" // worker stopped renewing its lease
 	EventRetried         = "retried"       // a failed or cancelled job re-run on request
 )

@@ -227,7 +227,7 @@ func (s *Store) DeleteSchedule(ctx context.Context, name string) error {
 // not know is created disabled (DisabledKindUnknown); one left disabled
 // for that reason is enabled once reg knows its kind. Replicas may run it
 // together.
-func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, reg *jobs.Registry, now time.Time) error {
+func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, reg jobs.Catalog, now time.Time) error {
 	for _, d := range defs {
 		sp, err := schedule.Parse(d.Spec, d.Timezone)
 		if err != nil {
@@ -237,7 +237,7 @@ func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, re
 		if known {
 			// A default's payload must pass the kind's own check, as an
 			// admin's schedule does at create.
-			if _, err := reg.Validate(jobs.SubmitRequest{Kind: d.Kind, Payload: d.Payload}); err != nil {
+			if _, err := jobs.Validate(reg, jobs.SubmitRequest{Kind: d.Kind, Payload: d.Payload}); err != nil {
 				return fmt.Errorf("default schedule %s: %w", d.Name, err)
 			}
 		}
@@ -291,7 +291,7 @@ func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, re
 // A schedule whose kind reg does not know is advanced without a job; one
 // whose spec no longer parses or never fires again is disabled. Both come
 // back with Skipped set.
-func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg *jobs.Registry) ([]ScheduleRun, error) {
+func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.Catalog) ([]ScheduleRun, error) {
 	var runs []ScheduleRun
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		runs = runs[:0]
@@ -317,7 +317,7 @@ func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg *jobs.
 }
 
 // claimOne serves one locked, due schedule inside tx.
-func claimOne(tx *gorm.DB, sc Schedule, now time.Time, reg *jobs.Registry) (ScheduleRun, error) {
+func claimOne(tx *gorm.DB, sc Schedule, now time.Time, reg jobs.Catalog) (ScheduleRun, error) {
 	run := ScheduleRun{Tick: *sc.NextRunAt}
 	sp, err := schedule.Parse(sc.Spec, sc.Timezone)
 	var next time.Time
@@ -371,7 +371,7 @@ func truncate(s string, n int) string {
 
 // jobSpec is the submission a schedule makes: its kind's defaults, its
 // payload, and its priority and queue when set.
-func jobSpec(reg *jobs.Registry, sc Schedule) (jobs.Spec, error) {
+func jobSpec(reg jobs.Catalog, sc Schedule) (jobs.Spec, error) {
 	k, ok := reg.Lookup(sc.Kind)
 	if !ok {
 		return jobs.Spec{}, fmt.Errorf("kind %q: %w", sc.Kind, ErrUnknownKind)
@@ -389,7 +389,7 @@ func jobSpec(reg *jobs.Registry, sc Schedule) (jobs.Spec, error) {
 // TriggerSchedule creates one job of schedule name now, whether it is
 // enabled or not, without touching its ticks. Its kind must be in reg
 // (else ErrUnknownKind).
-func (s *Store) TriggerSchedule(ctx context.Context, name string, reg *jobs.Registry, now time.Time) (Job, error) {
+func (s *Store) TriggerSchedule(ctx context.Context, name string, reg jobs.Catalog, now time.Time) (Job, error) {
 	sc, err := s.GetSchedule(ctx, name)
 	if err != nil {
 		return Job{}, fmt.Errorf("trigger schedule: %w", err)

@@ -23,6 +23,9 @@ type Worker struct {
 	StartedAt    time.Time
 	LastSeenAt   time.Time
 	PausedQueues []string
+	// Kinds are the kinds the instance runs (the catalogue counts live
+	// workers per kind from them).
+	Kinds []string
 }
 
 // workerRow is Worker as gorm scans it: the arrays need textArray.
@@ -37,6 +40,7 @@ type workerRow struct {
 	StartedAt    time.Time
 	LastSeenAt   time.Time
 	PausedQueues textArray
+	Kinds        textArray
 }
 
 // UpsertWorker records that worker w is alive now (last_seen_at is the
@@ -46,14 +50,14 @@ func (s *Store) UpsertWorker(ctx context.Context, w Worker) error {
 		return errors.New("upsert worker: empty id")
 	}
 	err := s.db.WithContext(ctx).Exec(`INSERT INTO workers
-		(id, service, host, pid, queues, concurrency, in_flight, started_at, last_seen_at, paused_queues)
-		VALUES (?, ?, ?, ?, ?::text[], ?, ?, ?, now(), ?::text[])
+		(id, service, host, pid, queues, concurrency, in_flight, started_at, last_seen_at, paused_queues, kinds)
+		VALUES (?, ?, ?, ?, ?::text[], ?, ?, ?, now(), ?::text[], ?::text[])
 		ON CONFLICT (id) DO UPDATE SET service = EXCLUDED.service, host = EXCLUDED.host,
 			pid = EXCLUDED.pid, queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency,
 			in_flight = EXCLUDED.in_flight, started_at = EXCLUDED.started_at,
-			last_seen_at = now(), paused_queues = EXCLUDED.paused_queues`,
+			last_seen_at = now(), paused_queues = EXCLUDED.paused_queues, kinds = EXCLUDED.kinds`,
 		w.ID, w.Service, w.Host, w.PID, textArray(w.Queues), w.Concurrency, w.InFlight,
-		w.StartedAt, textArray(w.PausedQueues),
+		w.StartedAt, textArray(w.PausedQueues), textArray(w.Kinds),
 	).Error
 	if err != nil {
 		return fmt.Errorf("upsert worker %s: %w", w.ID, err)
@@ -75,7 +79,7 @@ func (s *Store) DeleteWorker(ctx context.Context, id string) error {
 func (s *Store) ListWorkers(ctx context.Context, seenWithin time.Duration) ([]Worker, error) {
 	var rows []workerRow
 	err := s.db.WithContext(ctx).Raw(`SELECT id, service, host, pid, queues, concurrency, in_flight,
-		started_at, last_seen_at, paused_queues FROM workers
+		started_at, last_seen_at, paused_queues, kinds FROM workers
 		WHERE last_seen_at > now() - make_interval(secs => ?::float8)
 		ORDER BY started_at DESC, id DESC`, seenWithin.Seconds()).Scan(&rows).Error
 	if err != nil {
@@ -85,7 +89,8 @@ func (s *Store) ListWorkers(ctx context.Context, seenWithin time.Duration) ([]Wo
 	for i, r := range rows {
 		out[i] = Worker{ID: r.ID, Service: r.Service, Host: r.Host, PID: r.PID,
 			Queues: nonNil(r.Queues), Concurrency: r.Concurrency, InFlight: r.InFlight,
-			StartedAt: r.StartedAt, LastSeenAt: r.LastSeenAt, PausedQueues: nonNil(r.PausedQueues)}
+			StartedAt: r.StartedAt, LastSeenAt: r.LastSeenAt, PausedQueues: nonNil(r.PausedQueues),
+			Kinds: nonNil(r.Kinds)}
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/store"
 )
@@ -22,7 +23,36 @@ type Job struct {
 	Owner       uuid.UUID
 	Payload     json.RawMessage
 
-	reporter *progressReporter
+	reporter  *progressReporter
+	log       *zap.Logger
+	artifacts artifactWriter
+}
+
+// artifactWriter is the store call PutArtifact makes.
+type artifactWriter interface {
+	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
+}
+
+// Logger returns a logger carrying the job's id, kind and attempt.
+func (j *Job) Logger() *zap.Logger {
+	if j.log == nil {
+		return zap.NewNop()
+	}
+	return j.log
+}
+
+// PutArtifact stores a file produced by the job (an image, a report),
+// replacing one of the same name; clients read it at
+// GET /v1/jobs/{id}/artifacts/{name}. Artifacts live in Postgres: keep them
+// to a few MiB.
+func (j *Job) PutArtifact(ctx context.Context, name, contentType string, data []byte) error {
+	if j.artifacts == nil {
+		return errors.New("put artifact: this job has no artifact store")
+	}
+	if _, err := j.artifacts.PutArtifact(ctx, j.ID, store.NewArtifact{Name: name, ContentType: contentType, Data: data}); err != nil {
+		return fmt.Errorf("put artifact %s: %w", name, err)
+	}
+	return nil
 }
 
 // Progress records how far the job is (0–100) and a short status message,
@@ -85,6 +115,31 @@ func retryAfter(err error) (time.Duration, bool) {
 		return r.after, true
 	}
 	return 0, false
+}
+
+type snoozeError struct{ until time.Time }
+
+func (e snoozeError) Error() string { return "snoozed until " + e.until.UTC().Format(time.RFC3339) }
+
+// Snooze asks for the job to run again after d without charging the
+// attempt (River's JobSnooze): "not now", e.g. a resource is not ready
+// yet. The job waits in state retrying with the event "snoozed".
+func Snooze(d time.Duration) error {
+	return snoozeError{until: time.Now().Add(max(d, 0))}
+}
+
+// SnoozeUntil is Snooze up to the time t.
+func SnoozeUntil(t time.Time) error {
+	return snoozeError{until: t}
+}
+
+// snoozedUntil returns the time Snooze asked for, if err is a snooze.
+func snoozedUntil(err error) (time.Time, bool) {
+	var s snoozeError
+	if errors.As(err, &s) {
+		return s.until, true
+	}
+	return time.Time{}, false
 }
 
 // IsPermanent reports whether err was marked with Permanent.

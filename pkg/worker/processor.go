@@ -31,8 +31,9 @@ var (
 
 // Options configure a Processor.
 type Options struct {
-	Store       *store.Store
-	Registry    *jobs.Registry
+	Store *store.Store
+	// Registry gives each kind's backoff; a kind it lacks backs off 1s–1m.
+	Registry    jobs.Catalog
 	WorkerID    string
 	Service     string
 	Concurrency int
@@ -282,7 +283,7 @@ func (p *Processor) run(ctx context.Context, sj store.Job, freeSlot func()) {
 		return
 	}
 	p.logOutcome(log, outcome, took)
-	p.countOutcome(sj.Kind, outcome.State)
+	p.countOutcome(sj.Kind, outcome)
 }
 
 // execute runs the handler of one claimed attempt, renewing its lease
@@ -313,7 +314,7 @@ func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) 
 	stopHeartbeat := (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).start(runCtx)
 
 	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
-		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter}
+		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, log: log, artifacts: p.opts.Store}
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
@@ -323,13 +324,16 @@ func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) 
 	return p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout), took
 }
 
-func (p *Processor) countOutcome(kind string, state jobs.State) {
-	label := string(state)
-	if state == jobs.StateQueued {
+func (p *Processor) countOutcome(kind string, o store.Outcome) {
+	label := string(o.State)
+	switch {
+	case o.State == jobs.StateQueued:
 		label = "released"
+	case o.Snooze:
+		label = "snoozed"
 	}
 	p.opts.Metrics.JobsFinished.WithLabelValues(kind, label).Inc()
-	if state == jobs.StateRetrying {
+	if o.State == jobs.StateRetrying && !o.Snooze {
 		p.opts.Metrics.JobRetries.WithLabelValues(kind).Inc()
 	}
 }
@@ -415,6 +419,11 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 		o.State, o.Message = jobs.StateQueued, "released: "+errShutdown.Error()
 		return o
 	}
+	if until, ok := snoozedUntil(runErr); ok && deadlineErr == nil {
+		o.State, o.RetryAt, o.Snooze = jobs.StateRetrying, until, true
+		o.Message = runErr.Error()
+		return o
+	}
 	errText := runErr.Error()
 	if errors.Is(deadlineErr, context.DeadlineExceeded) {
 		errText = fmt.Sprintf("timed out after %s: %v", timeout, runErr)
@@ -424,7 +433,11 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 		o.State = jobs.StateFailed
 		return o
 	}
-	kind, ok := p.opts.Registry.Lookup(sj.Kind)
+	var kind jobs.Kind
+	ok := false
+	if p.opts.Registry != nil {
+		kind, ok = p.opts.Registry.Lookup(sj.Kind)
+	}
 	if !ok {
 		kind = jobs.Kind{BackoffBase: time.Second, BackoffCap: time.Minute}
 	}
@@ -442,6 +455,10 @@ func (p *Processor) logOutcome(log *zap.Logger, o store.Outcome, took time.Durat
 	case jobs.StateSucceeded:
 		log.Info("task_completed", zap.Duration("took", took))
 	case jobs.StateRetrying:
+		if o.Snooze {
+			log.Info("task_snoozed", zap.Time("until", o.RetryAt))
+			return
+		}
 		log.Warn("task_retrying", zap.String("error", o.Error), zap.Time("retry_at", o.RetryAt))
 	case jobs.StateFailed:
 		log.Warn("task_failed", zap.String("error", o.Error), zap.Duration("took", took))

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,10 +46,11 @@ type registry struct {
 }
 
 // newSelf describes this process for its registry row.
-func newSelf(id, service string, queues []string, concurrency int) store.Worker {
+func newSelf(id, service string, queues []string, concurrency int, kinds []string) store.Worker {
 	host, _ := os.Hostname()
 	return store.Worker{ID: id, Service: service, Host: host, PID: os.Getpid(),
-		Queues: append([]string(nil), queues...), Concurrency: concurrency, StartedAt: time.Now()}
+		Queues: append([]string(nil), queues...), Concurrency: concurrency, StartedAt: time.Now(),
+		Kinds: slices.Sorted(slices.Values(kinds))}
 }
 
 // Run beats at once, then every r.every until ctx ends, then deletes the

@@ -25,7 +25,7 @@ func TestRegistry(t *testing.T) {
 
 	var inFlight atomic.Int64
 	queues := &fakeQueues{}
-	self := newSelf("maintenance-worker@test-1", "maintenance-worker", []string{"maintenance"}, 4)
+	self := newSelf("maintenance-worker@test-1", "maintenance-worker", []string{"maintenance"}, 4, []string{"system.sleep", "system.noop"})
 	r := &registry{store: st, queues: queues, inFlight: func() int { return int(inFlight.Load()) },
 		self: self, every: 20 * time.Millisecond, log: zaptest.NewLogger(t)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,6 +49,10 @@ func TestRegistry(t *testing.T) {
 	assert.Equal(t, 4, w.Concurrency)
 	assert.Equal(t, self.PID, w.PID)
 	assert.NotEmpty(t, w.Host)
+	assert.Equal(t, []string{"system.noop", "system.sleep"}, w.Kinds, "the kinds it runs, sorted")
+	perKind, err := st.KindWorkers(t.Context(), 30*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 1, perKind["system.noop"], "counted as a live worker of each of its kinds")
 
 	inFlight.Store(2)
 	require.NoError(t, st.PauseQueue(t.Context(), "maintenance", "test"))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,8 +25,16 @@ import (
 
 // Service describes a worker service for RunService.
 type Service struct {
-	Config   config.Config
-	Logger   *zap.Logger
+	Config config.Config
+	Logger *zap.Logger
+	// Kinds are the kinds the service runs, each with its handler in
+	// Handlers. At start the service publishes them to the kind catalogue
+	// (so the gateways accept them), binds each to its queue, and consumes
+	// those queues unless HOPPER_QUEUES names others.
+	Kinds    []jobs.Kind
+	Handlers map[string]HandlerFunc
+	// Registry gives the backoff of kinds not in Kinds (the built-in
+	// catalogue when nil).
 	Registry *jobs.Registry
 	// Register adds the service's handlers, which may use the service's
 	// store; system.* are always added.
@@ -41,8 +50,48 @@ type Service struct {
 }
 
 // TopologyFor builds the AMQP topology a service declares: the standard
-// queues plus any queue HOPPER_QUEUES names with its own bindings.
-func TopologyFor(cfg config.Config) broker.Topology {
+// queues plus any queue HOPPER_QUEUES names with its own bindings, and
+// each of kinds bound by its exact name to its queue. A queue whose
+// bindings HOPPER_QUEUES names is left as configured: the operator owns
+// its routing then.
+func TopologyFor(cfg config.Config, kinds ...jobs.Kind) broker.Topology {
+	topo := configuredTopology(cfg)
+	explicit := map[string]bool{}
+	for _, q := range cfg.Queues {
+		explicit[q.Name] = len(q.Bindings) > 0
+	}
+	for _, k := range kinds {
+		if explicit[k.Queue] {
+			continue
+		}
+		i := slices.IndexFunc(topo.Queues, func(q broker.QueueSpec) bool { return q.Name == k.Queue })
+		if i < 0 {
+			topo.Queues = append(topo.Queues, broker.QueueSpec{Name: k.Queue})
+			i = len(topo.Queues) - 1
+		}
+		if !slices.Contains(topo.Queues[i].Bindings, k.Name) {
+			topo.Queues[i].Bindings = append(topo.Queues[i].Bindings, k.Name)
+		}
+	}
+	return topo
+}
+
+// consumedQueues is HOPPER_QUEUES, or when that names none, the queues of
+// the service's kinds.
+func consumedQueues(cfg config.Config, kinds []jobs.Kind) []string {
+	if names := cfg.QueueNames(); len(names) > 0 {
+		return names
+	}
+	var out []string
+	for _, k := range kinds {
+		if !slices.Contains(out, k.Queue) {
+			out = append(out, k.Queue)
+		}
+	}
+	return out
+}
+
+func configuredTopology(cfg config.Config) broker.Topology {
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	for _, q := range cfg.Queues {
 		if len(q.Bindings) == 0 {
@@ -77,6 +126,23 @@ func RunService(ctx context.Context, svc Service) error {
 		}
 		svc.Registry = reg
 	}
+	own, err := jobs.NewRegistry(svc.Kinds...)
+	if err != nil {
+		return fmt.Errorf("kinds: %w", err)
+	}
+	for _, k := range svc.Kinds {
+		if svc.Handlers[k.Name] == nil {
+			return fmt.Errorf("kind %s has no handler", k.Name)
+		}
+	}
+	svc.Kinds = own.Kinds() // with their defaults filled
+	for i := range svc.Kinds {
+		svc.Kinds[i].Service = cfg.Service
+	}
+	queues := consumedQueues(cfg, svc.Kinds)
+	if len(queues) == 0 {
+		return errors.New("HOPPER_QUEUES: a worker needs at least one queue to consume (none configured and no kind registered)")
+	}
 	workerID := cfg.WorkerID
 	if workerID == "" {
 		workerID = newWorkerID(cfg.Service)
@@ -89,21 +155,30 @@ func RunService(ctx context.Context, svc Service) error {
 		return err
 	}
 	defer st.Close()
+	if len(svc.Kinds) > 0 {
+		if err := st.PublishKinds(ctx, svc.Kinds); err != nil {
+			return err
+		}
+		log.Info("kinds published to the catalogue", zap.Strings("kinds", own.Names()))
+	}
 
 	m := metrics.New(cfg.Service)
-	topo := TopologyFor(cfg)
+	topo := TopologyFor(cfg, svc.Kinds...)
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
-		Queues: cfg.QueueNames(), Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
+		Queues: queues, Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
 		OnReconnect:  func() { m.Reconnects.WithLabelValues("consumer").Inc() },
 		PausedQueues: st.PausedQueues,
 	})
 	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
 	proc := NewProcessor(Options{
-		Store: st, Registry: svc.Registry, WorkerID: workerID, Service: cfg.Service, Metrics: m,
+		Store: st, Registry: kindsFirst{own: own, rest: svc.Registry}, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
 		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery, Paused: consumer.IsPaused,
 	})
 	RegisterSystem(proc)
+	for name, h := range svc.Handlers {
+		proc.Handle(name, h)
+	}
 	if svc.Register != nil {
 		svc.Register(proc, st)
 	}
@@ -143,7 +218,7 @@ func RunService(ctx context.Context, svc Service) error {
 	// On controlCtx: the row stays while in-flight jobs drain.
 	g.Go(func() error {
 		return (&registry{store: st, queues: consumer, inFlight: proc.InFlight, log: log, every: registryEvery,
-			self: newSelf(workerID, cfg.Service, cfg.QueueNames(), cfg.Concurrency)}).Run(controlCtx)
+			self: newSelf(workerID, cfg.Service, queues, cfg.Concurrency, proc.Kinds())}).Run(controlCtx)
 	})
 	g.Go(func() error {
 		defer stopConsuming()
@@ -171,10 +246,27 @@ func RunService(ctx context.Context, svc Service) error {
 		stopControl()
 	}()
 	log.Info("worker ready", zap.String("health_addr", ln.Addr().String()),
-		zap.Strings("queues", cfg.QueueNames()), zap.Strings("kinds", proc.Kinds()))
+		zap.Strings("queues", queues), zap.Strings("kinds", proc.Kinds()))
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// kindsFirst looks a kind up among the service's own kinds, then rest.
+type kindsFirst struct {
+	own  *jobs.Registry
+	rest *jobs.Registry
+}
+
+func (c kindsFirst) Lookup(name string) (jobs.Kind, bool) {
+	if k, ok := c.own.Lookup(name); ok {
+		return k, true
+	}
+	return c.rest.Lookup(name)
+}
+
+func (c kindsFirst) Names() []string {
+	return append(c.own.Names(), c.rest.Names()...)
 }
 
 func healthHandler(st *store.Store, consumer *broker.Consumer, m *metrics.Metrics) http.Handler {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/catalog"
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
@@ -57,7 +58,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 // ensureDefaultSchedules creates the default cron schedules that are
 // missing, disabled while their kind is not registered (see
 // schedule.Defaults).
-func ensureDefaultSchedules(ctx context.Context, st *store.Store, reg *jobs.Registry, log *zap.Logger) error {
+func ensureDefaultSchedules(ctx context.Context, st *store.Store, reg jobs.Catalog, log *zap.Logger) error {
 	if err := st.EnsureSchedules(ctx, schedule.Defaults(), reg, time.Now()); err != nil {
 		return fmt.Errorf("default schedules: %w", err)
 	}
@@ -89,6 +90,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		return err
 	}
 
+	// Kinds come from the catalogue the workers publish; the built-in
+	// kinds are its seed until their services publish schemas of their own.
+	kinds := catalog.New(st, reg, log, catalog.DefaultEvery)
+	if err := kinds.Refresh(ctx); err != nil {
+		return fmt.Errorf("kind catalogue: %w", err)
+	}
+
 	m := metrics.New(cfg.Service)
 
 	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
@@ -101,7 +109,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	jobChanges, stopJobChanges := notifier.Subscribe(uuid.Nil)
 	defer stopJobChanges()
 	disp, err := dispatch.New(dispatch.Options{
-		Store: st, Publisher: pub, Registry: reg, Logger: log,
+		Store: st, Publisher: pub, Registry: kinds, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
 		Wake: jobChanges,
 	})
@@ -122,7 +130,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	}
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
-		Store: st, Publisher: pub, Registry: reg, AdminToken: cfg.AdminToken,
+		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, MaxAudioBytes: cfg.MaxAudioBytes, MaxDocumentsPerUser: cfg.MaxDocumentsPerUser,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		AppID:               cfg.Service, Logger: log,
@@ -146,6 +154,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return disp.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
+	g.Go(func() error { return kinds.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
@@ -25,7 +24,7 @@ import (
 type Options struct {
 	Store        *store.Store
 	Publisher    *broker.Publisher
-	Registry     *jobs.Registry
+	Registry     KindCatalog
 	AdminToken   string
 	MaxBodyBytes int64
 	// MaxUploadBytes bounds a document upload (POST /v1/documents).
@@ -134,6 +133,8 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/users/me/limits", a.myLimits)
 	v1.GET("/queues", a.listQueues)
 	v1.GET("/workers", a.requireAdmin, a.listWorkers)
+	v1.GET("/kinds", a.listKinds)
+	v1.GET("/kinds/:name", a.getKind)
 	v1.POST("/documents", a.uploadDocument)
 	v1.GET("/documents", a.listDocuments)
 	v1.GET("/documents/:id", a.getDocument)
@@ -150,6 +151,7 @@ func New(opts Options) *gin.Engine {
 	admin.PUT("/plans/:name", a.updatePlan)
 	admin.DELETE("/plans/:name", a.deletePlan)
 	admin.DELETE("/keys/:id", a.revokeKey)
+	admin.DELETE("/kinds/:name", a.deleteKind)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
 	admin.GET("/schedules", a.listSchedules)

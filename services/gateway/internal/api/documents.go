@@ -58,7 +58,7 @@ func (a *API) uploadDocument(c *gin.Context) {
 		if err != nil {
 			return store.NewJob{}, err
 		}
-		spec, err := a.opts.Registry.Validate(jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: payload})
+		spec, err := jobs.Validate(a.opts.Registry, jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: payload})
 		if err != nil {
 			return store.NewJob{}, err
 		}

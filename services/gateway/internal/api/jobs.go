@@ -106,7 +106,7 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 // the pure checks, refuses webhook URLs that point at loopback or private
 // addresses unless HOPPER_WEBHOOK_ALLOW_PRIVATE is set.
 func (a *API) validate(req jobs.SubmitRequest) (jobs.Spec, error) {
-	spec, err := a.opts.Registry.Validate(req)
+	spec, err := jobs.Validate(a.opts.Registry, req)
 	if err != nil {
 		return jobs.Spec{}, err
 	}

@@ -58,7 +58,7 @@ func (a *API) createSchedule(c *gin.Context) {
 		a.scheduleError(c, err)
 		return
 	}
-	spec, err := a.opts.Registry.Validate(jobs.SubmitRequest{Kind: req.Kind, Payload: req.Payload, Priority: req.Priority})
+	spec, err := jobs.Validate(a.opts.Registry, jobs.SubmitRequest{Kind: req.Kind, Payload: req.Payload, Priority: req.Priority})
 	if err != nil {
 		a.validationError(c, err)
 		return

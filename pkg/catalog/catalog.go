@@ -1,0 +1,161 @@
+// Package catalog is a gateway's live view of the kind catalogue: the
+// kinds the worker services published to Postgres, read again whenever
+// the catalogue changes, so a kind is accepted within a second or so of
+// its first worker starting, with no gateway restart.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/clock"
+	"github.com/hopperq/hopper/pkg/jobs"
+)
+
+// Store is what the catalogue reads.
+type Store interface {
+	// KindsVersion changes whenever a kind is added, changed or deleted.
+	KindsVersion(ctx context.Context) (string, error)
+	ListKinds(ctx context.Context) ([]jobs.Kind, error)
+}
+
+// DefaultEvery is how often the catalogue checks for changes.
+const DefaultEvery = time.Second
+
+// Catalog implements jobs.Catalog over the catalogue in Postgres. Its
+// lookups never block: they read the last snapshot.
+type Catalog struct {
+	store Store
+	seed  *jobs.Registry
+	every time.Duration
+	log   *zap.Logger
+
+	snap    atomic.Pointer[snapshot]
+	version string // of the snapshot; only Refresh touches it
+}
+
+type snapshot struct {
+	kinds map[string]jobs.Kind
+	names []string
+}
+
+// New returns a catalogue holding seed until its first Refresh. Kinds of
+// seed keep their definition (and their Go payload checks) over a
+// published one of the same name; the published one adds its service,
+// version and schema to what GET /v1/kinds shows.
+func New(st Store, seed *jobs.Registry, log *zap.Logger, every time.Duration) *Catalog {
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Catalog{store: st, seed: seed, every: every, log: log}
+	c.snap.Store(c.build(nil))
+	return c
+}
+
+// Lookup returns the kind named name.
+func (c *Catalog) Lookup(name string) (jobs.Kind, bool) {
+	k, ok := c.snap.Load().kinds[name]
+	return k, ok
+}
+
+// Names lists the accepted kind names, sorted.
+func (c *Catalog) Names() []string {
+	return slices.Clone(c.snap.Load().names)
+}
+
+// Kinds lists the accepted kinds, sorted by name.
+func (c *Catalog) Kinds() []jobs.Kind {
+	s := c.snap.Load()
+	out := make([]jobs.Kind, len(s.names))
+	for i, n := range s.names {
+		out[i] = s.kinds[n]
+	}
+	return out
+}
+
+// Refresh reads the catalogue again if it changed since the last read.
+func (c *Catalog) Refresh(ctx context.Context) error {
+	v, err := c.store.KindsVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v == c.version {
+		return nil
+	}
+	published, err := c.store.ListKinds(ctx)
+	if err != nil {
+		return err
+	}
+	c.snap.Store(c.build(published))
+	c.version = v
+	return nil
+}
+
+// Run refreshes the catalogue every interval until ctx ends. A failed
+// read keeps the last snapshot and is retried at the next tick.
+func (c *Catalog) Run(ctx context.Context) error {
+	for {
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("kind catalogue not refreshed; keeping the last one", zap.Error(err))
+		}
+		if err := clock.Sleep(ctx, c.every); err != nil {
+			return nil
+		}
+	}
+}
+
+// build merges the seed and the published kinds. A published kind whose
+// definition does not hold (it cannot, unless written by hand) is left
+// out with a warning rather than accepted unchecked.
+func (c *Catalog) build(published []jobs.Kind) *snapshot {
+	s := &snapshot{kinds: map[string]jobs.Kind{}}
+	if c.seed != nil {
+		for _, k := range c.seed.Kinds() {
+			s.kinds[k.Name] = k
+		}
+	}
+	for _, k := range published {
+		if seeded, ok := s.kinds[k.Name]; ok {
+			seeded.Service, seeded.Version, seeded.Description = k.Service, k.Version, k.Description
+			if len(seeded.Schema) == 0 {
+				seeded.Schema = k.Schema
+			}
+			s.kinds[k.Name] = seeded
+			continue
+		}
+		if err := prepare(&k); err != nil {
+			c.log.Warn("published kind left out of the catalogue", zap.String("kind", k.Name), zap.Error(err))
+			continue
+		}
+		s.kinds[k.Name] = k
+	}
+	for n := range s.kinds {
+		s.names = append(s.names, n)
+	}
+	slices.Sort(s.names)
+	return s
+}
+
+// prepare checks a published kind and compiles its payload schema.
+func prepare(k *jobs.Kind) error {
+	if err := k.Check(); err != nil {
+		return err
+	}
+	if len(k.Schema) == 0 {
+		return nil
+	}
+	check, err := jobs.CompileSchema(k.Schema)
+	if err != nil {
+		return fmt.Errorf("kind %s: %w", k.Name, err)
+	}
+	k.CheckPayload = check
+	return nil
+}
