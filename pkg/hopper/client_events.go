@@ -88,8 +88,9 @@ type followError struct {
 	retryable bool
 }
 
-// follow delivers the job's events to on until the terminal event (nil),
-// until on returns false (nil), or until it gives up.
+// follow delivers the job's events to on until the stream ends after the
+// terminal event (nil), until on returns false (nil), or until it gives
+// up.
 func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) *followError {
 	path, err := jobPath(id, "/events")
 	if err != nil {
@@ -139,7 +140,8 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 // streamState is what the client has delivered so far, across
 // reconnections.
 type streamState struct {
-	lastID int64 // last timeline event delivered: the Last-Event-ID to resume after
+	lastID   int64 // last timeline event delivered: the Last-Event-ID to resume after
+	terminal bool  // whether that event left the job in a terminal state
 	// last progress delivered; a resumed stream sends the current progress
 	// again, which is not a change.
 	progress int
@@ -152,7 +154,7 @@ var errStreamProtocol = errors.New("not a readable event stream")
 
 // streamOnce reads one connection of the stream. progressed reports that
 // it delivered a new event or a keepalive (the link worked); done that the
-// terminal event was delivered or on asked to stop.
+// stream ended after the terminal event or on asked to stop.
 func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, on func(JobEvent) bool) (progressed, done bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -198,8 +200,14 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 	for {
 		m, err := r.next()
 		if errors.Is(err, io.EOF) {
-			// The gateway ends the stream after the terminal event; an end
-			// before it is a replica shutting down or a dropped link.
+			// The gateway ends the stream once the job is over and its
+			// terminal event sent. Any other end is a replica shutting
+			// down or a dropped link. (A terminal event is not the end by
+			// itself: a retried job's timeline goes on past its first
+			// failure.)
+			if st.terminal {
+				return progressed, true, nil
+			}
 			return progressed || r.comments > 0, false, wrap(io.ErrUnexpectedEOF)
 		}
 		if err != nil {
@@ -219,9 +227,10 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 				continue // already delivered (a server that ignored Last-Event-ID)
 			}
 			st.lastID = e.ID
+			st.terminal = e.Terminal()
 		}
 		progressed = true
-		if !on(e) || e.Terminal() {
+		if !on(e) {
 			return true, true, nil
 		}
 	}

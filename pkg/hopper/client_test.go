@@ -290,11 +290,26 @@ func TestClientEventsParsesTheStream(t *testing.T) {
 		strings.ReplaceAll(clientProgressMsg(40, "half"), "\n", "\r\n") +
 		"id:2\nevent: started\ndata: {\"job_id\":\"j1\",\"type\":\"started\",\ndata: \"state\":\"running\",\"attempt\":1,\"message\":\"worker w1\",\"at\":\"2030-01-02T03:04:05Z\"}\n\n" +
 		clientTimelineMsg(3, "succeeded", "succeeded") +
-		clientTimelineMsg(4, "webhook_delivered", "succeeded") // after the terminal event: never read
+		": comment after the last message\n"
 	c := clientFor(t, newClientSSEServer(body))
 	got, err := clientCollect(t, c, "j1")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"1 created queued", "progress 40 half", "2 started running", "3 succeeded succeeded"}, got)
+}
+
+func TestClientEventsFollowARetriedJobToItsLastEnd(t *testing.T) {
+	t.Parallel()
+	// A job that failed, was retried and succeeded: the first failure is
+	// terminal but not the end of the stream.
+	srv := newClientSSEServer(clientTimelineMsg(1, "created", "queued") + clientTimelineMsg(2, "failed", "failed") +
+		clientTimelineMsg(3, "retried", "queued") + clientTimelineMsg(4, "succeeded", "succeeded") +
+		clientTimelineMsg(5, "webhook_delivered", "succeeded"))
+	c := clientFor(t, srv)
+	got, err := clientCollect(t, c, "j1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1 created queued", "2 failed failed", "3 retried queued",
+		"4 succeeded succeeded", "5 webhook_delivered succeeded"}, got)
+	assert.Equal(t, int32(1), srv.connections.Load(), "the end after a terminal state is the end")
 }
 
 func TestClientEventsResumeWithLastEventID(t *testing.T) {

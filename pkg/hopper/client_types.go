@@ -146,6 +146,7 @@ const sseProgressEvent = "progress"
 // timeline event.
 func (e JobEvent) IsProgress() bool { return e.Type == sseProgressEvent }
 
-// Terminal reports whether e is the job's terminal timeline event, the
-// last of its stream.
+// Terminal reports whether e is a timeline event that left the job in a
+// terminal state. It ends the stream unless the job was retried since
+// (the stream then goes on to the next attempts).
 func (e JobEvent) Terminal() bool { return e.ID > 0 && e.State.Terminal() }
