@@ -136,8 +136,8 @@ func (c *Client) Enqueue(ctx context.Context, kind string, payload any, opts ...
 	return res, nil
 }
 
-// MaxBatch is the most jobs one EnqueueMany call may submit.
-const MaxBatch = 1000
+// MaxBatchItems is the most jobs one EnqueueMany call may submit.
+const MaxBatchItems = 1000
 
 // BatchItem is one job of EnqueueMany: as Enqueue's arguments, without an
 // idempotency key.
@@ -147,7 +147,7 @@ type BatchItem struct {
 	Options []EnqueueOption
 }
 
-// EnqueueMany submits up to MaxBatch jobs in one request and one
+// EnqueueMany submits up to MaxBatchItems jobs in one request and one
 // transaction: all are stored or none. The results are in items' order. A
 // bad item refuses the batch with an *APIError whose Details.Index names
 // it.

@@ -18,9 +18,10 @@ import (
 )
 
 // Events follows job id's event stream (GET /v1/jobs/{id}/events): its
-// timeline events and progress changes, in order, ending after the
-// terminal event (succeeded, failed or cancelled). A finished job's whole
-// timeline is replayed.
+// timeline events and progress changes, in order, until the job is over:
+// the last event is the one that left it succeeded, failed or cancelled
+// (a retried job's stream goes past its earlier failures). A finished
+// job's whole timeline is replayed.
 //
 // A dropped or silent connection is resumed with Last-Event-ID, so no
 // timeline event is lost or repeated, and a progress change the resumed

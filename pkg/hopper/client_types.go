@@ -10,7 +10,7 @@ import (
 // JobState is a job's state as the API reports it.
 type JobState string
 
-// Job states (DESIGN §2). Succeeded, failed and cancelled are terminal.
+// Job states. Succeeded, failed and cancelled are terminal.
 const (
 	JobStateScheduled JobState = "scheduled" // run_at in the future
 	JobStateQueued    JobState = "queued"
