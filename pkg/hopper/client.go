@@ -115,7 +115,7 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hopper: base URL: %w", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("hopper: base URL %q: want an absolute http(s) URL", baseURL)
 	}
 	if apiKey == "" {
@@ -139,9 +139,12 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) (*Client, error) {
 		// No http.Client.Timeout: it would cut event streams, which last as
 		// long as the job. Calls are bounded by the request timeout, streams
 		// by the idle timeout.
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 16 // a backend calls one gateway, often concurrently
-		c.http = &http.Client{Transport: t}
+		c.http = &http.Client{}
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			t = t.Clone()
+			t.MaxIdleConnsPerHost = 16 // a backend calls one gateway, often concurrently
+			c.http.Transport = t
+		}
 	}
 	return c, nil
 }
@@ -230,11 +233,13 @@ func (c *Client) readBody(r io.Reader) ([]byte, error) {
 	return raw, nil
 }
 
+var errEmptyJobID = errors.New("job id is empty")
+
 // jobPath is /v1/jobs/{id}[suffix] with id escaped, refusing an empty id
 // (which would address the job list instead).
 func jobPath(id, suffix string) (string, error) {
 	if strings.TrimSpace(id) == "" {
-		return "", errors.New("job id is empty")
+		return "", errEmptyJobID
 	}
 	return "/v1/jobs/" + url.PathEscape(id) + suffix, nil
 }

@@ -42,7 +42,7 @@ func (c *Client) Events(ctx context.Context, id string) iter.Seq2[JobEvent, erro
 			return !stopped
 		})
 		if err != nil && !stopped {
-			yield(JobEvent{}, fmt.Errorf("hopper: events of job %s: %w", id, err.err))
+			yield(JobEvent{}, fmt.Errorf("hopper: events of job %s: %w", id, err))
 		}
 	}
 }
@@ -56,11 +56,13 @@ func (c *Client) Events(ctx context.Context, id string) iter.Seq2[JobEvent, erro
 // repeatedly. It returns an error when ctx ends, or on an answer that
 // waiting longer cannot change (ErrNotFound, ErrUnauthorized…).
 func (c *Client) Wait(ctx context.Context, id string) (JobInfo, error) {
-	if ferr := c.follow(ctx, id, func(JobEvent) bool { return true }); ferr != nil && !ferr.retryable {
-		return JobInfo{}, fmt.Errorf("hopper: wait for job %s: %w", id, ferr.err)
+	err := c.follow(ctx, id, func(JobEvent) bool { return true })
+	var apiErr *APIError
+	if err != nil && (ctx.Err() != nil || errors.Is(err, errEmptyJobID) || errors.As(err, &apiErr) && !retryableError(err)) {
+		return JobInfo{}, fmt.Errorf("hopper: wait for job %s: %w", id, err)
 	}
-	// The terminal event was seen (the job is read once), or the stream
-	// kept failing (the job is polled).
+	// The stream ended with the job (it is read once), or kept failing or
+	// was unreadable (it is polled).
 	tick := time.NewTicker(c.poll)
 	defer tick.Stop()
 	for {
@@ -82,20 +84,13 @@ func (c *Client) Wait(ctx context.Context, id string) (JobInfo, error) {
 	}
 }
 
-// followError is why follow stopped before the terminal event; retryable
-// says whether reading the job later may still succeed.
-type followError struct {
-	err       error
-	retryable bool
-}
-
 // follow delivers the job's events to on until the stream ends after the
 // terminal event (nil), until on returns false (nil), or until it gives
 // up.
-func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) *followError {
+func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) error {
 	path, err := jobPath(id, "/events")
 	if err != nil {
-		return &followError{err: err}
+		return err
 	}
 	st := &streamState{}
 	failures := 0
@@ -106,10 +101,10 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 			return nil
 		}
 		if ctx.Err() != nil {
-			return &followError{err: ctx.Err()}
+			return ctx.Err()
 		}
 		if !retryableError(err) {
-			return &followError{err: err}
+			return err
 		}
 		if progressed {
 			// The connection worked for a while: start counting afresh.
@@ -117,7 +112,7 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 		}
 		failures++
 		if failures >= c.maxFailures {
-			return &followError{err: fmt.Errorf("event stream failed %d times in a row: %w", failures, err), retryable: true}
+			return fmt.Errorf("event stream failed %d times in a row: %w", failures, err)
 		}
 		wait := delay
 		var apiErr *APIError
@@ -131,7 +126,7 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return &followError{err: ctx.Err()}
+			return ctx.Err()
 		case <-t.C:
 		}
 		delay = min(delay*2, 5*time.Second)
@@ -249,7 +244,7 @@ func retryableError(err error) bool {
 		return apiErr.Status == http.StatusRequestTimeout || apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500
 	case errors.Is(err, errStreamProtocol), errors.Is(err, bufio.ErrTooLong):
 		return false
-	case errors.Is(err, ErrResponseTooLarge):
+	case errors.Is(err, ErrResponseTooLarge), errors.Is(err, errEmptyJobID):
 		return false
 	}
 	return true

@@ -240,6 +240,11 @@ func (s *clientSSEServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, status[4:])
 		return
 	}
+	if page, ok := strings.CutPrefix(body, "html "); ok { // a proxy's login page
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, page)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	if hang, ok := strings.CutPrefix(body, "hang "); ok {
@@ -393,6 +398,20 @@ func TestClientWaitFallsBackToPolling(t *testing.T) {
 	assert.JSONEq(t, `{"ok":true}`, string(job.Result))
 	assert.Equal(t, int32(5), srv.connections.Load(), "the stream was tried before polling")
 	assert.Equal(t, int32(3), srv.gets.Load())
+}
+
+func TestClientWaitPollsWhenTheStreamIsUnreadable(t *testing.T) {
+	t.Parallel()
+	srv := newClientSSEServer("html <html>sign in</html>")
+	srv.job = func(int) (int, string) { return 200, `{"id":"j1","state":"cancelled"}` }
+	c := clientFor(t, srv)
+	job, err := c.Wait(clientCtx(t), "j1")
+	require.NoError(t, err)
+	assert.Equal(t, hopper.JobStateCancelled, job.State)
+	assert.Equal(t, int32(1), srv.connections.Load(), "an unreadable stream is not retried")
+
+	_, err = c.Wait(clientCtx(t), " ")
+	require.Error(t, err, "an empty id is refused, not polled")
 }
 
 func TestClientWaitReadsTheJobAfterTheTerminalEvent(t *testing.T) {
