@@ -102,7 +102,7 @@ func TestClientEnqueueWaitAndEvents(t *testing.T) {
 	})
 
 	t.Run("events in order", func(t *testing.T) {
-		res, err := c.Enqueue(ctx, "system.sleep", sleepPayload{MS: 1500}, hopper.WithJobTimeout(45*time.Second))
+		res, err := c.Enqueue(ctx, "system.sleep", sleepPayload{MS: 2000}, hopper.WithJobTimeout(45*time.Second))
 		require.NoError(t, err)
 		var timeline []string
 		var progress []int
@@ -132,7 +132,7 @@ func TestClientEnqueueWaitAndEvents(t *testing.T) {
 
 		job, err := c.Get(ctx, res.ID)
 		require.NoError(t, err)
-		assert.JSONEq(t, `{"slept_ms":1500}`, string(job.Result))
+		assert.JSONEq(t, `{"slept_ms":2000}`, string(job.Result))
 		assert.Equal(t, 45*time.Second, job.Timeout)
 	})
 
