@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,15 +65,6 @@ func newSideEffects(t *testing.T) *sideEffects {
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill(t *testing.T) {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("%s survived SIGKILL", p.name)
-	}
-}
-
 // TestFaultCrashRecovery: 2,000 jobs across 3 worker processes while a
 // random worker is SIGKILLed every 2 s and replaced, 10 times. Nothing is
 // lost, nothing stays unfinished, every job succeeds exactly once, and no

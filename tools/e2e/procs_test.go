@@ -93,6 +93,14 @@ func start(t *testing.T, service string, e env, extra env) *proc {
 	for k, v := range extra {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	return startCmd(t, service, cmd)
+}
+
+// startCmd starts cmd as the process name; it is stopped with SIGTERM
+// when the test ends.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	service := name
 	p := &proc{name: service, cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	w := &lockedWriter{mu: p.mu, w: p.log}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -123,6 +131,16 @@ func (p *proc) stop(t *testing.T) {
 		t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// kill ends the process with SIGKILL: no drain, no goodbye.
+func (p *proc) kill(t *testing.T) {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s survived SIGKILL", p.name)
 	}
 }
 
