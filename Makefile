@@ -55,8 +55,10 @@ test: deps lint k8s-validate
 	@$(MAKE) --no-print-directory test-fault
 
 # The fault suite restarts the shared RabbitMQ and Postgres, so it runs
-# alone, after everything else; -v prints its figures.
+# alone, after everything else; -v prints its figures. Not root, it uses
+# sudo -n: `sudo -v` asks for the password here, if sudo wants one.
 test-fault:
+	@if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo -v || { echo "test-fault: restarts RabbitMQ and PostgreSQL, so it needs root or sudo" >&2; exit 1; }; fi
 	$(GO) test -count=1 -tags fault -run '^TestFault' -timeout 20m -v ./tools/e2e
 
 test-unit:
