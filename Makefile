@@ -1,6 +1,7 @@
 # Hopper — run the stack, run the tests.
 #   make run    RabbitMQ + Postgres (scripts/deps.sh), migrate, run gateway + 3 workers until Ctrl-C
-#   make test   every test, unit and integration, against the real RabbitMQ and Postgres
+#   make test   every test, unit and integration, against the real RabbitMQ and Postgres;
+#               its fault suite, last, restarts the local RabbitMQ and Postgres (root or sudo)
 #   make docker build the four service images; make k8s-validate check deployments/k8s
 SHELL := /bin/bash
 GO    ?= go
