@@ -1,6 +1,7 @@
 # Hopper — run the stack, run the tests.
 #   make run    RabbitMQ + Postgres (scripts/deps.sh), migrate, run gateway + 3 workers until Ctrl-C
-#   make test   every test, unit and integration, against the real RabbitMQ and Postgres
+#   make test   every test, unit and integration, against the real RabbitMQ and Postgres;
+#               its fault suite, last, restarts the local RabbitMQ and Postgres (root or sudo)
 #   make docker build the four service images; make k8s-validate check deployments/k8s
 SHELL := /bin/bash
 GO    ?= go
@@ -55,8 +56,10 @@ test: deps lint k8s-validate
 	@$(MAKE) --no-print-directory test-fault
 
 # The fault suite restarts the shared RabbitMQ and Postgres, so it runs
-# alone, after everything else; -v prints its figures.
+# alone, after everything else; -v prints its figures. Not root, it uses
+# sudo -n: `sudo -v` asks for the password here, if sudo wants one.
 test-fault:
+	@if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo -v || { echo "test-fault: restarts RabbitMQ and PostgreSQL, so it needs root or sudo" >&2; exit 1; }; fi
 	$(GO) test -count=1 -tags fault -run '^TestFault' -timeout 20m -v ./tools/e2e
 
 test-unit:

@@ -6,9 +6,13 @@
 #   3. Debian/Ubuntu?  Install rabbitmq-server and postgresql from the OS
 #      packages if missing, and start them.
 # Then: Postgres user postgres/postgres and database "hopper" exist, and the
-# RabbitMQ management plugin is enabled. pdftotext (poppler-utils), which
-# document.ingest runs to read PDFs, is installed from the OS packages if
-# missing. Safe to run again and again.
+# RabbitMQ management plugin is enabled and answering.
+# Also installs from the OS packages, when missing, what `make run` and
+# `make test` use: gcc and libc6-dev (go test -race needs cgo), make, git,
+# curl, jq, ca-certificates, and poppler-utils (pdftotext, which
+# document.ingest runs to read PDFs). Go itself (1.26+) is not packaged:
+# see https://go.dev/dl. Uses sudo when not root.
+# Safe to run again and again: it never stops or restarts a running server.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,11 +21,26 @@ AMQP_PORT=5672
 PG_URL_ADMIN="postgres://postgres:postgres@127.0.0.1:${PG_PORT}/postgres?sslmode=disable"
 
 log() { echo "deps: $*" >&2; }
+# sbin_cmd prints the path of an admin command, also when /usr/sbin (where
+# the RabbitMQ packages put theirs) is not on a non-root user's PATH.
+sbin_cmd() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; }; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-as_postgres() {
-  if command -v runuser >/dev/null && [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+as_root() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    log "not root and no sudo: cannot run '$*'; run me as root, or install sudo"
+    exit 1
+  fi
 }
+# as_postgres runs a command as the postgres user from /: that user may not
+# enter the current directory (psql would warn it cannot change into it).
+as_postgres() (
+  cd /
+  if command -v runuser >/dev/null && [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+)
 
 wait_port() { # name port seconds
   local i
@@ -42,12 +61,44 @@ start_with_docker() {
 
 apt_install() {
   if ! command -v apt-get >/dev/null; then
-    log "no Docker engine and no apt-get: install RabbitMQ and PostgreSQL yourself, then run me again"
+    log "no apt-get (not Debian/Ubuntu): install $* yourself, then run me again"
     exit 1
   fi
   log "installing $* from the OS packages"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# ensure_tools installs, in one go, the packages whose command (or files)
+# `make run` and `make test` need and this machine lacks.
+ensure_tools() {
+  local missing=() cmd_pkg cmd pkg
+  for cmd_pkg in gcc:gcc make:make git:git curl:curl jq:jq pdftotext:poppler-utils; do
+    cmd="${cmd_pkg%%:*}" pkg="${cmd_pkg#*:}"
+    command -v "$cmd" >/dev/null || missing+=("$pkg")
+  done
+  if command -v dpkg-query >/dev/null; then
+    pkg_installed libc6-dev || missing+=(libc6-dev)             # C headers for cgo (go test -race)
+    pkg_installed ca-certificates || missing+=(ca-certificates) # TLS to the Go module proxy
+  fi
+  [ ${#missing[@]} = 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    log "missing: ${missing[*]} (package names as on Debian); install them yourself: make test needs them"
+    return 0
+  fi
+  apt_install "${missing[@]}"
+}
+
+check_go() {
+  if ! command -v go >/dev/null; then
+    log "Go is not installed: install Go 1.26+ from https://go.dev/dl (not packaged by Debian/Ubuntu)"
+    return 0
+  fi
+  if [ "$(go env CGO_ENABLED 2>/dev/null)" != 1 ]; then
+    log "go env CGO_ENABLED is not 1: go test -race (make test) needs cgo; unset CGO_ENABLED or set it to 1"
+  fi
 }
 
 start_postgres_local() {
@@ -61,20 +112,11 @@ start_postgres_local() {
 }
 
 start_rabbitmq_local() {
-  if ! command -v rabbitmq-server >/dev/null; then
+  if ! sbin_cmd rabbitmq-server >/dev/null; then
     apt_install rabbitmq-server
   fi
   log "starting RabbitMQ"
-  as_root rabbitmq-server -detached || true
-}
-
-ensure_pdftotext() {
-  command -v pdftotext >/dev/null && return 0
-  if ! command -v apt-get >/dev/null; then
-    log "pdftotext not found and no apt-get: install poppler-utils yourself (PDF ingestion needs it)"
-    return 0
-  fi
-  apt_install poppler-utils
+  as_root "$(sbin_cmd rabbitmq-server)" -detached || true
 }
 
 configure_postgres() {
@@ -93,13 +135,21 @@ configure_postgres() {
 
 enable_management() {
   port_open 15672 && return 0 # management already listening
-  command -v rabbitmq-plugins >/dev/null || return 0
-  if as_root rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_management; then
+  local plugins
+  plugins="$(sbin_cmd rabbitmq-plugins)" || return 0 # docker path: the image enables it
+  if as_root "$plugins" list -e -m 2>/dev/null | grep -qx rabbitmq_management; then
     return 0
   fi
   log "enabling the RabbitMQ management plugin"
-  as_root rabbitmq-plugins enable rabbitmq_management >/dev/null 2>&1 || log "could not enable rabbitmq_management (continuing)"
+  if as_root "$plugins" enable rabbitmq_management >/dev/null 2>&1; then
+    wait_port "the RabbitMQ management plugin" 15672 60 || true
+  else
+    log "could not enable rabbitmq_management (continuing)"
+  fi
 }
+
+ensure_tools
+check_go
 
 need_pg=1; need_amqp=1
 port_open $PG_PORT && need_pg=0
@@ -113,8 +163,6 @@ if [ $need_pg = 1 ] || [ $need_amqp = 1 ]; then
     [ $need_amqp = 1 ] && start_rabbitmq_local
   fi
 fi
-
-ensure_pdftotext
 
 wait_port PostgreSQL $PG_PORT 60
 wait_port RabbitMQ $AMQP_PORT 120

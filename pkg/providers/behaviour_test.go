@@ -71,9 +71,7 @@ func targets() []target {
 		{
 			name: "transcribe",
 			ok: func(t *testing.T) http.HandlerFunc {
-				return func(w http.ResponseWriter, _ *http.Request) {
-					writeJSON(t, w, map[string]any{"text": "hello"})
-				}
+				return fakeTranscriptions(t, spoken{text: "hello", language: "english", duration: 1})
 			},
 			call: func(ctx context.Context, base string, l limits) error {
 				c, err := NewTranscriptionClient(Config{URL: base + "/v1", Model: "m",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,4 +158,58 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// spoken is what fakeTranscriptions hears in a recording.
+type spoken struct {
+	text     string
+	language string  // the language the model detects, as OpenAI names it ("english")
+	duration float64 // seconds
+}
+
+// fakeTranscriptions answers POST /audio/transcriptions the way OpenAI's
+// audio API does for each response_format, and with nothing more: json →
+// {"text"}; verbose_json → {"task", "language", "duration", "text",
+// "segments"}; text → the bare text; anything else a 400. Models named
+// gpt-4o-* refuse verbose_json as OpenAI's do (400, param
+// "response_format"). A language hint in the request is the language
+// reported; else s.language (what the model detected).
+func fakeTranscriptions(t *testing.T, s spoken) http.HandlerFunc {
+	names := map[string]string{"en": "english", "es": "spanish", "fr": "french", "de": "german"}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
+			openAIError(http.StatusBadRequest, "could not parse multipart form")(w, r)
+			return
+		}
+		language := s.language
+		if hint := r.FormValue("language"); hint != "" {
+			language = hint
+			if name, ok := names[hint]; ok {
+				language = name
+			}
+		}
+		format := r.FormValue("response_format")
+		switch {
+		case format == "verbose_json" && strings.HasPrefix(r.FormValue("model"), "gpt-4o"):
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"error":{"message":"response_format 'verbose_json' is not compatible with model '%s'. Use 'json' or 'text' instead.","type":"invalid_request_error","param":"response_format","code":"unsupported_value"}}`, r.FormValue("model"))
+		case format == "" || format == "json":
+			writeJSON(t, w, map[string]any{"text": s.text})
+		case format == "verbose_json":
+			writeJSON(t, w, map[string]any{
+				"task": "transcribe", "language": language, "duration": s.duration, "text": s.text,
+				"segments": []map[string]any{{
+					"id": 0, "seek": 0, "start": 0.0, "end": s.duration, "text": " " + s.text,
+					"tokens": []int{50364, 50414}, "temperature": 0.0, "avg_logprob": -0.25,
+					"compression_ratio": 1.1, "no_speech_prob": 0.01,
+				}},
+			})
+		case format == "text":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, s.text+"\n")
+		default:
+			openAIError(http.StatusBadRequest, fmt.Sprintf("%q is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - 'response_format'", format))(w, r)
+		}
+	}
 }

@@ -1,12 +1,16 @@
 package providers
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/openai/openai-go/v3"
 )
@@ -14,15 +18,23 @@ import (
 // Transcript is the text of a transcribed recording.
 type Transcript struct {
 	Text     string
-	Language string  // when the server reports it
-	Duration float64 // seconds, when the server reports it
+	Language string  // as the server reports it (OpenAI: "english"); empty when it does not
+	Duration float64 // seconds, as the server reports it; 0 when it does not
 }
 
 // TranscriptionClient turns speech into text with an OpenAI-compatible API
 // (POST {URL}/audio/transcriptions, multipart/form-data).
+//
+// It asks for response_format=verbose_json: that is the format in which
+// OpenAI (and the servers copying it) report the language and duration;
+// plain json carries only the text. A model that refuses verbose_json
+// (OpenAI's gpt-4o-transcribe family: 400 naming response_format) is
+// asked again, and from then on, for plain json, and its transcripts
+// carry only the text.
 type TranscriptionClient struct {
-	api openai.AudioTranscriptionService
-	e   endpoint
+	api       openai.AudioTranscriptionService
+	e         endpoint
+	plainJSON atomic.Bool // the server refused verbose_json once
 }
 
 // NewTranscriptionClient builds a speech-to-text client. An empty URL or
@@ -58,17 +70,57 @@ func (c *TranscriptionClient) TranscribeLanguage(ctx context.Context, filename, 
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
+	// The recording may be sent twice (see plainJSON): keep a way back
+	// to its start.
+	rs, ok := audio.(io.ReadSeeker)
+	if !ok {
+		b, err := io.ReadAll(audio)
+		if err != nil {
+			return Transcript{}, fmt.Errorf("transcription: read audio: %w", err)
+		}
+		rs = bytes.NewReader(b)
+	}
+	start, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return Transcript{}, fmt.Errorf("transcription: read audio: %w", err)
+	}
 	params := openai.AudioTranscriptionNewParams{
-		File:           openai.File(audio, filename, contentType),
+		File:           openai.File(rs, filename, contentType),
 		Model:          c.e.model,
-		ResponseFormat: openai.AudioResponseFormatJSON,
+		ResponseFormat: openai.AudioResponseFormatVerboseJSON,
+	}
+	if c.plainJSON.Load() {
+		params.ResponseFormat = openai.AudioResponseFormatJSON
 	}
 	if language = strings.TrimSpace(language); language != "" {
 		params.Language = openai.String(language)
 	}
 	res, err := c.api.New(ctx, params)
+	if err != nil && params.ResponseFormat == openai.AudioResponseFormatVerboseJSON && refusesFormat(err) {
+		c.plainJSON.Store(true)
+		params.ResponseFormat = openai.AudioResponseFormatJSON
+		if _, err = rs.Seek(start, io.SeekStart); err != nil {
+			return Transcript{}, fmt.Errorf("transcription: rewind audio: %w", err)
+		}
+		res, err = c.api.New(ctx, params)
+	}
 	if err != nil {
 		return Transcript{}, wrapAPIError(ctx, "transcription", c.e.timeout, err)
 	}
-	return Transcript{Text: res.Text, Language: res.Language, Duration: res.Duration}, nil
+	if params.ResponseFormat == openai.AudioResponseFormatJSON {
+		return Transcript{Text: res.Text}, nil
+	}
+	v := res.AsTranscriptionVerbose()
+	return Transcript{Text: v.Text, Language: v.Language, Duration: v.Duration}, nil
+}
+
+// refusesFormat reports whether err is the server refusing the
+// response_format asked for: a 400 whose param (or, from servers that set
+// none, message) names it.
+func refusesFormat(err error) bool {
+	var ae *openai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	return ae.Param == "response_format" || strings.Contains(ae.Message, "response_format")
 }

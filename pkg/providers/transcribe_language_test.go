@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,24 +10,26 @@ import (
 )
 
 // TestTranscribeLanguage: a language hint is sent as the "language" field;
-// none sends no field.
+// none sends no field. The transcript's language is the one the provider
+// reports (OpenAI names it: "french"), never the hint echoed back: with
+// no hint it is the language the model detected.
 func TestTranscribeLanguage(t *testing.T) {
 	t.Parallel()
-	for _, lang := range []string{"fr", ""} {
+	for hint, want := range map[string]string{"fr": "french", "": "spanish"} {
+		answer := fakeTranscriptions(t, spoken{text: "bonjour", language: "spanish", duration: 3})
 		f := newFakeAPI(t, 0, nil, func(w http.ResponseWriter, r *http.Request) {
 			if !assert.NoError(t, r.ParseMultipartForm(1<<20)) {
 				return
 			}
 			_, sent := r.MultipartForm.Value["language"]
-			assert.Equal(t, lang != "", sent)
-			assert.Equal(t, lang, r.FormValue("language"))
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"text":"bonjour"}`)
+			assert.Equal(t, hint != "", sent)
+			assert.Equal(t, hint, r.FormValue("language"))
+			answer(w, r)
 		})
 		c, err := NewTranscriptionClient(Config{URL: f.srv.URL + "/v1", Model: "whisper-1"})
 		require.NoError(t, err)
-		got, err := c.TranscribeLanguage(testCtx(t), "a.wav", lang, strings.NewReader("RIFF"))
+		got, err := c.TranscribeLanguage(testCtx(t), "a.wav", hint, strings.NewReader("RIFF"))
 		require.NoError(t, err)
-		assert.Equal(t, "bonjour", got.Text)
+		assert.Equal(t, Transcript{Text: "bonjour", Language: want, Duration: 3}, got)
 	}
 }

@@ -86,6 +86,9 @@ func sleep(ctx context.Context, job *Job) (any, error) {
 	case "transient":
 		return nil, fmt.Errorf("asked to fail (attempt %d)", job.Attempt)
 	}
+	if step >= 50*time.Millisecond { // as above: a short sleep reports no progress at all
+		_ = job.Progress(ctx, 100, fmt.Sprintf("slept %s", total))
+	}
 	return map[string]any{"slept_ms": *p.MS}, nil
 }
 

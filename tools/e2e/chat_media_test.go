@@ -31,6 +31,7 @@ type fakeOpenAI struct {
 	imageFailures int // answer 500 this many more times
 	imageCalls    int
 	sttCalls      int
+	sttLanguage   string // the language hint of the last transcription request
 	audio         []byte // the recording the transcription endpoint expects
 }
 
@@ -56,6 +57,12 @@ func (f *fakeOpenAI) expectAudio(b []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.audio = b
+}
+
+func (f *fakeOpenAI) lastLanguageHint() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sttLanguage
 }
 
 func (f *fakeOpenAI) calls() (images, stt int) {
@@ -101,6 +108,11 @@ func (f *fakeOpenAI) images(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// transcriptions answers as OpenAI's audio API does for each
+// response_format, and with nothing more: json → {"text"}; verbose_json →
+// {"task", "language", "duration", "text", "segments"}, the duration read
+// from the WAV header and the language OpenAI's name of the hint, or the
+// one it "detects" (english) without one.
 func (f *fakeOpenAI) transcriptions(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.sttCalls++
@@ -111,8 +123,9 @@ func (f *fakeOpenAI) transcriptions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	assert.Equal(f.t, "whisper-1", r.FormValue("model"))
-	assert.Equal(f.t, "json", r.FormValue("response_format"))
-	assert.Equal(f.t, "en", r.FormValue("language"))
+	f.mu.Lock()
+	f.sttLanguage = r.FormValue("language")
+	f.mu.Unlock()
 	file, hdr, err := r.FormFile("file")
 	if !assert.NoError(f.t, err) {
 		http.Error(w, "no file", http.StatusBadRequest)
@@ -122,8 +135,37 @@ func (f *fakeOpenAI) transcriptions(w http.ResponseWriter, r *http.Request) {
 	got, _ := io.ReadAll(file)
 	assert.Equal(f.t, "input.wav", hdr.Filename)
 	assert.Equal(f.t, want, got, "the recording reaches the provider unchanged")
+	const text = "Remind me to water the ferns."
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"text":"Remind me to water the ferns.","language":"english","duration":0.25}`)
+	switch format := r.FormValue("response_format"); format {
+	case "", "json":
+		_ = json.NewEncoder(w).Encode(map[string]any{"text": text})
+	case "verbose_json":
+		language := map[string]string{"": "english", "en": "english", "fr": "french"}[r.FormValue("language")]
+		duration := wavSeconds(f.t, got)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"task": "transcribe", "language": language, "duration": duration, "text": text,
+			"segments": []any{map[string]any{
+				"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": " " + text,
+				"tokens": []int{50364, 50414}, "temperature": 0.0, "avg_logprob": -0.25,
+				"compression_ratio": 1.1, "no_speech_prob": 0.01,
+			}},
+		})
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"message":"unsupported response_format `+format+`","type":"invalid_request_error","param":"response_format"}}`)
+	}
+}
+
+// wavSeconds is the length of the PCM WAV silentWAV makes: data bytes over
+// byte rate.
+func wavSeconds(t *testing.T, wav []byte) float64 {
+	if !assert.GreaterOrEqual(t, len(wav), 44, "a WAV header") {
+		return 0
+	}
+	byteRate := binary.LittleEndian.Uint32(wav[28:32])
+	data := binary.LittleEndian.Uint32(wav[40:44])
+	return float64(data) / float64(byteRate)
 }
 
 // silentWAV is a valid PCM WAV file (16 kHz, 16-bit, mono) of n samples
@@ -241,10 +283,14 @@ func TestChatMediaImageAndTranscribe(t *testing.T) {
 	tid := out["id"].(string)
 	job = c.waitState(alice, tid, "succeeded", testkit.Deadline)
 	res = job["result"].(map[string]any)
+	// language and duration_seconds are the provider's verbose answer
+	// (OpenAI's name of the language, the recording's length), not the
+	// hint: the fake answers plain json with the text alone.
 	assert.Equal(t, "Remind me to water the ferns.", res["text"], res)
 	assert.Equal(t, "english", res["language"])
 	assert.Equal(t, 0.25, res["duration_seconds"])
 	assert.Equal(t, "whisper-1", res["model"])
+	assert.Equal(t, "en", fake.lastLanguageHint())
 	assert.Equal(t, float64(5), job["priority"], "chat.transcribe defaults to high")
 	assert.Equal(t, "input.wav", job["payload"].(map[string]any)["artifact"])
 	_, stt := fake.calls()
@@ -253,6 +299,18 @@ func TestChatMediaImageAndTranscribe(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "audio/wav", resp.Header.Get("Content-Type"))
 	assert.Equal(t, wav, body)
+
+	// No hint: the language is the one the provider detected, and the
+	// duration this recording's.
+	wav2 := silentWAV(8000)
+	fake.expectAudio(wav2)
+	code, out = c.uploadAudio(alice, "memo.wav", wav2, nil)
+	require.Equal(t, http.StatusAccepted, code, out)
+	job = c.waitState(alice, out["id"].(string), "succeeded", testkit.Deadline)
+	res = job["result"].(map[string]any)
+	assert.Equal(t, "english", res["language"], res)
+	assert.Equal(t, 0.5, res["duration_seconds"])
+	assert.Empty(t, fake.lastLanguageHint())
 
 	// Refused uploads: not audio (415), too large (413, both below and
 	// above the body limit), bad language hint (422), no file (400).
@@ -269,7 +327,7 @@ func TestChatMediaImageAndTranscribe(t *testing.T) {
 	code, out = c.do("POST", "/v1/chat/transcribe", alice, map[string]any{"file": "no"})
 	assert.Equal(t, http.StatusBadRequest, code, out)
 	_, stt = fake.calls()
-	assert.Equal(t, 1, stt, "refused uploads never reach the provider")
+	assert.Equal(t, 2, stt, "refused uploads never reach the provider")
 }
 
 // TestChatMediaNotConfigured: a chat-worker without HOPPER_IMAGES_URL or

@@ -6,7 +6,9 @@
 //	go test -tags fault -run '^TestFault' ./tools/e2e
 //
 // Tests that disturb a shared server are sequential; the others are
-// parallel and run together once those are done.
+// parallel and run together once those are done. Stopping the servers
+// takes root or sudo without a password prompt (servers_test.go); a test
+// that cannot fails at once saying why.
 package e2e
 
 import (
@@ -15,9 +17,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,19 +183,22 @@ func TestFaultLeaderLoss(t *testing.T) {
 // TestFaultBrokerRestart: under a steady submit load RabbitMQ is stopped
 // and started twice; every job answered 202 succeeds, no service restarted.
 func TestFaultBrokerRestart(t *testing.T) {
+	requireServers(t)
 	e := newEnv(t)
 	e["HOPPER_DISPATCH_INTERVAL"] = "250ms"
 	c, key := stackWithGateway(t, e, nil)
 	startWorker(t, e, env{"HOPPER_CONCURRENCY": "8"})
-	t.Cleanup(func() { _ = rabbitctl("start_app") })
+	t.Cleanup(func() { _, _ = rabbitctl("start_app") })
 
 	load := startLoad(t, c, key)
 	var recoveries []time.Duration
 	for round := 0; round < 2; round++ {
 		time.Sleep(2 * time.Second) // let load run before the outage
-		require.NoError(t, rabbitctl("stop_app"))
+		_, err := rabbitctl("stop_app")
+		require.NoError(t, err)
 		time.Sleep(3 * time.Second) // the outage itself
-		require.NoError(t, rabbitctl("start_app"))
+		_, err = rabbitctl("start_app")
+		require.NoError(t, err)
 		back := time.Now()
 		before := load.accepted()
 		testkit.WaitFor(t, 2*testkit.Deadline, func() bool {
@@ -220,6 +222,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 // TestFaultPostgresRestart: Postgres restarts under load; the services
 // recover by themselves and every job answered 202 succeeds.
 func TestFaultPostgresRestart(t *testing.T) {
+	requireServers(t)
 	e := newEnv(t)
 	e["HOPPER_DISPATCH_INTERVAL"] = "250ms"
 	e["HOPPER_LEASE"] = "3s"
@@ -269,6 +272,7 @@ func TestFaultCancelRunning(t *testing.T) {
 // Postgres owns the job.
 func TestFaultLongJob(t *testing.T) {
 	t.Parallel()
+	requireServers(t)
 	restore := setConsumerTimeout(t, 60000)
 	defer restore()
 	e := newEnv(t)
@@ -439,46 +443,29 @@ func (c *client) trySubmit(key string, body map[string]any) (string, bool) {
 	return id, ok
 }
 
-func rabbitctl(args ...string) error {
-	out, err := exec.Command("rabbitmqctl", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("rabbitmqctl %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-// pgctl runs pg_ctlcluster for the local cluster (the one scripts/deps.sh
-// starts).
-func pgctl(action string) error {
-	entries, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(entries) == 0 {
-		return fmt.Errorf("no local PostgreSQL cluster under /etc/postgresql: the fault suite restarts the server and needs the local one scripts/deps.sh starts")
-	}
-	var versions []string
-	for _, e := range entries {
-		versions = append(versions, e.Name())
-	}
-	sort.Strings(versions)
-	v := versions[len(versions)-1]
-	out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", v, "main", action).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("pg_ctlcluster %s main %s: %v: %s", v, action, err, out)
-	}
-	return nil
-}
-
 // setConsumerTimeout sets RabbitMQ's consumer_timeout (ms) for channels
 // opened from now on and returns a function restoring the old value.
 func setConsumerTimeout(t *testing.T, ms int) func() {
-	out, err := exec.Command("rabbitmqctl", "eval", "application:get_env(rabbit, consumer_timeout).").CombinedOutput()
-	require.NoError(t, err, string(out))
-	old := strings.TrimSpace(string(out))
-	require.NoError(t, rabbitctl("eval", fmt.Sprintf("application:set_env(rabbit, consumer_timeout, %d).", ms)))
+	out, err := rabbitctl("eval", "application:get_env(rabbit, consumer_timeout).")
+	require.NoError(t, err)
+	old := strings.TrimSpace(out)
+	_, err = rabbitctl("eval", fmt.Sprintf("application:set_env(rabbit, consumer_timeout, %d).", ms))
+	require.NoError(t, err)
 	return func() {
 		if strings.HasPrefix(old, "{ok,") {
-			_ = rabbitctl("eval", fmt.Sprintf("application:set_env(rabbit, consumer_timeout, %s).", strings.TrimSuffix(strings.TrimPrefix(old, "{ok,"), "}")))
+			_, _ = rabbitctl("eval", fmt.Sprintf("application:set_env(rabbit, consumer_timeout, %s).", strings.TrimSuffix(strings.TrimPrefix(old, "{ok,"), "}")))
 			return
 		}
-		_ = rabbitctl("eval", "application:unset_env(rabbit, consumer_timeout).")
+		_, _ = rabbitctl("eval", "application:unset_env(rabbit, consumer_timeout).")
+	}
+}
+
+// requireServers fails the test at once, with the one message saying why,
+// when this machine's RabbitMQ and PostgreSQL cannot be stopped and started
+// from here.
+func requireServers(t *testing.T) {
+	t.Helper()
+	if _, err := localServers(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -27,7 +27,9 @@ type transcriber struct {
 	log    *zap.Logger
 }
 
-// TranscribeResult is chat.transcribe's result.
+// TranscribeResult is chat.transcribe's result. Language (as the provider
+// names it, e.g. "english") and DurationSeconds are what the provider
+// reported, absent when it reported none.
 type TranscribeResult struct {
 	Text            string   `json:"text"`
 	Language        string   `json:"language,omitempty"`
@@ -66,10 +68,9 @@ func (t *transcriber) handle(ctx context.Context, job *worker.Job) (any, error) 
 		return nil, classifyMediaErr(err)
 	}
 	_ = job.Progress(ctx, 95, "transcribed")
+	// Language and duration are the provider's (its verbose answer), or
+	// absent: the client's hint is not evidence of what was spoken.
 	res := TranscribeResult{Text: tr.Text, Language: tr.Language, Model: t.model}
-	if res.Language == "" {
-		res.Language = p.Language
-	}
 	if tr.Duration > 0 {
 		d := tr.Duration
 		res.DurationSeconds = &d

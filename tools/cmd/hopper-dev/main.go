@@ -53,6 +53,22 @@ func run(bin string, grace time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The gateway reads unacked counts and rates for GET /v1/queues from
+	// the management API (scripts/deps.sh enables the plugin): point it
+	// there when it answers, unless told otherwise.
+	mgmt := os.Getenv("HOPPER_RABBITMQ_MANAGEMENT_URL")
+	mgmtNote := "(set by you)"
+	if mgmt == "" {
+		mgmtNote = "(not answering: /v1/queues figures come over AMQP, without unacked counts and rates)"
+		if u, err := managementURL(os.Getenv("HOPPER_AMQP_URL")); err == nil {
+			mgmt = u
+			if managementUp(ctx, u) {
+				env = append(env, "HOPPER_RABBITMQ_MANAGEMENT_URL="+u)
+				mgmtNote = "(HOPPER_RABBITMQ_MANAGEMENT_URL; user and password of HOPPER_AMQP_URL)"
+			}
+		}
+	}
+
 	migrate := exec.CommandContext(ctx, filepath.Join(bin, "gateway"), "migrate")
 	migrate.Env, migrate.Stdout, migrate.Stderr = env, os.Stdout, os.Stderr
 	if err := migrate.Run(); err != nil {
@@ -85,7 +101,7 @@ func run(bin string, grace time.Duration) error {
   Hopper is running.
     API:                 http://%[1]s   (health: /healthz, /readyz)
     Admin token:         %[2]s
-    RabbitMQ management: http://127.0.0.1:15672   (guest / guest)
+    RabbitMQ management: %[3]s   %[4]s
     Worker health:       http://127.0.0.1:9101/readyz (chat), :9102 (document), :9103 (maintenance)
 
   Create a user and a key:
@@ -93,7 +109,7 @@ func run(bin string, grace time.Duration) error {
     curl -s -H "Authorization: Bearer %[2]s" -X POST http://%[1]s/v1/admin/users/<user id>/keys
   Press Ctrl-C to stop everything.
 
-`, addr, token)
+`, addr, token, withoutUser(mgmt), mgmtNote)
 	out.Unlock()
 
 	var failed error
