@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,9 +36,17 @@ type Catalog struct {
 	every time.Duration
 	log   *zap.Logger
 
-	snap    atomic.Pointer[snapshot]
-	version string // of the snapshot; only Refresh touches it
+	snap atomic.Pointer[snapshot]
+
+	mu          sync.Mutex // serialises refreshes
+	version     string     // of the snapshot
+	lastRefresh time.Time
 }
+
+// MissRefreshEvery bounds the refreshes that lookups of unknown kinds
+// trigger (RefreshMissing): a client asking for kinds that do not exist
+// costs the database at most this often.
+const MissRefreshEvery = 100 * time.Millisecond
 
 type snapshot struct {
 	kinds map[string]jobs.Kind
@@ -81,8 +90,31 @@ func (c *Catalog) Kinds() []jobs.Kind {
 	return out
 }
 
+// RefreshMissing refreshes the catalogue when name is not in it and the
+// last refresh is older than MissRefreshEvery: a kind published a moment
+// ago is accepted at once, not at the next tick. It reports whether name
+// is known afterwards.
+func (c *Catalog) RefreshMissing(ctx context.Context, name string) bool {
+	if _, ok := c.Lookup(name); ok {
+		return true
+	}
+	c.mu.Lock()
+	stale := time.Since(c.lastRefresh) >= MissRefreshEvery
+	c.mu.Unlock()
+	if stale {
+		if err := c.Refresh(ctx); err != nil {
+			c.log.Warn("kind catalogue not refreshed", zap.Error(err))
+		}
+	}
+	_, ok := c.Lookup(name)
+	return ok
+}
+
 // Refresh reads the catalogue again if it changed since the last read.
 func (c *Catalog) Refresh(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastRefresh = time.Now()
 	v, err := c.store.KindsVersion(ctx)
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ type Options struct {
 	// ReleaseEvery spaces wake-driven releases (default 20ms): a burst of
 	// finishes costs one release statement.
 	ReleaseEvery time.Duration
+	// FollowUps are the jobs the leader creates when jobs finish (the
+	// product's webhooks and notices).
+	FollowUps []FollowUp
 }
 
 // Dispatcher moves jobs from Postgres to RabbitMQ when they are due.

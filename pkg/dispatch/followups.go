@@ -12,58 +12,55 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
-// followUps turns finished jobs that asked for a follow-up into jobs of
-// one kind, exactly once per finish: a signed webhook delivery
-// (webhook_url) or a job-finished mail (notify_email). The leader runs
-// each every pass.
+// FollowUp turns finished jobs that asked for a follow-up into jobs of
+// one kind, exactly once per finish, owned by the finished job's owner:
+// a product's completion webhook or notice mail, say. The dispatcher's
+// leader runs each every pass; a follow-up whose kind is not in the
+// catalogue waits until it is.
+type FollowUp struct {
+	Name string // for logs: "webhook", "notice"
+	Kind string
+	// KeyPrefix starts the follow-up's idempotency key (a prefix clients
+	// may not use, so the quota does not count these jobs).
+	KeyPrefix string
+	// Enqueue claims up to limit finished jobs that want this follow-up
+	// and creates theirs, in one transaction (store.EnqueueWebhooks,
+	// store.EnqueueNotices).
+	Enqueue func(ctx context.Context, build func(store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
+	// Payload is the follow-up's payload for finished job f.
+	Payload func(f store.Job) any
+}
+
+// followUps runs one FollowUp.
 type followUps struct {
-	name     string // for logs: "webhook", "notice"
-	kind     string
+	FollowUp
 	registry jobs.Catalog
 	batch    int
 	log      *zap.Logger
-	// enqueue is the store's one-transaction claim-and-create
-	// (EnqueueWebhooks, EnqueueNotices).
-	enqueue func(ctx context.Context, build func(store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
-	// payload is the follow-up's payload for finished job f; keyPrefix
-	// starts its idempotency key.
-	payload   func(f store.Job) any
-	keyPrefix string
 }
 
 func newFollowUps(d *Dispatcher) []*followUps {
-	all := []*followUps{
-		{name: "webhook", kind: jobs.KindWebhook, keyPrefix: "webhook",
-			enqueue: d.opts.Store.EnqueueWebhooks,
-			payload: func(f store.Job) any {
-				return jobs.WebhookPayload{JobID: f.ID.String(), Event: "job." + string(f.State)}
-			}},
-		{name: "notice", kind: jobs.KindEmail, keyPrefix: "notify",
-			enqueue: d.opts.Store.EnqueueNotices,
-			payload: func(f store.Job) any {
-				return jobs.EmailPayload{To: []string{f.NotifyEmail}, Template: jobs.EmailTemplateJobFinished, JobID: f.ID.String()}
-			}},
-	}
-	for _, u := range all {
-		u.registry, u.batch, u.log = d.opts.Registry, d.opts.Batch, d.log
+	all := make([]*followUps, len(d.opts.FollowUps))
+	for i, f := range d.opts.FollowUps {
+		all[i] = &followUps{FollowUp: f, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
 	}
 	return all
 }
 
 // pass enqueues up to one batch of follow-ups and returns them.
 func (u *followUps) pass(ctx context.Context) ([]store.Job, error) {
-	kind, ok := u.registry.Lookup(u.kind)
+	kind, ok := u.registry.Lookup(u.Kind)
 	if !ok {
-		return nil, nil // this deployment runs no such follow-ups
+		return nil, nil // no worker has published the kind yet
 	}
-	created, err := u.enqueue(ctx, func(f store.Job) (store.NewJob, error) {
+	created, err := u.Enqueue(ctx, func(f store.Job) (store.NewJob, error) {
 		return u.job(kind, f)
 	}, u.batch, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("%s pass: %w", u.name, err)
+		return nil, fmt.Errorf("%s pass: %w", u.Name, err)
 	}
 	if len(created) > 0 {
-		u.log.Debug("follow-ups enqueued", zap.String("follow_up", u.name), zap.Int("jobs", len(created)))
+		u.log.Debug("follow-ups enqueued", zap.String("follow_up", u.Name), zap.Int("jobs", len(created)))
 	}
 	return created, nil
 }
@@ -72,14 +69,14 @@ func (u *followUps) pass(ctx context.Context) ([]store.Job, error) {
 // idempotency key names the attempt and state, so a job retried and
 // finished again gets a second follow-up, and nothing else does.
 func (u *followUps) job(kind jobs.Kind, f store.Job) (store.NewJob, error) {
-	payload, err := json.Marshal(u.payload(f))
+	payload, err := json.Marshal(u.Payload(f))
 	if err != nil {
-		return store.NewJob{}, fmt.Errorf("%s payload: %w", u.name, err)
+		return store.NewJob{}, fmt.Errorf("%s payload: %w", u.Name, err)
 	}
 	return store.NewJob{
 		OwnerID: f.OwnerID,
 		Spec: jobs.Spec{Kind: kind, Payload: payload, Priority: kind.DefaultPriority,
 			MaxAttempts: kind.MaxAttempts, Timeout: kind.Timeout},
-		IdempotencyKey: fmt.Sprintf("%s:%s:%d:%s", u.keyPrefix, f.ID, f.Attempt, f.State),
+		IdempotencyKey: fmt.Sprintf("%s:%s:%d:%s", u.KeyPrefix, f.ID, f.Attempt, f.State),
 	}, nil
 }

@@ -59,3 +59,6 @@ func typed[T, R any](fn func(context.Context, *Job[T]) (R, error)) HandlerFunc {
 		return out, nil
 	}
 }
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool { return worker.IsPermanent(err) }

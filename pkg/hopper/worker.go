@@ -2,6 +2,7 @@ package hopper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/worker"
 )
 
@@ -36,11 +38,12 @@ type WorkerConfig struct {
 // Worker runs the handlers of a worker service. Register handlers with
 // Handle, HandleKind or HandleFunc, then call Run.
 type Worker struct {
-	cfg      config.Config
-	log      *zap.Logger
-	onListen func(string)
-	kinds    []jobs.Kind
-	handlers map[string]HandlerFunc
+	cfg       config.Config
+	log       *zap.Logger
+	onListen  func(string)
+	kinds     []jobs.Kind
+	handlers  map[string]HandlerFunc
+	schedules []schedule.Default
 	// errs collects registration mistakes; Run returns them, so a
 	// service cannot start half-registered.
 	errs []error
@@ -117,6 +120,53 @@ func (w *Worker) HandleFunc(name string, fn HandlerFunc) {
 	w.HandleKind(KindSpec{Name: name}, fn)
 }
 
+// Schedule is a cron schedule of one of the worker's kinds.
+type Schedule struct {
+	// Name identifies it (lower-case letters, digits, '-' and '_').
+	Name string
+	// Spec is a cron expression ("0 2 * * *", "@hourly", "@every 10m").
+	Spec string
+	// Timezone the spec is read in (IANA name; default UTC).
+	Timezone string
+	// Kind must be registered on this worker.
+	Kind    string
+	Payload any
+}
+
+// Schedule creates s when the worker starts, unless a schedule of that
+// name exists: an admin may have changed or disabled it, and that
+// stands. The dispatcher's leader then creates one job per tick, exactly
+// once however many gateways run (River's periodic jobs, asynq's
+// scheduler).
+func (w *Worker) Schedule(s Schedule) {
+	if err := schedule.ValidName(s.Name); err != nil {
+		w.errs = append(w.errs, fmt.Errorf("schedule %q: %w", s.Name, err))
+		return
+	}
+	if _, err := schedule.Parse(s.Spec, s.Timezone); err != nil {
+		w.errs = append(w.errs, fmt.Errorf("schedule %s: %w", s.Name, err))
+		return
+	}
+	if w.handlers[s.Kind] == nil {
+		w.errs = append(w.errs, fmt.Errorf("schedule %s: kind %q is not registered on this worker (register it first)", s.Name, s.Kind))
+		return
+	}
+	payload := json.RawMessage(`{}`)
+	if s.Payload != nil {
+		b, err := json.Marshal(s.Payload)
+		if err != nil {
+			w.errs = append(w.errs, fmt.Errorf("schedule %s: payload: %w", s.Name, err))
+			return
+		}
+		payload = b
+	}
+	tz := s.Timezone
+	if tz == "" {
+		tz = "UTC"
+	}
+	w.schedules = append(w.schedules, schedule.Default{Name: s.Name, Spec: s.Spec, Timezone: tz, Kind: s.Kind, Payload: payload})
+}
+
 // Kinds lists the registered kind names.
 func (w *Worker) Kinds() []string {
 	out := make([]string, len(w.kinds))
@@ -141,5 +191,5 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("hopper: %w", err)
 	}
 	return worker.RunService(ctx, worker.Service{Config: w.cfg, Logger: w.log, OnListen: w.onListen,
-		Kinds: w.kinds, Handlers: w.handlers})
+		Kinds: w.kinds, Handlers: w.handlers, Schedules: w.schedules})
 }

@@ -145,59 +145,17 @@ const (
 	KindSleep = "system.sleep"
 )
 
-// Domain kinds.
-const (
-	KindDocumentIngest = "document.ingest"
-	KindQAAsk          = "qa.ask"
-	KindWebhook        = "maintenance.webhook"
-	KindChatMessage    = "chat.message"
-	KindChatSearch     = "chat.search"
-	KindCleanup        = "maintenance.cleanup"
-	KindReport         = "maintenance.report"
-)
-
-// DefaultKinds is the catalogue of kinds Hopper runs today. Domain kinds
-// (chat.*, document.*, maintenance.*) join it as their handlers land, so
-// the gateway never accepts a job no worker can run.
+// DefaultKinds are the platform's own kinds, which every worker runs
+// (system.noop, system.sleep). Every other kind comes from the catalogue
+// its worker service publishes.
 func DefaultKinds() []Kind {
 	return []Kind{
 		{Name: KindNoop, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 3,
-			Timeout: 30 * time.Second, MaxTimeout: time.Minute, BackoffBase: time.Second, BackoffCap: time.Minute},
+			Timeout: 30 * time.Second, MaxTimeout: time.Minute, BackoffBase: time.Second, BackoffCap: time.Minute,
+			Description: "does nothing and succeeds (smoke tests, benchmarks)"},
 		{Name: KindSleep, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 3,
-			Timeout: 10 * time.Minute, MaxTimeout: time.Hour, BackoffBase: time.Second, BackoffCap: time.Minute},
-		{Name: KindDocumentIngest, Queue: "document", DefaultPriority: PriorityNormal, MaxAttempts: 3,
-			Timeout: 5 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
-			CheckPayload: checkIngestPayload},
-		{Name: KindDocumentEmbed, Queue: "document", DefaultPriority: PriorityLow, MaxAttempts: 3,
-			Timeout: 15 * time.Minute, MaxTimeout: time.Hour, BackoffBase: 5 * time.Second, BackoffCap: 5 * time.Minute,
-			CheckPayload: checkEmbedPayload},
-		{Name: KindQAAsk, Queue: "chat", DefaultPriority: PriorityNormal, MaxAttempts: 3,
-			Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second,
-			CheckPayload: checkQAPayload},
-		{Name: KindChatImage, Queue: "chat", DefaultPriority: PriorityHigh, MaxAttempts: 3,
-			Timeout: 10 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
-			CheckPayload: checkImagePayload},
-		{Name: KindChatTranscribe, Queue: "chat", DefaultPriority: PriorityHigh, MaxAttempts: 3,
-			Timeout: 10 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
-			CheckPayload: checkTranscribePayload},
-		{Name: KindChatMessage, Queue: "chat", DefaultPriority: PriorityHigh, MaxAttempts: 3,
-			Timeout: 3 * time.Minute, MaxTimeout: 15 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second,
-			CheckPayload: checkChatPayload},
-		{Name: KindChatSearch, Queue: "chat", DefaultPriority: PriorityHigh, MaxAttempts: 3,
-			Timeout: time.Minute, MaxTimeout: 5 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second,
-			CheckPayload: checkSearchPayload},
-		{Name: KindWebhook, Queue: "maintenance", DefaultPriority: PriorityNormal, MaxAttempts: 8,
-			Timeout: 30 * time.Second, MaxTimeout: 2 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: 10 * time.Minute,
-			CheckPayload: checkWebhookPayload},
-		{Name: KindCleanup, Queue: "maintenance", DefaultPriority: PriorityLow, MaxAttempts: 3,
-			Timeout: 30 * time.Minute, MaxTimeout: 2 * time.Hour, BackoffBase: 10 * time.Second, BackoffCap: 10 * time.Minute,
-			CheckPayload: checkCleanupPayload},
-		{Name: KindReport, Queue: "maintenance", DefaultPriority: PriorityLow, MaxAttempts: 3,
-			Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute,
-			CheckPayload: checkReportPayload},
-		{Name: KindEmail, Queue: "maintenance", DefaultPriority: PriorityLow, MaxAttempts: 6,
-			Timeout: time.Minute, MaxTimeout: 5 * time.Minute, BackoffBase: 5 * time.Second, BackoffCap: 15 * time.Minute,
-			CheckPayload: checkEmailPayload},
+			Timeout: 10 * time.Minute, MaxTimeout: time.Hour, BackoffBase: time.Second, BackoffCap: time.Minute,
+			Description: "sleeps payload.ms milliseconds, reporting progress (tests)"},
 	}
 }
 

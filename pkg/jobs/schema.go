@@ -9,6 +9,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // MaxSchemaBytes bounds a kind's payload schema: schemas travel through
@@ -40,6 +42,8 @@ func CompileSchema(schema []byte) (func(payload []byte) error, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
+	// "format" (email, uuid, date-time, …) is a check, not a comment.
+	c.AssertFormat()
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, fmt.Errorf("payload schema: %w", err)
 	}
@@ -64,9 +68,11 @@ func CompileSchema(schema []byte) (func(payload []byte) error, error) {
 
 // schemaError turns the validator's tree of errors into one
 // ValidationError naming the first failing field (in a stable order) and
-// its reason.
+// its reason. It descends into anyOf/oneOf/if branches, whose own
+// message ("anyOf failed") names no field.
 func schemaError(ve *jsonschema.ValidationError) *ValidationError {
-	leaves := leafErrors(ve.BasicOutput())
+	var leaves []schemaLeaf
+	collectLeaves(ve, &leaves)
 	if len(leaves) == 0 {
 		return invalid("payload", "does not match the kind's schema")
 	}
@@ -77,32 +83,29 @@ func schemaError(ve *jsonschema.ValidationError) *ValidationError {
 
 type schemaLeaf struct{ loc, msg string }
 
-func leafErrors(u *jsonschema.OutputUnit) []schemaLeaf {
-	var out []schemaLeaf
-	for _, e := range u.Errors {
-		if e.Error == nil || e.Valid {
-			continue
+var printer = message.NewPrinter(language.English)
+
+func collectLeaves(e *jsonschema.ValidationError, out *[]schemaLeaf) {
+	if len(e.Causes) > 0 {
+		for _, c := range e.Causes {
+			collectLeaves(c, out)
 		}
-		loc, msg := e.InstanceLocation, e.Error.String()
-		// Name the field itself when the error is about its presence.
-		switch k := e.Error.Kind.(type) {
-		case *kind.Required:
-			if len(k.Missing) > 0 {
-				loc, msg = loc+"/"+k.Missing[0], "is required"
-			}
-		case *kind.AdditionalProperties:
-			if len(k.Properties) > 0 {
-				loc, msg = loc+"/"+k.Properties[0], "is not a field of this kind's payload"
-			}
-		}
-		// The basic output repeats an "object fails" summary above the
-		// leaves; keep the leaves, which say what is wrong.
-		if strings.HasPrefix(msg, "validation failed") {
-			continue
-		}
-		out = append(out, schemaLeaf{loc: loc, msg: msg})
+		return
 	}
-	return out
+	loc := "/" + strings.Join(e.InstanceLocation, "/")
+	msg := e.ErrorKind.LocalizedString(printer)
+	// Name the field itself when the error is about its presence.
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		if len(k.Missing) > 0 {
+			loc, msg = strings.TrimSuffix(loc, "/")+"/"+k.Missing[0], "is required"
+		}
+	case *kind.AdditionalProperties:
+		if len(k.Properties) > 0 {
+			loc, msg = strings.TrimSuffix(loc, "/")+"/"+k.Properties[0], "is not a field of this kind's payload"
+		}
+	}
+	*out = append(*out, schemaLeaf{loc: loc, msg: msg})
 }
 
 // fieldPath turns a JSON pointer into the API's field notation:

@@ -156,25 +156,12 @@ func ManualKey(scheduleID string, now time.Time) string {
 // KeyPrefix starts the idempotency key of every job schedule id created.
 func KeyPrefix(scheduleID string) string { return "schedule:" + scheduleID + ":" }
 
-// Default is a schedule every deployment has.
+// Default is a schedule a worker service creates when it starts, unless
+// one of that name exists (an admin may have changed or disabled it).
 type Default struct {
 	Name     string
 	Spec     string
 	Timezone string
 	Kind     string
 	Payload  json.RawMessage
-}
-
-// Kinds of the default schedules.
-const KindCleanup = "maintenance.cleanup"
-
-// Defaults are created at start when absent. A default whose kind is not
-// registered (a build before its handler landed) is created disabled and
-// is enabled by the first start whose registry knows the kind, unless an
-// admin disabled it.
-func Defaults() []Default {
-	return []Default{
-		{Name: "cleanup", Spec: "0 2 * * *", Timezone: "UTC", Kind: KindCleanup, Payload: json.RawMessage(`{}`)},
-		{Name: "retention", Spec: "@hourly", Timezone: "UTC", Kind: KindCleanup, Payload: json.RawMessage(`{"scope":"retention"}`)},
-	}
 }

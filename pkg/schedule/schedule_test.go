@@ -72,12 +72,3 @@ func TestKeys(t *testing.T) {
 	assert.Contains(t, ManualKey("id1", tick), "schedule:id1:manual:")
 	assert.Equal(t, "schedule:id1:", KeyPrefix("id1"))
 }
-
-func TestDefaultsParse(t *testing.T) {
-	t.Parallel()
-	for _, d := range Defaults() {
-		require.NoError(t, ValidName(d.Name))
-		_, err := Parse(d.Spec, d.Timezone)
-		require.NoError(t, err, d.Name)
-	}
-}

@@ -100,9 +100,8 @@ func TestArtifactCreateJobWithArtifact(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	alice := mustUser(t, s)
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	spec, err := reg.Validate(jobs.SubmitRequest{Kind: jobs.KindChatTranscribe,
+	reg := testRegistry(t)
+	spec, err := reg.Validate(jobs.SubmitRequest{Kind: kindTranscribe,
 		Payload: json.RawMessage(`{"artifact":"input.wav","filename":"memo.wav"}`)})
 	require.NoError(t, err)
 
@@ -110,7 +109,7 @@ func TestArtifactCreateJobWithArtifact(t *testing.T) {
 	job, info, err := s.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: alice.ID, Spec: spec},
 		store.NewArtifact{Name: "input.wav", ContentType: "audio/wav", Data: wav}, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, jobs.KindChatTranscribe, job.Kind)
+	assert.Equal(t, kindTranscribe, job.Kind)
 	assert.Equal(t, jobs.StateQueued, job.State)
 	assert.Equal(t, job.ID, info.JobID)
 	got, err := s.GetArtifact(ctx, &alice.ID, job.ID, "input.wav")

@@ -16,9 +16,8 @@ import (
 
 func ingestFor(t *testing.T, owner uuid.UUID) func(uuid.UUID) (store.NewJob, error) {
 	return func(id uuid.UUID) (store.NewJob, error) {
-		reg, err := jobs.DefaultRegistry()
-		require.NoError(t, err)
-		spec, err := reg.Validate(jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: json.RawMessage(`{"document_id":"` + id.String() + `"}`)})
+		reg := testRegistry(t)
+		spec, err := reg.Validate(jobs.SubmitRequest{Kind: kindIngest, Payload: json.RawMessage(`{"document_id":"` + id.String() + `"}`)})
 		require.NoError(t, err)
 		return store.NewJob{OwnerID: owner, Spec: spec}, nil
 	}
@@ -36,7 +35,7 @@ func TestDocumentLifecycle(t *testing.T) {
 	}, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, store.DocumentPending, doc.State)
-	assert.Equal(t, jobs.KindDocumentIngest, job.Kind)
+	assert.Equal(t, kindIngest, job.Kind)
 	assert.Equal(t, alice.ID, job.OwnerID)
 	require.NotNil(t, doc.IngestJobID)
 	assert.Equal(t, job.ID, *doc.IngestJobID)

@@ -169,7 +169,7 @@ func BenchmarkSearchChunksHybrid(b *testing.B) {
 			if err != nil {
 				return store.NewJob{}, err
 			}
-			spec, err := reg.Validate(jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: json.RawMessage(`{"document_id":"` + id.String() + `"}`)})
+			spec, err := reg.Validate(jobs.SubmitRequest{Kind: kindIngest, Payload: json.RawMessage(`{"document_id":"` + id.String() + `"}`)})
 			return store.NewJob{OwnerID: u.ID, Spec: spec}, err
 		},
 	}, time.Now())

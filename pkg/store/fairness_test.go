@@ -167,8 +167,7 @@ func TestFairnessBatchAndScope(t *testing.T) {
 	assert.False(t, mustJob(t, s, other.ID).Held, "another user has their own cap")
 
 	// Another queue has its own count.
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
+	reg := testRegistry(t)
 	var otherQueue jobs.Kind
 	for _, name := range reg.Names() {
 		k, _ := reg.Lookup(name)

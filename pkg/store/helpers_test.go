@@ -42,11 +42,34 @@ func mustUser(t *testing.T, s *store.Store) store.User {
 	return u
 }
 
+// Kinds of the product that the store's tests create jobs of (the store
+// knows no product; the names only make the tests read like the real use).
+const (
+	kindTranscribe = "chat.transcribe"
+	kindIngest     = "document.ingest"
+	kindEmail      = "maintenance.email"
+	kindCleanup    = "maintenance.cleanup"
+)
+
+// testRegistry is the platform's kinds plus the product kinds the tests
+// use, defined as their services define them.
+func testRegistry(t *testing.T) *jobs.Registry {
+	t.Helper()
+	kinds := append(jobs.DefaultKinds(),
+		jobs.Kind{Name: kindTranscribe, Queue: "chat", DefaultPriority: jobs.PriorityHigh, MaxAttempts: 3, Timeout: 10 * time.Minute},
+		jobs.Kind{Name: kindIngest, Queue: "document", DefaultPriority: jobs.PriorityNormal, MaxAttempts: 3, Timeout: 5 * time.Minute},
+		jobs.Kind{Name: kindEmail, Queue: "maintenance", DefaultPriority: jobs.PriorityLow, MaxAttempts: 6, Timeout: time.Minute},
+		jobs.Kind{Name: kindCleanup, Queue: "maintenance", DefaultPriority: jobs.PriorityLow, MaxAttempts: 3, Timeout: 30 * time.Minute},
+	)
+	reg, err := jobs.NewRegistry(kinds...)
+	require.NoError(t, err)
+	return reg
+}
+
 // testSpec is a noop job due at runAt (zero: now), two attempts.
 func testSpec(t *testing.T, runAt time.Time) jobs.Spec {
 	t.Helper()
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
+	reg := testRegistry(t)
 	k, ok := reg.Lookup(jobs.KindNoop)
 	require.True(t, ok)
 	return jobs.Spec{

@@ -20,9 +20,8 @@ func TestEnqueueNotices(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	owner := mustUser(t, s)
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	kind, ok := reg.Lookup(jobs.KindEmail)
+	reg := testRegistry(t)
+	kind, ok := reg.Lookup(kindEmail)
 	require.True(t, ok)
 
 	create := func(notify string) store.Job {
@@ -33,7 +32,7 @@ func TestEnqueueNotices(t *testing.T) {
 		return j
 	}
 	build := func(f store.Job) (store.NewJob, error) {
-		payload, err := json.Marshal(jobs.EmailPayload{To: []string{f.NotifyEmail}, Template: jobs.EmailTemplateJobFinished, JobID: f.ID.String()})
+		payload, err := json.Marshal(map[string]any{"to": []string{f.NotifyEmail}, "template": "job_finished", "job_id": f.ID.String()})
 		if err != nil {
 			return store.NewJob{}, err
 		}
@@ -54,7 +53,7 @@ func TestEnqueueNotices(t *testing.T) {
 	created, err := s.EnqueueNotices(t.Context(), build, 100, time.Now())
 	require.NoError(t, err)
 	require.Len(t, created, 1)
-	assert.Equal(t, jobs.KindEmail, created[0].Kind)
+	assert.Equal(t, kindEmail, created[0].Kind)
 	assert.Equal(t, owner.ID, created[0].OwnerID)
 	assert.JSONEq(t, `{"to": ["ada@example.com"], "template": "job_finished", "job_id": "`+failed.ID.String()+`"}`, string(created[0].Payload))
 

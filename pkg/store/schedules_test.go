@@ -27,31 +27,26 @@ func defaultRegistry(t *testing.T) *jobs.Registry {
 	return reg
 }
 
-// kindsWithoutCleanup are the default kinds but maintenance.cleanup.
-func kindsWithoutCleanup() []jobs.Kind {
-	var kinds []jobs.Kind
-	for _, k := range jobs.DefaultKinds() {
-		if k.Name != schedule.KindCleanup {
-			kinds = append(kinds, k)
-		}
+// defaultSchedules are what a maintenance service would ensure at start.
+func defaultSchedules() []schedule.Default {
+	return []schedule.Default{
+		{Name: "cleanup", Spec: "0 2 * * *", Timezone: "UTC", Kind: kindCleanup, Payload: json.RawMessage(`{}`)},
+		{Name: "retention", Spec: "@hourly", Timezone: "UTC", Kind: kindCleanup, Payload: json.RawMessage(`{"scope":"retention"}`)},
 	}
-	return kinds
 }
 
 // withoutCleanup is a registry that does not know maintenance.cleanup, as
 // in a deployment built before its handler landed.
 func withoutCleanup(t *testing.T) *jobs.Registry {
 	t.Helper()
-	reg, err := jobs.NewRegistry(kindsWithoutCleanup()...)
-	require.NoError(t, err)
-	return reg
+	return defaultRegistry(t)
 }
 
 // withCleanup knows maintenance.cleanup, as a deployment whose handler
 // landed does.
 func withCleanup(t *testing.T) *jobs.Registry {
 	t.Helper()
-	reg, err := jobs.NewRegistry(append(kindsWithoutCleanup(), jobs.Kind{Name: schedule.KindCleanup, Queue: "maintenance",
+	reg, err := jobs.NewRegistry(append(jobs.DefaultKinds(), jobs.Kind{Name: kindCleanup, Queue: "maintenance",
 		DefaultPriority: jobs.PriorityLow, MaxAttempts: 2, Timeout: time.Minute})...)
 	require.NoError(t, err)
 	return reg
@@ -331,7 +326,7 @@ func TestEnsureDefaultSchedules(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := t.Context()
-	defs := schedule.Defaults()
+	defs := defaultSchedules()
 	require.NoError(t, s.EnsureSchedules(ctx, defs, withoutCleanup(t), clock))
 	require.NoError(t, s.EnsureSchedules(ctx, defs, withoutCleanup(t), clock), "idempotent")
 	list, err := s.ListSchedules(ctx)
@@ -340,7 +335,7 @@ func TestEnsureDefaultSchedules(t *testing.T) {
 	for _, sc := range list {
 		assert.False(t, sc.Enabled, sc.Name)
 		assert.Equal(t, store.DisabledKindUnknown, sc.DisabledReason)
-		assert.Equal(t, schedule.KindCleanup, sc.Kind)
+		assert.Equal(t, kindCleanup, sc.Kind)
 	}
 	assert.Equal(t, "cleanup", list[0].Name)
 	assert.Equal(t, "retention", list[1].Name)
@@ -387,8 +382,8 @@ func TestEnsureDefaultSchedulesWithDefaultRegistry(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	reg := defaultRegistry(t)
-	require.NoError(t, s.EnsureSchedules(t.Context(), schedule.Defaults(), reg, clock))
-	for _, d := range schedule.Defaults() {
+	require.NoError(t, s.EnsureSchedules(t.Context(), defaultSchedules(), reg, clock))
+	for _, d := range defaultSchedules() {
 		sc, err := s.GetSchedule(t.Context(), d.Name)
 		require.NoError(t, err)
 		_, known := reg.Lookup(d.Kind)

@@ -20,6 +20,7 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -33,6 +34,9 @@ type Service struct {
 	// those queues unless HOPPER_QUEUES names others.
 	Kinds    []jobs.Kind
 	Handlers map[string]HandlerFunc
+	// Schedules are cron schedules of the service's kinds, created at
+	// start unless one of that name exists (an admin's change stands).
+	Schedules []schedule.Default
 	// Registry gives the backoff of kinds not in Kinds (the built-in
 	// catalogue when nil).
 	Registry *jobs.Registry
@@ -160,6 +164,11 @@ func RunService(ctx context.Context, svc Service) error {
 			return err
 		}
 		log.Info("kinds published to the catalogue", zap.Strings("kinds", own.Names()))
+	}
+	if len(svc.Schedules) > 0 {
+		if err := st.EnsureSchedules(ctx, svc.Schedules, own, time.Now()); err != nil {
+			return err
+		}
 	}
 
 	m := metrics.New(cfg.Service)

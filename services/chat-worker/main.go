@@ -5,10 +5,10 @@ import (
 	"os"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/worker"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/services/chat-worker/app"
 )
 
 func main() {
-	os.Exit(worker.Main(config.ChatWorker, app.Run))
+	os.Exit(hopper.Main(config.ChatWorker, app.Run))
 }

@@ -5,10 +5,10 @@ import (
 	"os"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/worker"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/services/maintenance-worker/app"
 )
 
 func main() {
-	os.Exit(worker.Main(config.MaintenanceWorker, app.Run))
+	os.Exit(hopper.Main(config.MaintenanceWorker, app.Run))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -155,6 +156,9 @@ func TestPremiumStartsBeforeFreeBacklog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c, _ := stackWithGateway(t, e, nil)
+	// The chat-worker's kinds are in the catalogue (it ran before, or a
+	// deploy step published them): accepted, waiting for a worker.
+	publishProductKinds(t, e, product.ChatWorker)
 
 	ask := map[string]any{"question": "When does the warehouse open?"}
 	type sub struct{ key, id string }

@@ -10,8 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
@@ -41,17 +39,17 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 
-	// The defaults exist, disabled while maintenance.cleanup is not
-	// registered.
-	out, err := hopperctl(t, a.base, admin, "schedules", "list")
+	// The maintenance worker created its schedules when it started,
+	// enabled: it runs their kind.
+	out, err := hopperctl(t, a.base, admin, "-o", "json", "schedules", "list")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "cleanup")
-	assert.Contains(t, out, "retention")
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	if _, known := reg.Lookup(schedule.KindCleanup); !known {
-		assert.Contains(t, out, "no (kind not registered)")
+	var defaults struct{ Schedules []map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(out), &defaults), out)
+	enabled := map[string]any{}
+	for _, sc := range defaults.Schedules {
+		enabled[sc["name"].(string)] = sc["enabled"]
 	}
+	assert.Equal(t, map[string]any{"cleanup": true, "retention": true}, enabled)
 
 	out, err = hopperctl(t, a.base, admin, "-o", "json", "schedules", "create", "beat",
 		"-spec", "@every 1s", "-kind", "system.noop", "-payload", `{"beat":true}`, "-priority", "low")

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -238,4 +240,13 @@ func progressMessages(t *testing.T, c *client, key, id string) []string {
 		}
 	}
 	return msgs
+}
+
+// publishProductKinds records service's kinds in the catalogue as the
+// service does when it starts, without starting it.
+func publishProductKinds(t *testing.T, e env, service string) {
+	t.Helper()
+	kinds, err := product.Kinds(service)
+	require.NoError(t, err)
+	require.NoError(t, hopper.PublishKinds(t.Context(), e["HOPPER_DATABASE_URL"], service, kinds...))
 }

@@ -11,11 +11,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // Run serves the chat-worker until ctx ends, draining in-flight jobs.
@@ -33,17 +33,34 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	register := func(p *worker.Processor, st *store.Store) {
-		lim.Bind(st)
-		docs := retriever{store: st, embed: qemb, log: log}
-		qa := &answerer{store: st, llm: llm, docs: docs}
-		p.Handle(jobs.KindQAAsk, qa.handle)
-		p.Handle(jobs.KindChatImage, newImageGenerator(cfg.Providers.Images, lim, st, log))
-		p.Handle(jobs.KindChatTranscribe, newTranscriber(cfg.Providers.STT, lim, st, log))
-		p.Handle(jobs.KindChatMessage, (&chatter{docs: docs, llm: llm}).handle)
-		p.Handle(jobs.KindChatSearch, search)
+	// The product's own data (documents, chunks, media) lives in Hopper's
+	// database; the runtime keeps its own connections for jobs.
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.Concurrency + 2, Logger: log})
+	if err != nil {
+		return err
 	}
-	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
+	defer st.Close()
+	lim.Bind(st)
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
+	if err != nil {
+		return err
+	}
+	kinds, err := product.Kinds(product.ChatWorker)
+	if err != nil {
+		return err
+	}
+	docs := retriever{store: st, embed: qemb, log: log}
+	handlers := map[string]hopper.HandlerFunc{
+		product.KindQAAsk:          (&answerer{store: st, llm: llm, docs: docs}).handle,
+		product.KindChatImage:      newImageGenerator(cfg.Providers.Images, lim, st, log),
+		product.KindChatTranscribe: newTranscriber(cfg.Providers.STT, lim, st, log),
+		product.KindChatMessage:    (&chatter{docs: docs, llm: llm}).handle,
+		product.KindChatSearch:     search,
+	}
+	for _, k := range kinds {
+		w.HandleKind(k, handlers[k.Name])
+	}
+	return w.Run(ctx)
 }
 
 // newLLM builds the chat client; unset, answers are extractive (nil, nil).
@@ -62,7 +79,7 @@ func newLLM(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (*provid
 
 // newSearcher builds chat.search's handler and its SearxNG client; unset,
 // chat.search jobs fail naming the setting.
-func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) worker.HandlerFunc {
+func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewSearchClient(providers.SearxNGConfig{URL: url, HTTPClient: rl.HTTPClient()})
 	if err != nil {
 		if url != "" {
@@ -85,16 +102,16 @@ func providerConfig(lim *ratelimit.Limiter, name string, e config.Endpoint) prov
 // unavailable is the handler of a kind whose provider client could not be
 // built at start: every job fails at once, permanently, with err, which
 // names the setting.
-func unavailable(err error) worker.HandlerFunc {
-	return func(context.Context, *worker.Job) (any, error) {
-		return nil, worker.Permanent(err)
+func unavailable(err error) hopper.HandlerFunc {
+	return func(context.Context, *hopper.RawJob) (any, error) {
+		return nil, hopper.Permanent(err)
 	}
 }
 
 // mediaUnavailable is unavailable for chat.image and chat.transcribe: it
 // says at start why the kind's jobs will fail, and they fail with err
 // prefixed by the kind.
-func mediaUnavailable(log *zap.Logger, kind string, err error) worker.HandlerFunc {
+func mediaUnavailable(log *zap.Logger, kind string, err error) hopper.HandlerFunc {
 	if setting, ok := providers.MissingSetting(err); ok {
 		log.Info(kind+" jobs will fail until the provider is configured", zap.String("setting", setting))
 	} else {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // chatter runs chat.message: an LLM answer, grounded on the owner's
@@ -30,14 +30,14 @@ type ChatAnswer struct {
 	Citations []Citation       `json:"citations"`
 }
 
-func (c *chatter) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.ChatPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (c *chatter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.ChatPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	topK := p.TopK
 	if topK == 0 {
-		topK = jobs.DefaultTopK
+		topK = product.DefaultTopK
 	}
 	var hits []store.ChunkHit
 	var how string
@@ -91,20 +91,20 @@ type SearchResult struct {
 	Snippet string `json:"snippet"`
 }
 
-func (s *searcher) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.SearchPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (s *searcher) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.SearchPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	limit := p.Limit
 	if limit == 0 {
-		limit = jobs.DefaultSearchHits
+		limit = product.DefaultSearchHits
 	}
 	_ = job.Progress(ctx, 20, "searching the web")
 	found, err := s.client.Search(ctx, p.Query, limit)
 	if err != nil {
 		if providers.IsPermanent(err) {
-			return nil, worker.Permanent(err)
+			return nil, hopper.Permanent(err)
 		}
 		return nil, err
 	}

@@ -10,12 +10,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // imageGenerator runs chat.image: generate one image with the
@@ -40,18 +40,18 @@ type ImageResult struct {
 // newImageGenerator builds chat.image's handler and its images client,
 // once, at service start. Without HOPPER_IMAGES_URL every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) worker.HandlerFunc {
+func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewImageClient(providerConfig(lim, "images", e))
 	if err != nil {
-		return mediaUnavailable(log, jobs.KindChatImage, err)
+		return mediaUnavailable(log, product.KindChatImage, err)
 	}
 	return (&imageGenerator{store: st, client: c, model: e.Model, log: log}).handle
 }
 
-func (g *imageGenerator) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.ImagePayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (g *imageGenerator) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.ImagePayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	log := g.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
 	_ = job.Progress(ctx, 10, "generating the image")
@@ -77,7 +77,7 @@ func (g *imageGenerator) handle(ctx context.Context, job *worker.Job) (any, erro
 // unknown model, refused prompt) permanent; the rest retry.
 func classifyMediaErr(err error) error {
 	if providers.IsPermanent(err) {
-		return worker.Permanent(err)
+		return hopper.Permanent(err)
 	}
 	return err
 }

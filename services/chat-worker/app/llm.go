@@ -7,10 +7,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // partialRunes is how much of a streamed answer the job's status message
@@ -25,7 +25,7 @@ Cite the passages you use as [n]. If the passages do not contain the answer, say
 // grounded on retrieved passages, streamed into the job's status message.
 type llmTurn struct {
 	System   string
-	History  []jobs.ChatTurn
+	History  []product.ChatTurn
 	Question string
 	Hits     []store.ChunkHit // nil: not grounded
 }
@@ -40,7 +40,7 @@ type LLMAnswer struct {
 
 // run streams the completion; each delta updates the job's status message
 // with the answer so far (progress writes are throttled by the runtime).
-func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *worker.Job) (LLMAnswer, error) {
+func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *hopper.RawJob) (LLMAnswer, error) {
 	var msgs []providers.Message
 	system := t.System
 	if t.Hits != nil {
@@ -63,7 +63,7 @@ func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *worker
 	})
 	if err != nil {
 		if providers.IsPermanent(err) {
-			return LLMAnswer{}, worker.Permanent(err)
+			return LLMAnswer{}, hopper.Permanent(err)
 		}
 		return LLMAnswer{}, err
 	}

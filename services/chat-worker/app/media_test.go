@@ -8,8 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 func TestImageExt(t *testing.T) {
@@ -27,13 +27,13 @@ func TestImageExt(t *testing.T) {
 // once, permanently, naming the setting.
 func TestMediaNotConfigured(t *testing.T) {
 	t.Parallel()
-	job := &worker.Job{ID: uuid.New(), Kind: "chat.image", Attempt: 1, Payload: []byte(`{"prompt":"x"}`)}
+	job := &hopper.RawJob{ID: uuid.New(), Kind: "chat.image", Attempt: 1, Payload: []byte(`{"prompt":"x"}`)}
 	_, err := newImageGenerator(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
-	assert.True(t, worker.IsPermanent(err))
+	assert.True(t, hopper.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_IMAGES_URL")
 
-	job = &worker.Job{ID: uuid.New(), Kind: "chat.transcribe", Attempt: 1, Payload: []byte(`{"artifact":"input.wav"}`)}
+	job = &hopper.RawJob{ID: uuid.New(), Kind: "chat.transcribe", Attempt: 1, Payload: []byte(`{"artifact":"input.wav"}`)}
 	_, err = newTranscriber(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
-	assert.True(t, worker.IsPermanent(err))
+	assert.True(t, hopper.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_STT_URL")
 }

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // answerer runs qa.ask: retrieve the owner's best-matching chunks and
@@ -46,14 +46,14 @@ type Answer struct {
 // would change it.
 const extractiveNote = "no LLM is configured (set HOPPER_LLM_URL): the answer quotes the passages of your documents that best match the question"
 
-func (a *answerer) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.QAPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (a *answerer) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.QAPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	topK := p.TopK
 	if topK == 0 {
-		topK = jobs.DefaultTopK
+		topK = product.DefaultTopK
 	}
 	_ = job.Progress(ctx, 20, "searching your documents")
 	hits, retrieval, err := a.docs.search(ctx, job, p.Question, topK)

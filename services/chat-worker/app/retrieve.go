@@ -7,11 +7,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // How passages were retrieved (a result's "retrieval").
@@ -54,7 +54,7 @@ type retriever struct {
 // question cannot be embedded, an error a later attempt may not see fails
 // this attempt; on the last attempt, or for an error no retry fixes,
 // retrieval falls back to full text.
-func (r retriever) search(ctx context.Context, job *worker.Job, question string, topK int) ([]store.ChunkHit, string, error) {
+func (r retriever) search(ctx context.Context, job *hopper.RawJob, question string, topK int) ([]store.ChunkHit, string, error) {
 	if r.embed != nil {
 		vecs, err := r.embed.Embed(ctx, []string{question})
 		switch {

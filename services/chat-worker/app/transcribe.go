@@ -9,12 +9,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // transcriber runs chat.transcribe: read the recording the gateway stored
@@ -40,24 +40,24 @@ type TranscribeResult struct {
 // newTranscriber builds chat.transcribe's handler and its speech-to-text
 // client, once, at service start. Without HOPPER_STT_URL every
 // chat.transcribe job fails at once, permanently, naming the setting.
-func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) worker.HandlerFunc {
+func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewTranscriptionClient(providerConfig(lim, "stt", e))
 	if err != nil {
-		return mediaUnavailable(log, jobs.KindChatTranscribe, err)
+		return mediaUnavailable(log, product.KindChatTranscribe, err)
 	}
 	return (&transcriber{store: st, client: c, model: e.Model, log: log}).handle
 }
 
-func (t *transcriber) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.TranscribePayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (t *transcriber) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.TranscribePayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	log := t.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
 	_ = job.Progress(ctx, 5, "reading the recording")
 	audio, err := t.store.GetArtifact(ctx, &job.Owner, job.ID, p.Artifact)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, worker.Permanentf("chat.transcribe: the job has no recording %q: upload audio with POST /v1/chat/transcribe", p.Artifact)
+		return nil, hopper.Permanentf("chat.transcribe: the job has no recording %q: upload audio with POST /v1/chat/transcribe", p.Artifact)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read recording: %w", err)

@@ -11,10 +11,10 @@ import (
 
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/extract"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // Run serves the document-worker until ctx ends, draining in-flight jobs.
@@ -30,11 +30,26 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("document-worker: %w", err)
 	}
-	register := func(p *worker.Processor, st *store.Store) {
-		lim.Bind(st)
-		in := &ingester{store: st, extractor: ex, embed: emb.client, log: log}
-		p.Handle(jobs.KindDocumentIngest, in.handle)
-		p.Handle(jobs.KindDocumentEmbed, (&reembedder{store: st, embedding: emb, log: log}).handle)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.Concurrency + 2, Logger: log})
+	if err != nil {
+		return err
 	}
-	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
+	defer st.Close()
+	lim.Bind(st)
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
+	if err != nil {
+		return err
+	}
+	kinds, err := product.Kinds(product.DocumentWorker)
+	if err != nil {
+		return err
+	}
+	handlers := map[string]hopper.HandlerFunc{
+		product.KindDocumentIngest: (&ingester{store: st, extractor: ex, embed: emb.client, log: log}).handle,
+		product.KindDocumentEmbed:  (&reembedder{store: st, embedding: emb, log: log}).handle,
+	}
+	for _, k := range kinds {
+		w.HandleKind(k, handlers[k.Name])
+	}
+	return w.Run(ctx)
 }

@@ -9,12 +9,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // embedBatchSize is how many chunks go into one embeddings request.
@@ -57,7 +57,7 @@ func newEmbedding(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (e
 // embedTexts embeds texts in batches of embedBatchSize, reporting
 // "embedding i/n" between pct and pct+span. done is called with each
 // batch's first index and vectors (nil: collect only).
-func embedTexts(ctx context.Context, job *worker.Job, client embedder, texts []string, done, total, pct, span int,
+func embedTexts(ctx context.Context, job *hopper.RawJob, client embedder, texts []string, done, total, pct, span int,
 	each func(start int, vecs [][]float32) error,
 ) error {
 	for start := 0; start < len(texts); start += embedBatchSize {
@@ -66,7 +66,7 @@ func embedTexts(ctx context.Context, job *worker.Job, client embedder, texts []s
 		vecs, err := client.Embed(ctx, texts[start:end])
 		if err != nil {
 			if providers.IsPermanent(err) {
-				return worker.Permanent(err)
+				return hopper.Permanent(err)
 			}
 			return err
 		}
@@ -94,23 +94,23 @@ type embedResult struct {
 	Updated   int64 `json:"updated"`
 }
 
-func (r *reembedder) handle(ctx context.Context, job *worker.Job) (any, error) {
+func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 	if r.client == nil {
-		return nil, worker.Permanent(r.unset)
+		return nil, hopper.Permanent(r.unset)
 	}
-	var p jobs.EmbedPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+	var p product.EmbedPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	var docs []store.Document
 	if p.DocumentID != "" {
 		id, err := uuid.Parse(p.DocumentID)
 		if err != nil {
-			return nil, worker.Permanentf("payload.document_id: %v", err)
+			return nil, hopper.Permanentf("payload.document_id: %v", err)
 		}
 		doc, err := r.store.GetDocument(ctx, job.Owner, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, worker.Permanentf("document %s not found (deleted, or not yours)", id)
+			return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 		}
 		if err != nil {
 			return nil, err

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 type fakeEmbedder struct {
@@ -40,7 +40,7 @@ func TestEmbedTextsBatches(t *testing.T) {
 	}
 	f := &fakeEmbedder{}
 	got := make([][]float32, len(texts))
-	err := embedTexts(t.Context(), &worker.Job{}, f, texts, 0, len(texts), 60, 25, func(start int, vecs [][]float32) error {
+	err := embedTexts(t.Context(), &hopper.RawJob{}, f, texts, 0, len(texts), 60, 25, func(start int, vecs [][]float32) error {
 		copy(got[start:], vecs)
 		return nil
 	})
@@ -51,12 +51,12 @@ func TestEmbedTextsBatches(t *testing.T) {
 	}
 
 	f = &fakeEmbedder{err: providers.ErrInvalidInput}
-	err = embedTexts(t.Context(), &worker.Job{}, f, texts, 0, len(texts), 0, 100, func(int, [][]float32) error { return nil })
-	assert.True(t, worker.IsPermanent(err), "a permanent provider error is permanent for the job")
+	err = embedTexts(t.Context(), &hopper.RawJob{}, f, texts, 0, len(texts), 0, 100, func(int, [][]float32) error { return nil })
+	assert.True(t, hopper.IsPermanent(err), "a permanent provider error is permanent for the job")
 	f = &fakeEmbedder{err: errors.New("503")}
-	err = embedTexts(t.Context(), &worker.Job{}, f, texts, 0, len(texts), 0, 100, func(int, [][]float32) error { return nil })
+	err = embedTexts(t.Context(), &hopper.RawJob{}, f, texts, 0, len(texts), 0, 100, func(int, [][]float32) error { return nil })
 	require.Error(t, err)
-	assert.False(t, worker.IsPermanent(err))
+	assert.False(t, hopper.IsPermanent(err))
 }
 
 func TestNewEmbedding(t *testing.T) {
@@ -74,7 +74,7 @@ func TestNewEmbedding(t *testing.T) {
 
 	// document.embed without a provider fails at once, permanently.
 	r := &reembedder{embedding: embedding{unset: providers.ErrNotConfigured{Setting: providers.SettingEmbeddingsURL}}, log: zap.NewNop()}
-	_, err = r.handle(t.Context(), &worker.Job{Payload: []byte(`{}`)})
-	assert.True(t, worker.IsPermanent(err))
+	_, err = r.handle(t.Context(), &hopper.RawJob{Payload: []byte(`{}`)})
+	assert.True(t, hopper.IsPermanent(err))
 	assert.Contains(t, err.Error(), "HOPPER_EMBEDDINGS_URL")
 }

@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/extract"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // ingester runs document.ingest: read the stored bytes, extract the text,
@@ -43,19 +43,19 @@ type ingestResult struct {
 	EmbeddingError string `json:"embedding_error,omitempty"`
 }
 
-func (in *ingester) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.IngestPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (in *ingester) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.IngestPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	id, err := uuid.Parse(p.DocumentID)
 	if err != nil {
-		return nil, worker.Permanentf("payload.document_id: %v", err)
+		return nil, hopper.Permanentf("payload.document_id: %v", err)
 	}
 	// Owner-scoped: a job can only ingest its owner's document.
 	doc, err := in.store.GetDocument(ctx, job.Owner, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, worker.Permanentf("document %s not found (deleted, or not yours)", id)
+		return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {
 		return nil, err
@@ -68,18 +68,18 @@ func (in *ingester) handle(ctx context.Context, job *worker.Job) (any, error) {
 	return res, nil
 }
 
-func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Document) (*ingestResult, error) {
+func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Document) (*ingestResult, error) {
 	if err := in.store.SetDocumentState(ctx, doc.ID, store.DocumentIndexing, ""); err != nil {
 		return nil, err
 	}
 	format, err := extract.ParseFormat(doc.Format)
 	if err != nil {
-		return nil, worker.Permanent(err)
+		return nil, hopper.Permanent(err)
 	}
 	_ = job.Progress(ctx, 10, "reading "+doc.Filename)
 	data, err := in.store.DocumentData(ctx, doc.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, worker.Permanentf("document %s was deleted", doc.ID)
+		return nil, hopper.Permanentf("document %s was deleted", doc.ID)
 	}
 	if err != nil {
 		return nil, err
@@ -89,13 +89,13 @@ func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Docum
 	extracted, err := in.extractor.Text(ctx, format, bytes.NewReader(data), 0)
 	if err != nil {
 		if extract.IsPermanent(err) {
-			return nil, worker.Permanent(fmt.Errorf("%s: %w", doc.Filename, err))
+			return nil, hopper.Permanent(fmt.Errorf("%s: %w", doc.Filename, err))
 		}
 		return nil, fmt.Errorf("extract %s: %w", doc.Filename, err)
 	}
 	text := extract.Normalize(extracted.Text)
 	if strings.TrimSpace(text) == "" {
-		return nil, worker.Permanentf("%s: no text found (a scanned PDF or an empty document?)", doc.Filename)
+		return nil, hopper.Permanentf("%s: no text found (a scanned PDF or an empty document?)", doc.Filename)
 	}
 
 	_ = job.Progress(ctx, 60, "splitting into chunks")
@@ -114,7 +114,7 @@ func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Docum
 	info := store.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
 	if err := in.store.ReplaceChunks(ctx, doc, info, chunks); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, worker.Permanentf("document %s was deleted while indexing", doc.ID)
+			return nil, hopper.Permanentf("document %s was deleted while indexing", doc.ID)
 		}
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (in *ingester) ingest(ctx context.Context, job *worker.Job, doc store.Docum
 // A provider error the job's next attempt may not see (429, 5xx) fails
 // the attempt; on the last attempt, or for an error no retry fixes (a bad
 // key), the document is indexed for full text only and embErr says why.
-func (in *ingester) embedChunks(ctx context.Context, job *worker.Job, chunks []store.Chunk) (embedded int, embErr string, err error) {
+func (in *ingester) embedChunks(ctx context.Context, job *hopper.RawJob, chunks []store.Chunk) (embedded int, embErr string, err error) {
 	if in.embed == nil || len(chunks) == 0 {
 		return 0, "", nil
 	}
@@ -148,7 +148,7 @@ func (in *ingester) embedChunks(ctx context.Context, job *worker.Job, chunks []s
 	if err == nil {
 		return len(chunks), "", nil
 	}
-	if ctx.Err() != nil || (!worker.IsPermanent(err) && job.Attempt < job.MaxAttempts) {
+	if ctx.Err() != nil || (!hopper.IsPermanent(err) && job.Attempt < job.MaxAttempts) {
 		return 0, "", fmt.Errorf("embed chunks: %w", err)
 	}
 	for i := range chunks {
@@ -162,8 +162,8 @@ func (in *ingester) embedChunks(ctx context.Context, job *worker.Job, chunks []s
 // recordFailure marks the document failed when this attempt is its last:
 // a permanent error, or the job's attempts are used up. Otherwise the
 // retry may still succeed and the document stays "indexing".
-func (in *ingester) recordFailure(ctx context.Context, job *worker.Job, doc store.Document, err error) {
-	if !worker.IsPermanent(err) && job.Attempt < job.MaxAttempts {
+func (in *ingester) recordFailure(ctx context.Context, job *hopper.RawJob, doc store.Document, err error) {
+	if !hopper.IsPermanent(err) && job.Attempt < job.MaxAttempts {
 		return
 	}
 	if serr := in.store.SetDocumentState(context.WithoutCancel(ctx), doc.ID, store.DocumentFailed, err.Error()); serr != nil {

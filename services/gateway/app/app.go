@@ -23,7 +23,6 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
@@ -44,30 +43,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	reg, err := jobs.DefaultRegistry()
-	if err != nil {
-		return fmt.Errorf("kind registry: %w", err)
-	}
-	if err := ensureDefaultSchedules(ctx, st, reg, log); err != nil {
-		return err
-	}
 	log.Info("database migrated")
-	return nil
-}
-
-// ensureDefaultSchedules creates the default cron schedules that are
-// missing, disabled while their kind is not registered (see
-// schedule.Defaults).
-func ensureDefaultSchedules(ctx context.Context, st *store.Store, reg jobs.Catalog, log *zap.Logger) error {
-	if err := st.EnsureSchedules(ctx, schedule.Defaults(), reg, time.Now()); err != nil {
-		return fmt.Errorf("default schedules: %w", err)
-	}
-	for _, d := range schedule.Defaults() {
-		if _, ok := reg.Lookup(d.Kind); !ok {
-			log.Info("default schedule stays disabled until its kind is registered",
-				zap.String("schedule", d.Name), zap.String("kind", d.Kind))
-		}
-	}
 	return nil
 }
 
@@ -86,12 +62,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := ensureDefaultSchedules(ctx, st, reg, log); err != nil {
-		return err
-	}
 
-	// Kinds come from the catalogue the workers publish; the built-in
-	// kinds are its seed until their services publish schemas of their own.
+	// Kinds come from the catalogue the worker services publish; the
+	// platform's own system.* kinds are its seed.
 	kinds := catalog.New(st, reg, log, catalog.DefaultEvery)
 	if err := kinds.Refresh(ctx); err != nil {
 		return fmt.Errorf("kind catalogue: %w", err)
@@ -111,7 +84,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: kinds, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
-		Wake: jobChanges,
+		Wake: jobChanges, FollowUps: followUps(st),
 	})
 	if err != nil {
 		return err

@@ -7,13 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/schedule"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
 )
 
-// TestScheduleAdminAPI covers the schedule routes: the defaults created at
-// start (disabled while maintenance.cleanup is not registered), create,
+// TestScheduleAdminAPI covers the schedule routes: a worker service's
+// schedules created when it starts, create,
 // list, disable/enable, trigger (the job runs), delete, and every error
 // answer.
 func TestScheduleAdminAPI(t *testing.T) {
@@ -22,27 +22,32 @@ func TestScheduleAdminAPI(t *testing.T) {
 	_, user := s.newUser("user")
 	adminID, adminKey := s.newUser("admin")
 
-	code, body := s.do("GET", "/v1/admin/schedules", s.admin, nil, nil)
-	require.Equal(t, 200, code, body)
-	list := body["schedules"].([]any)
-	require.Len(t, list, 2, "the default schedules")
+	// A worker service's schedules are created when it starts (as the
+	// maintenance worker's cleanup and retention are).
+	s.startSDKWorker("housekeeping", func(w *hopper.Worker) {
+		w.HandleKind(hopper.KindSpec{Name: "housekeeping.sweep"}, noopHandler)
+		w.Schedule(hopper.Schedule{Name: "cleanup", Spec: "0 2 * * *", Kind: "housekeeping.sweep", Payload: map[string]any{"scope": "all"}})
+		w.Schedule(hopper.Schedule{Name: "retention", Spec: "@hourly", Timezone: "Europe/Paris", Kind: "housekeeping.sweep"})
+	})
+	var list []any
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		code, body := s.do("GET", "/v1/admin/schedules", s.admin, nil, nil)
+		require.Equal(t, 200, code, body)
+		list = body["schedules"].([]any)
+		return len(list) == 2
+	}, "the worker's schedules (last %v)", list)
 	byName := map[string]map[string]any{}
 	for _, x := range list {
 		sc := x.(map[string]any)
 		byName[sc["name"].(string)] = sc
+		assert.Equal(t, true, sc["enabled"], sc["name"])
+		assert.Equal(t, "housekeeping.sweep", sc["kind"])
+		assert.NotNil(t, sc["next_run_at"])
 	}
 	assert.Equal(t, "0 2 * * *", byName["cleanup"]["spec"])
 	assert.Equal(t, "@hourly", byName["retention"]["spec"])
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	_, cleanupKnown := reg.Lookup(schedule.KindCleanup)
-	for _, sc := range byName {
-		assert.Equal(t, cleanupKnown, sc["enabled"], sc["name"])
-		if !cleanupKnown {
-			assert.Equal(t, "kind not registered", sc["disabled_reason"])
-			assert.Nil(t, sc["next_run_at"])
-		}
-	}
+	assert.Equal(t, "Europe/Paris", byName["retention"]["timezone"])
+	assert.Equal(t, map[string]any{"scope": "all"}, byName["cleanup"]["payload"])
 	// A schedule whose kind this deployment does not know (created before
 	// a downgrade, say) can be neither enabled nor triggered.
 	st, err := store.Open(t.Context(), s.cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
@@ -85,7 +90,7 @@ func TestScheduleAdminAPI(t *testing.T) {
 
 	code, _ = s.do("DELETE", "/v1/admin/schedules/nightly", s.admin, nil, nil)
 	assert.Equal(t, 204, code)
-	code, body = s.do("GET", "/v1/admin/schedules", s.admin, nil, nil)
+	code, body := s.do("GET", "/v1/admin/schedules", s.admin, nil, nil)
 	require.Equal(t, 200, code)
 	assert.Len(t, body["schedules"], 3)
 

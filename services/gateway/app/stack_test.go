@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/testkit"
 	"github.com/hopperq/hopper/pkg/worker"
 	"github.com/hopperq/hopper/services/gateway/app"
@@ -80,6 +82,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	case <-time.After(testkit.Deadline):
 		t.Fatal("gateway did not listen")
 	}
+	publishProductKinds(t, cfg.DatabaseURL) // the gateway has migrated
 	s := &stack{t: t, base: "http://" + addr, admin: env["HOPPER_ADMIN_TOKEN"], cfg: cfg,
 		getenv: getenv, ctx: ctx, done: done, running: 1}
 	t.Cleanup(func() {
@@ -105,6 +108,18 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		}, "gateway ready")
 	}
 	return s
+}
+
+// publishProductKinds records the built-in services' kinds in the
+// catalogue, as those services do when they start, so tests can submit
+// them without running the services.
+func publishProductKinds(t *testing.T, databaseURL string) {
+	t.Helper()
+	for _, svc := range []string{product.ChatWorker, product.DocumentWorker, product.MaintenanceWorker} {
+		kinds, err := product.Kinds(svc)
+		require.NoError(t, err)
+		require.NoError(t, hopper.PublishKinds(t.Context(), databaseURL, svc, kinds...))
+	}
 }
 
 // startWorker runs a maintenance worker with the given concurrency and

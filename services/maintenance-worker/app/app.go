@@ -11,9 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // Run serves the maintenance-worker until ctx ends, draining in-flight jobs.
@@ -33,13 +33,31 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if !em.configured() {
 		log.Warn("mail is not configured: maintenance.email jobs will fail until it is", zap.String("missing", em.missing.Setting))
 	}
-	register := func(p *worker.Processor, st *store.Store) {
-		wh.store = st
-		em.store = st
-		p.Handle(jobs.KindWebhook, wh.handle)
-		p.Handle(jobs.KindEmail, em.handle)
-		p.Handle(jobs.KindCleanup, (&cleaner{store: st, retention: cfg.Retention, log: log}).handle)
-		p.Handle(jobs.KindReport, (&reporter{store: st}).handle)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.Concurrency + 2, Logger: log})
+	if err != nil {
+		return err
 	}
-	return worker.RunService(ctx, worker.Service{Config: cfg, Logger: log, Register: register})
+	defer st.Close()
+	wh.store, em.store = st, st
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
+	if err != nil {
+		return err
+	}
+	kinds, err := product.Kinds(product.MaintenanceWorker)
+	if err != nil {
+		return err
+	}
+	handlers := map[string]hopper.HandlerFunc{
+		product.KindWebhook: wh.handle,
+		product.KindEmail:   em.handle,
+		product.KindCleanup: (&cleaner{store: st, retention: cfg.Retention, log: log}).handle,
+		product.KindReport:  (&reporter{store: st}).handle,
+	}
+	for _, k := range kinds {
+		w.HandleKind(k, handlers[k.Name])
+	}
+	for _, d := range product.DefaultSchedules() {
+		w.Schedule(hopper.Schedule{Name: d.Name, Spec: d.Spec, Timezone: d.Timezone, Kind: d.Kind, Payload: d.Payload})
+	}
+	return w.Run(ctx)
 }

@@ -8,10 +8,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // cleaner runs maintenance.cleanup: delete finished jobs and uploads
@@ -29,17 +30,17 @@ type cleanupResult struct {
 	Documents int64            `json:"documents_deleted"`
 }
 
-func (c *cleaner) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.CleanupPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (c *cleaner) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.CleanupPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	if p.Scope == "" {
-		p.Scope = jobs.CleanupAll
+		p.Scope = product.CleanupAll
 	}
 	now := time.Now()
 	res := cleanupResult{Scope: p.Scope, Jobs: map[string]int64{}}
-	if p.Scope == jobs.CleanupAll || p.Scope == jobs.CleanupRetention {
+	if p.Scope == product.CleanupAll || p.Scope == product.CleanupRetention {
 		for _, r := range []struct {
 			state jobs.State
 			keep  time.Duration
@@ -59,7 +60,7 @@ func (c *cleaner) handle(ctx context.Context, job *worker.Job) (any, error) {
 		}
 		_ = job.Progress(ctx, 50, "finished jobs past retention deleted")
 	}
-	if (p.Scope == jobs.CleanupAll || p.Scope == jobs.CleanupUploads) && c.retention.Uploads > 0 {
+	if (p.Scope == product.CleanupAll || p.Scope == product.CleanupUploads) && c.retention.Uploads > 0 {
 		n, err := c.store.DeleteDocumentsBefore(ctx, now.Add(-c.retention.Uploads))
 		res.Documents = n
 		if err != nil {
@@ -76,13 +77,13 @@ type reporter struct {
 	store *store.Store
 }
 
-func (r *reporter) handle(ctx context.Context, job *worker.Job) (any, error) {
-	var p jobs.ReportPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+func (r *reporter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
+	var p product.ReportPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	if p.Days == 0 {
-		p.Days = jobs.DefaultReportDays
+		p.Days = product.DefaultReportDays
 	}
 	rep, err := r.store.Usage(ctx, job.Owner, p.Days, time.Now())
 	if err != nil {

@@ -9,11 +9,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // emailSender runs maintenance.email: a plain message, or the
@@ -61,16 +61,16 @@ type emailResult struct {
 	JobID     string   `json:"job_id,omitempty"` // the job a template described
 }
 
-func (s *emailSender) handle(ctx context.Context, job *worker.Job) (any, error) {
+func (s *emailSender) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 	if s.sender == nil {
-		return nil, worker.Permanent(s.missing)
+		return nil, hopper.Permanent(s.missing)
 	}
-	var p jobs.EmailPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+	var p product.EmailPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	if err := p.Check(); err != nil {
-		return nil, worker.Permanent(err)
+		return nil, hopper.Permanent(err)
 	}
 	m := mail.Message{Subject: p.Subject, Text: p.Text, HTML: p.HTML}
 	if p.Template != "" {
@@ -92,7 +92,7 @@ func (s *emailSender) handle(ctx context.Context, job *worker.Job) (any, error) 
 		}
 		log.Warn("mail not sent", zap.Int("smtp_code", code), zap.Bool("permanent", mail.IsPermanent(err)), zap.Error(err))
 		if mail.IsPermanent(err) {
-			return nil, worker.Permanent(err)
+			return nil, hopper.Permanent(err)
 		}
 		return nil, fmt.Errorf("send mail: %w", err)
 	}
@@ -103,21 +103,21 @@ func (s *emailSender) handle(ctx context.Context, job *worker.Job) (any, error) 
 
 // render builds the job-finished notice of p.JobID, which must be one of
 // the mail job's owner's finished jobs.
-func (s *emailSender) render(ctx context.Context, job *worker.Job, p jobs.EmailPayload) (mail.Message, error) {
+func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.EmailPayload) (mail.Message, error) {
 	id, err := uuid.Parse(p.JobID)
 	if err != nil {
-		return mail.Message{}, worker.Permanentf("payload.job_id: %v", err)
+		return mail.Message{}, hopper.Permanentf("payload.job_id: %v", err)
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return mail.Message{}, worker.Permanentf("job %s not found (deleted, or not yours)", id)
+		return mail.Message{}, hopper.Permanentf("job %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("load job %s: %w", id, err)
 	}
 	if !target.State.Terminal() {
-		return mail.Message{}, worker.Permanentf("job %s has not finished (it is %s)", id, target.State)
+		return mail.Message{}, hopper.Permanentf("job %s has not finished (it is %s)", id, target.State)
 	}
 	n := mail.JobNotice{JobID: target.ID.String(), Kind: target.Kind, State: string(target.State),
 		Error: target.Error, Result: string(target.Result)}
@@ -126,7 +126,7 @@ func (s *emailSender) render(ctx context.Context, job *worker.Job, p jobs.EmailP
 	}
 	m, err := mail.RenderJobFinished(n)
 	if err != nil {
-		return mail.Message{}, worker.Permanent(fmt.Errorf("render %s: %w", p.Template, err))
+		return mail.Message{}, hopper.Permanent(fmt.Errorf("render %s: %w", p.Template, err))
 	}
 	return m, nil
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/config"
+	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/webhook"
-	"github.com/hopperq/hopper/pkg/worker"
 )
 
 // webhookSender runs maintenance.webhook: POST the finished job to its
@@ -56,29 +57,29 @@ type webhookJob struct {
 	FinishedAt *time.Time `json:"finished_at"`
 }
 
-func (s *webhookSender) handle(ctx context.Context, job *worker.Job) (any, error) {
+func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 	if s.deliverer == nil {
-		return nil, worker.Permanentf("webhooks are not configured: set HOPPER_WEBHOOK_SECRET")
+		return nil, hopper.Permanentf("webhooks are not configured: set HOPPER_WEBHOOK_SECRET")
 	}
-	var p jobs.WebhookPayload
-	if err := jobs.Decode(job.Payload, &p); err != nil {
-		return nil, worker.Permanent(err)
+	var p product.WebhookPayload
+	if err := product.Decode(job.Payload, &p); err != nil {
+		return nil, hopper.Permanent(err)
 	}
 	id, err := uuid.Parse(p.JobID)
 	if err != nil {
-		return nil, worker.Permanentf("payload.job_id: %v", err)
+		return nil, hopper.Permanentf("payload.job_id: %v", err)
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, worker.Permanentf("job %s not found (deleted?)", id)
+		return nil, hopper.Permanentf("job %s not found (deleted?)", id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := webhook.CheckURL(target.WebhookURL, s.allowPrivate); err != nil {
 		s.record(ctx, id, store.EventWebhookFailed, fmt.Sprintf("%s refused: %v", target.WebhookURL, err))
-		return nil, worker.Permanent(err)
+		return nil, hopper.Permanent(err)
 	}
 
 	attempt, err := s.deliverer.Deliver(ctx, target.WebhookURL, p.Event, view(target))
@@ -92,13 +93,13 @@ func (s *webhookSender) handle(ctx context.Context, job *worker.Job) (any, error
 	switch {
 	case webhook.IsPermanent(err):
 		next = "not retried"
-		err = worker.Permanent(err)
+		err = hopper.Permanent(err)
 	case job.Attempt >= job.MaxAttempts:
 		next = "attempts used up"
 	default:
 		if after, ok := webhook.RetryAfter(err); ok {
 			next = fmt.Sprintf("will retry, not before %s (Retry-After)", after)
-			err = worker.RetryAfter(err, after)
+			err = hopper.RetryAfter(err, after)
 		}
 	}
 	s.record(ctx, id, store.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d: %v (%s)",

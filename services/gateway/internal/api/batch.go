@@ -45,7 +45,7 @@ func (a *API) submitBatch(c *gin.Context) {
 	}
 	batch := make([]store.NewJob, len(req.Jobs))
 	for i, r := range req.Jobs {
-		spec, err := a.validate(r)
+		spec, err := a.validate(c.Request.Context(), r)
 		if err == nil {
 			err = applyPlan(&spec, r.Priority, plan)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/extract"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -58,7 +59,7 @@ func (a *API) uploadDocument(c *gin.Context) {
 		if err != nil {
 			return store.NewJob{}, err
 		}
-		spec, err := jobs.Validate(a.opts.Registry, jobs.SubmitRequest{Kind: jobs.KindDocumentIngest, Payload: payload})
+		spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindDocumentIngest, Payload: payload})
 		if err != nil {
 			return store.NewJob{}, err
 		}
@@ -253,10 +254,10 @@ func (a *API) askQuestion(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	payload, err := json.Marshal(jobs.QAPayload{Question: req.Question, TopK: req.TopK})
+	payload, err := json.Marshal(product.QAPayload{Question: req.Question, TopK: req.TopK})
 	if err != nil {
 		a.internalError(c, "encode payload", err)
 		return
 	}
-	a.submit(c, p, jobs.SubmitRequest{Kind: jobs.KindQAAsk, Payload: payload, Priority: req.Priority, WebhookURL: req.Webhook})
+	a.submit(c, p, jobs.SubmitRequest{Kind: product.KindQAAsk, Payload: payload, Priority: req.Priority, WebhookURL: req.Webhook})
 }

@@ -59,7 +59,7 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	if !ok {
 		return
 	}
-	spec, err := a.validate(req)
+	spec, err := a.validate(c.Request.Context(), req)
 	if err == nil {
 		err = applyPlan(&spec, req.Priority, plan)
 	}
@@ -105,7 +105,8 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 // validate checks a submission against the kind registry and, beyond
 // the pure checks, refuses webhook URLs that point at loopback or private
 // addresses unless HOPPER_WEBHOOK_ALLOW_PRIVATE is set.
-func (a *API) validate(req jobs.SubmitRequest) (jobs.Spec, error) {
+func (a *API) validate(ctx context.Context, req jobs.SubmitRequest) (jobs.Spec, error) {
+	a.knowKind(ctx, req.Kind)
 	spec, err := jobs.Validate(a.opts.Registry, req)
 	if err != nil {
 		return jobs.Spec{}, err
@@ -116,6 +117,16 @@ func (a *API) validate(req jobs.SubmitRequest) (jobs.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// knowKind gives a catalogue that can refresh itself the chance to learn
+// of a kind published a moment ago before a submit of it is refused.
+func (a *API) knowKind(ctx context.Context, name string) {
+	if r, ok := a.opts.Registry.(interface {
+		RefreshMissing(ctx context.Context, name string) bool
+	}); ok && name != "" {
+		r.RefreshMissing(ctx, name)
+	}
 }
 
 // accepted counts a newly stored job and publishes it when it is due.

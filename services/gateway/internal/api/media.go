@@ -15,6 +15,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
@@ -83,12 +84,12 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		return
 	}
 	language := strings.TrimSpace(c.PostForm("language"))
-	if err := jobs.CheckLanguage(language); err != nil {
+	if err := product.CheckLanguage(language); err != nil {
 		a.validationError(c, err)
 		return
 	}
 	artifact := "input." + format.ext
-	payload, err := json.Marshal(jobs.TranscribePayload{Artifact: artifact, Filename: cleanFilename(filename), Language: language})
+	payload, err := json.Marshal(product.TranscribePayload{Artifact: artifact, Filename: cleanFilename(filename), Language: language})
 	if err != nil {
 		a.internalError(c, "encode payload", err)
 		return
@@ -98,7 +99,7 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		return
 	}
 	priority := formPriority(c.PostForm("priority"))
-	spec, err := a.validate(jobs.SubmitRequest{Kind: jobs.KindChatTranscribe, Payload: payload, Priority: priority})
+	spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindChatTranscribe, Payload: payload, Priority: priority})
 	if err == nil {
 		err = applyPlan(&spec, priority, plan)
 	}

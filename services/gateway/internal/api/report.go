@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/product"
 )
 
 // myReport answers GET /v1/users/me/report?days=30: the caller's usage,
@@ -17,10 +17,10 @@ func (a *API) myReport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	days := jobs.DefaultReportDays
+	days := product.DefaultReportDays
 	if s := c.Query("days"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > jobs.MaxReportDays {
+		if err != nil || n < 1 || n > product.MaxReportDays {
 			httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "days: want 1 to 365", nil)
 			return
 		}

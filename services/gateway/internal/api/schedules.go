@@ -58,6 +58,7 @@ func (a *API) createSchedule(c *gin.Context) {
 		a.scheduleError(c, err)
 		return
 	}
+	a.knowKind(c.Request.Context(), req.Kind)
 	spec, err := jobs.Validate(a.opts.Registry, jobs.SubmitRequest{Kind: req.Kind, Payload: req.Payload, Priority: req.Priority})
 	if err != nil {
 		a.validationError(c, err)

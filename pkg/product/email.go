@@ -1,12 +1,12 @@
-package jobs
+package product
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/hopperq/hopper/pkg/jobs"
 )
 
 // KindEmail sends mail over SMTP (maintenance-worker).
@@ -41,14 +41,6 @@ type EmailPayload struct {
 	JobID    string   `json:"job_id,omitempty"`
 }
 
-func checkEmailPayload(payload []byte) error {
-	var p EmailPayload
-	if err := decodeStrict(payload, &p); err != nil {
-		return err
-	}
-	return p.Check()
-}
-
 // Check validates the payload; a failure is a *ValidationError naming the
 // field.
 func (p *EmailPayload) Check() error {
@@ -59,7 +51,7 @@ func (p *EmailPayload) Check() error {
 		return invalid("payload.to", "%d recipients, limit %d", len(p.To), MaxEmailRecipients)
 	}
 	for i, to := range p.To {
-		if err := checkEmailAddress(to); err != nil {
+		if err := jobs.CheckEmailAddress(to); err != nil {
 			return invalid(fmt.Sprintf("payload.to[%d]", i), "%v", err)
 		}
 	}
@@ -92,32 +84,4 @@ func (p *EmailPayload) Check() error {
 		return invalid("payload.text", "text and html are %d bytes, limit %d", len(p.Text)+len(p.HTML), MaxEmailBodyBytes)
 	}
 	return nil
-}
-
-// checkEmailAddress accepts one address, bare ("ada@example.com") or
-// with a display name ("Ada <ada@example.com>").
-func checkEmailAddress(s string) error {
-	if len(s) > MaxEmailAddressBytes {
-		return fmt.Errorf("longer than %d bytes", MaxEmailAddressBytes)
-	}
-	if strings.ContainsAny(s, "\r\n") {
-		return fmt.Errorf("%q contains a line break", s)
-	}
-	if _, err := mail.ParseAddress(s); err != nil {
-		return fmt.Errorf("%q is not an e-mail address", s)
-	}
-	return nil
-}
-
-// normalizeNotifyEmail validates a submit's notify_email and returns the
-// bare address.
-func normalizeNotifyEmail(s string) (string, error) {
-	if err := checkEmailAddress(s); err != nil {
-		return "", err
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not an e-mail address", s)
-	}
-	return a.Address, nil
 }
