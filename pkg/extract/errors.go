@@ -50,6 +50,22 @@ func (e ErrTooLarge) Error() string {
 	return fmt.Sprintf("extract: %s larger than the limit of %d bytes", e.What, e.Limit)
 }
 
+// ErrTooComplex reports a document whose structure goes past a bound
+// extract keeps on the memory and work one document may cost: element
+// nesting, attributes on one element, the number of XML tokens, the size of
+// one token. Files past them are built to exhaust the parser (a "nesting
+// bomb" is a few KB zipped); no real document comes near.
+type ErrTooComplex struct {
+	Format Format
+	What   string // e.g. "element nesting in word/document.xml"
+	Limit  int64
+}
+
+func (e ErrTooComplex) Error() string {
+	return fmt.Sprintf("extract: %s too complex: %s over the limit of %d (refused as a possible parser bomb)",
+		e.Format, e.What, e.Limit)
+}
+
 // ErrMissingTool reports that an external program extract needs is not
 // installed. It is not permanent: another worker, or this one after an
 // install, can succeed.
@@ -65,11 +81,12 @@ func (e ErrMissingTool) Error() string {
 func (e ErrMissingTool) Unwrap() error { return e.Err }
 
 // IsPermanent reports whether err means the document can never be
-// extracted, so retrying is pointless: ErrUnsupported, ErrCorrupt and
-// ErrTooLarge anywhere in err's chain.
+// extracted, so retrying is pointless: ErrUnsupported, ErrCorrupt,
+// ErrTooLarge and ErrTooComplex anywhere in err's chain.
 func IsPermanent(err error) bool {
 	var u ErrUnsupported
 	var c ErrCorrupt
 	var l ErrTooLarge
-	return errors.As(err, &u) || errors.As(err, &c) || errors.As(err, &l)
+	var x ErrTooComplex
+	return errors.As(err, &u) || errors.As(err, &c) || errors.As(err, &l) || errors.As(err, &x)
 }
