@@ -98,8 +98,8 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 	lr := &io.LimitedReader{R: r, N: xmlLimit + 1}
 	tr := &tokenBoundReader{r: bufio.NewReader(lr), limit: lim.tokenBytes}
 	dec := xml.NewDecoder(tr)
-	complex := func(what string, limit int64) error {
-		return ErrTooComplex{Format: FormatDOCX, What: what + " in word/document.xml", Limit: limit}
+	complex := func(what string, limit int64, unit string) error {
+		return ErrTooComplex{Format: FormatDOCX, What: what + " in word/document.xml", Limit: limit, Unit: unit}
 	}
 	var (
 		out    strings.Builder
@@ -115,7 +115,7 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 			}
 		}
 		if tokens > lim.tokens {
-			return "", complex("XML tokens", int64(lim.tokens))
+			return "", complex("XML tokens", int64(lim.tokens), "")
 		}
 		tr.tokenStart()
 		tok, err := dec.Token()
@@ -125,7 +125,7 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 		if err != nil {
 			switch {
 			case tr.exceeded:
-				return "", complex("bytes of one text run or tag", lim.tokenBytes)
+				return "", complex("one text run or tag", lim.tokenBytes, "bytes")
 			case lr.N <= 0:
 				return "", ErrTooLarge{What: "word/document.xml", Limit: xmlLimit}
 			}
@@ -135,10 +135,10 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 		case xml.StartElement:
 			depth++
 			if depth > lim.depth {
-				return "", complex("element nesting", int64(lim.depth))
+				return "", complex("element nesting", int64(lim.depth), "")
 			}
 			if len(t.Attr) > lim.attrs {
-				return "", complex("attributes on one element", int64(lim.attrs))
+				return "", complex("attributes on one element", int64(lim.attrs), "")
 			}
 			if !isWordNS(t.Name.Space) {
 				continue

@@ -145,9 +145,9 @@ func TestDOCXStructureLimits(t *testing.T) {
 		{name: "attributes within", body: attrs(1000), text: "attrs"},
 		{name: "attributes past", body: attrs(1025), want: "attributes on one element in word/document.xml"},
 		{name: "namespace declarations past", body: "<w:p " + strings.Repeat(`xmlns:x="u" `, 2000) + "/>", want: "attributes on one element in word/document.xml"},
-		{name: "text run past", body: "<w:p><w:r><w:t>" + big + "</w:t></w:r></w:p>", want: "bytes of one text run or tag in word/document.xml"},
-		{name: "attribute value past", body: `<w:p a="` + big + `"/>`, want: "bytes of one text run or tag in word/document.xml"},
-		{name: "comment past", body: "<!--" + big + "-->", want: "bytes of one text run or tag in word/document.xml"},
+		{name: "text run past", body: "<w:p><w:r><w:t>" + big + "</w:t></w:r></w:p>", want: "one text run or tag in word/document.xml"},
+		{name: "attribute value past", body: `<w:p a="` + big + `"/>`, want: "one text run or tag in word/document.xml"},
+		{name: "comment past", body: "<!--" + big + "-->", want: "one text run or tag in word/document.xml"},
 		{name: "text run within", body: "<w:p><w:r><w:t>" + big[:1<<19] + "</w:t></w:r></w:p>", text: big[:1<<19]},
 	}
 	for _, tc := range tests {

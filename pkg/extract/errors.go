@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrUnsupported reports a document type that extract cannot read.
@@ -50,20 +51,26 @@ func (e ErrTooLarge) Error() string {
 	return fmt.Sprintf("extract: %s larger than the limit of %d bytes", e.What, e.Limit)
 }
 
-// ErrTooComplex reports a document whose structure goes past a bound
-// extract keeps on the memory and work one document may cost: element
-// nesting, attributes on one element, the number of XML tokens, the size of
-// one token. Files past them are built to exhaust the parser (a "nesting
-// bomb" is a few KB zipped); no real document comes near.
+// ErrTooComplex reports a document that goes past a bound extract keeps on
+// the memory and work one document may cost: DOCX element nesting,
+// attributes on one element, XML tokens, the size of one token; pdftotext's
+// run time, CPU time and memory. Files past them are built to exhaust the
+// parser (a DOCX "nesting bomb" is a few KB zipped); no real document comes
+// near.
 type ErrTooComplex struct {
 	Format Format
 	What   string // e.g. "element nesting in word/document.xml"
 	Limit  int64
+	Unit   string // "" for a count, else e.g. "bytes", "seconds", "ms"
 }
 
 func (e ErrTooComplex) Error() string {
-	return fmt.Sprintf("extract: %s too complex: %s over the limit of %d (refused as a possible parser bomb)",
-		e.Format, e.What, e.Limit)
+	limit := strconv.FormatInt(e.Limit, 10)
+	if e.Unit != "" {
+		limit += " " + e.Unit
+	}
+	return fmt.Sprintf("extract: %s too complex: %s over the limit of %s (refused as a possible parser bomb)",
+		e.Format, e.What, limit)
 }
 
 // ErrMissingTool reports that an external program extract needs is not
