@@ -114,9 +114,6 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 				return "", fmt.Errorf("extract docx: %w", err)
 			}
 		}
-		if tokens > lim.tokens {
-			return "", complex("XML tokens", int64(lim.tokens), "")
-		}
 		tr.tokenStart()
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -130,6 +127,9 @@ func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (st
 				return "", ErrTooLarge{What: "word/document.xml", Limit: xmlLimit}
 			}
 			return "", ErrCorrupt{Format: FormatDOCX, Reason: "malformed word/document.xml", Err: err}
+		}
+		if tokens > lim.tokens {
+			return "", complex("XML tokens", int64(lim.tokens), "")
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -245,13 +245,13 @@ func docxProperty(f *zip.File, local string, limit int64) (string, error) {
 		depth  int
 	)
 	for tokens := 1; ; tokens++ {
-		if tokens > lim.tokens {
-			return "", ErrTooComplex{Format: FormatDOCX, What: "XML tokens in " + f.Name, Limit: int64(lim.tokens)}
-		}
 		tr.tokenStart()
 		tok, err := dec.Token()
 		if err != nil {
 			return "", err
+		}
+		if tokens > lim.tokens {
+			return "", ErrTooComplex{Format: FormatDOCX, What: "XML tokens in " + f.Name, Limit: int64(lim.tokens)}
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
