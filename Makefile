@@ -1,7 +1,8 @@
 # Hopper — run the stack, run the tests.
 #   make run    RabbitMQ + Postgres (scripts/deps.sh), migrate, run gateway + 3 workers until Ctrl-C
-#   make test   every test, unit and integration, against the real RabbitMQ and Postgres;
+#   make test   every test, unit and integration, against the real RabbitMQ and Postgres, then each fuzz target for 5 s;
 #               its fault suite, last, restarts the local RabbitMQ and Postgres (root or sudo)
+#   make fuzz   only the fuzz targets (FUZZTIME=5s each)
 #   make docker build the four service images; make k8s-validate check deployments/k8s
 SHELL := /bin/bash
 GO    ?= go
@@ -11,7 +12,7 @@ SERVICES := gateway chat-worker document-worker maintenance-worker
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps bench run test test-fault test-unit lint fmt vet clean docker k8s-validate
+.PHONY: all build deps bench run test test-fault test-unit fuzz lint fmt vet clean docker k8s-validate
 
 all: build
 
@@ -53,7 +54,26 @@ k8s-validate:
 test: deps lint k8s-validate
 	@scripts/browser.sh
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory test-fault
+
+# Every fuzz target (package:function; docs/SECURITY.md), each for
+# FUZZTIME: go test fuzzes one target per package per run. Seeds and past
+# finds (testdata/fuzz) also run in every plain go test. Interesting inputs
+# are not minimized (-fuzzminimizetime 0s): minimizing would spend a short
+# run's whole time on them.
+FUZZ_TARGETS := \
+	./pkg/extract:FuzzDOCX ./pkg/extract:FuzzHTML ./pkg/extract:FuzzMarkdown \
+	./pkg/schedule:FuzzParse ./pkg/jobs:FuzzParseWebhookURL ./pkg/webhook:FuzzCheckURL \
+	./services/gateway/internal/api:FuzzUpload
+FUZZTIME ?= 5s
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0s $$pkg || exit 1; \
+	done
 
 # The fault suite restarts the shared RabbitMQ and Postgres, so it runs
 # alone, after everything else; -v prints its figures. Not root, it uses

@@ -6,7 +6,9 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +204,7 @@ func Load(service string, getenv Getenv) (Config, error) {
 		},
 		WebhookAllowPrivate: r.boolean("HOPPER_WEBHOOK_ALLOW_PRIVATE", false),
 	}
+	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -213,6 +216,9 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	if c.DispatchInterval < 10*time.Millisecond {
 		return Config{}, fmt.Errorf("HOPPER_DISPATCH_INTERVAL: %s is too short (at least 10ms)", c.DispatchInterval)
+	}
+	if err := checkPprofAddr(c.PprofAddr, pprofForce); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -228,6 +234,23 @@ func validServiceName(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkPprofAddr refuses a profiling address that is not loopback unless
+// force: /debug/pprof serves heap contents (secrets included), goroutine
+// stacks and the command line, to anyone who reaches it.
+func checkPprofAddr(addr string, force bool) error {
+	if addr == "" || force {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // r.addr reported it
+	}
+	if ip, err := netip.ParseAddr(host); (err == nil && ip.Unmap().IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("HOPPER_PPROF_ADDR: %q is not a loopback address (/debug/pprof exposes memory and command lines): use 127.0.0.1:PORT or [::1]:PORT, or set HOPPER_PPROF_FORCE=true to serve it there anyway", addr)
 }
 
 // reader collects the first error, so Load reads like a table.
@@ -437,17 +460,89 @@ func (r *reader) queues(key, def string) []QueueConfig {
 	return out
 }
 
-// MaskURL hides the password of a URL for logs.
+// masked replaces every secret MaskURL hides.
+const masked = "xxxxx"
+
+// MaskURL hides the secrets of a URL for logs: the password of its user
+// information, and the value of every query or fragment parameter whose
+// name looks secret (see secretKey: ?password=, ?api_key=, ?token=,
+// sslpassword, …), in hierarchical and opaque URLs alike. A
+// keyword/value connection string ("host=db password=…") has its secret
+// values masked the same way. What cannot be parsed is not returned.
 func MaskURL(raw string) string {
+	if !strings.Contains(raw, "://") && dsnSecret.MatchString(raw) {
+		return dsnSecret.ReplaceAllString(raw, "${1}"+masked)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
 	}
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		u.User = url.UserPassword(u.User.Username(), masked)
 	}
-	return u.String()
+	query, hasQuery := u.RawQuery, u.RawQuery != "" || u.ForceQuery
+	fragment := u.EscapedFragment()
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	out := u.String()
+	if hasQuery {
+		out += "?" + maskParams(query)
+	}
+	if fragment != "" {
+		out += "#" + maskParams(fragment)
+	}
+	return out
 }
+
+// maskParams masks the values of secret-looking parameters in a
+// "k=v&k=v" string, keeping everything else as written.
+func maskParams(s string) string {
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '&' || r == ';' })
+	if len(parts) == 0 {
+		return s
+	}
+	var b strings.Builder
+	rest := s
+	for _, part := range parts {
+		i := strings.Index(rest, part)
+		b.WriteString(rest[:i]) // the separators
+		rest = rest[i+len(part):]
+		key, _, hasValue := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(key)
+		if err != nil {
+			name = key
+		}
+		if hasValue && (secretKey(name) || secretKey(key)) {
+			b.WriteString(key + "=" + masked)
+			continue
+		}
+		b.WriteString(part)
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// secretWords are the parts of a parameter name that mark its value as a
+// secret: password, passwd, sslpassword, pwd, api_key, apikey, sslkey,
+// token, access_token, client_secret, credential, signature.
+var secretWords = []string{"pass", "pwd", "secret", "token", "key", "credential", "signature"}
+
+// secretKey reports whether a parameter named name holds a secret.
+func secretKey(name string) bool {
+	name = strings.ToLower(name)
+	if name == "sig" { // e.g. Azure SAS signatures
+		return true
+	}
+	for _, w := range secretWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// dsnSecret matches a secret-looking key and its value in a keyword/value
+// connection string (libpq style: key=value or key = 'quoted value').
+var dsnSecret = regexp.MustCompile(`(?i)((?:^|\s)[\w.-]*(?:pass|pwd|secret|token|key|credential|signature)[\w.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s]*)`)
 
 // QueueNames lists the configured queue names.
 func (c Config) QueueNames() []string {

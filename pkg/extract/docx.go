@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
@@ -63,18 +64,47 @@ func docxText(ctx context.Context, data []byte, maxText int64) (Document, error)
 	return doc, nil
 }
 
+// xmlLimits bound what a hostile XML part can make encoding/xml hold or
+// do. The decoder keeps one stack entry per open element and per namespace
+// declaration of each open element, and buffers a whole token (a text run,
+// a tag with its attributes, a comment) before returning it; the size limit
+// of the decompressed part alone does not bound either, so a 9 KB upload
+// of nested elements made it hold 321 MiB.
+type xmlLimits struct {
+	depth      int   // open elements
+	attrs      int   // attributes (namespace declarations included) on one element
+	tokens     int   // tokens in the part
+	tokenBytes int64 // bytes of one token
+}
+
+// docxLimits are far above what Word writes: its nesting stays under ~40
+// levels even for tables in tables, its root element carries ~40
+// namespace declarations, and a 1,000-page document is about a million
+// tokens. At these bounds the decoder holds at most a few MiB.
+var docxLimits = xmlLimits{depth: 256, attrs: 1024, tokens: 4_000_000, tokenBytes: 1 << 20}
+
 func docxBody(ctx context.Context, f *zip.File, maxText int64) (string, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return "", ErrCorrupt{Format: FormatDOCX, Reason: "cannot open word/document.xml", Err: err}
 	}
 	defer rc.Close()
+	return docxXML(ctx, rc, maxText, docxLimits)
+}
+
+// docxXML reads the text of word/document.xml from r; see docxText.
+func docxXML(ctx context.Context, r io.Reader, maxText int64, lim xmlLimits) (string, error) {
 	xmlLimit := maxText * docxXMLExpansion
-	lr := &io.LimitedReader{R: rc, N: xmlLimit + 1}
-	dec := xml.NewDecoder(lr)
+	lr := &io.LimitedReader{R: r, N: xmlLimit + 1}
+	tr := &tokenBoundReader{r: bufio.NewReader(lr), limit: lim.tokenBytes}
+	dec := xml.NewDecoder(tr)
+	complex := func(what string, limit int64, unit string) error {
+		return ErrTooComplex{Format: FormatDOCX, What: what + " in word/document.xml", Limit: limit, Unit: unit}
+	}
 	var (
 		out    strings.Builder
 		inText int // depth inside w:t
+		depth  int // open elements
 		tokens int
 	)
 	for {
@@ -84,18 +114,32 @@ func docxBody(ctx context.Context, f *zip.File, maxText int64) (string, error) {
 				return "", fmt.Errorf("extract docx: %w", err)
 			}
 		}
+		tr.tokenStart()
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if lr.N <= 0 {
+			switch {
+			case tr.exceeded:
+				return "", complex("one text run or tag", lim.tokenBytes, "bytes")
+			case lr.N <= 0:
 				return "", ErrTooLarge{What: "word/document.xml", Limit: xmlLimit}
 			}
 			return "", ErrCorrupt{Format: FormatDOCX, Reason: "malformed word/document.xml", Err: err}
 		}
+		if tokens > lim.tokens {
+			return "", complex("XML tokens", int64(lim.tokens), "")
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			depth++
+			if depth > lim.depth {
+				return "", complex("element nesting", int64(lim.depth), "")
+			}
+			if len(t.Attr) > lim.attrs {
+				return "", complex("attributes on one element", int64(lim.attrs), "")
+			}
 			if !isWordNS(t.Name.Space) {
 				continue
 			}
@@ -114,6 +158,7 @@ func docxBody(ctx context.Context, f *zip.File, maxText int64) (string, error) {
 				out.WriteByte('-')
 			}
 		case xml.EndElement:
+			depth--
 			if !isWordNS(t.Name.Space) {
 				continue
 			}
@@ -140,33 +185,92 @@ func docxBody(ctx context.Context, f *zip.File, maxText int64) (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
+// tokenBoundReader feeds an xml.Decoder (which reads through ReadByte when
+// it can) and fails once more than limit bytes were read since tokenStart:
+// the decoder buffers a whole token before returning it, so this bounds
+// that buffer, and the attributes one tag can carry.
+type tokenBoundReader struct {
+	r        *bufio.Reader
+	limit    int64
+	n        int64 // bytes read since tokenStart
+	exceeded bool
+}
+
+var errTokenTooLarge = errors.New("XML token over the size limit")
+
+func (b *tokenBoundReader) tokenStart() { b.n = 0 }
+
+func (b *tokenBoundReader) ReadByte() (byte, error) {
+	if b.n >= b.limit {
+		b.exceeded = true
+		return 0, errTokenTooLarge
+	}
+	c, err := b.r.ReadByte()
+	if err == nil {
+		b.n++
+	}
+	return c, err
+}
+
+// Read is there for io.Reader; the decoder uses ReadByte.
+func (b *tokenBoundReader) Read(p []byte) (int, error) {
+	if b.n >= b.limit {
+		b.exceeded = true
+		return 0, errTokenTooLarge
+	}
+	p = p[:min(int64(len(p)), b.limit-b.n)]
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// docPropsMaxBytes bounds a docProps part, decompressed: Word writes a
+// few KB.
+const docPropsMaxBytes = 1 << 20
+
 // docxProperty returns the text of the first element named local in a
-// small docProps part.
+// small docProps part, within docxLimits.
 func docxProperty(f *zip.File, local string, limit int64) (string, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
-	dec := xml.NewDecoder(io.LimitReader(rc, limit))
-	depth := 0
-	var b strings.Builder
-	for {
+	lim := docxLimits
+	tr := &tokenBoundReader{r: bufio.NewReader(io.LimitReader(rc, min(limit, docPropsMaxBytes))), limit: lim.tokenBytes}
+	dec := xml.NewDecoder(tr)
+	var (
+		b      strings.Builder
+		inside bool // in the element wanted
+		depth  int
+	)
+	for tokens := 1; ; tokens++ {
+		tr.tokenStart()
 		tok, err := dec.Token()
 		if err != nil {
 			return "", err
 		}
+		if tokens > lim.tokens {
+			return "", ErrTooComplex{Format: FormatDOCX, What: "XML tokens in " + f.Name, Limit: int64(lim.tokens)}
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if depth++; depth > lim.depth {
+				return "", ErrTooComplex{Format: FormatDOCX, What: "element nesting in " + f.Name, Limit: int64(lim.depth)}
+			}
+			if len(t.Attr) > lim.attrs {
+				return "", ErrTooComplex{Format: FormatDOCX, What: "attributes on one element in " + f.Name, Limit: int64(lim.attrs)}
+			}
 			if t.Name.Local == local {
-				depth++
+				inside = true
 			}
 		case xml.EndElement:
-			if t.Name.Local == local && depth > 0 {
+			depth--
+			if t.Name.Local == local && inside {
 				return strings.TrimSpace(b.String()), nil
 			}
 		case xml.CharData:
-			if depth > 0 {
+			if inside {
 				b.Write(t)
 			}
 		}

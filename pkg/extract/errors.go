@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrUnsupported reports a document type that extract cannot read.
@@ -50,6 +51,28 @@ func (e ErrTooLarge) Error() string {
 	return fmt.Sprintf("extract: %s larger than the limit of %d bytes", e.What, e.Limit)
 }
 
+// ErrTooComplex reports a document that goes past a bound extract keeps on
+// the memory and work one document may cost: DOCX element nesting,
+// attributes on one element, XML tokens, the size of one token; pdftotext's
+// run time, CPU time and memory. Files past them are built to exhaust the
+// parser (a DOCX "nesting bomb" is a few KB zipped); no real document comes
+// near.
+type ErrTooComplex struct {
+	Format Format
+	What   string // e.g. "element nesting in word/document.xml"
+	Limit  int64
+	Unit   string // "" for a count, else e.g. "bytes", "seconds", "ms"
+}
+
+func (e ErrTooComplex) Error() string {
+	limit := strconv.FormatInt(e.Limit, 10)
+	if e.Unit != "" {
+		limit += " " + e.Unit
+	}
+	return fmt.Sprintf("extract: %s too complex: %s over the limit of %s (refused as a possible parser bomb)",
+		e.Format, e.What, limit)
+}
+
 // ErrMissingTool reports that an external program extract needs is not
 // installed. It is not permanent: another worker, or this one after an
 // install, can succeed.
@@ -65,11 +88,12 @@ func (e ErrMissingTool) Error() string {
 func (e ErrMissingTool) Unwrap() error { return e.Err }
 
 // IsPermanent reports whether err means the document can never be
-// extracted, so retrying is pointless: ErrUnsupported, ErrCorrupt and
-// ErrTooLarge anywhere in err's chain.
+// extracted, so retrying is pointless: ErrUnsupported, ErrCorrupt,
+// ErrTooLarge and ErrTooComplex anywhere in err's chain.
 func IsPermanent(err error) bool {
 	var u ErrUnsupported
 	var c ErrCorrupt
 	var l ErrTooLarge
-	return errors.As(err, &u) || errors.As(err, &c) || errors.As(err, &l)
+	var x ErrTooComplex
+	return errors.As(err, &u) || errors.As(err, &c) || errors.As(err, &l) || errors.As(err, &x)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 )
 
 // DefaultMaxBytes is the limit Text applies when given maxBytes <= 0.
@@ -29,6 +30,14 @@ type Extractor struct {
 	// PDFToText is the pdftotext program, a name looked up on PATH or a
 	// path. Empty means "pdftotext".
 	PDFToText string
+	// PDFTimeout bounds one pdftotext run; 0 means DefaultPDFTimeout.
+	PDFTimeout time.Duration
+	// PDFMemoryLimit bounds pdftotext's address space (RLIMIT_AS, Linux
+	// only), in bytes; 0 means DefaultPDFMemoryLimit.
+	PDFMemoryLimit int64
+	// PDFCPULimit bounds pdftotext's CPU time (RLIMIT_CPU, Linux only),
+	// rounded up to whole seconds; 0 means DefaultPDFCPULimit.
+	PDFCPULimit time.Duration
 }
 
 // Text extracts the text of a document with the zero Extractor.

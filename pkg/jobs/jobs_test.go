@@ -219,6 +219,8 @@ func TestParseWebhookURL(t *testing.T) {
 		{raw: "https:///x"},
 		{raw: "http://:80/"},
 		{raw: "https://hooks.example.com/" + strings.Repeat("a", 2048)},
+		{raw: "https://hooks.example.com/#frag\x01ment"}, // net/url allows it in the fragment
+		{raw: "https://hooks.example.com/\xff"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.raw[:min(len(tc.raw), 40)], func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits bound what a submit may ask for.
@@ -167,12 +168,16 @@ func parseTimeout(raw json.RawMessage) (time.Duration, error) {
 }
 
 // ParseWebhookURL is the one rule for what a webhook URL may look like: an
-// absolute http or https URL with a host, at most 2,048 bytes. Which
-// addresses it may reach is the webhook package's guard (webhook.CheckURL),
-// which builds on this.
+// absolute http or https URL with a host, at most 2,048 bytes of UTF-8
+// without control characters (net/url lets them through in the fragment).
+// Which addresses it may reach is the webhook package's guard
+// (webhook.CheckURL), which builds on this.
 func ParseWebhookURL(s string) (*url.URL, error) {
 	if len(s) > maxWebhookURLBytes {
 		return nil, fmt.Errorf("longer than %d bytes", maxWebhookURLBytes)
+	}
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, fmt.Errorf("%q contains control characters or invalid UTF-8", s)
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +70,10 @@ func Parse(expr, timezone string) (Spec, error) {
 	}
 	sched, err := parse(expr)
 	if err != nil {
-		return Spec{}, invalid("spec", "%q is not a cron spec (%v): want five fields \"minute hour day-of-month month day-of-week\" or @hourly, @daily, @weekly, @monthly, @yearly, @every <duration>", expr, err)
+		// cron's error repeats the spec as given: escape it, so a spec
+		// with control characters cannot break the message into lines.
+		why := strconv.Quote(err.Error())
+		return Spec{}, invalid("spec", "%q is not a cron spec (%s): want five fields \"minute hour day-of-month month day-of-week\" or @hourly, @daily, @weekly, @monthly, @yearly, @every <duration>", expr, why[1:len(why)-1])
 	}
 	if every, ok := sched.(cron.ConstantDelaySchedule); ok {
 		d, derr := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(expr, "@every")))

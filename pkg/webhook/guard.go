@@ -22,32 +22,33 @@ var (
 	ErrForbiddenAddress = errors.New("webhook: address not allowed")
 )
 
-// extraForbidden lists ranges refused besides those the netip predicates
-// cover: "this network", carrier-grade NAT (often internal to a cloud),
-// IETF protocol assignments, benchmarking, broadcast, and NAT64 (which can
-// embed any IPv4 address).
-func extraForbidden() [7]netip.Prefix {
-	v4 := func(a, b, c, d byte, bits int) netip.Prefix {
-		return netip.PrefixFrom(netip.AddrFrom4([4]byte{a, b, c, d}), bits)
-	}
-	v6 := func(bits int, prefix ...byte) netip.Prefix {
-		var a [16]byte
-		copy(a[:], prefix)
-		return netip.PrefixFrom(netip.AddrFrom16(a), bits)
-	}
-	return [7]netip.Prefix{
-		v4(0, 0, 0, 0, 8),
-		v4(100, 64, 0, 0, 10),
-		v4(192, 0, 0, 0, 24),
-		v4(198, 18, 0, 0, 15),
-		v4(255, 255, 255, 255, 32),
-		v6(96, 0x00, 0x64, 0xff, 0x9b),
-		v6(48, 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01),
-	}
+// forbiddenRanges lists ranges refused besides those the netip predicates
+// cover, with the reason given. The IPv6 ones embed or reach an IPv4
+// address by translation or tunnelling, so a guard that judged them as
+// IPv6 could be walked past to 127.0.0.1 or 10.0.0.0/8 where a relay or
+// translator exists: they are refused whatever IPv4 address they carry.
+var forbiddenRanges = [...]struct {
+	prefix netip.Prefix
+	why    string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "reserved (this network)"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "reserved (carrier-grade NAT)"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "reserved (IETF protocol assignments)"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "reserved (benchmarking)"},
+	{netip.MustParsePrefix("255.255.255.255/32"), "reserved (broadcast)"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible (deprecated, embeds an IPv4 address)"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated (SIIT, embeds an IPv4 address)"},
+	{netip.MustParsePrefix("64:ff9b::/96"), "NAT64 (embeds an IPv4 address)"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "NAT64 local-use (embeds an IPv4 address)"},
+	{netip.MustParsePrefix("100::/64"), "reserved (discard-only)"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo (tunnels to an embedded IPv4 address)"},
+	{netip.MustParsePrefix("2002::/16"), "6to4 (tunnels to an embedded IPv4 address)"},
+	{netip.MustParsePrefix("fec0::/10"), "site-local (deprecated, private)"},
 }
 
 // forbiddenIP reports why ip may not be a webhook target, or "" when it
-// may. IPv4-mapped IPv6 addresses are judged as the IPv4 address.
+// may. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are judged as the IPv4
+// address.
 func forbiddenIP(ip netip.Addr) string {
 	ip = ip.Unmap()
 	switch {
@@ -64,9 +65,10 @@ func forbiddenIP(ip netip.Addr) string {
 	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
 		return "multicast"
 	}
-	for _, p := range extraForbidden() {
-		if p.Contains(ip) {
-			return "reserved"
+	ip = ip.WithZone("") // Prefix.Contains is false for any zoned address
+	for _, r := range forbiddenRanges {
+		if r.prefix.Contains(ip) {
+			return r.why
 		}
 	}
 	return ""

@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,4 +154,57 @@ func TestDocumentsAndQuestions(t *testing.T) {
 
 	code, out = c.do("POST", "/v1/qa/ask", alice, map[string]any{"question": ""})
 	assert.Equal(t, 422, code, out)
+}
+
+// TestDocumentNestingBomb: a 17 KB DOCX nesting a million elements fails
+// its ingest job at once with the "too complex" error, without the
+// document worker's memory growing; the worker stays ready and ingests the
+// next document.
+func TestDocumentNestingBomb(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, key := stackWithGateway(t, e, nil)
+	addr := freeAddr(t)
+	worker := start(t, "document-worker", e, env{"HOPPER_METRICS_ADDR": addr})
+	waitReady(t, "http://"+addr+"/readyz", worker)
+
+	bombDoc, bombJob := c.uploadOK(key, "bomb.docx", extracttest.NestingBombDOCX(t, 1_000_000))
+	job := c.waitState(key, bombJob, "failed", testkit.Deadline)
+	assert.Equal(t, float64(1), job["attempts"], "permanent: no retry")
+	assert.Contains(t, job["error"], "bomb.docx: extract: docx too complex: element nesting in word/document.xml over the limit of 256")
+	_, doc := c.do("GET", "/v1/documents/"+bombDoc, key, nil)
+	assert.Equal(t, "failed", doc["state"])
+	assert.Contains(t, doc["error"], "too complex")
+
+	// Still healthy: running, ready, its peak memory far below the
+	// hundreds of MiB the bomb costs an unbounded parser, and ingesting.
+	select {
+	case <-worker.done:
+		t.Fatalf("document-worker exited:\n%s", worker.tail(4096))
+	default:
+	}
+	waitReady(t, "http://"+addr+"/readyz", worker)
+	peak := peakRSS(t, worker)
+	assert.Less(t, peak, int64(160<<20), "document-worker peak RSS %d MiB", peak>>20)
+	t.Logf("document-worker peak RSS %d MiB", peak>>20)
+
+	_, okJob := c.uploadOK(key, "fine.docx", extracttest.DOCX(t, "A normal document after the bomb."))
+	job = c.waitState(key, okJob, "succeeded", testkit.Deadline)
+	assert.Equal(t, float64(1), job["result"].(map[string]any)["chunks"], job)
+}
+
+// peakRSS returns a process's peak resident set size (VmHWM).
+func peakRSS(t *testing.T, p *proc) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+	return 0
 }

@@ -77,6 +77,26 @@ func DOCX(t testing.TB, paragraphs ...string) []byte {
 	})
 }
 
+// DOCXBody returns a Word document whose w:body holds bodyXML as given,
+// for documents DOCX cannot describe (hostile structures, odd markup).
+func DOCXBody(t testing.TB, bodyXML string) []byte {
+	t.Helper()
+	return Zip(t, map[string]string{
+		"[Content_Types].xml": docxContentTypes,
+		"_rels/.rels":         docxRels,
+		"word/document.xml":   docxDocumentHead + bodyXML + docxDocumentTail,
+	})
+}
+
+// NestingBombDOCX returns a well-formed Word document whose body nests
+// depth w:r elements, then a paragraph of text, and closes them again: a
+// million levels zip to about 17 KB, and a parser without a depth limit
+// holds hundreds of MiB for them.
+func NestingBombDOCX(t testing.TB, depth int) []byte {
+	t.Helper()
+	return DOCXBody(t, strings.Repeat("<w:r>", depth)+"<w:p><w:r><w:t>bottom</w:t></w:r></w:p>"+strings.Repeat("</w:r>", depth))
+}
+
 // Zip returns a zip archive of the given files; "[Content_Types].xml" and
 // then "_rels/.rels" come first, as Word writes them, the rest in name
 // order. It serves to build DOCX variants (extra parts, broken XML).

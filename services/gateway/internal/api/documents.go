@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -135,7 +136,8 @@ func documentFormatError(c *gin.Context, err error) {
 	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, err.Error(), nil)
 }
 
-// cleanFilename keeps the base name, printable, at most 255 bytes.
+// cleanFilename keeps the base name, printable, at most 255 bytes of
+// UTF-8 (Postgres refuses anything else), never "." or "..".
 func cleanFilename(name string) string {
 	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
 	name = strings.Map(func(r rune) rune {
@@ -144,11 +146,12 @@ func cleanFilename(name string) string {
 		}
 		return r
 	}, name)
-	if name == "." || name == "/" || name == "" {
+	if name == "." || name == ".." || name == "/" || name == "" {
 		name = "document"
 	}
-	if len(name) > 255 {
-		name = name[:255]
+	for len(name) > 255 { // whole runes: strings.Map made name valid UTF-8
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
 	}
 	return name
 }
