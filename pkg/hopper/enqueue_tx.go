@@ -22,9 +22,11 @@ import (
 // DBTX is what EnqueueTx needs of a database handle on Hopper's Postgres:
 // a *sql.Tx — the point: the job commits or rolls back with the caller's
 // other writes — or a *sql.Conn or *sql.DB, where each statement commits
-// on its own. pgx users open one with github.com/jackc/pgx/v5/stdlib
-// (stdlib.OpenDBFromPool). The connection must work in Hopper's schema
-// (its search_path), as the gateway's does.
+// on its own. The handle must come from the pgx driver
+// (github.com/jackc/pgx/v5/stdlib: sql.Open("pgx", url), or
+// stdlib.OpenDBFromPool for a pgxpool), which encodes the Go slices the
+// statements pass as Postgres arrays, and work in Hopper's schema (its
+// search_path), as the gateway's connections do.
 type DBTX interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
