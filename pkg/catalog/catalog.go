@@ -6,6 +6,7 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sync"
@@ -53,6 +54,24 @@ type snapshot struct {
 	names []string
 }
 
+func (s *snapshot) Lookup(name string) (jobs.Kind, bool) {
+	k, ok := s.kinds[name]
+	return k, ok
+}
+
+func (s *snapshot) Names() []string { return slices.Clone(s.names) }
+
+// Merge returns the catalogue of seed and published by the rule a Catalog
+// applies (New), as a fixed snapshot: for callers that read the published
+// kinds themselves, as hopper.EnqueueTx does in its caller's transaction.
+// A nil log discards the warnings about kinds left out.
+func Merge(seed *jobs.Registry, published []jobs.Kind, log *zap.Logger) jobs.Catalog {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return merge(seed, published, log)
+}
+
 // New returns a catalogue holding seed until its first Refresh. Kinds of
 // seed keep their definition (and their Go payload checks) over a
 // published one of the same name; the published one adds its service,
@@ -65,19 +84,18 @@ func New(st Store, seed *jobs.Registry, log *zap.Logger, every time.Duration) *C
 		log = zap.NewNop()
 	}
 	c := &Catalog{store: st, seed: seed, every: every, log: log}
-	c.snap.Store(c.build(nil))
+	c.snap.Store(merge(seed, nil, log))
 	return c
 }
 
 // Lookup returns the kind named name.
 func (c *Catalog) Lookup(name string) (jobs.Kind, bool) {
-	k, ok := c.snap.Load().kinds[name]
-	return k, ok
+	return c.snap.Load().Lookup(name)
 }
 
 // Names lists the accepted kind names, sorted.
 func (c *Catalog) Names() []string {
-	return slices.Clone(c.snap.Load().names)
+	return c.snap.Load().Names()
 }
 
 // Kinds lists the accepted kinds, sorted by name.
@@ -126,7 +144,7 @@ func (c *Catalog) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.snap.Store(c.build(published))
+	c.snap.Store(merge(c.seed, published, c.log))
 	c.version = v
 	return nil
 }
@@ -144,13 +162,14 @@ func (c *Catalog) Run(ctx context.Context) error {
 	}
 }
 
-// build merges the seed and the published kinds. A published kind whose
-// definition does not hold (it cannot, unless written by hand) is left
-// out with a warning rather than accepted unchecked.
-func (c *Catalog) build(published []jobs.Kind) *snapshot {
+// merge builds the snapshot of the seed and the published kinds. A
+// published kind whose definition does not hold (it cannot, unless
+// written by hand) is left out with a warning rather than accepted
+// unchecked.
+func merge(seed *jobs.Registry, published []jobs.Kind, log *zap.Logger) *snapshot {
 	s := &snapshot{kinds: map[string]jobs.Kind{}}
-	if c.seed != nil {
-		for _, k := range c.seed.Kinds() {
+	if seed != nil {
+		for _, k := range seed.Kinds() {
 			s.kinds[k.Name] = k
 		}
 	}
@@ -164,7 +183,7 @@ func (c *Catalog) build(published []jobs.Kind) *snapshot {
 			continue
 		}
 		if err := prepare(&k); err != nil {
-			c.log.Warn("published kind left out of the catalogue", zap.String("kind", k.Name), zap.Error(err))
+			log.Warn("published kind left out of the catalogue", zap.String("kind", k.Name), zap.Error(err))
 			continue
 		}
 		s.kinds[k.Name] = k
@@ -184,10 +203,45 @@ func prepare(k *jobs.Kind) error {
 	if len(k.Schema) == 0 {
 		return nil
 	}
-	check, err := jobs.CompileSchema(k.Schema)
+	check, err := compile(k.Schema)
 	if err != nil {
 		return fmt.Errorf("kind %s: %w", k.Name, err)
 	}
 	k.CheckPayload = check
 	return nil
+}
+
+// maxCompiled bounds the compiled-schema cache; a catalogue holds far
+// fewer schemas, so reaching it means old versions piled up.
+const maxCompiled = 256
+
+// compiled caches compiled schemas by content: a gateway compiles the
+// catalogue's schemas again at every change of any kind, and
+// hopper.EnqueueTx at every call, while schemas themselves rarely change.
+// A compiled schema is safe for concurrent use.
+var compiled = struct {
+	sync.Mutex
+	checks map[[sha256.Size]byte]func([]byte) error
+}{checks: map[[sha256.Size]byte]func([]byte) error{}}
+
+// compile is jobs.CompileSchema through the cache.
+func compile(schema []byte) (func([]byte) error, error) {
+	key := sha256.Sum256(schema)
+	compiled.Lock()
+	check, ok := compiled.checks[key]
+	compiled.Unlock()
+	if ok {
+		return check, nil
+	}
+	check, err := jobs.CompileSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	compiled.Lock()
+	if len(compiled.checks) >= maxCompiled {
+		clear(compiled.checks)
+	}
+	compiled.checks[key] = check
+	compiled.Unlock()
+	return check, nil
 }

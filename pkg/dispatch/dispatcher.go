@@ -93,17 +93,35 @@ func New(opts Options) (*Dispatcher, error) {
 }
 
 // Run competes for leadership and, while leading, runs a pass every
-// Interval until ctx ends.
+// Interval and publishes transactionally enqueued jobs as their
+// transactions commit, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	sqlDB, err := d.opts.Store.DB().DB()
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	l := &leader{db: sqlDB, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
-	return l.Run(ctx, d.lead)
+	// Marks land well before the outbox would take a job for unpublished.
+	marker := NewPublishedMarker(d.opts.Store, d.log, d.opts.OutboxAge*2/5, d.opts.OutboxAge/10)
+	enqueued := make(chan []uuid.UUID, 64)
+	listening := make(chan struct{})
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return marker.Run(gctx) })
+	g.Go(func() error { d.listenEnqueued(gctx, listening, enqueued); return nil })
+	g.Go(func() error { d.publishEnqueued(gctx, enqueued, marker); return nil })
+	// Stand for election once listening was tried, so a leader (Leading)
+	// hears the transactions committed from then on.
+	select {
+	case <-listening:
+	case <-ctx.Done():
+	}
+	g.Go(func() error { return l.Run(gctx, d.lead) })
+	return g.Wait()
 }
 
 // Leading reports whether this replica's dispatcher holds the leader lock.
+// A leader also listens for transactionally enqueued jobs (unless its
+// database connection for that failed, when the outbox publishes them).
 func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
@@ -210,7 +228,7 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 		return
 	}
 	n := publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
-		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel}, list)
+		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel, Mark: d.opts.Store.MarkPublished}, list)
 	d.log.Debug("published", zap.Int("jobs", n))
 }
 
@@ -221,6 +239,9 @@ type publishDeps struct {
 	Metrics   *metrics.Metrics
 	Logger    *zap.Logger
 	Parallel  int // concurrent publishes (the confirm window does the batching)
+	// Mark records the confirmed publishes (Store.MarkPublished, or a
+	// PublishedMarker's MarkAll).
+	Mark func(ctx context.Context, ids ...uuid.UUID) error
 }
 
 // publishJobs publishes jobs concurrently and marks the confirmed ones
@@ -259,7 +280,7 @@ func publishJobs(ctx context.Context, d publishDeps, list []store.Job) int {
 	if len(confirmed) == 0 {
 		return 0
 	}
-	if err := d.Store.MarkPublished(ctx, confirmed...); err != nil {
+	if err := d.Mark(ctx, confirmed...); err != nil {
 		d.Logger.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
 	}
 	return len(confirmed)

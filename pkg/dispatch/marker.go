@@ -47,6 +47,15 @@ func (m *PublishedMarker) Mark(ctx context.Context, id uuid.UUID) {
 	}
 }
 
+// MarkAll queues ids to be marked published. Its error is ctx's, when it
+// ended first; the rest then stay unmarked, which the claims tolerate.
+func (m *PublishedMarker) MarkAll(ctx context.Context, ids ...uuid.UUID) error {
+	for _, id := range ids {
+		m.Mark(ctx, id)
+	}
+	return ctx.Err()
+}
+
 // Run marks due ids until ctx ends, then marks what is left.
 func (m *PublishedMarker) Run(ctx context.Context) error {
 	t := time.NewTicker(m.every)

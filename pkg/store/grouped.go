@@ -140,13 +140,17 @@ func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.R
 	return insertEach(ctx, s.hot, rows)
 }
 
-// queryer runs a statement: the hot pool, or a transaction's connection.
-type queryer interface {
+// Querier runs statements: one of the Store's pools, a gorm
+// transaction's connection (tx.Statement.ConnPool), or a caller's own
+// *sql.Tx (EnqueueJobsTx). The insert statements take one, so every way a
+// job is created shares them.
+type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // queryJobs runs q, which selects jobColumns, and reads its rows.
-func queryJobs(ctx context.Context, db queryer, q string, args ...any) ([]Job, error) {
+func queryJobs(ctx context.Context, db Querier, q string, args ...any) ([]Job, error) {
 	res, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -157,7 +161,7 @@ func queryJobs(ctx context.Context, db queryer, q string, args ...any) ([]Job, e
 // insertRows inserts rows (no idempotency keys) and their created events
 // in one statement, and returns the jobs in the order of rows; a row not
 // stored fails the whole call.
-func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
+func insertRows(ctx context.Context, db Querier, rows []jobRow) ([]Job, error) {
 	res, err := insertEach(ctx, db, rows)
 	if err != nil {
 		return nil, err
@@ -174,7 +178,7 @@ func insertRows(ctx context.Context, db queryer, rows []jobRow) ([]Job, error) {
 
 // insertEach inserts rows (no idempotency keys) and their created events
 // in one statement, and gives each row its job or why it is missing.
-func insertEach(ctx context.Context, db queryer, rows []jobRow) ([]groupcommit.Result[Job], error) {
+func insertEach(ctx context.Context, db Querier, rows []jobRow) ([]groupcommit.Result[Job], error) {
 	n := len(rows)
 	var (
 		ids, owners             = make([]string, n), make([]string, n)
@@ -318,7 +322,7 @@ func byID(rows []Job) map[uuid.UUID]Job {
 }
 
 // queryIDs runs q, which selects one uuid column, and reads its rows.
-func queryIDs(ctx context.Context, db queryer, q string, args ...any) ([]uuid.UUID, error) {
+func queryIDs(ctx context.Context, db Querier, q string, args ...any) ([]uuid.UUID, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -94,19 +94,24 @@ func (t transition) runOne(ctx context.Context, db *gorm.DB) (job Job, ok bool, 
 
 // createJobSQL inserts a job and its created event in one statement. With
 // an idempotency key already used by the owner it inserts nothing and
-// returns no row.
+// returns no row. Jobs without a key go through insertBatchSQL instead
+// (grouped.go), the statement shared by group commit, the batch endpoint
+// and EnqueueJobsTx.
 const createJobSQL = `
 WITH ins AS (
 	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
 	                  timeout_ms, webhook_url, notify_email, idempotency_key, run_at, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
 	ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-	RETURNING *
+	RETURNING ` + jobColumns + `
 ), e AS (
 	INSERT INTO job_events (job_id, at, type, state, attempt)
 	SELECT id, created_at, 'created', state, attempt FROM ins
 )
-SELECT * FROM ins`
+SELECT ` + jobColumns + ` FROM ins`
+
+// keyedJobSQL finds the job an owner's idempotency key names.
+const keyedJobSQL = `SELECT ` + jobColumns + ` FROM jobs WHERE owner_id = $1 AND idempotency_key = $2 LIMIT 1`
 
 // CreateJob stores a submission as of now, queued or scheduled. When the
 // owner already submitted IdempotencyKey, it returns that job and
@@ -117,7 +122,7 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 		return Job{}, false, fmt.Errorf("create job: %w", err)
 	}
 	if nj.JobsPerHour > 0 {
-		return s.createJobLimited(ctx, nj, row.args(), now)
+		return s.createJobLimited(ctx, nj, row)
 	}
 	if nj.IdempotencyKey == "" {
 		insert := s.grouped.inserts.Do
@@ -130,69 +135,88 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob, now time.Time) (job Jo
 		}
 		return job, true, nil
 	}
-	args := row.args()
+	job, created, err = insertKeyed(ctx, s.sql, row)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("create job: %w", err)
+	}
+	return job, created, nil
+}
+
+// insertKeyed inserts r, which carries an idempotency key, with q (a pool
+// or a transaction), or finds the job the owner's key already names
+// (created false). Concurrent inserts of one key yield one job: ON
+// CONFLICT waits for the other insert to commit, and the next statement's
+// fresh snapshot (READ COMMITTED) sees its row.
+func insertKeyed(ctx context.Context, q Querier, r jobRow) (job Job, created bool, err error) {
 	for range idempotentCreateTries {
-		var rows []Job
-		if err := s.db.WithContext(ctx).Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
-			return Job{}, false, fmt.Errorf("create job: %w", err)
+		rows, err := queryJobs(ctx, q, createJobSQL, r.args()...)
+		if err != nil {
+			return Job{}, false, ownerError(r.owner, err)
 		}
 		if len(rows) == 1 {
 			return rows[0], true, nil
 		}
-		// ON CONFLICT waited for the other insert to commit, so this
-		// statement's fresh snapshot sees its row.
-		res := s.db.WithContext(ctx).
-			Where("owner_id = ? AND idempotency_key = ?", nj.OwnerID, nj.IdempotencyKey).
-			Limit(1).Find(&job)
-		if res.Error != nil {
-			return Job{}, false, fmt.Errorf("create job: find idempotent duplicate: %w", res.Error)
+		rows, err = queryJobs(ctx, q, keyedJobSQL, r.owner, *r.key)
+		if err != nil {
+			return Job{}, false, fmt.Errorf("find idempotent duplicate: %w", err)
 		}
-		if res.RowsAffected == 1 {
-			return job, false, nil
+		if len(rows) == 1 {
+			return rows[0], false, nil
 		}
+		// The conflicting row vanished between the two statements (deleted
+		// by retention): insert again.
 	}
-	return Job{}, false, fmt.Errorf("create job: idempotency key %q conflicts with a row that keeps vanishing", nj.IdempotencyKey)
+	return Job{}, false, fmt.Errorf("idempotency key %q conflicts with a row that keeps vanishing", *r.key)
+}
+
+// ownerError names a missing owner in err, a foreign key violation of
+// jobs.owner_id (the only foreign key an insert can break), as
+// ErrNotFound; other errors pass unchanged.
+func ownerError(owner uuid.UUID, err error) error {
+	if pgCode(err) == pgForeignKeyViolation {
+		return fmt.Errorf("owner %s is not a user: %w", owner, ErrNotFound)
+	}
+	return err
 }
 
 // createJobLimited is CreateJob under the owner's jobs-per-hour quota:
 // lock, replay check, count, insert in one transaction. A replayed
 // idempotency key answers its job even when the quota is full.
-func (s *Store) createJobLimited(ctx context.Context, nj NewJob, args []any, now time.Time) (job Job, created bool, err error) {
+func (s *Store) createJobLimited(ctx context.Context, nj NewJob, row jobRow) (job Job, created bool, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(quotaLockSQL, nj.OwnerID.String()).Error; err != nil {
 			return fmt.Errorf("quota lock: %w", err)
 		}
-		if nj.IdempotencyKey != "" {
-			res := tx.Where("owner_id = ? AND idempotency_key = ?", nj.OwnerID, nj.IdempotencyKey).Limit(1).Find(&job)
-			if res.Error != nil {
-				return fmt.Errorf("find idempotent duplicate: %w", res.Error)
+		q := tx.Statement.ConnPool
+		if row.key != nil {
+			rows, err := queryJobs(ctx, q, keyedJobSQL, row.owner, *row.key)
+			if err != nil {
+				return fmt.Errorf("find idempotent duplicate: %w", err)
 			}
-			if res.RowsAffected == 1 {
+			if len(rows) == 1 {
+				job = rows[0]
 				return nil
 			}
 		}
-		used, retry, err := jobsWindow(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, now)
+		used, retry, err := jobsWindow(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, row.now)
 		if err != nil {
 			return err
 		}
 		if used >= nj.JobsPerHour {
 			return &QuotaError{Limit: LimitJobsPerHour, Max: nj.JobsPerHour, Used: used, Requested: 1, RetryAfter: retry}
 		}
-		var rows []Job
-		if err := tx.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
-			return err
-		}
-		if len(rows) == 1 {
+		if row.key == nil {
+			rows, err := insertRows(ctx, q, []jobRow{row})
+			if err != nil {
+				return err
+			}
 			job, created = rows[0], true
 			return nil
 		}
-		// An unlimited-path insert of the same key (the plan changed
-		// meanwhile) won the race; it has committed, answer it.
-		res := tx.Where("owner_id = ? AND idempotency_key = ?", nj.OwnerID, nj.IdempotencyKey).Limit(1).Find(&job)
-		if res.Error != nil || res.RowsAffected != 1 {
-			return fmt.Errorf("find idempotent duplicate: %d rows: %w", res.RowsAffected, res.Error)
-		}
-		return nil
+		// A key inserted meanwhile by an unlimited-path submit (the plan
+		// changed) has committed: insertKeyed answers it.
+		job, created, err = insertKeyed(ctx, q, row)
+		return err
 	})
 	var qe *QuotaError
 	if errors.As(err, &qe) {
@@ -204,19 +228,23 @@ func (s *Store) createJobLimited(ctx context.Context, nj NewJob, args []any, now
 	return job, created, nil
 }
 
-// insertJob runs createJobSQL for nj with db (the Store's handle or a
-// transaction): one row, or none when the owner already used nj's
-// idempotency key.
+// insertJob inserts nj with db's connection (inside a gorm transaction,
+// the transaction's) and context: one row, or none when the owner already
+// used nj's idempotency key.
 func insertJob(db *gorm.DB, nj NewJob, now time.Time) ([]Job, error) {
-	args, err := newJobArgs(nj, now)
+	r, err := newJobRow(nj, now)
 	if err != nil {
 		return nil, err
 	}
-	var rows []Job
-	if err := db.Raw(createJobSQL, args...).Scan(&rows).Error; err != nil {
+	ctx := db.Statement.Context
+	if r.key == nil {
+		return insertRows(ctx, db.Statement.ConnPool, []jobRow{r})
+	}
+	job, created, err := insertKeyed(ctx, db.Statement.ConnPool, r)
+	if err != nil || !created {
 		return nil, err
 	}
-	return rows, nil
+	return []Job{job}, nil
 }
 
 // insertNewJob is insertJob for a job without an idempotency key, which
@@ -281,20 +309,11 @@ func newJobRow(nj NewJob, now time.Time) (jobRow, error) {
 	}, nil
 }
 
-// newJobArgs turns a submission into createJobSQL's arguments.
-func newJobArgs(nj NewJob, now time.Time) ([]any, error) {
-	r, err := newJobRow(nj, now)
-	if err != nil {
-		return nil, err
-	}
-	return r.args(), nil
-}
-
 // args are createJobSQL's arguments for r.
 func (r jobRow) args() []any {
 	return []any{
 		r.id, r.owner, r.kind, r.queue, r.state, r.priority, r.payload, r.maxAttempts, r.timeoutMS,
-		r.webhookURL, r.notifyEmail, r.key, r.runAt, r.now, r.now,
+		r.webhookURL, r.notifyEmail, r.key, r.runAt, r.now,
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 )
 
-// kindRow is a catalogue row as gorm scans it.
+// kindRow is a catalogue row as ReadKinds scans it.
 type kindRow struct {
 	Name            string
 	Queue           string
@@ -19,10 +19,10 @@ type kindRow struct {
 	Description     string
 	DefaultPriority int
 	MaxAttempts     int
-	TimeoutMS       int64 `gorm:"column:timeout_ms"`
-	MaxTimeoutMS    int64 `gorm:"column:max_timeout_ms"`
-	BackoffBaseMS   int64 `gorm:"column:backoff_base_ms"`
-	BackoffCapMS    int64 `gorm:"column:backoff_cap_ms"`
+	TimeoutMS       int64
+	MaxTimeoutMS    int64
+	BackoffBaseMS   int64
+	BackoffCapMS    int64
 	PayloadSchema   []byte
 	Version         string
 }
@@ -80,16 +80,38 @@ func (s *Store) PublishKinds(ctx context.Context, kinds []jobs.Kind) error {
 
 // ListKinds returns the catalogue, sorted by name.
 func (s *Store) ListKinds(ctx context.Context) ([]jobs.Kind, error) {
-	var rows []kindRow
-	err := s.db.WithContext(ctx).Raw(`SELECT name, queue, service, description, default_priority, max_attempts,
-		timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version
-		FROM kinds ORDER BY name`).Scan(&rows).Error
+	return ReadKinds(ctx, s.sql)
+}
+
+const kindColumns = `name, queue, service, description, default_priority, max_attempts,
+	timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version`
+
+// ReadKinds reads the catalogue with q (a pool, or a caller's transaction:
+// hopper.EnqueueTx checks a submission against the kinds as its own
+// transaction sees them): the kinds named, or all when names is empty,
+// sorted by name. A name not in the catalogue is left out.
+func ReadKinds(ctx context.Context, q Querier, names ...string) ([]jobs.Kind, error) {
+	query, args := `SELECT `+kindColumns+` FROM kinds ORDER BY name`, []any(nil)
+	if len(names) > 0 {
+		query, args = `SELECT `+kindColumns+` FROM kinds WHERE name = ANY($1::text[]) ORDER BY name`, []any{names}
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list kinds: %w", err)
 	}
-	out := make([]jobs.Kind, len(rows))
-	for i, r := range rows {
-		out[i] = r.kind()
+	defer rows.Close()
+	var out []jobs.Kind
+	for rows.Next() {
+		var r kindRow
+		err := rows.Scan(&r.Name, &r.Queue, &r.Service, &r.Description, &r.DefaultPriority, &r.MaxAttempts,
+			&r.TimeoutMS, &r.MaxTimeoutMS, &r.BackoffBaseMS, &r.BackoffCapMS, &r.PayloadSchema, &r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("list kinds: %w", err)
+		}
+		out = append(out, r.kind())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list kinds: %w", err)
 	}
 	return out, nil
 }

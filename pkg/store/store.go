@@ -41,6 +41,9 @@ type Store struct {
 	// their plans pinned (hotPathParams).
 	hot     *sql.DB
 	grouped groupedWrites
+	// dsn opens the dedicated connections some readers need
+	// (ListenEnqueued).
+	dsn string
 }
 
 // Options tunes Open.
@@ -88,7 +91,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	s := &Store{db: db, sql: sqlDB, hot: hot}
+	s := &Store{db: db, sql: sqlDB, hot: hot, dsn: dsn}
 	s.grouped = newGroupedWrites(s)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()

@@ -6,9 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 // hopperctl runs the real CLI binary against the stack.
@@ -103,4 +108,63 @@ func TestCLI(t *testing.T) {
 	out, err = hopperctl(t, c.base, apiKey, "list")
 	require.Error(t, err)
 	assert.Contains(t, out, "HTTP 401")
+}
+
+// TestCLIKinds: hopperctl kinds lists the catalogue — the built-in kinds
+// and one a worker service published — with queue, service, live workers,
+// attempts and timeout, and shows one kind with its payload schema; an
+// unknown name fails listing the kinds.
+func TestCLIKinds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, _ := stackWithGateway(t, e, nil)
+	startWorker(t, e, nil)
+	key := newUserKey(t, c, e)
+
+	// What a worker service on the SDK publishes at start.
+	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.PublishKinds(t.Context(), []jobs.Kind{{
+		Name: "acme.resize", Queue: "acme", Service: "acme-worker", Description: "resize an image",
+		DefaultPriority: jobs.PriorityHigh, MaxAttempts: 5, Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute,
+		BackoffBase: time.Second, BackoffCap: time.Minute, Version: "v1",
+		Schema: []byte(`{"type":"object","properties":{"url":{"type":"string"}},"required":["url"]}`),
+	}}))
+
+	var out string
+	testkit.WaitFor(t, 30*time.Second, func() bool {
+		out, err = hopperctl(t, c.base, key, "kinds")
+		return err == nil && strings.Contains(out, "acme.resize")
+	}, "the gateway's catalogue shows the published kind (last: %v %s)", err, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, []string{"NAME", "QUEUE", "SERVICE", "WORKERS", "ATTEMPTS", "TIMEOUT"}, strings.Fields(lines[0]))
+	rows := map[string][]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		rows[f[0]] = f
+	}
+	assert.Equal(t, []string{"acme.resize", "acme", "acme-worker", "0", "5", "2m0s"}, rows["acme.resize"])
+	noop := rows["system.noop"]
+	require.Len(t, noop, 6, out)
+	assert.Equal(t, "maintenance", noop[1])
+	assert.NotEqual(t, "0", noop[3], "the maintenance worker runs system.noop")
+
+	out, err = hopperctl(t, c.base, key, "kinds", "acme.resize")
+	require.NoError(t, err, out)
+	for _, want := range []string{"resize an image", "acme-worker", "priority:    5 (default)", "timeout:     2m0s (at most 10m0s)",
+		"schema:", `"required": [`, `"url"`} {
+		assert.Contains(t, out, want)
+	}
+	out, err = hopperctl(t, c.base, key, "-o", "json", "kinds", "acme.resize")
+	require.NoError(t, err, out)
+	var view map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &view))
+	assert.Equal(t, "acme.resize", view["name"])
+	assert.NotNil(t, view["payload_schema"])
+
+	out, err = hopperctl(t, c.base, key, "kinds", "acme.nope")
+	require.Error(t, err)
+	assert.Contains(t, out, "HTTP 404")
+	assert.Contains(t, out, "acme.resize", "the error lists the kinds")
 }

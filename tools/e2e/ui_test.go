@@ -13,6 +13,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 // artifactsDir is where browser tests save screenshots (git-ignored).
@@ -86,9 +90,18 @@ func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
 	}
 }
 
-// TestDashboardInBrowser signs in, submits a job, watches its progress bar
-// reach done without a reload, cancels a running job, and checks a user's
-// view lacks another user's jobs — in real headless Chromium.
+// selectKind chooses kind in the submit form as a user would (the change
+// event fills in the kind's defaults).
+func selectKind(kind string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`(() => { const s = document.querySelector('#new-kind');
+		s.value = %q; s.dispatchEvent(new Event('change')); return s.value; })()`, kind), nil)
+}
+
+// TestDashboardInBrowser signs in, offers the catalogue's kinds in the
+// submit form with their defaults and required payload fields, submits a
+// job, watches its progress bar reach done without a reload, cancels a
+// running job, and checks a user's view lacks another user's jobs — in
+// real headless Chromium.
 func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -97,6 +110,21 @@ func TestDashboardInBrowser(t *testing.T) {
 	startWorker(t, e, nil)
 	bobJob := c.submit(bob, map[string]any{"kind": "system.noop"})
 	aliceJob := c.submit(alice, map[string]any{"kind": "system.noop"})
+
+	// A kind a worker service published, with a schema.
+	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.PublishKinds(t.Context(), []jobs.Kind{{
+		Name: "acme.resize", Queue: "acme", Service: "acme-worker", Description: "resize an image",
+		DefaultPriority: 4, MaxAttempts: 3, Timeout: time.Minute, MaxTimeout: time.Minute,
+		BackoffBase: time.Second, BackoffCap: time.Minute, Version: "v1",
+		Schema: []byte(`{"type":"object","properties":{"url":{"type":"string"},"width":{"type":"integer"}},"required":["url","width"]}`),
+	}}))
+	testkit.WaitFor(t, 30*time.Second, func() bool {
+		code, _ := c.do("GET", "/v1/kinds/acme.resize", alice, nil)
+		return code == 200
+	}, "the gateway accepts the published kind")
 
 	ctx := browser(t)
 	require.NoError(t, chromedp.Run(ctx,
@@ -111,6 +139,36 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`!!document.querySelector('[data-job="%s"]')`, bobJob), &hasBob)))
 	assert.False(t, hasBob, "alice's dashboard must not show bob's job")
 	screenshot(t, ctx, "01-jobs.png")
+
+	// The form's kinds come from GET /v1/kinds: choosing one sets its
+	// default priority, shows its description and required fields, and
+	// prefills them; the schema's refusal is shown.
+	require.NoError(t, waitJS(ctx, `[...document.querySelectorAll('#new-kind option')].map(o => o.value).join() ===
+		[...document.querySelectorAll('#new-kind option')].map(o => o.value).sort().join() &&
+		['acme.resize', 'system.sleep', 'system.noop', 'maintenance.webhook'].every(k => document.querySelector('#new-kind option[value="' + k + '"]'))`, 10*time.Second))
+	var hint, prio, payload string
+	require.NoError(t, chromedp.Run(ctx,
+		selectKind("acme.resize"),
+		chromedp.Text(`#kind-hint`, &hint, chromedp.ByQuery),
+		chromedp.Value(`#new-priority`, &prio, chromedp.ByQuery),
+		chromedp.Value(`#new-payload`, &payload, chromedp.ByQuery),
+	))
+	assert.Equal(t, "resize an image · required payload fields: url, width", hint)
+	assert.Equal(t, "4", prio)
+	assert.JSONEq(t, `{"url": "", "width": 0}`, payload)
+	screenshot(t, ctx, "01b-submit-form.png")
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SetValue(`#new-payload`, `{"url": "https://example.com/a.png"}`, chromedp.ByQuery),
+		chromedp.Click(`#submit-job`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#submit-error').textContent.includes('payload.width')`, 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx,
+		selectKind("system.sleep"),
+		chromedp.Text(`#kind-hint`, &hint, chromedp.ByQuery),
+		chromedp.Value(`#new-priority`, &prio, chromedp.ByQuery),
+	))
+	assert.Equal(t, "no required payload fields", hint)
+	assert.Equal(t, "3", prio, "system.sleep's default priority, normal")
 
 	// Submit through the form and watch the progress bar, without reload.
 	require.NoError(t, chromedp.Run(ctx,
@@ -155,6 +213,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Evaluate(`location.hash = '#/jobs'`, nil),
 		chromedp.WaitVisible(`#submit-form`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `!!document.querySelector('#new-kind option[value="system.sleep"]')`, 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx,
+		selectKind("system.sleep"),
 		chromedp.SetValue(`#new-payload`, `{"ms": 30000}`, chromedp.ByQuery),
 		chromedp.Click(`#submit-job`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),

@@ -98,7 +98,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	rep := &report{When: time.Now().UTC(), Runs: o.runs, Jobs: o.jobs, Ceilings: map[string]any{},
 		Machine: fmt.Sprintf("%s, %d CPUs, %s", host, runtime.NumCPU(), runtime.Version())}
 
-	if selected(o, "ceilings") || selected(o, "w1") || selected(o, "w1b") {
+	if selected(o, "ceilings") || selected(o, "w1") || selected(o, "w1b") || selected(o, "w1c") || selected(o, "w1t") {
 		var rab, pg, rabCPU, pgCPU []float64
 		per := 1000 / float64(o.jobs)
 		for i := 0; i < o.runs; i++ {
@@ -142,6 +142,10 @@ func run(ctx context.Context, o options) (*report, error) {
 			">= 50% of the RabbitMQ ceiling", w1, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.5*rep.RabbitMax }},
 		{"w1b", fmt.Sprintf("%d system.noop through POST /v1/jobs/batch (1,000 a request)", o.jobs),
 			">= 80% of the RabbitMQ ceiling", w1b, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.8*rep.RabbitMax }},
+		{"w1c", fmt.Sprintf("%d system.noop through the Go client's EnqueueMany (W1b's batches)", o.jobs),
+			">= 80% of the RabbitMQ ceiling", w1c, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.8*rep.RabbitMax }},
+		{"w1t", fmt.Sprintf("%d system.noop by hopper.EnqueueManyTx, 1,000 a transaction, no HTTP", o.jobs),
+			">= 80% of the RabbitMQ ceiling", w1t, func(s sample) bool { return rep.RabbitMax > 0 && s.JobsPerSec >= 0.8*rep.RabbitMax }},
 		{"w2", "3,000 low 2 ms sleeps queued, then 50 high; latency columns = high-priority queue wait",
 			"high queue wait p99 < 50 ms", w2, func(s sample) bool { return s.P99ms < 50 }},
 		{"w3", "one job at a time, submit → succeeded seen by the client",
@@ -163,7 +167,7 @@ func run(ctx context.Context, o options) (*report, error) {
 			w.Runs = append(w.Runs, s)
 		}
 		w.Median = medianSample(w.Runs)
-		if rep.RabbitMax > 0 && (sp.name == "w1" || sp.name == "w1b") {
+		if rep.RabbitMax > 0 && strings.HasPrefix(sp.name, "w1") {
 			w.Ratio = w.Median.JobsPerSec / rep.RabbitMax
 		}
 		w.Met = sp.met(w.Median)

@@ -26,6 +26,8 @@ import (
 type stack struct {
 	base   string
 	key    string
+	userID string // the key's user
+	dsn    string // the schema's database URL, as a service sharing Postgres uses it
 	schema string
 	prefix string
 	db     *pgxpool.Pool
@@ -74,6 +76,7 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 		return nil, fmt.Errorf("create schema: %w", err)
 	}
 	dsn := withSchema(o.dbURL, s.schema)
+	s.dsn = dsn
 	api, err := freePort()
 	if err != nil {
 		return nil, err
@@ -151,7 +154,28 @@ func (s *stack) newUser(ctx context.Context, admin string) (string, error) {
 	if err := s.call(ctx, "POST", "/v1/admin/users/"+u["id"].(string)+"/keys", admin, nil, &k); err != nil {
 		return "", err
 	}
+	s.userID = u["id"].(string)
 	return k["key"].(string), nil
+}
+
+// waitLeading waits until the gateway's dispatcher leads, and so
+// publishes transactionally enqueued jobs as they commit (W1t).
+func (s *stack) waitLeading(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var body struct {
+			Leader bool `json:"dispatcher_leader"`
+		}
+		if err := s.call(ctx, "GET", "/readyz", "", nil, &body); err == nil && body.Leader {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the gateway's dispatcher did not lead within 60s")
 }
 
 // call sends one API request and decodes the answer.

@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" (W1t)
+
+	"github.com/hopperq/hopper/pkg/hopper"
 )
 
 // sample is one run of one workload.
@@ -117,12 +123,86 @@ func w1b(ctx context.Context, o options) (sample, error) {
 	return measured(ctx, o, func(s *stack) (sample, int, error) {
 		n := o.jobs
 		start := time.Now()
-		err := concurrently(4, (n+999)/1000, func(b int) error {
-			jobs := make([]map[string]any, min(1000, n-b*1000))
+		err := concurrently(bulkClients, (n+bulkBatch-1)/bulkBatch, func(b int) error {
+			jobs := make([]map[string]any, min(bulkBatch, n-b*bulkBatch))
 			for i := range jobs {
 				jobs[i] = map[string]any{"kind": "system.noop"}
 			}
 			return s.call(ctx, "POST", "/v1/jobs/batch", s.key, map[string]any{"jobs": jobs}, nil)
+		})
+		if err != nil {
+			return sample{}, 0, err
+		}
+		res, err := s.drained(ctx, n, start)
+		return res, n, err
+	})
+}
+
+// bulkBatch and bulkClients shape the bulk workloads (W1b, W1c, W1t):
+// 1,000 jobs a call, 4 calls at once.
+const bulkBatch, bulkClients = 1000, 4
+
+// noopItems is a batch of n system.noop jobs for the Go SDK.
+func noopItems(n int) []hopper.BatchItem {
+	items := make([]hopper.BatchItem, n)
+	for i := range items {
+		items[i] = hopper.BatchItem{Kind: "system.noop"}
+	}
+	return items
+}
+
+// w1c submits W1b's batches through the Go client (hopper.Client.EnqueueMany).
+func w1c(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		c, err := hopper.NewClient(s.base, s.key)
+		if err != nil {
+			return sample{}, 0, err
+		}
+		n := o.jobs
+		start := time.Now()
+		err = concurrently(bulkClients, (n+bulkBatch-1)/bulkBatch, func(b int) error {
+			_, err := c.EnqueueMany(ctx, noopItems(min(bulkBatch, n-b*bulkBatch)))
+			return err
+		})
+		if err != nil {
+			return sample{}, 0, err
+		}
+		res, err := s.drained(ctx, n, start)
+		return res, n, err
+	})
+}
+
+// w1t inserts W1b's batches with hopper.EnqueueManyTx, each in a
+// transaction of its own on a database/sql pool, as a Go service sharing
+// Hopper's Postgres would: no HTTP; the gateway's dispatcher publishes each
+// batch as its transaction commits.
+func w1t(ctx context.Context, o options) (sample, error) {
+	return measured(ctx, o, func(s *stack) (sample, int, error) {
+		if err := s.waitLeading(ctx); err != nil {
+			return sample{}, 0, err
+		}
+		db, err := sql.Open("pgx", s.dsn)
+		if err != nil {
+			return sample{}, 0, err
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(bulkClients)
+		owner, err := uuid.Parse(s.userID)
+		if err != nil {
+			return sample{}, 0, err
+		}
+		n := o.jobs
+		start := time.Now()
+		err = concurrently(bulkClients, (n+bulkBatch-1)/bulkBatch, func(b int) error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback() }()
+			if _, err := hopper.EnqueueManyTx(ctx, tx, owner, noopItems(min(bulkBatch, n-b*bulkBatch))); err != nil {
+				return err
+			}
+			return tx.Commit()
 		})
 		if err != nil {
 			return sample{}, 0, err

@@ -1,6 +1,7 @@
 // Command hopperctl is Hopper's command-line client: submit and follow
-// jobs, list, cancel and retry them, inspect queues and workers, and manage
-// users, API keys and cron schedules — all through the gateway's HTTP API.
+// jobs, list, cancel and retry them, inspect kinds, queues and workers,
+// and manage users, API keys and cron schedules — all through the
+// gateway's HTTP API.
 //
 //	hopperctl [global flags] <command> [flags] [args]
 //
@@ -33,6 +34,8 @@ Jobs:
   cancel <job id>
   retry <job id>
 Operations:
+  kinds                     the kind catalogue: queue, service, live workers, attempts, timeout
+  kinds <name>              one kind with its defaults and payload JSON Schema
   queues                    depth, consumers and rates per queue
   workers                   live worker instances (admin)
   users create <email> [-plan PLAN] [-role user|admin]   (admin)
@@ -121,6 +124,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.cancel(ctx, cmdArgs)
 	case "retry":
 		return c.retry(ctx, cmdArgs)
+	case "kinds":
+		return c.kinds(ctx, cmdArgs)
 	case "queues":
 		return c.queues(ctx, cmdArgs)
 	case "workers":

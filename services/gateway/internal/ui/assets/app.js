@@ -38,6 +38,27 @@ async function api(method, path, body) {
   return data;
 }
 
+// The API's names of priorities 1, 3 and 5; the others are numbers.
+const priorityNames = ["0", "1 (low)", "2", "3 (normal)", "4", "5 (high)"];
+
+// requiredFields lists the top-level fields a payload JSON Schema requires.
+function requiredFields(schema) {
+  return schema && Array.isArray(schema.required) ? schema.required.map(String) : [];
+}
+
+// payloadSkeleton is a payload with each required field set to an empty
+// value of its schema type, for the user to fill in.
+function payloadSkeleton(schema, required) {
+  const empty = { string: "", integer: 0, number: 0, boolean: false, array: [], object: {} };
+  const props = (schema && schema.properties) || {};
+  const out = {};
+  for (const f of required) {
+    const t = props[f] && props[f].type;
+    out[f] = Object.prototype.hasOwnProperty.call(empty, t) ? empty[t] : null;
+  }
+  return JSON.stringify(out);
+}
+
 function stateBadge(s) { return h("span", { class: "state " + s, "data-state": s }, s); }
 function bar(pct, big) { return h("span", { class: big ? "bar big" : "bar", role: "progressbar", "aria-valuenow": pct }, h("span", { style: "width:" + pct + "%" })); }
 function fmtTime(t) { return t ? new Date(t).toLocaleString() : "—"; }
@@ -80,20 +101,49 @@ async function jobsView() {
   const charts = h("div", { class: "charts" }, h("div", {}, h("h2", {}, "Throughput (jobs/min, last hour)"), svgEl("chart-throughput")),
     h("div", {}, h("h2", {}, "Failure rate % (last hour)"), svgEl("chart-failures")));
 
-  const newKind = h("select", { id: "new-kind" }, h("option", { value: "system.sleep" }, "system.sleep"), h("option", { value: "system.noop" }, "system.noop"));
-  const payload = h("input", { id: "new-payload", value: '{"ms": 3000}', size: 30 });
-  const prio = h("select", { id: "new-priority" }, ["normal", "low", "high"].map((p) => h("option", { value: p }, p)));
+  // The submit form offers the kinds the gateway accepts (GET /v1/kinds):
+  // choosing one sets its default priority, says what it is and which
+  // payload fields its schema requires, and prefills those fields until
+  // the payload is edited by hand.
+  const newKind = h("select", { id: "new-kind" });
+  const hint = h("p", { class: "muted hint", id: "kind-hint" });
+  const payload = h("input", { id: "new-payload", value: "{}", size: 30 });
+  const prio = h("select", { id: "new-priority" }, priorityNames.map((name, p) => h("option", { value: String(p) }, name)));
   const submitErr = h("span", { class: "error", id: "submit-error" });
-  const submit = h("form", { class: "card row", id: "submit-form", onsubmit: async (e) => {
+  let kinds = new Map();
+  let payloadEdited = false;
+  payload.addEventListener("input", () => { payloadEdited = true; });
+  const chooseKind = () => {
+    const k = kinds.get(newKind.value);
+    if (!k) { hint.textContent = ""; return; }
+    prio.value = String(k.default_priority);
+    const required = requiredFields(k.payload_schema);
+    hint.textContent = [k.description, required.length ? "required payload fields: " + required.join(", ") : "no required payload fields"]
+      .filter(Boolean).join(" · ");
+    if (!payloadEdited) payload.value = payloadSkeleton(k.payload_schema, required);
+  };
+  newKind.addEventListener("change", chooseKind);
+  const submit = h("form", { class: "card", id: "submit-form", onsubmit: async (e) => {
     e.preventDefault();
     submitErr.textContent = "";
     try {
-      const job = await api("POST", "/v1/jobs", { kind: newKind.value, payload: JSON.parse(payload.value || "{}"), priority: prio.value });
+      const job = await api("POST", "/v1/jobs", { kind: newKind.value, payload: JSON.parse(payload.value || "{}"), priority: Number(prio.value) });
       location.hash = "#/jobs/" + job.id;
     } catch (ex) {
       submitErr.textContent = ex.message;
     }
-  } }, h("label", {}, "Kind", newKind), h("label", {}, "Payload (JSON)", payload), h("label", {}, "Priority", prio), h("button", { type: "submit", id: "submit-job" }, "Submit job"), submitErr);
+  } }, h("h2", {}, "Submit a job"),
+    h("div", { class: "row" }, h("label", {}, "Kind", newKind), h("label", {}, "Payload (JSON)", payload), h("label", {}, "Priority", prio),
+      h("button", { type: "submit", id: "submit-job" }, "Submit job"), submitErr),
+    hint);
+  api("GET", "/v1/kinds").then((list) => {
+    kinds = new Map(list.kinds.map((k) => [k.name, k]));
+    newKind.replaceChildren(...list.kinds.map((k) => h("option", { value: k.name, title: k.description || null }, k.name)));
+    chooseKind();
+  }).catch((ex) => {
+    if (ex.status === 401) return loginView("Your session ended; sign in again.");
+    submitErr.textContent = "kinds not loaded: " + ex.message;
+  });
 
   main.replaceChildren(h("h1", {}, me.admin ? "All jobs" : "Your jobs"), submit, charts,
     h("div", { class: "row card" }, h("label", {}, "State", state), h("label", {}, "Kind", kind)),
