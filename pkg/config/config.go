@@ -67,64 +67,6 @@ type Config struct {
 	// (http://user:pass@host:15672) the gateway reads queue figures from;
 	// unset, it reads what AMQP tells.
 	RabbitMQManagementURL string
-	// MaxUploadBytes bounds one document upload (gateway).
-	MaxUploadBytes int64
-	// MaxDocumentsPerUser is an optional ceiling on every plan's documents
-	// per user (gateway); 0 (the default) leaves it to the plans.
-	MaxDocumentsPerUser int
-	// Retention is how long finished jobs are kept, by final state, and
-	// how long uploads are kept (0: forever); maintenance.cleanup applies it.
-	Retention Retention
-	// Providers are the external services the workers call; a kind whose
-	// provider is unset fails its jobs naming the setting.
-	Providers Providers
-	// MaxAudioBytes bounds one audio upload for transcription (gateway).
-	MaxAudioBytes int64
-	// WebhookSecret signs completion webhooks (maintenance worker).
-	WebhookSecret string
-	// WebhookAllowPrivate lets webhooks reach loopback and private
-	// addresses (tests, local development).
-	WebhookAllowPrivate bool
-}
-
-// Endpoint is an OpenAI-compatible API: base URL, key and model, and the
-// provider's rate limits (0: unlimited), shared by every worker replica
-// pointing at the same host (pkg/ratelimit).
-type Endpoint struct {
-	URL    string
-	APIKey string
-	Model  string
-	RPM    int // <prefix>_RPM: requests per minute
-	TPM    int // <prefix>_TPM: tokens per minute (LLM and embeddings only)
-}
-
-// SMTP is the mail relay maintenance.email sends through.
-type SMTP struct {
-	Host     string
-	Port     int // 0: by TLS mode (587, 465, 25)
-	Username string
-	Password string
-	From     string
-	TLS      string // starttls (default), tls or none
-}
-
-// Providers holds every external provider's settings.
-type Providers struct {
-	LLM        Endpoint // HOPPER_LLM_*
-	Images     Endpoint // HOPPER_IMAGES_*
-	STT        Endpoint // HOPPER_STT_* (speech to text)
-	Embeddings Endpoint // HOPPER_EMBEDDINGS_*
-	SearxNGURL string   // HOPPER_SEARXNG_URL
-	SearxNGRPM int      // HOPPER_SEARXNG_RPM: requests per minute (0: unlimited)
-	SMTP       SMTP     // HOPPER_SMTP_*
-}
-
-// Retention periods applied by maintenance.cleanup.
-type Retention struct {
-	Succeeded time.Duration
-	Failed    time.Duration
-	Cancelled time.Duration
-	Uploads   time.Duration // 0 keeps uploads until their owner deletes them
 }
 
 type serviceDefaults struct {
@@ -176,33 +118,6 @@ func Load(service string, getenv Getenv) (Config, error) {
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
-		MaxUploadBytes:      int64(r.positiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
-		MaxDocumentsPerUser: r.nonNegativeInt("HOPPER_MAX_DOCUMENTS_PER_USER", 0, 1_000_000),
-		WebhookSecret:       r.str("HOPPER_WEBHOOK_SECRET", ""),
-		MaxAudioBytes:       int64(r.positiveInt("HOPPER_MAX_AUDIO_BYTES", 25<<20, 1<<30)),
-		Providers: Providers{
-			LLM:        r.endpoint("HOPPER_LLM", "gpt-4o-mini", true),
-			Images:     r.endpoint("HOPPER_IMAGES", "gpt-image-1", false),
-			STT:        r.endpoint("HOPPER_STT", "whisper-1", false),
-			Embeddings: r.endpoint("HOPPER_EMBEDDINGS", "text-embedding-3-small", true),
-			SearxNGURL: r.optionalURL("HOPPER_SEARXNG_URL", "http://127.0.0.1:8888", "http", "https"),
-			SearxNGRPM: r.nonNegativeInt("HOPPER_SEARXNG_RPM", 0, maxPerMinute),
-			SMTP: SMTP{
-				Host:     r.str("HOPPER_SMTP_HOST", ""),
-				Port:     r.port("HOPPER_SMTP_PORT"),
-				Username: r.str("HOPPER_SMTP_USERNAME", ""),
-				Password: r.str("HOPPER_SMTP_PASSWORD", ""),
-				From:     r.str("HOPPER_SMTP_FROM", ""),
-				TLS:      r.oneOf("HOPPER_SMTP_TLS", "starttls", "starttls", "tls", "none"),
-			},
-		},
-		Retention: Retention{
-			Succeeded: r.duration("HOPPER_RETENTION_SUCCEEDED", 7*24*time.Hour),
-			Failed:    r.duration("HOPPER_RETENTION_FAILED", 30*24*time.Hour),
-			Cancelled: r.duration("HOPPER_RETENTION_CANCELLED", 7*24*time.Hour),
-			Uploads:   r.duration("HOPPER_RETENTION_UPLOADS", 0),
-		},
-		WebhookAllowPrivate: r.boolean("HOPPER_WEBHOOK_ALLOW_PRIVATE", false),
 	}
 	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
 	if r.err != nil {
@@ -344,9 +259,6 @@ func (r *reader) positiveInt(key string, def, max int) int {
 	return n
 }
 
-// maxPerMinute bounds the provider rate-limit settings.
-const maxPerMinute = 1_000_000_000
-
 // nonNegativeInt reads an optional integer in [0, max] (def when unset).
 func (r *reader) nonNegativeInt(key string, def, max int) int {
 	raw := r.getenv(key)
@@ -357,38 +269,6 @@ func (r *reader) nonNegativeInt(key string, def, max int) int {
 	if err != nil || n < 0 || n > max {
 		r.fail(key, "%q is not an integer between 0 and %d", raw, max)
 		return def
-	}
-	return n
-}
-
-// endpoint reads <prefix>_URL, _API_KEY, _MODEL and _RPM (and _TPM when
-// tokens is set); the model has a default only once a URL is set.
-func (r *reader) endpoint(prefix, defaultModel string, tokens bool) Endpoint {
-	e := Endpoint{
-		URL:    r.optionalURL(prefix+"_URL", "https://api.openai.com/v1", "http", "https"),
-		APIKey: r.str(prefix+"_API_KEY", ""),
-		Model:  r.str(prefix+"_MODEL", ""),
-		RPM:    r.nonNegativeInt(prefix+"_RPM", 0, maxPerMinute),
-	}
-	if tokens {
-		e.TPM = r.nonNegativeInt(prefix+"_TPM", 0, maxPerMinute)
-	}
-	if e.URL != "" && e.Model == "" {
-		e.Model = defaultModel
-	}
-	return e
-}
-
-// port reads an optional TCP port (0 when unset).
-func (r *reader) port(key string) int {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
-		r.fail(key, "%q is not a port (1-65535)", v)
-		return 0
 	}
 	return n
 }
@@ -577,27 +457,43 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
-		zap.Int64("max_upload_bytes", c.MaxUploadBytes),
-		zap.Int("max_documents_per_user", c.MaxDocumentsPerUser),
-		zap.Bool("webhook_secret_set", c.WebhookSecret != ""),
-		zap.String("llm_url", MaskURL(c.Providers.LLM.URL)),
-		zap.String("llm_model", c.Providers.LLM.Model),
-		zap.Int("llm_rpm", c.Providers.LLM.RPM),
-		zap.Int("llm_tpm", c.Providers.LLM.TPM),
-		zap.String("images_url", MaskURL(c.Providers.Images.URL)),
-		zap.Int("images_rpm", c.Providers.Images.RPM),
-		zap.String("stt_url", MaskURL(c.Providers.STT.URL)),
-		zap.Int("stt_rpm", c.Providers.STT.RPM),
-		zap.String("embeddings_url", MaskURL(c.Providers.Embeddings.URL)),
-		zap.Int("embeddings_rpm", c.Providers.Embeddings.RPM),
-		zap.Int("embeddings_tpm", c.Providers.Embeddings.TPM),
-		zap.String("searxng_url", MaskURL(c.Providers.SearxNGURL)),
-		zap.Int("searxng_rpm", c.Providers.SearxNGRPM),
-		zap.String("smtp_host", c.Providers.SMTP.Host),
-		zap.Duration("retention_succeeded", c.Retention.Succeeded),
-		zap.Duration("retention_failed", c.Retention.Failed),
-		zap.Duration("retention_cancelled", c.Retention.Cancelled),
-		zap.Duration("retention_uploads", c.Retention.Uploads),
-		zap.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	}
 }
+
+// Reader reads HOPPER_* variables with the rules and messages Load uses,
+// keeping the first error, so a layer above the platform (the product's
+// settings) reads its own variables the same way.
+type Reader struct{ r reader }
+
+// NewReader reads from getenv.
+func NewReader(getenv Getenv) *Reader { return &Reader{r: reader{getenv: getenv}} }
+
+// Err is the first bad variable, as "VAR: why".
+func (r *Reader) Err() error { return r.r.err }
+
+// Str is the variable, trimmed, or def when unset.
+func (r *Reader) Str(key, def string) string { return r.r.str(key, def) }
+
+// OneOf is the variable (or def), which must be one of allowed.
+func (r *Reader) OneOf(key, def string, allowed ...string) string { return r.r.oneOf(key, def, allowed...) }
+
+// OptionalURL is a URL with one of schemes, or "" when unset; example
+// shows its shape in the error.
+func (r *Reader) OptionalURL(key, example string, schemes ...string) string {
+	return r.r.optionalURL(key, example, schemes...)
+}
+
+// PositiveInt is an integer in [1, max], def when unset.
+func (r *Reader) PositiveInt(key string, def, max int) int { return r.r.positiveInt(key, def, max) }
+
+// NonNegativeInt is an integer in [0, max], def when unset.
+func (r *Reader) NonNegativeInt(key string, def, max int) int { return r.r.nonNegativeInt(key, def, max) }
+
+// Bool is true or false, def when unset.
+func (r *Reader) Bool(key string, def bool) bool { return r.r.boolean(key, def) }
+
+// Duration is a duration like 30s, def when unset.
+func (r *Reader) Duration(key string, def time.Duration) time.Duration { return r.r.duration(key, def) }
+
+// Fail records an error for key unless one is recorded already.
+func (r *Reader) Fail(key, format string, args ...any) { r.r.fail(key, format, args...) }

@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -20,16 +21,21 @@ import (
 
 // Run serves the chat-worker until ctx ends, draining in-flight jobs.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	// Every provider call waits for its provider's rate limit (HOPPER_*_RPM,
-	// _TPM), shared with the other replicas through Postgres.
-	lim := ratelimit.New(log)
-	llm, err := newLLM(cfg.Providers.LLM, lim, log)
+	settings, err := product.LoadSettings(os.Getenv)
 	if err != nil {
 		return err
 	}
-	search := newSearcher(cfg.Providers.SearxNGURL, lim.Provider("searxng", cfg.Providers.SearxNGURL,
-		ratelimit.Limit{RequestsPerMinute: cfg.Providers.SearxNGRPM}), log)
-	qemb, err := newQuestionEmbedder(cfg.Providers.Embeddings, lim, log)
+	log.Info("product settings", settings.LogFields()...)
+	// Every provider call waits for its provider's rate limit (HOPPER_*_RPM,
+	// _TPM), shared with the other replicas through Postgres.
+	lim := ratelimit.New(log)
+	llm, err := newLLM(settings.Providers.LLM, lim, log)
+	if err != nil {
+		return err
+	}
+	search := newSearcher(settings.Providers.SearxNGURL, lim.Provider("searxng", settings.Providers.SearxNGURL,
+		ratelimit.Limit{RequestsPerMinute: settings.Providers.SearxNGRPM}), log)
+	qemb, err := newQuestionEmbedder(settings.Providers.Embeddings, lim, log)
 	if err != nil {
 		return err
 	}
@@ -52,8 +58,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	docs := retriever{store: st, embed: qemb, log: log}
 	handlers := map[string]hopper.HandlerFunc{
 		product.KindQAAsk:          (&answerer{store: st, llm: llm, docs: docs}).handle,
-		product.KindChatImage:      newImageGenerator(cfg.Providers.Images, lim, st, log),
-		product.KindChatTranscribe: newTranscriber(cfg.Providers.STT, lim, st, log),
+		product.KindChatImage:      newImageGenerator(settings.Providers.Images, lim, st, log),
+		product.KindChatTranscribe: newTranscriber(settings.Providers.STT, lim, st, log),
 		product.KindChatMessage:    (&chatter{docs: docs, llm: llm}).handle,
 		product.KindChatSearch:     search,
 	}
@@ -65,7 +71,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 
 // newLLM builds the chat client; unset, answers are extractive (nil, nil).
 // A set but malformed configuration stops the service at start.
-func newLLM(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (*providers.ChatClient, error) {
+func newLLM(e product.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (*providers.ChatClient, error) {
 	if e.URL == "" {
 		log.Info("no LLM configured (HOPPER_LLM_URL): chat.message and qa.ask answer extractively")
 		return nil, nil
@@ -93,7 +99,7 @@ func newSearcher(url string, rl *ratelimit.Provider, log *zap.Logger) hopper.Han
 // providerConfig is the client configuration of endpoint e, its requests
 // (and, for the LLM and embeddings, its tokens) paced by lim as provider
 // name.
-func providerConfig(lim *ratelimit.Limiter, name string, e config.Endpoint) providers.Config {
+func providerConfig(lim *ratelimit.Limiter, name string, e product.Endpoint) providers.Config {
 	rl := lim.Provider(name, e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
 	return providers.Config{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
 		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage}

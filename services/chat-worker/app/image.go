@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
@@ -40,7 +39,7 @@ type ImageResult struct {
 // newImageGenerator builds chat.image's handler and its images client,
 // once, at service start. Without HOPPER_IMAGES_URL every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newImageGenerator(e product.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewImageClient(providerConfig(lim, "images", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatImage, err)

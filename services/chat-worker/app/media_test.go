@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 )
 
@@ -28,12 +28,12 @@ func TestImageExt(t *testing.T) {
 func TestMediaNotConfigured(t *testing.T) {
 	t.Parallel()
 	job := &hopper.RawJob{ID: uuid.New(), Kind: "chat.image", Attempt: 1, Payload: []byte(`{"prompt":"x"}`)}
-	_, err := newImageGenerator(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
+	_, err := newImageGenerator(product.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
 	assert.True(t, hopper.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_IMAGES_URL")
 
 	job = &hopper.RawJob{ID: uuid.New(), Kind: "chat.transcribe", Attempt: 1, Payload: []byte(`{"artifact":"input.wav"}`)}
-	_, err = newTranscriber(config.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
+	_, err = newTranscriber(product.Endpoint{}, ratelimit.New(nil), nil, zap.NewNop())(t.Context(), job)
 	assert.True(t, hopper.IsPermanent(err))
 	assert.ErrorContains(t, err, "HOPPER_STT_URL")
 }

@@ -6,9 +6,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
@@ -28,7 +28,7 @@ type questionEmbedder interface {
 // newQuestionEmbedder builds the embeddings client from HOPPER_EMBEDDINGS_*
 // once at start; unset, retrieval is full text only (nil, nil). A set but
 // unusable configuration stops the service.
-func newQuestionEmbedder(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (questionEmbedder, error) {
+func newQuestionEmbedder(e product.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (questionEmbedder, error) {
 	c, err := providers.NewEmbeddingClient(providerConfig(lim, "embeddings", e))
 	if setting, ok := providers.MissingSetting(err); ok {
 		log.Info("no embeddings provider configured (" + setting + "): qa.ask retrieves by full text only")

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
@@ -40,7 +39,7 @@ type TranscribeResult struct {
 // newTranscriber builds chat.transcribe's handler and its speech-to-text
 // client, once, at service start. Without HOPPER_STT_URL every
 // chat.transcribe job fails at once, permanently, naming the setting.
-func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newTranscriber(e product.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewTranscriptionClient(providerConfig(lim, "stt", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatTranscribe, err)

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -19,6 +20,11 @@ import (
 
 // Run serves the document-worker until ctx ends, draining in-flight jobs.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	settings, err := product.LoadSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log.Info("product settings", settings.LogFields()...)
 	ex := extract.Extractor{}
 	if err := ex.CheckPDF(); err != nil {
 		log.Warn("PDF ingestion will fail until pdftotext is installed (poppler-utils)", zap.Error(err))
@@ -26,7 +32,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	// Embedding calls wait for the provider's rate limit (HOPPER_EMBEDDINGS_RPM,
 	// _TPM), shared with every replica through Postgres.
 	lim := ratelimit.New(log)
-	emb, err := newEmbedding(cfg.Providers.Embeddings, lim, log)
+	emb, err := newEmbedding(settings.Providers.Embeddings, lim, log)
 	if err != nil {
 		return fmt.Errorf("document-worker: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
@@ -39,7 +38,7 @@ type embedding struct {
 // newEmbedding builds the embeddings client from HOPPER_EMBEDDINGS_*.
 // Unset, the client is nil and unset says which setting is missing; a set
 // but unusable configuration stops the service at start.
-func newEmbedding(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (embedding, error) {
+func newEmbedding(e product.Endpoint, lim *ratelimit.Limiter, log *zap.Logger) (embedding, error) {
 	rl := lim.Provider("embeddings", e.URL, ratelimit.Limit{RequestsPerMinute: e.RPM, TokensPerMinute: e.TPM})
 	c, err := providers.NewEmbeddingClient(providers.Config{URL: e.URL, APIKey: e.APIKey, Model: e.Model,
 		HTTPClient: rl.HTTPClient(), OnUsage: rl.ChargeUsage})

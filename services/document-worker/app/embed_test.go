@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 )
@@ -61,14 +61,14 @@ func TestEmbedTextsBatches(t *testing.T) {
 
 func TestNewEmbedding(t *testing.T) {
 	t.Parallel()
-	e, err := newEmbedding(config.Endpoint{}, ratelimit.New(nil), zap.NewNop())
+	e, err := newEmbedding(product.Endpoint{}, ratelimit.New(nil), zap.NewNop())
 	require.NoError(t, err)
 	assert.Nil(t, e.client)
 	require.Error(t, e.unset)
 	assert.Contains(t, e.unset.Error(), "HOPPER_EMBEDDINGS_URL")
 	assert.True(t, providers.IsPermanent(e.unset))
 
-	e, err = newEmbedding(config.Endpoint{URL: "http://127.0.0.1:1/v1", Model: "m"}, ratelimit.New(nil), zap.NewNop())
+	e, err = newEmbedding(product.Endpoint{URL: "http://127.0.0.1:1/v1", Model: "m"}, ratelimit.New(nil), zap.NewNop())
 	require.NoError(t, err)
 	assert.NotNil(t, e.client)
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
@@ -31,6 +33,9 @@ import (
 type Options struct {
 	// OnListen learns the API's bound address (HOPPER_HTTP_ADDR=:0).
 	OnListen func(addr string)
+	// Settings are the product's settings its routes use (upload bounds,
+	// webhooks); nil reads them from the environment.
+	Settings *product.Settings
 }
 
 // Migrate applies the embedded database migrations and returns.
@@ -50,6 +55,14 @@ func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 // Run serves the gateway until ctx ends, then shuts down cleanly.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) error {
 	log.Info("starting", cfg.LogFields()...)
+	if opts.Settings == nil {
+		settings, err := product.LoadSettings(os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.Settings = &settings
+	}
+	log.Info("product settings", opts.Settings.LogFields()...)
 	reg, err := jobs.DefaultRegistry()
 	if err != nil {
 		return fmt.Errorf("kind registry: %w", err)
@@ -104,9 +117,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, MaxAudioBytes: cfg.MaxAudioBytes, MaxDocumentsPerUser: cfg.MaxDocumentsPerUser,
-		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
-		AppID:               cfg.Service, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
+		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
+		AppID: cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 	})

@@ -65,13 +65,15 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.Load(config.Gateway, getenv)
 	require.NoError(t, err)
+	settings, err := product.LoadSettings(getenv)
+	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	addrCh := make(chan string, 1)
 	done := make(chan error, 8)
 	go func() {
 		done <- app.Run(ctx, cfg, zaptest.NewLogger(t).Named("gateway"), app.Options{
-			OnListen: func(a string) { addrCh <- a },
+			OnListen: func(a string) { addrCh <- a }, Settings: &settings,
 		})
 	}()
 	var addr string

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -18,7 +19,12 @@ import (
 
 // Run serves the maintenance-worker until ctx ends, draining in-flight jobs.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	wh, err := newWebhookSender(cfg)
+	settings, err := product.LoadSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log.Info("product settings", settings.LogFields()...)
+	wh, err := newWebhookSender(settings)
 	if err != nil {
 		return err
 	}
@@ -26,7 +32,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if !wh.configured() {
 		log.Warn("HOPPER_WEBHOOK_SECRET is not set: webhook deliveries will fail until it is")
 	}
-	em, err := newEmailSender(cfg, log)
+	em, err := newEmailSender(settings, log)
 	if err != nil {
 		return err
 	}
@@ -50,7 +56,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	handlers := map[string]hopper.HandlerFunc{
 		product.KindWebhook: wh.handle,
 		product.KindEmail:   em.handle,
-		product.KindCleanup: (&cleaner{store: st, retention: cfg.Retention, log: log}).handle,
+		product.KindCleanup: (&cleaner{store: st, retention: settings.Retention, log: log}).handle,
 		product.KindReport:  (&reporter{store: st}).handle,
 	}
 	for _, k := range kinds {

@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
@@ -19,7 +18,7 @@ import (
 // past their retention, in small batches.
 type cleaner struct {
 	store     *store.Store
-	retention config.Retention
+	retention product.Retention
 	log       *zap.Logger
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
@@ -29,9 +28,9 @@ type emailSender struct {
 // newEmailSender builds the SMTP sender once, at start. Missing
 // HOPPER_SMTP_HOST or HOPPER_SMTP_FROM is not an error: mail jobs then
 // fail at once naming the setting. Any other bad setting is.
-func newEmailSender(cfg config.Config, log *zap.Logger) (*emailSender, error) {
+func newEmailSender(settings product.Settings, log *zap.Logger) (*emailSender, error) {
 	s := &emailSender{log: log}
-	c := cfg.Providers.SMTP
+	c := settings.Providers.SMTP
 	mode, err := mail.ParseTLSMode(c.TLS)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
@@ -24,12 +23,12 @@ type webhookSender struct {
 	allowPrivate bool
 }
 
-func newWebhookSender(cfg config.Config) (*webhookSender, error) {
-	s := &webhookSender{allowPrivate: cfg.WebhookAllowPrivate}
-	if cfg.WebhookSecret == "" {
+func newWebhookSender(settings product.Settings) (*webhookSender, error) {
+	s := &webhookSender{allowPrivate: settings.WebhookAllowPrivate}
+	if settings.WebhookSecret == "" {
 		return s, nil
 	}
-	d, err := webhook.New(webhook.Config{Secret: []byte(cfg.WebhookSecret), AllowPrivate: cfg.WebhookAllowPrivate})
+	d, err := webhook.New(webhook.Config{Secret: []byte(settings.WebhookSecret), AllowPrivate: settings.WebhookAllowPrivate})
 	if err != nil {
 		return nil, fmt.Errorf("HOPPER_WEBHOOK_SECRET: %w", err)
 	}
