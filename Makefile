@@ -47,7 +47,7 @@ docker:
 	    --label org.opencontainers.image.version=$(VERSION) -t hopper/$$s:$(VERSION) . || exit 1; \
 	done
 
-# Render every kustomize overlay and check it strictly (tools/deploycheck).
+# Render every kustomize overlay and example and check them strictly (tools/deploycheck).
 k8s-validate:
 	$(GO) run ./tools/cmd/k8s-validate -root deployments/k8s
 

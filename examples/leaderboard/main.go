@@ -14,6 +14,8 @@
 //
 // It reads the same HOPPER_* variables as Hopper's own workers
 // (HOPPER_DATABASE_URL, HOPPER_AMQP_URL, HOPPER_CONCURRENCY, …).
+// `leaderboard healthcheck` probes a running instance's /healthz on
+// HOPPER_METRICS_ADDR (the container image's HEALTHCHECK; Dockerfile).
 package main
 
 import (
@@ -27,6 +29,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {

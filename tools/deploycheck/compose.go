@@ -2,8 +2,10 @@ package deploycheck
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,8 +63,38 @@ func LoadCompose(path string) (*Compose, error) {
 // OneShot reports whether a service runs once and exits (migrations).
 func (s ComposeService) OneShot() bool { return s.Restart == "no" }
 
-// CheckCompose checks images, healthchecks, the dependency order and the
-// files the compose file mounts; dir is the compose file's directory.
+// Worker reports whether a service is a Hopper worker: it reaches the
+// broker, runs on, and serves no API.
+func (s ComposeService) Worker() bool {
+	_, amqp := s.Environment["HOPPER_AMQP_URL"]
+	_, api := s.Environment["HOPPER_HTTP_ADDR"]
+	return amqp && !api && !s.OneShot()
+}
+
+// checkComposeWorker: a worker's health server listens on a fixed port on
+// every interface (a service that is not built in otherwise picks a free
+// loopback port), and its healthcheck asks the binary to probe it.
+func checkComposeWorker(name string, svc ComposeService) []error {
+	var errs []error
+	addr := svc.Environment["HOPPER_METRICS_ADDR"]
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case addr == "":
+		errs = append(errs, fmt.Errorf("%s: a worker needs HOPPER_METRICS_ADDR (e.g. \":9100\"): without it a service that is not built in serves /healthz on a free loopback port", name))
+	case err != nil || port == "0" || port == "":
+		errs = append(errs, fmt.Errorf("%s: HOPPER_METRICS_ADDR %q is not host:port with a fixed port", name, addr))
+	case host != "" && host != "0.0.0.0" && host != "::":
+		errs = append(errs, fmt.Errorf("%s: HOPPER_METRICS_ADDR %s listens on %s only: Prometheus reaches the container's address", name, addr, host))
+	}
+	if svc.Healthcheck != nil && !slices.Contains(svc.Healthcheck.Test, "healthcheck") {
+		errs = append(errs, fmt.Errorf("%s: the healthcheck must run the binary's healthcheck subcommand (distroless has no curl), got %v", name, svc.Healthcheck.Test))
+	}
+	return errs
+}
+
+// CheckCompose checks images, healthchecks, the dependency order, the
+// workers' metrics address and the files the compose file mounts; dir is
+// the compose file's directory.
 func CheckCompose(c *Compose, dir string) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -98,6 +130,9 @@ func CheckCompose(c *Compose, dir string) []error {
 			case cond.Condition == "" || cond.Condition == "service_started":
 				add("%s: depends on %s without waiting for it to be healthy or complete", name, dep)
 			}
+		}
+		if svc.Worker() {
+			errs = append(errs, checkComposeWorker(name, svc)...)
 		}
 		for _, v := range svc.Volumes {
 			src, _, _ := strings.Cut(v, ":")

@@ -1,6 +1,7 @@
 package deploycheck_test
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,11 @@ import (
 const composeDir = "../../deployments/compose"
 
 var hopperServices = []string{"gateway", "chat-worker", "document-worker", "maintenance-worker"}
+
+// exampleServices are worker services of one's own shipped as examples:
+// compose service → module folder (its Dockerfile builds the binary of
+// the same name).
+var exampleServices = map[string]string{"leaderboard": "../../examples/leaderboard"}
 
 // TestComposeStack: every service has an image and a healthcheck, starts
 // after what it needs, and the Hopper services' environment is one their
@@ -59,6 +65,26 @@ func TestComposeStack(t *testing.T) {
 		assert.NoError(t, err, "%s: compose environment", s)
 	}
 	before("gateway", "nginx")
+
+	// The examples start only with their profile, after what they need,
+	// with the workers' environment and a metrics address of their own.
+	for s := range exampleServices {
+		svc := c.Services[s]
+		assert.Equal(t, []string{"examples"}, svc.Profiles, s)
+		assert.True(t, svc.Worker(), s)
+		before("migrate", s)
+		assert.Equal(t, "service_completed_successfully", svc.DependsOn["migrate"].Condition, s)
+		assert.True(t, svc.ReadOnly, s)
+		assert.Equal(t, []string{"CMD", "/usr/local/bin/" + s, "healthcheck"}, svc.Healthcheck.Test, s)
+		for k, v := range c.Services["maintenance-worker"].Environment {
+			if k != "HOPPER_METRICS_ADDR" && k != "HOPPER_WEBHOOK_SECRET" {
+				assert.Equal(t, v, svc.Environment[k], "%s: %s as the built-in workers have it", s, k)
+			}
+		}
+		cfg, err := config.Load(s, func(k string) string { return os.Expand(svc.Environment[k], composeDefault) })
+		require.NoError(t, err, "%s: compose environment", s)
+		assert.Equal(t, ":9100", cfg.MetricsAddr, s)
+	}
 }
 
 // composeDefault expands ${VAR:-default} as compose does with VAR unset.
@@ -75,6 +101,9 @@ func TestComposeCheckFails(t *testing.T) {
 	tests := []struct{ name, old, new, wantErr string }{
 		{"no healthcheck", `      test: ["CMD", "/usr/local/bin/chat-worker", "healthcheck"]`, `      disable: true`, "chat-worker: a long-running service needs a healthcheck"},
 		{"waits on a service without healthcheck", "      gateway: {condition: service_healthy}\n\n  chat-worker", "      migrate: {condition: service_healthy}\n\n  chat-worker", "nginx: waits for migrate to be healthy"},
+		{"worker without a metrics address", "      HOPPER_METRICS_ADDR: \":9100\"\n", "", "leaderboard: a worker needs HOPPER_METRICS_ADDR"},
+		{"worker metrics on loopback", `HOPPER_METRICS_ADDR: ":9100"`, `HOPPER_METRICS_ADDR: "127.0.0.1:9100"`, "leaderboard: HOPPER_METRICS_ADDR 127.0.0.1:9100 listens on 127.0.0.1 only"},
+		{"example without its Dockerfile", "dockerfile: examples/leaderboard/Dockerfile", "dockerfile: examples/leaderboard/Dockerfil", "leaderboard: build dockerfile examples/leaderboard/Dockerfil"},
 		{"unknown dependency", "      postgres: {condition: service_healthy}\n\n  gateway:", "      postgis: {condition: service_healthy}\n\n  gateway:", "depends on unknown service postgis"},
 	}
 	orig, err := os.ReadFile(filepath.Join(composeDir, "compose.yaml"))
@@ -109,6 +138,11 @@ func TestDockerfiles(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, deploycheck.CheckDockerfile(df, s))
 	}
+	for s, dir := range exampleServices {
+		df, err := deploycheck.LoadDockerfile(filepath.Join(dir, "Dockerfile"))
+		require.NoError(t, err)
+		assert.Empty(t, deploycheck.CheckDockerfile(df, s))
+	}
 	df := &deploycheck.Dockerfile{Path: "broken", Instructions: []deploycheck.Instruction{{Cmd: "FROM", Args: "golang:1.26"}, {Cmd: "ENTRYPOINT", Args: "x"}}}
 	assert.Len(t, deploycheck.CheckDockerfile(df, "gateway"), 6, "single stage, cgo, toolchain image, root, no healthcheck, wrong entrypoint")
 }
@@ -118,12 +152,19 @@ func TestDockerfiles(t *testing.T) {
 func TestServicesBuildLikeTheImages(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
+	dirs := map[string]string{}
 	for _, s := range hopperServices {
-		cmd := exec.Command("go", "build", "-mod=readonly", "-trimpath", "-o", filepath.Join(out, s), ".")
-		cmd.Dir = filepath.Join("../../services", s)
-		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-		b, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s: %s", s, b)
+		dirs[s] = filepath.Join("../../services", s)
+	}
+	maps.Copy(dirs, exampleServices)
+	for _, s := range slices.Sorted(maps.Keys(dirs)) {
+		t.Run(s, func(t *testing.T) {
+			cmd := exec.Command("go", "build", "-mod=readonly", "-trimpath", "-o", filepath.Join(out, s), ".")
+			cmd.Dir = dirs[s]
+			cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+			b, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s: %s", s, b)
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/hopperq/hopper/tools/deploycheck"
 )
@@ -92,6 +93,11 @@ func TestK8sValidateFails(t *testing.T) {
 		{"no autoscaler", "base/chat-worker.yaml", "kind: ScaledObject\nmetadata:\n  name: chat-worker", "kind: ScaledObject\nmetadata:\n  name: chat-worker-x\nspec:\n  scaleTargetRef: {name: nothing}\n  triggers: []\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unused", "no autoscaler"},
 		{"grace period too short", "base/maintenance-worker.yaml", "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: 20", "leaves no room for HOPPER_SHUTDOWN_GRACE"},
 		{"committed secret", "base/keda-auth.yaml", "apiVersion: keda.sh/v1alpha1", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: oops\nstringData: {password: hunter2}\n---\napiVersion: keda.sh/v1alpha1", "secrets are never committed"},
+		{"metrics on loopback", "components/custom-worker/template/worker.yaml", `value: "0.0.0.0:9100"`, `value: "127.0.0.1:9100"`, "Deployment/leaderboard: HOPPER_METRICS_ADDR 127.0.0.1:9100 listens on 127.0.0.1 only"},
+		{"no metrics address", "components/custom-worker/template/worker.yaml", "- name: HOPPER_METRICS_ADDR\n              value: \"0.0.0.0:9100\"\n", "", "Deployment/leaderboard: HOPPER_METRICS_ADDR is not set"},
+		{"probes on another port", "base/chat-worker.yaml", `value: ":9101"`, `value: ":9111"`, "Deployment/chat-worker: readinessProbe GETs port metrics (9101), but HOPPER_METRICS_ADDR listens on 9111"},
+		{"metrics port closed", "components/custom-worker/template/worker.yaml", "- {port: 9100, protocol: TCP}", "- {port: 9200, protocol: TCP}", "Deployment/leaderboard: NetworkPolicies isolate its pods and none admits port 9100"},
+		{"worker on another vhost", "examples/leaderboard/worker-values.yaml", "vhost: hopper-prod", "vhost: /", `ScaledObjects read different RabbitMQ vhosts: "/" (leaderboard), "hopper-prod" (chat-worker, document-worker, maintenance-worker)`},
 		{"unknown kind", "base/keda-auth.yaml", "apiVersion: keda.sh/v1alpha1", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n---\napiVersion: keda.sh/v1alpha1", "unknown type"},
 	}
 	for _, tt := range tests {
@@ -116,6 +122,63 @@ func TestK8sValidateFails(t *testing.T) {
 			assert.Contains(t, strings.Join(all, "\n"), tt.wantErr)
 		})
 	}
+}
+
+// TestCustomWorkerExample: components/custom-worker adds the leaderboard
+// example to prod under its own name, image and queue, and leaves the
+// rest of prod as it was.
+func TestCustomWorkerExample(t *testing.T) {
+	t.Parallel()
+	prod, errs := deploycheck.Load(filepath.Join(k8sRoot, "overlays", "prod"))
+	require.Empty(t, errs)
+	objs, err := deploycheck.Render(filepath.Join(k8sRoot, "examples", "leaderboard"))
+	require.NoError(t, err)
+	set, errs := deploycheck.Load(filepath.Join(k8sRoot, "examples", "leaderboard"))
+	require.Empty(t, errs)
+	require.Empty(t, set.Check())
+
+	var added []string
+	for _, o := range objs {
+		assert.NotContains(t, string(o.JSON), "custom-worker", "%s: a placeholder (or the values) left in the output", o)
+		if o.Name == "leaderboard" {
+			added = append(added, o.Kind)
+		}
+	}
+	assert.ElementsMatch(t, []string{"ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "ScaledObject", "NetworkPolicy"}, added)
+	assert.Equal(t, prod.Count+len(added), set.Count, "prod's objects, plus the worker's")
+
+	var d *appsv1.Deployment
+	for _, x := range set.Deployments {
+		assert.Equal(t, "hopper", x.Namespace, x.Name)
+		if x.Name == "leaderboard" {
+			d = x
+		}
+	}
+	require.NotNil(t, d)
+	c := d.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "hopper/leaderboard:0.1.0", c.Image)
+	assert.Equal(t, "worker", d.Spec.Template.Labels["app.kubernetes.io/component"])
+	assert.Equal(t, "hopper", d.Spec.Template.Labels["app.kubernetes.io/part-of"], "under the base's default-deny and egress policies")
+	assert.Equal(t, "prod", d.Spec.Template.Labels["hopper.dev/environment"])
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	assert.Equal(t, "leaderboard", env["HOPPER_QUEUES"])
+	assert.Equal(t, "0.0.0.0:9100", env["HOPPER_METRICS_ADDR"])
+	require.Len(t, c.EnvFrom, 1)
+	assert.True(t, strings.HasPrefix(c.EnvFrom[0].ConfigMapRef.Name, "hopper-config-"), "the overlay's generated hopper-config: %s", c.EnvFrom[0].ConfigMapRef.Name)
+
+	for _, so := range set.Scaled {
+		if so.Name == "leaderboard" {
+			assert.Equal(t, "leaderboard", so.Spec.ScaleTargetRef.Name)
+			assert.Equal(t, "hopper.leaderboard", so.Spec.Triggers[0].Metadata["queueName"])
+			assert.Equal(t, "hopper-prod", so.Spec.Triggers[0].Metadata["vhostName"])
+		}
+	}
+	grace, period, err := set.WorkerDrain("leaderboard")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, period, grace+5*time.Second)
 }
 
 // TestWorkerDrainFitsGrace: the drain window the manifests give matches

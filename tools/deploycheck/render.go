@@ -1,7 +1,9 @@
 package deploycheck
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,5 +61,27 @@ func Overlays(root string) ([]string, error) {
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("no overlays under %s", root)
 	}
+	return dirs, nil
+}
+
+// Examples lists the example kustomizations under root/examples (each a
+// Hopper overlay plus something added to it, such as a worker service of
+// one's own), sorted; none when the folder does not exist.
+func Examples(root string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "examples"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list examples: %w", err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		dir := filepath.Join(root, "examples", e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); e.IsDir() && err == nil {
+			dirs = append(dirs, dir)
+		}
+	}
+	sort.Strings(dirs)
 	return dirs, nil
 }

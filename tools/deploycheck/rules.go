@@ -2,6 +2,9 @@ package deploycheck
 
 import (
 	"fmt"
+	"net"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,9 +12,11 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // drainMargin is what a worker needs past HOPPER_SHUTDOWN_GRACE to release
@@ -33,6 +38,7 @@ type Set struct {
 	HPAs        []*autoscalingv2.HorizontalPodAutoscaler
 	Scaled      []*ScaledObject
 	TriggerAuth map[string]*TriggerAuthentication
+	NetPolicies []*networkingv1.NetworkPolicy
 	Count       int
 }
 
@@ -70,6 +76,8 @@ func Load(dir string) (*Set, []error) {
 			s.Scaled = append(s.Scaled, t)
 		case *TriggerAuthentication:
 			s.TriggerAuth[t.Name] = t
+		case *networkingv1.NetworkPolicy:
+			s.NetPolicies = append(s.NetPolicies, t)
 		}
 	}
 	return s, errs
@@ -111,6 +119,7 @@ func (s *Set) Check() []error {
 			}
 		}
 	}
+	errs = append(errs, s.checkVhosts()...)
 	for _, svc := range s.Services {
 		if !s.selectsDeployment(svc.Spec.Selector) {
 			add("Service/%s: selector %v matches no Deployment", svc.Name, svc.Spec.Selector)
@@ -236,6 +245,8 @@ func (s *Set) checkWorker(d *appsv1.Deployment) []error {
 		add("no autoscaler: neither a KEDA ScaledObject nor a HorizontalPodAutoscaler targets it")
 	}
 
+	errs = append(errs, s.checkMetrics(d, c)...)
+
 	grace, err := time.ParseDuration(s.envValue(c, "HOPPER_SHUTDOWN_GRACE", "25s"))
 	if err != nil {
 		add("HOPPER_SHUTDOWN_GRACE: %v", err)
@@ -249,6 +260,126 @@ func (s *Set) checkWorker(d *appsv1.Deployment) []error {
 		add("terminationGracePeriodSeconds %s leaves no room for HOPPER_SHUTDOWN_GRACE %s + %s to release jobs", period, grace, drainMargin)
 	}
 	return errs
+}
+
+// checkMetrics: the worker's health server listens where the kubelet and
+// Prometheus reach it. A service that is not built in listens on a free
+// loopback port unless HOPPER_METRICS_ADDR says otherwise, so a worker
+// must set it, on every interface, on the port its probes GET; the
+// scrape annotation and the NetworkPolicies must agree with that port.
+func (s *Set) checkMetrics(d *appsv1.Deployment, c corev1.Container) []error {
+	var errs []error
+	ref := "Deployment/" + d.Name
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(ref+": "+format, args...)) }
+	addr := s.envValue(c, "HOPPER_METRICS_ADDR", "")
+	if addr == "" {
+		return []error{fmt.Errorf("%s: HOPPER_METRICS_ADDR is not set: a worker service that is not built in serves /healthz on a loopback port the probes cannot reach (set :<port>)", ref)}
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port <= 0 || port > 65535 {
+		return []error{fmt.Errorf("%s: HOPPER_METRICS_ADDR %q is not host:port with a fixed port", ref, addr)}
+	}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		add("HOPPER_METRICS_ADDR %s listens on %s only: the probes and Prometheus reach the pod's IP (use :%d)", addr, host, port)
+	}
+	for name, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			continue
+		}
+		if got := containerPort(c, p.HTTPGet.Port); got != port {
+			add("%s GETs port %s (%d), but HOPPER_METRICS_ADDR listens on %d", name, p.HTTPGet.Port.String(), got, port)
+		}
+	}
+	if a, ok := d.Spec.Template.Annotations["prometheus.io/port"]; ok && a != portText {
+		add("annotation prometheus.io/port %q, but HOPPER_METRICS_ADDR listens on %d", a, port)
+	}
+	if !s.ingressAllowed(d.Spec.Template.Labels, c, port) {
+		add("NetworkPolicies isolate its pods and none admits port %d (its metrics): Prometheus cannot scrape it", port)
+	}
+	return errs
+}
+
+// containerPort resolves a probe's port, by number or by name.
+func containerPort(c corev1.Container, p intstr.IntOrString) int {
+	if p.Type == intstr.Int {
+		return p.IntValue()
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return int(cp.ContainerPort)
+		}
+	}
+	return 0
+}
+
+// ingressAllowed reports whether traffic to port reaches pods labelled
+// podLabels, as Kubernetes decides: open unless an Ingress policy selects
+// them, then only through a rule that admits the port.
+func (s *Set) ingressAllowed(podLabels map[string]string, c corev1.Container, port int) bool {
+	isolated := false
+	for _, np := range s.NetPolicies {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil || !sel.Matches(labels.Set(podLabels)) || !policiesIngress(np) {
+			continue
+		}
+		isolated = true
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				return true
+			}
+			for _, rp := range rule.Ports {
+				if rp.Port == nil {
+					return true
+				}
+				lo := containerPort(c, *rp.Port)
+				hi := lo
+				if rp.EndPort != nil {
+					hi = int(*rp.EndPort)
+				}
+				if lo <= port && port <= hi {
+					return true
+				}
+			}
+		}
+	}
+	return !isolated
+}
+
+func policiesIngress(np *networkingv1.NetworkPolicy) bool {
+	if len(np.Spec.PolicyTypes) == 0 {
+		return true // the API server defaults to Ingress
+	}
+	for _, t := range np.Spec.PolicyTypes {
+		if t == networkingv1.PolicyTypeIngress {
+			return true
+		}
+	}
+	return false
+}
+
+// checkVhosts: every rabbitmq trigger of a set reads one vhost, the one
+// hopper-secrets' amqp-url names; a worker added to an overlay that kept
+// the base's "/" would scale on a queue nobody uses.
+func (s *Set) checkVhosts() []error {
+	seen := map[string][]string{}
+	for _, so := range s.Scaled {
+		for _, tr := range so.Spec.Triggers {
+			if tr.Type == "rabbitmq" {
+				v := tr.Metadata["vhostName"]
+				seen[v] = append(seen[v], so.Name)
+			}
+		}
+	}
+	if len(seen) < 2 {
+		return nil
+	}
+	var parts []string
+	for v, names := range seen {
+		parts = append(parts, fmt.Sprintf("%q (%s)", v, strings.Join(names, ", ")))
+	}
+	sort.Strings(parts)
+	return []error{fmt.Errorf("ScaledObjects read different RabbitMQ vhosts: %s; one overlay has one vhost, the one in hopper-secrets' amqp-url", strings.Join(parts, ", "))}
 }
 
 // WorkerDrain returns a worker Deployment's HOPPER_SHUTDOWN_GRACE and

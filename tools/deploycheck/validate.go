@@ -2,19 +2,25 @@ package deploycheck
 
 import "fmt"
 
-// Result is one overlay's outcome.
+// Result is one overlay's (or example's) outcome.
 type Result struct {
 	Overlay string
 	Objects int
 	Errors  []error
 }
 
-// ValidateK8s renders and checks every overlay under root (deployments/k8s).
+// ValidateK8s renders and checks every overlay and every example under
+// root (deployments/k8s).
 func ValidateK8s(root string) ([]Result, error) {
 	dirs, err := Overlays(root)
 	if err != nil {
 		return nil, err
 	}
+	examples, err := Examples(root)
+	if err != nil {
+		return nil, err
+	}
+	dirs = append(dirs, examples...)
 	var results []Result
 	for _, dir := range dirs {
 		set, errs := Load(dir)

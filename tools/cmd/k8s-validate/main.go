@@ -1,4 +1,4 @@
-// Command k8s-validate renders every kustomize overlay under
+// Command k8s-validate renders every kustomize overlay and example under
 // deployments/k8s and checks it (see package deploycheck). It exits 1 and
 // lists every problem when one is found.
 //
@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	root := flag.String("root", "deployments/k8s", "directory holding base/, components/ and overlays/")
+	root := flag.String("root", "deployments/k8s", "directory holding base/, components/, overlays/ and examples/")
 	flag.Parse()
 	results, err := deploycheck.ValidateK8s(*root)
 	if err != nil {
