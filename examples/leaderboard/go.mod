@@ -2,7 +2,10 @@ module github.com/hopperq/hopper/examples/leaderboard
 
 go 1.26.8
 
-require github.com/hopperq/hopper/pkg v0.0.0
+require (
+	github.com/hopperq/hopper/pkg v0.0.0
+	go.uber.org/zap v1.28.0
+)
 
 require (
 	github.com/bahlo/generic-list-go v0.2.0 // indirect
@@ -54,7 +57,6 @@ require (
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.2 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect

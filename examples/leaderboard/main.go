@@ -20,28 +20,23 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 )
 
+// main loads the HOPPER_* configuration, runs until SIGINT or SIGTERM
+// (then drains), and serves `leaderboard healthcheck`, the image's
+// HEALTHCHECK.
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck())
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "leaderboard:", err)
-		os.Exit(1)
-	}
+	os.Exit(hopper.Main("leaderboard", run))
 }
 
-func run(ctx context.Context) error {
-	w, err := hopper.NewWorker(hopper.WorkerConfig{Service: "leaderboard"})
+func run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
 	if err != nil {
 		return err
 	}

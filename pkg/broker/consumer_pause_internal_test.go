@@ -13,7 +13,7 @@ import (
 // comes back without consuming the paused queue, and resumes it later.
 func TestPauseSurvivesReconnect(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	var reconnects atomic.Int64
 	c := newRunningConsumer(t, topo, ConsumerOptions{Queues: []string{"chat", "document"}, Tag: "ps",
 		OnReconnect: func() { reconnects.Add(1) }})

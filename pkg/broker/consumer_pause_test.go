@@ -35,7 +35,7 @@ func waitCounts(t *testing.T, name string, ready, consumers int) {
 // still be acked, and resume brings the rest.
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	const n = 6
 	for i := range n {
@@ -77,7 +77,7 @@ func TestPauseResume(t *testing.T) {
 // consumed from the first session on.
 func TestPausedQueuesReadAtStart(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	declareTopology(t, topo)
 	tests := []struct {
 		name   string
@@ -108,7 +108,7 @@ func TestPausedQueuesReadAtStart(t *testing.T) {
 
 func TestSetPaused(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	c := startConsumer(t, topo, broker.ConsumerOptions{Queues: []string{"chat", "document", "maintenance"}})
 	steps := []struct {
 		set, want []string
@@ -136,7 +136,7 @@ func TestSetPaused(t *testing.T) {
 // TestPauseBeforeRun: a pause recorded before Run holds from the start.
 func TestPauseBeforeRun(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	declareTopology(t, topo)
 	c := broker.NewConsumer(testkit.AMQPURL(), topo, broker.ConsumerOptions{Queues: []string{"chat", "document"}, Logger: testLogger(t)})
 	require.NoError(t, c.Pause("document"))

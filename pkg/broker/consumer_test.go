@@ -19,7 +19,7 @@ import (
 func TestConsumePriority(t *testing.T) {
 	t.Parallel()
 	const low, high = 50, 10
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	for i := range low {
 		require.NoError(t, p.Publish(publishCtx(t), broker.Message{JobID: fmt.Sprintf("low-%d", i), Kind: "document.ingest", Priority: 1}))
@@ -45,7 +45,7 @@ func TestConsumePriority(t *testing.T) {
 // without requeue, lands in the dead queue.
 func TestPoisonMessageDeadLetters(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	declareTopology(t, topo)
 	c := startConsumer(t, topo, broker.ConsumerOptions{Queues: []string{"chat"}})
 
@@ -74,7 +74,7 @@ func TestPoisonMessageDeadLetters(t *testing.T) {
 
 func TestConsumerStops(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	c := broker.NewConsumer(testkit.AMQPURL(), topo, broker.ConsumerOptions{Queues: []string{"maintenance"}, Logger: testLogger(t)})
 	assert.False(t, c.Ready())

@@ -65,7 +65,7 @@ func sideConn(t *testing.T) *amqp.Connection {
 
 func TestControlListenerReconnects(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 0)
 	l := newRunningControlListener(t, topo)
 	side := sideConn(t)
@@ -105,7 +105,7 @@ func TestControlListenerReconnects(t *testing.T) {
 
 func TestControlQueueDeletedAfterStop(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	l := NewControlListener(testkit.AMQPURL(), topo, ControlListenerOptions{Logger: internalLogger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

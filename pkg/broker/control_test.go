@@ -37,7 +37,7 @@ func signal(t *testing.T, l *broker.ControlListener) broker.ControlMessage {
 
 func TestControlSignalReachesEveryListener(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{AppID: "gateway-test"})
 	a := startControlListener(t, topo, "worker-a")
 	b := startControlListener(t, topo, "worker-b")
@@ -60,7 +60,7 @@ func TestControlSignalReachesEveryListener(t *testing.T) {
 // signal is and who sent it.
 func TestControlMessageProperties(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{AppID: "gateway-test"})
 
 	ch := channel(t)
@@ -85,7 +85,7 @@ func TestControlMessageProperties(t *testing.T) {
 
 func TestPublishControlWithoutListener(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	assert.NoError(t, p.PublishControl(publishCtx(t), broker.ControlMessage{Type: broker.ControlCancel, JobID: "nobody-runs-it"}),
 		"unroutable signal: nobody to tell")
@@ -94,7 +94,7 @@ func TestPublishControlWithoutListener(t *testing.T) {
 
 func TestPublishControlErrors(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	idle := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{})
 	err := idle.PublishControl(publishCtx(t), broker.ControlMessage{Type: broker.ControlCancel, JobID: "x"})
 	assert.ErrorIs(t, err, broker.ErrNotConnected)
@@ -110,7 +110,7 @@ func TestPublishControlErrors(t *testing.T) {
 // logged and dropped; the listener keeps going.
 func TestControlListenerDropsUndecodable(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	l := startControlListener(t, topo, "worker-c")
 
@@ -128,7 +128,7 @@ func TestControlListenerDropsUndecodable(t *testing.T) {
 
 func TestControlListenerStops(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	l := broker.NewControlListener(testkit.AMQPURL(), topo, broker.ControlListenerOptions{Logger: testLogger(t)})
 	assert.False(t, l.Ready())
 	ctx, cancel := context.WithCancel(context.Background())

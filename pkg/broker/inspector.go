@@ -40,6 +40,10 @@ type InspectorOptions struct {
 	// (http://user:pass@host:15672). Empty: read the queues over AMQP.
 	ManagementURL string
 	Topology      Topology
+	// JobQueues, when set, names the job queues to report (short names):
+	// the queues of the kinds in the catalogue, say. Unset: the
+	// topology's queues.
+	JobQueues func() []string
 	// Timeout bounds one Queues call; default DefaultInspectTimeout.
 	Timeout time.Duration
 }
@@ -70,10 +74,11 @@ type QueueStats struct {
 // management HTTP API when one is configured, else with passive queue
 // declarations over a short-lived AMQP connection.
 type Inspector struct {
-	amqpURL string
-	topo    Topology
-	timeout time.Duration
-	vhost   string
+	amqpURL   string
+	topo      Topology
+	jobQueues func() []string
+	timeout   time.Duration
+	vhost     string
 
 	// mgmt is the management API base (no credentials), nil when unset.
 	mgmt       *url.URL
@@ -90,7 +95,7 @@ func NewInspector(opts InspectorOptions) (*Inspector, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultInspectTimeout
 	}
-	i := &Inspector{amqpURL: opts.AMQPURL, topo: opts.Topology, timeout: opts.Timeout, vhost: uri.Vhost}
+	i := &Inspector{amqpURL: opts.AMQPURL, topo: opts.Topology, jobQueues: opts.JobQueues, timeout: opts.Timeout, vhost: uri.Vhost}
 	if opts.ManagementURL == "" {
 		return i, nil
 	}
@@ -122,9 +127,12 @@ func (i *Inspector) Source() string {
 	return SourceAMQP
 }
 
-// JobQueues are the short names of the topology's job queues, the ones
-// workers consume and an operator may pause.
+// JobQueues are the short names of the job queues, the ones workers
+// consume and an operator may pause.
 func (i *Inspector) JobQueues() []string {
+	if i.jobQueues != nil {
+		return i.jobQueues()
+	}
 	out := make([]string, len(i.topo.Queues))
 	for k, q := range i.topo.Queues {
 		out[k] = q.Name

@@ -57,7 +57,7 @@ func statsByQueue(stats []broker.QueueStats) map[string]broker.QueueStats {
 
 func TestInspectorAMQP(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	for range 3 {
 		require.NoError(t, p.Publish(publishCtx(t), broker.Message{JobID: "j", Kind: "system.noop"}))
@@ -98,7 +98,7 @@ func TestInspectorAMQP(t *testing.T) {
 func TestInspectorAMQPUnreachable(t *testing.T) {
 	t.Parallel()
 	in, err := broker.NewInspector(broker.InspectorOptions{AMQPURL: "amqp://guest:guest@127.0.0.1:1/",
-		Topology: broker.NewTopology("x", ""), Timeout: time.Second})
+		Topology: testTopology("x", ""), Timeout: time.Second})
 	require.NoError(t, err)
 	for _, s := range in.Queues(t.Context()) {
 		assert.Error(t, s.Err, s.Queue)
@@ -109,7 +109,7 @@ func TestInspectorAMQPUnreachable(t *testing.T) {
 func TestInspectorManagement(t *testing.T) {
 	t.Parallel()
 	mgmt := managementURL(t)
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	for range 3 {
 		require.NoError(t, p.Publish(publishCtx(t), broker.Message{JobID: "j", Kind: "document.ingest"}))
@@ -161,7 +161,7 @@ func TestInspectorManagementRequests(t *testing.T) {
 	t.Cleanup(srv.Close)
 	mgmt := strings.Replace(srv.URL, "http://", "http://ops:s3cret@", 1) + "/rmq/"
 	in, err := broker.NewInspector(broker.InspectorOptions{AMQPURL: "amqp://u:p@127.0.0.1:5672/my%2Fvhost",
-		ManagementURL: mgmt, Topology: broker.NewTopology("p", "")})
+		ManagementURL: mgmt, Topology: testTopology("p", "")})
 	require.NoError(t, err)
 	byQ := statsByQueue(in.Queues(context.Background()))
 
@@ -209,7 +209,7 @@ func TestNewInspectorValidates(t *testing.T) {
 		{"management without host", "amqp://127.0.0.1/", "http://", false},
 	}
 	for _, tc := range tests {
-		_, err := broker.NewInspector(broker.InspectorOptions{AMQPURL: tc.amqpURL, ManagementURL: tc.mgmt, Topology: broker.NewTopology("x", "")})
+		_, err := broker.NewInspector(broker.InspectorOptions{AMQPURL: tc.amqpURL, ManagementURL: tc.mgmt, Topology: testTopology("x", "")})
 		assert.Equal(t, tc.ok, err == nil, "%s: %v", tc.name, err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 func TestPublishRoutesByKind(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{AppID: "gateway-test"})
 	c := startConsumer(t, topo, broker.ConsumerOptions{Prefetch: 10, Tag: "routes"})
 	ts := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -74,7 +74,7 @@ func TestPublishRoutesByKind(t *testing.T) {
 
 func TestPublishDefaultsTimestamp(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	c := startConsumer(t, topo, broker.ConsumerOptions{Queues: []string{"chat"}})
 	before := time.Now().Add(-time.Second)
@@ -87,7 +87,7 @@ func TestPublishDefaultsTimestamp(t *testing.T) {
 
 func TestPublishRejectsInvalidMessage(t *testing.T) {
 	t.Parallel()
-	p := broker.NewPublisher(testkit.AMQPURL(), broker.NewTopology("unused", ""), broker.PublisherOptions{})
+	p := broker.NewPublisher(testkit.AMQPURL(), testTopology("unused", ""), broker.PublisherOptions{})
 	for name, m := range map[string]broker.Message{
 		"no job id":    {Kind: "chat.message"},
 		"no kind":      {JobID: "j"},
@@ -101,7 +101,7 @@ func TestPublishRejectsInvalidMessage(t *testing.T) {
 
 func TestPublishUnroutable(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	err := p.Publish(publishCtx(t), broker.Message{JobID: "lost", Kind: "nowhere.kind"})
 	assert.ErrorIs(t, err, broker.ErrUnroutable)
@@ -118,7 +118,7 @@ func TestPublishConcurrent(t *testing.T) {
 		workers   = 8
 		perWorker = 63 // 504 messages
 	)
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{Window: 32})
 
 	var wg sync.WaitGroup
@@ -175,7 +175,7 @@ func TestPublishConcurrent(t *testing.T) {
 
 func TestPublishNotConnected(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 
 	t.Run("run not started", func(t *testing.T) {
 		p := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{})
@@ -211,7 +211,7 @@ func TestPublishNotConnected(t *testing.T) {
 
 func TestPublishCancelledContext(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -226,7 +226,7 @@ func TestPublishCancelledContext(t *testing.T) {
 // turns and all succeed.
 func TestPublishSmallWindow(t *testing.T) {
 	t.Parallel()
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := startPublisher(t, topo, broker.PublisherOptions{Window: 1})
 	var wg sync.WaitGroup
 	for i := range 20 {

@@ -94,7 +94,7 @@ func waitNewConn(t *testing.T, live *atomic.Pointer[amqp.Connection], old *amqp.
 
 func TestPublisherReconnects(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 0)
 	require.NoError(t, p.Publish(ctxFor(t), Message{JobID: "before", Kind: "chat.message"}))
 
@@ -119,7 +119,7 @@ func TestPublisherReconnects(t *testing.T) {
 
 func TestPublisherRecoversFromChannelError(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 0)
 	old := p.conn.Load()
 
@@ -139,7 +139,7 @@ func TestPublisherRecoversFromChannelError(t *testing.T) {
 // or one of the connection errors.
 func TestPublishersNeverHangOnConnectionLoss(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 16)
 
 	var (
@@ -195,7 +195,7 @@ func TestPublishersNeverHangOnConnectionLoss(t *testing.T) {
 
 func TestConsumerReconnects(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 0)
 	c := newRunningConsumer(t, topo, ConsumerOptions{Queues: []string{"chat", "document"}, Prefetch: 2, Tag: "rc"})
 
@@ -241,7 +241,7 @@ func TestConsumerReconnects(t *testing.T) {
 
 func TestPublishWaitsForWindowSlot(t *testing.T) {
 	t.Parallel()
-	topo := NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	p := newRunningPublisher(t, topo, 1)
 	p.slots <- struct{}{} // the only slot, as if a publish were in flight
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -35,18 +36,25 @@ type Topology struct {
 	Queues    []QueueSpec
 }
 
-// DefaultQueues is the standard per-domain queue layout.
-func DefaultQueues() []QueueSpec {
-	return []QueueSpec{
-		{Name: "chat", Bindings: []string{"chat.#", "qa.#"}},
-		{Name: "document", Bindings: []string{"document.#"}},
-		{Name: "maintenance", Bindings: []string{"maintenance.#", "system.#"}},
-	}
+// NewTopology returns the objects every service declares under prefix —
+// the jobs exchange, the dead-letter exchange and queue, the control
+// exchange — and queues. Which job queues exist, and which routing keys
+// they bind, is the services' to say (Bind): the broker knows no kinds.
+func NewTopology(prefix, queueType string, queues ...QueueSpec) Topology {
+	return Topology{Prefix: prefix, QueueType: queueType, Queues: queues}
 }
 
-// NewTopology returns the default queue layout under prefix.
-func NewTopology(prefix, queueType string) Topology {
-	return Topology{Prefix: prefix, QueueType: queueType, Queues: DefaultQueues()}
+// Bind binds routingKey (a kind name or a topic pattern) to the queue
+// short-named queue, adding the queue if the topology lacks it.
+func (t *Topology) Bind(queue, routingKey string) {
+	i := slices.IndexFunc(t.Queues, func(q QueueSpec) bool { return q.Name == queue })
+	if i < 0 {
+		t.Queues = append(t.Queues, QueueSpec{Name: queue})
+		i = len(t.Queues) - 1
+	}
+	if !slices.Contains(t.Queues[i].Bindings, routingKey) {
+		t.Queues[i].Bindings = append(t.Queues[i].Bindings, routingKey)
+	}
 }
 
 func (t Topology) name(short string) string {

@@ -15,16 +15,20 @@ import (
 func TestTopologyNames(t *testing.T) {
 	t.Parallel()
 	topo := broker.NewTopology("hopper", "")
+	assert.Empty(t, topo.Queues, "job queues are the services' to declare")
+	topo.Bind("chat", "chat.message")
+	topo.Bind("chat", "qa.#")
+	topo.Bind("chat", "qa.#")
+	topo.Bind("document", "document.ingest")
 	assert.Equal(t, "hopper.jobs", topo.Exchange())
 	assert.Equal(t, "hopper.chat", topo.QueueName("chat"))
 	assert.Equal(t, "hopper.dlx", topo.DeadLetterExchange())
 	assert.Equal(t, "hopper.dead", topo.DeadQueue())
 	assert.Equal(t, "hopper.control", topo.ControlExchange())
 	assert.Equal(t, []broker.QueueSpec{
-		{Name: "chat", Bindings: []string{"chat.#", "qa.#"}},
-		{Name: "document", Bindings: []string{"document.#"}},
-		{Name: "maintenance", Bindings: []string{"maintenance.#", "system.#"}},
-	}, topo.Queues)
+		{Name: "chat", Bindings: []string{"chat.message", "qa.#"}},
+		{Name: "document", Bindings: []string{"document.ingest"}},
+	}, topo.Queues, "each binding once")
 	// Names agree with the test kit, which cleans them up.
 	assert.Equal(t, testkit.QueueName("hopper", "chat"), topo.QueueName("chat"))
 }

@@ -128,6 +128,19 @@ func (c *Catalog) RefreshMissing(ctx context.Context, name string) bool {
 	return ok
 }
 
+// Queues lists the queues of the accepted kinds, sorted.
+func (c *Catalog) Queues() []string {
+	s := c.snap.Load()
+	var out []string
+	for _, k := range s.kinds {
+		if !slices.Contains(out, k.Queue) {
+			out = append(out, k.Queue)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Refresh reads the catalogue again if it changed since the last read.
 func (c *Catalog) Refresh(ctx context.Context) error {
 	c.mu.Lock()

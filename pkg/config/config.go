@@ -475,7 +475,9 @@ func (r *Reader) Err() error { return r.r.err }
 func (r *Reader) Str(key, def string) string { return r.r.str(key, def) }
 
 // OneOf is the variable (or def), which must be one of allowed.
-func (r *Reader) OneOf(key, def string, allowed ...string) string { return r.r.oneOf(key, def, allowed...) }
+func (r *Reader) OneOf(key, def string, allowed ...string) string {
+	return r.r.oneOf(key, def, allowed...)
+}
 
 // OptionalURL is a URL with one of schemes, or "" when unset; example
 // shows its shape in the error.
@@ -487,7 +489,9 @@ func (r *Reader) OptionalURL(key, example string, schemes ...string) string {
 func (r *Reader) PositiveInt(key string, def, max int) int { return r.r.positiveInt(key, def, max) }
 
 // NonNegativeInt is an integer in [0, max], def when unset.
-func (r *Reader) NonNegativeInt(key string, def, max int) int { return r.r.nonNegativeInt(key, def, max) }
+func (r *Reader) NonNegativeInt(key string, def, max int) int {
+	return r.r.nonNegativeInt(key, def, max)
+}
 
 // Bool is true or false, def when unset.
 func (r *Reader) Bool(key string, def bool) bool { return r.r.boolean(key, def) }

@@ -40,7 +40,7 @@ func TestCronLeaderFailover(t *testing.T) {
 	st := open()
 	require.NoError(t, st.Migrate(ctx))
 
-	pub := broker.NewPublisher(testkit.AMQPURL(), broker.NewTopology(prefix, ""), broker.PublisherOptions{AppID: "cron-test", Logger: log})
+	pub := broker.NewPublisher(testkit.AMQPURL(), testTopology(prefix, ""), broker.PublisherOptions{AppID: "cron-test", Logger: log})
 	var wg sync.WaitGroup
 	pubCtx, stopPub := context.WithCancel(ctx)
 	wg.Go(func() { _ = pub.Run(pubCtx) })

@@ -48,7 +48,7 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 	require.NoError(t, err)
 	noop, _ := reg.Lookup(jobs.KindNoop)
 
-	topo := broker.NewTopology(prefix, "")
+	topo := testTopology(prefix, "")
 	pub := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{AppID: "enqueued-test", Logger: log})
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,6 +52,10 @@ func Main(service string, run RunFunc) int {
 func command(cfg config.Config, args []string) int {
 	switch args[0] {
 	case "healthcheck":
+		if _, port, err := net.SplitHostPort(cfg.MetricsAddr); err != nil || port == "0" {
+			fmt.Fprintf(os.Stderr, "%s: HOPPER_METRICS_ADDR %q names no fixed port to probe\n", cfg.Service, cfg.MetricsAddr)
+			return 1
+		}
 		if err := httpx.Probe(context.Background(), cfg.MetricsAddr, "/healthz"); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", cfg.Service, err)
 			return 1

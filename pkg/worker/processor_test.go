@@ -161,7 +161,7 @@ func newRig(t *testing.T) *rig {
 	r.reg, err = jobs.DefaultRegistry()
 	require.NoError(t, err)
 
-	topo := broker.NewTopology(testkit.Prefix(t), "")
+	topo := testTopology(testkit.Prefix(t), "")
 	t.Cleanup(func() { testkit.DeleteTopology(t, topo.Prefix) })
 	r.pub = broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{Logger: zaptest.NewLogger(t)})
 	background(t, r.pub.Run)

@@ -53,31 +53,37 @@ type Service struct {
 	RegistryEvery time.Duration
 }
 
-// TopologyFor builds the AMQP topology a service declares: the standard
-// queues plus any queue HOPPER_QUEUES names with its own bindings, and
-// each of kinds bound by its exact name to its queue. A queue whose
-// bindings HOPPER_QUEUES names is left as configured: the operator owns
-// its routing then.
+// TopologyFor builds the AMQP topology a service declares: each queue
+// HOPPER_QUEUES names (with its own routing patterns, when it gives
+// some), and each of kinds bound by its exact name to its queue. A queue
+// whose patterns HOPPER_QUEUES names is left as configured: the operator
+// owns its routing then (e.g. images=chat.image|chat.video).
 func TopologyFor(cfg config.Config, kinds ...jobs.Kind) broker.Topology {
-	topo := configuredTopology(cfg)
+	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 	explicit := map[string]bool{}
 	for _, q := range cfg.Queues {
 		explicit[q.Name] = len(q.Bindings) > 0
+		topo.Queues = append(topo.Queues, broker.QueueSpec{Name: q.Name, Bindings: slices.Clone(q.Bindings)})
 	}
 	for _, k := range kinds {
-		if explicit[k.Queue] {
-			continue
-		}
-		i := slices.IndexFunc(topo.Queues, func(q broker.QueueSpec) bool { return q.Name == k.Queue })
-		if i < 0 {
-			topo.Queues = append(topo.Queues, broker.QueueSpec{Name: k.Queue})
-			i = len(topo.Queues) - 1
-		}
-		if !slices.Contains(topo.Queues[i].Bindings, k.Name) {
-			topo.Queues[i].Bindings = append(topo.Queues[i].Bindings, k.Name)
+		if !explicit[k.Queue] {
+			topo.Bind(k.Queue, k.Name)
 		}
 	}
 	return topo
+}
+
+// platformKinds are the system.* kinds of the queues this service
+// consumes: every worker runs them, so whichever consumes their queue
+// binds them.
+func platformKinds(queues []string) []jobs.Kind {
+	var out []jobs.Kind
+	for _, k := range jobs.DefaultKinds() {
+		if slices.Contains(queues, k.Queue) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // consumedQueues is HOPPER_QUEUES, or when that names none, the queues of
@@ -93,26 +99,6 @@ func consumedQueues(cfg config.Config, kinds []jobs.Kind) []string {
 		}
 	}
 	return out
-}
-
-func configuredTopology(cfg config.Config) broker.Topology {
-	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
-	for _, q := range cfg.Queues {
-		if len(q.Bindings) == 0 {
-			continue
-		}
-		replaced := false
-		for i := range topo.Queues {
-			if topo.Queues[i].Name == q.Name {
-				topo.Queues[i].Bindings = q.Bindings
-				replaced = true
-			}
-		}
-		if !replaced {
-			topo.Queues = append(topo.Queues, broker.QueueSpec{Name: q.Name, Bindings: q.Bindings})
-		}
-	}
-	return topo
 }
 
 // RunService runs a worker service until ctx ends: it connects to Postgres
@@ -172,7 +158,7 @@ func RunService(ctx context.Context, svc Service) error {
 	}
 
 	m := metrics.New(cfg.Service)
-	topo := TopologyFor(cfg, svc.Kinds...)
+	topo := TopologyFor(cfg, append(slices.Clone(svc.Kinds), platformKinds(queues)...)...)
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
 		Queues: queues, Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
 		OnReconnect:  func() { m.Reconnects.WithLabelValues("consumer").Inc() },

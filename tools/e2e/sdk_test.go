@@ -154,6 +154,22 @@ func TestLeaderboardExample(t *testing.T) {
 		assert.Equal(t, "leaderboard", out["service"])
 		assert.Equal(t, "leaderboard", out["queue"])
 		assert.Equal(t, float64(5), out["max_attempts"])
+		// Its queue is one of the deployment's queues now: listed with its
+		// consumer, pausable.
+		code, qs := c.do("GET", "/v1/queues", key, nil)
+		require.Equal(t, 200, code, qs)
+		var found map[string]any
+		for _, q := range qs["queues"].([]any) {
+			if q := q.(map[string]any); q["name"] == "leaderboard" {
+				found = q
+			}
+		}
+		require.NotNil(t, found, "leaderboard in %v", qs)
+		assert.Equal(t, float64(1), found["consumers"])
+		code, _ = c.do("POST", "/v1/admin/queues/leaderboard/pause", e["HOPPER_ADMIN_TOKEN"], nil)
+		assert.Equal(t, 202, code)
+		code, _ = c.do("POST", "/v1/admin/queues/leaderboard/resume", e["HOPPER_ADMIN_TOKEN"], nil)
+		assert.Equal(t, 202, code)
 	})
 
 	// A SIGKILL mid-job: the lease expires and a second instance runs the

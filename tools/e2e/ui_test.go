@@ -167,7 +167,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Text(`#kind-hint`, &hint, chromedp.ByQuery),
 		chromedp.Value(`#new-priority`, &prio, chromedp.ByQuery),
 	))
-	assert.Equal(t, "no required payload fields", hint)
+	assert.Equal(t, "sleeps payload.ms milliseconds, reporting progress (tests) · no required payload fields", hint, "the kind's description, then its required fields")
 	assert.Equal(t, "3", prio, "system.sleep's default priority, normal")
 
 	// Submit through the form and watch the progress bar, without reload.

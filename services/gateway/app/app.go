@@ -52,6 +52,26 @@ func Migrate(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	return nil
 }
 
+// topologyFor is what the gateway declares: the queues of the kinds it
+// knows at start — the product's and the platform's — each bound to its
+// kinds' names, so their jobs wait in RabbitMQ even before a worker has
+// run. A kind of a worker service of one's own gets its queue when its
+// first worker starts (until then its jobs wait in the outbox).
+func topologyFor(cfg config.Config) (broker.Topology, error) {
+	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
+	kinds, err := product.Kinds("")
+	if err != nil {
+		return topo, err
+	}
+	for _, k := range kinds {
+		topo.Bind(k.Queue, k.Name)
+	}
+	for _, k := range jobs.DefaultKinds() {
+		topo.Bind(k.Queue, k.Name)
+	}
+	return topo, nil
+}
+
 // Run serves the gateway until ctx ends, then shuts down cleanly.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) error {
 	log.Info("starting", cfg.LogFields()...)
@@ -85,7 +105,10 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 
 	m := metrics.New(cfg.Service)
 
-	topo := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
+	topo, err := topologyFor(cfg)
+	if err != nil {
+		return err
+	}
 	pub := broker.NewPublisher(cfg.AMQPURL, topo, broker.PublisherOptions{AppID: cfg.Service, Logger: log,
 		OnReconnect: func() { m.Reconnects.WithLabelValues("publisher").Inc() }})
 	// One polling connection per gateway wakes its job event streams, and
@@ -106,7 +129,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	// consider the job unpublished.
 	marker := dispatch.NewPublishedMarker(st, log, 2*time.Second, 500*time.Millisecond)
 	inspector, err := broker.NewInspector(broker.InspectorOptions{
-		AMQPURL: cfg.AMQPURL, ManagementURL: cfg.RabbitMQManagementURL, Topology: topo,
+		AMQPURL: cfg.AMQPURL, ManagementURL: cfg.RabbitMQManagementURL, Topology: topo, JobQueues: kinds.Queues,
 	})
 	if err != nil {
 		return fmt.Errorf("HOPPER_RABBITMQ_MANAGEMENT_URL: %w", err)

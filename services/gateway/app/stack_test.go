@@ -103,6 +103,10 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if o.withWorker {
 		s.startWorker(4, 100*time.Millisecond)
 	}
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		code, _ := s.do("GET", "/v1/kinds/document.embed", s.admin, nil, nil)
+		return code == 200
+	}, "the gateway's catalogue to hold the product's kinds")
 	if o.amqpURL == "" {
 		testkit.WaitFor(t, testkit.Deadline, func() bool {
 			code, body := s.do("GET", "/readyz", "", nil, nil)
