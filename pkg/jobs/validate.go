@@ -28,9 +28,10 @@ type SubmitRequest struct {
 	RunAt       *time.Time      `json:"run_at,omitempty"`
 	MaxAttempts *int            `json:"max_attempts,omitempty"`
 	Timeout     json.RawMessage `json:"timeout,omitempty"`
-	WebhookURL  string          `json:"webhook_url,omitempty"`
-	// NotifyEmail, when set, gets a job-finished mail (maintenance.email,
-	// template job_finished) when the job ends.
+	// WebhookURL and NotifyEmail ask for a follow-up when the job ends: a
+	// signed webhook, a job-finished mail. The platform stores them; the
+	// follow-ups the deployment plugs into the dispatcher deliver them.
+	WebhookURL  string `json:"webhook_url,omitempty"`
 	NotifyEmail string `json:"notify_email,omitempty"`
 }
 
