@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/clock"
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
@@ -145,16 +146,11 @@ func RunService(ctx context.Context, svc Service) error {
 		return err
 	}
 	defer st.Close()
-	if len(svc.Kinds) > 0 {
-		if err := st.PublishKinds(ctx, svc.Kinds); err != nil {
-			return err
-		}
-		log.Info("kinds published to the catalogue", zap.Strings("kinds", own.Names()))
+	if err := announce(ctx, st, svc, own, log); err != nil {
+		return err
 	}
-	if len(svc.Schedules) > 0 {
-		if err := st.EnsureSchedules(ctx, svc.Schedules, own, time.Now()); err != nil {
-			return err
-		}
+	if ctx.Err() != nil {
+		return nil // stopped before it could start
 	}
 
 	m := metrics.New(cfg.Service)
@@ -245,6 +241,34 @@ func RunService(ctx context.Context, svc Service) error {
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// announce publishes the service's kinds to the catalogue and creates its
+// schedules before it consumes anything. A database that cannot take
+// them yet — the gateway has not migrated it (a worker may start first
+// in a fresh deployment), or it is briefly unreachable — is retried with
+// capped backoff rather than ending the service.
+func announce(ctx context.Context, st *store.Store, svc Service, own *jobs.Registry, log *zap.Logger) error {
+	if len(svc.Kinds) == 0 && len(svc.Schedules) == 0 {
+		return nil
+	}
+	wait := 200 * time.Millisecond
+	for {
+		err := st.PublishKinds(ctx, svc.Kinds)
+		if err == nil && len(svc.Schedules) > 0 {
+			err = st.EnsureSchedules(ctx, svc.Schedules, own, time.Now())
+		}
+		if err == nil {
+			log.Info("kinds published to the catalogue", zap.Strings("kinds", own.Names()))
+			return nil
+		}
+		log.Warn("kinds not published yet; retrying (has the gateway migrated the database?)",
+			zap.Duration("retry_in", wait), zap.Error(err))
+		if clock.Sleep(ctx, wait) != nil {
+			return nil
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // kindsFirst looks a kind up among the service's own kinds, then rest.

@@ -50,6 +50,14 @@ func leaderboardBinary(t *testing.T) string {
 // startLeaderboard runs one instance of the example worker.
 func startLeaderboard(t *testing.T, e env) (*proc, string) {
 	t.Helper()
+	p, addr := launchLeaderboard(t, e)
+	waitReady(t, "http://"+addr+"/readyz", p)
+	return p, addr
+}
+
+// launchLeaderboard starts an instance without waiting for it.
+func launchLeaderboard(t *testing.T, e env) (*proc, string) {
+	t.Helper()
 	addr := freeAddr(t)
 	bin := leaderboardBinary(t)
 	cmd := exec.Command(bin)
@@ -58,9 +66,27 @@ func startLeaderboard(t *testing.T, e env) (*proc, string) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "HOPPER_METRICS_ADDR="+addr, "HOPPER_CONCURRENCY=2")
-	p := startCmd(t, "leaderboard", cmd)
-	waitReady(t, "http://"+addr+"/readyz", p)
-	return p, addr
+	return startCmd(t, "leaderboard", cmd), addr
+}
+
+// TestWorkerStartsFirst: in a fresh deployment a worker may start before
+// the gateway has migrated the database; it waits for the catalogue
+// instead of exiting, and its kind is accepted once both run.
+func TestWorkerStartsFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	lb, lbAddr := launchLeaderboard(t, e)
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		return strings.Contains(lb.output(), "kinds not published yet")
+	}, "the worker waiting for the schema")
+	api := freeAddr(t)
+	gw := start(t, "gateway", e, env{"HOPPER_HTTP_ADDR": api})
+	waitReady(t, "http://"+api+"/readyz", gw)
+	waitReady(t, "http://"+lbAddr+"/readyz", lb)
+	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 30 * time.Second}}
+	key := newKey(t, c, e)
+	id := submitOK(t, c, key, map[string]any{"kind": "leaderboard.recalculate", "payload": map[string]any{"board": "first"}})
+	waitJob(t, c, key, id, "succeeded")
 }
 
 // TestLeaderboardExample: the example worker, built from its own module,
