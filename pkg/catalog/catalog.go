@@ -108,18 +108,28 @@ func (c *Catalog) Kinds() []jobs.Kind {
 	return out
 }
 
-// RefreshMissing refreshes the catalogue when name is not in it and the
-// last refresh is older than MissRefreshEvery: a kind published a moment
-// ago is accepted at once, not at the next tick. It reports whether name
-// is known afterwards.
+// RefreshMissing refreshes the catalogue when name is not in it, so a kind
+// published a moment ago is accepted at once rather than at the next
+// tick. Refreshes it triggers are at least MissRefreshEvery apart: within
+// that time of the last one it waits for the rest of the interval, so a
+// kind published just after a refresh is still seen, and a client asking
+// for kinds that do not exist costs the database at most one read per
+// interval. It reports whether name is known afterwards.
 func (c *Catalog) RefreshMissing(ctx context.Context, name string) bool {
 	if _, ok := c.Lookup(name); ok {
 		return true
 	}
+	asked := time.Now()
 	c.mu.Lock()
-	stale := time.Since(c.lastRefresh) >= MissRefreshEvery
+	wait := MissRefreshEvery - asked.Sub(c.lastRefresh)
 	c.mu.Unlock()
-	if stale {
+	if clock.Sleep(ctx, wait) != nil {
+		return false
+	}
+	c.mu.Lock()
+	fresh := c.lastRefresh.After(asked) // another miss refreshed since we asked
+	c.mu.Unlock()
+	if !fresh {
 		if err := c.Refresh(ctx); err != nil {
 			c.log.Warn("kind catalogue not refreshed", zap.Error(err))
 		}
