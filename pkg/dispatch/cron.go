@@ -20,7 +20,7 @@ import (
 // one loop, it never runs beside PromoteDue or a fairness release, whose
 // per-owner locks it could otherwise take in another order.
 type cron struct {
-	store    *store.Store
+	store    cronStore
 	registry jobs.Catalog
 	metrics  *metrics.Metrics
 	log      *zap.Logger

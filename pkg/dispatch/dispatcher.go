@@ -22,7 +22,7 @@ import (
 
 // Options configure a Dispatcher.
 type Options struct {
-	Store     *store.Store
+	Store     Store
 	Publisher *broker.Publisher
 	Registry  jobs.Catalog
 	Logger    *zap.Logger
@@ -96,11 +96,7 @@ func New(opts Options) (*Dispatcher, error) {
 // Interval and publishes transactionally enqueued jobs as their
 // transactions commit, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	sqlDB, err := d.opts.Store.DB().DB()
-	if err != nil {
-		return fmt.Errorf("dispatcher: %w", err)
-	}
-	l := &leader{db: sqlDB, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
+	l := &leader{conn: d.opts.Store.Conn, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
 	// Marks land well before the outbox would take a job for unpublished.
 	marker := NewPublishedMarker(d.opts.Store, d.log, d.opts.OutboxAge*2/5, d.opts.OutboxAge/10)
 	enqueued := make(chan []uuid.UUID, 64)
@@ -227,14 +223,13 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 	if len(list) == 0 || !d.opts.Publisher.Ready() {
 		return
 	}
-	n := publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
+	n := publishJobs(ctx, publishDeps{Publisher: d.opts.Publisher,
 		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel, Mark: d.opts.Store.MarkPublished}, list)
 	d.log.Debug("published", zap.Int("jobs", n))
 }
 
 // publishDeps are what publishJobs needs.
 type publishDeps struct {
-	Store     *store.Store
 	Publisher *broker.Publisher
 	Metrics   *metrics.Metrics
 	Logger    *zap.Logger

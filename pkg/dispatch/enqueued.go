@@ -105,7 +105,7 @@ func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID,
 		if len(list) == 0 || !d.opts.Publisher.Ready() {
 			continue // the outbox publishes them once the broker is back
 		}
-		publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher, Metrics: d.opts.Metrics,
+		publishJobs(ctx, publishDeps{Publisher: d.opts.Publisher, Metrics: d.opts.Metrics,
 			Logger: d.log, Parallel: d.opts.Parallel, Mark: marker.MarkAll}, list)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // to retrying (published again after backoff) or failed when their
 // attempts are used up. No job stays running forever.
 type reaper struct {
-	store    *store.Store
+	store    reapStore
 	registry jobs.Catalog
 	batch    int
 	log      *zap.Logger

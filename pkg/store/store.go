@@ -117,6 +117,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Conn takes a dedicated connection from the pool, for what must live
+// exactly as long as one session (the dispatcher's leader lock). Close it
+// to give it back.
+func (s *Store) Conn(ctx context.Context) (*sql.Conn, error) {
+	c, err := s.sql.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dedicated connection: %w", err)
+	}
+	return c, nil
+}
+
 // DB exposes the gorm handle for queries this package does not offer
 // (reports, admin tools). Writes that change a job's state must go through
 // the Store's methods so the timeline stays complete.

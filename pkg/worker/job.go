@@ -28,11 +28,6 @@ type Job struct {
 	artifacts artifactWriter
 }
 
-// artifactWriter is the store call PutArtifact makes.
-type artifactWriter interface {
-	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
-}
-
 // Logger returns a logger carrying the job's id, kind and attempt.
 func (j *Job) Logger() *zap.Logger {
 	if j.log == nil {
@@ -151,7 +146,7 @@ func IsPermanent(err error) bool {
 // progressReporter writes progress for one attempt, throttled, and tells
 // the runtime when the job was cancelled or its lease lost.
 type progressReporter struct {
-	store    *store.Store
+	store    leaseStore
 	jobID    uuid.UUID
 	attempt  int
 	workerID string

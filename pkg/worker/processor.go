@@ -31,7 +31,7 @@ var (
 
 // Options configure a Processor.
 type Options struct {
-	Store *store.Store
+	Store Store
 	// Registry gives each kind's backoff; a kind it lacks backs off 1s–1m.
 	Registry    jobs.Catalog
 	WorkerID    string

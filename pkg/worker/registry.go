@@ -36,7 +36,7 @@ type pausable interface {
 // its control listener reconnected). A signal racing a beat can be undone
 // by it for at most one period, until the next beat reads the new state.
 type registry struct {
-	store    *store.Store
+	store    registryStore
 	queues   pausable
 	inFlight func() int
 	// self holds the fields that do not change while the instance runs.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
@@ -18,10 +19,15 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
+// artifactWriter keeps a job's output file.
+type artifactWriter interface {
+	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
+}
+
 // imageGenerator runs chat.image: generate one image with the
 // OpenAI-compatible images API and keep it as the job's artifact.
 type imageGenerator struct {
-	store  *store.Store
+	store  artifactWriter
 	client *providers.ImageClient
 	model  string
 	log    *zap.Logger
@@ -40,7 +46,7 @@ type ImageResult struct {
 // newImageGenerator builds chat.image's handler and its images client,
 // once, at service start. Without HOPPER_IMAGES_URL every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newImageGenerator(e config.Endpoint, lim *ratelimit.Limiter, st artifactWriter, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewImageClient(providerConfig(lim, "images", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatImage, err)

@@ -16,7 +16,7 @@ import (
 // answerer runs qa.ask: retrieve the owner's best-matching chunks and
 // answer with citations.
 type answerer struct {
-	store *store.Store
+	store chunkSearcher
 	llm   *providers.ChatClient // nil: answer extractively
 	docs  retriever             // hybrid with embeddings configured, else full text
 }

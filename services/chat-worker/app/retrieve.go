@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
@@ -41,11 +42,17 @@ func newQuestionEmbedder(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Log
 	return c, nil
 }
 
+// chunkSearcher ranks an owner's chunks against a question.
+type chunkSearcher interface {
+	SearchChunks(ctx context.Context, owner uuid.UUID, query string, limit int) ([]store.ChunkHit, error)
+	SearchChunksHybrid(ctx context.Context, owner uuid.UUID, query string, queryVec []float32, limit int) ([]store.ChunkHit, error)
+}
+
 // retriever finds the owner's passages for a question: hybrid (full text
 // fused with vector similarity) when an embeddings provider is set, full
 // text otherwise.
 type retriever struct {
-	store *store.Store
+	store chunkSearcher
 	embed questionEmbedder // nil: full text only
 	log   *zap.Logger
 }

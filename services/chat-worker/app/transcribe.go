@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/config"
@@ -17,11 +18,16 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
+// artifactReader reads the input file the gateway stored with a job.
+type artifactReader interface {
+	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (store.Artifact, error)
+}
+
 // transcriber runs chat.transcribe: read the recording the gateway stored
 // as the job's input artifact and turn it into text with the
 // OpenAI-compatible audio API.
 type transcriber struct {
-	store  *store.Store
+	store  artifactReader
 	client *providers.TranscriptionClient
 	model  string
 	log    *zap.Logger
@@ -40,7 +46,7 @@ type TranscribeResult struct {
 // newTranscriber builds chat.transcribe's handler and its speech-to-text
 // client, once, at service start. Without HOPPER_STT_URL every
 // chat.transcribe job fails at once, permanently, naming the setting.
-func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newTranscriber(e config.Endpoint, lim *ratelimit.Limiter, st artifactReader, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewTranscriptionClient(providerConfig(lim, "stt", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatTranscribe, err)

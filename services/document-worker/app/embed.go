@@ -78,11 +78,20 @@ func embedTexts(ctx context.Context, job *hopper.RawJob, client embedder, texts 
 	return nil
 }
 
+// embedStore reads an owner's documents and chunks and stores their
+// vectors.
+type embedStore interface {
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (store.Document, error)
+	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]store.Document, error)
+	DocumentChunkTexts(ctx context.Context, owner, documentID uuid.UUID) ([]store.ChunkText, error)
+	SetChunkEmbeddings(ctx context.Context, owner uuid.UUID, embs []store.ChunkEmbedding) (int64, error)
+}
+
 // reembedder runs document.embed: (re)compute the embeddings of the
 // owner's chunks, one document's or all of them, in batches. Re-running
 // it only overwrites vectors with the same ones.
 type reembedder struct {
-	store *store.Store
+	store embedStore
 	embedding
 	log *zap.Logger
 }

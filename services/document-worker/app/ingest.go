@@ -18,11 +18,19 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
+// ingestStore reads an uploaded document and writes its index.
+type ingestStore interface {
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (store.Document, error)
+	DocumentData(ctx context.Context, id uuid.UUID) ([]byte, error)
+	SetDocumentState(ctx context.Context, id uuid.UUID, state, msg string) error
+	ReplaceChunks(ctx context.Context, doc store.Document, info store.IndexedDocument, chunks []store.Chunk) error
+}
+
 // ingester runs document.ingest: read the stored bytes, extract the text,
 // normalise, chunk with overlap, embed the chunks (when a provider is
 // configured) and index them.
 type ingester struct {
-	store     *store.Store
+	store     ingestStore
 	extractor extract.Extractor
 	embed     embedder // nil: full-text only
 	log       *zap.Logger

@@ -1,16 +1,25 @@
 package app
 
 import (
+	"context"
+	"time"
+
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
+// followUpStore creates the follow-up jobs of finished jobs.
+type followUpStore interface {
+	EnqueueWebhooks(ctx context.Context, build func(finished store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
+	EnqueueNotices(ctx context.Context, build func(finished store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
+}
+
 // followUps are the product's follow-ups of finished jobs: a signed
 // webhook delivery for jobs submitted with webhook_url, a job-finished
 // mail for jobs submitted with notify_email. The maintenance worker runs
 // both kinds; until it has published them, follow-ups wait.
-func followUps(st *store.Store) []dispatch.FollowUp {
+func followUps(st followUpStore) []dispatch.FollowUp {
 	return []dispatch.FollowUp{
 		{Name: "webhook", Kind: product.KindWebhook, KeyPrefix: "webhook", Enqueue: st.EnqueueWebhooks,
 			Payload: func(f store.Job) any {

@@ -16,10 +16,16 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
+// jobReader reads one of an owner's jobs (the job a notice or a webhook
+// is about).
+type jobReader interface {
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)
+}
+
 // emailSender runs maintenance.email: a plain message, or the
 // job-finished notice of one of the owner's jobs, sent over SMTP.
 type emailSender struct {
-	store  *store.Store
+	store  jobReader
 	sender *mail.Sender // nil when mail is not configured
 	// missing names the unset setting when sender is nil.
 	missing mail.ErrNotConfigured

@@ -16,10 +16,17 @@ import (
 	"github.com/hopperq/hopper/pkg/webhook"
 )
 
+// webhookStore reads the finished job and appends the delivery's outcome
+// to its timeline.
+type webhookStore interface {
+	jobReader
+	AppendEvent(ctx context.Context, jobID uuid.UUID, eventType, message string) error
+}
+
 // webhookSender runs maintenance.webhook: POST the finished job to its
 // webhook_url, signed, and record each attempt in that job's timeline.
 type webhookSender struct {
-	store        *store.Store
+	store        webhookStore
 	deliverer    *webhook.Deliverer // nil without HOPPER_WEBHOOK_SECRET
 	allowPrivate bool
 }

@@ -40,7 +40,7 @@ func (a *API) createUser(c *gin.Context) {
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "role: want user or admin", map[string]any{"field": "role"})
 		return
 	}
-	u, err := a.opts.Store.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
+	u, err := a.db.accounts.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
 	if errors.Is(err, store.ErrConflict) {
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a user with this email exists", nil)
 		return
@@ -68,7 +68,7 @@ func (a *API) createKey(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
 		return
 	}
-	key, plaintext, err := a.opts.Store.CreateAPIKey(c.Request.Context(), userID)
+	key, plaintext, err := a.db.accounts.CreateAPIKey(c.Request.Context(), userID)
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
 		return
@@ -88,7 +88,7 @@ func (a *API) revokeKey(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
 		return
 	}
-	err = a.opts.Store.RevokeAPIKey(c.Request.Context(), id)
+	err = a.db.accounts.RevokeAPIKey(c.Request.Context(), id)
 	a.keys.forget()
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)

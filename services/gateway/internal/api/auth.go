@@ -106,7 +106,7 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 	if p, ok := a.keys.get(token, now); ok {
 		return p, nil
 	}
-	user, _, err := a.opts.Store.Authenticate(ctx, token)
+	user, _, err := a.db.accounts.Authenticate(ctx, token)
 	if err != nil {
 		return principal{}, err
 	}

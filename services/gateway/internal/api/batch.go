@@ -56,7 +56,7 @@ func (a *API) submitBatch(c *gin.Context) {
 		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
 	}
 	ctx := c.Request.Context()
-	created, err := a.opts.Store.CreateJobs(ctx, batch, a.opts.Now())
+	created, err := a.db.jobs.CreateJobs(ctx, batch, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}

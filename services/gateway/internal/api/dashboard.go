@@ -130,7 +130,7 @@ func (a *API) stats(c *gin.Context) {
 		minutes = n
 	}
 	since := a.opts.Now().UTC().Truncate(time.Minute).Add(-time.Duration(minutes-1) * time.Minute)
-	rows, err := a.opts.Store.FinishedPerMinute(c.Request.Context(), currentPrincipal(c).ownerScope(), since)
+	rows, err := a.db.reports.FinishedPerMinute(c.Request.Context(), currentPrincipal(c).ownerScope(), since)
 	if err != nil {
 		a.internalError(c, "stats", err)
 		return

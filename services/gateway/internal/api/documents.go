@@ -70,7 +70,7 @@ func (a *API) uploadDocument(c *gin.Context) {
 		return store.NewJob{OwnerID: p.User.ID, Spec: spec}, nil
 	}
 	ctx := c.Request.Context()
-	doc, job, err := a.opts.Store.CreateDocument(ctx, store.NewDocument{
+	doc, job, err := a.db.uploads.CreateDocument(ctx, store.NewDocument{
 		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
 		Data: data, MaxPerUser: a.documentsLimit(plan), JobsPerHour: plan.JobsPerHour, Ingest: ingest,
 	}, a.opts.Now())
@@ -170,7 +170,7 @@ func (a *API) listDocuments(c *gin.Context) {
 		}
 		limit = n
 	}
-	docs, err := a.opts.Store.ListDocuments(c.Request.Context(), p.User.ID, limit)
+	docs, err := a.db.uploads.ListDocuments(c.Request.Context(), p.User.ID, limit)
 	if err != nil {
 		a.internalError(c, "list documents", err)
 		return
@@ -187,7 +187,7 @@ func (a *API) getDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	doc, err := a.opts.Store.GetDocument(c.Request.Context(), owner, id)
+	doc, err := a.db.uploads.GetDocument(c.Request.Context(), owner, id)
 	if a.storeFailed(c, "get document", err, documentNotFound) {
 		return
 	}
@@ -199,7 +199,7 @@ func (a *API) deleteDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := a.opts.Store.DeleteDocument(c.Request.Context(), owner, id)
+	err := a.db.uploads.DeleteDocument(c.Request.Context(), owner, id)
 	if a.storeFailed(c, "delete document", err, documentNotFound) {
 		return
 	}

@@ -83,7 +83,7 @@ func (a *API) jobEvents(c *gin.Context) {
 
 	ctx := c.Request.Context()
 	scope := currentPrincipal(c).ownerScope()
-	job, evs, err := a.opts.Store.JobSnapshot(ctx, scope, id, after)
+	job, evs, err := a.db.jobs.JobSnapshot(ctx, scope, id, after)
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
@@ -146,7 +146,7 @@ func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, jo
 		case <-wake:
 		}
 		var err error
-		job, evs, err = a.opts.Store.JobSnapshot(ctx, scope, st.jobID, st.lastID)
+		job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, st.jobID, st.lastID)
 		switch {
 		case err == nil:
 			failures = 0

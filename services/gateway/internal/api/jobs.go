@@ -78,7 +78,7 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
-	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
+	job, created, err := a.db.jobs.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
 		JobsPerHour: plan.JobsPerHour}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
@@ -174,7 +174,7 @@ func (a *API) published(ctx context.Context, job store.Job, started time.Time, e
 		a.opts.Marker.Mark(ctx, job.ID)
 		return
 	}
-	if err := a.opts.Store.MarkPublished(ctx, job.ID); err != nil {
+	if err := a.db.jobs.MarkPublished(ctx, job.ID); err != nil {
 		// Harmless: the dispatcher republishes and the claim drops the
 		// duplicate.
 		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))
@@ -208,12 +208,12 @@ func (a *API) getJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	events, err := a.opts.Store.Events(c.Request.Context(), job.ID)
+	events, err := a.db.jobs.Events(c.Request.Context(), job.ID)
 	if err != nil {
 		a.internalError(c, "load events", err)
 		return
 	}
-	arts, err := a.opts.Store.ListArtifacts(c.Request.Context(), job.ID)
+	arts, err := a.db.jobs.ListArtifacts(c.Request.Context(), job.ID)
 	if err != nil {
 		a.internalError(c, "load artifacts", err)
 		return
@@ -231,7 +231,7 @@ func (a *API) loadJob(c *gin.Context) (store.Job, bool) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return store.Job{}, false
 	}
-	job, err := a.opts.Store.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	job, err := a.db.jobs.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return store.Job{}, false
@@ -272,7 +272,7 @@ func (a *API) listJobs(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	list, next, err := a.opts.Store.ListJobs(c.Request.Context(), f)
+	list, next, err := a.db.jobs.ListJobs(c.Request.Context(), f)
 	if errors.Is(err, store.ErrBadCursor) {
 		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cursor: not a cursor returned by this API", nil)
 		return
@@ -300,7 +300,7 @@ func (a *API) cancelJob(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
 	}
-	job, err := a.opts.Store.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	job, err := a.db.jobs.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
@@ -345,7 +345,7 @@ func (a *API) retryJob(c *gin.Context) {
 	if k, found := a.opts.Registry.Lookup(job.Kind); found {
 		budget = k.MaxAttempts
 	}
-	retried, err := a.opts.Store.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
+	retried, err := a.db.jobs.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)

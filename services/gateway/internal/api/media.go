@@ -108,7 +108,7 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	job, _, err := a.opts.Store.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
+	job, _, err := a.db.uploads.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
 		store.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
@@ -148,7 +148,7 @@ func (a *API) getArtifact(c *gin.Context) {
 		return
 	}
 	name := c.Param("name")
-	art, err := a.opts.Store.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
+	art, err := a.db.jobs.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "artifact not found", map[string]any{"name": name})
 		return

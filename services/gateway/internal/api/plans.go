@@ -66,7 +66,7 @@ func (a *API) planOf(ctx context.Context, u *store.User) (store.Plan, error) {
 	if p, ok := a.plans.lookup(u.Plan, now); ok {
 		return p, nil
 	}
-	all, err := a.opts.Store.ListPlans(ctx)
+	all, err := a.db.plans.ListPlans(ctx)
 	if err != nil {
 		return store.Plan{}, err
 	}
@@ -163,7 +163,7 @@ func planView(p store.Plan) gin.H {
 }
 
 func (a *API) listPlans(c *gin.Context) {
-	plans, err := a.opts.Store.ListPlans(c.Request.Context())
+	plans, err := a.db.plans.ListPlans(c.Request.Context())
 	if err != nil {
 		a.internalError(c, "list plans", err)
 		return
@@ -210,7 +210,7 @@ func (a *API) createPlan(c *gin.Context) {
 		return
 	}
 	p := req.changes().Apply(store.Plan{Name: strings.TrimSpace(req.Name), MaxPriority: int(jobs.PriorityNormal)})
-	created, err := a.opts.Store.CreatePlan(c.Request.Context(), p)
+	created, err := a.db.plans.CreatePlan(c.Request.Context(), p)
 	if planFieldError(c, err) {
 		return
 	}
@@ -237,7 +237,7 @@ func (a *API) updatePlan(c *gin.Context) {
 			"name: plans cannot be renamed; create a new plan and move its users", map[string]any{"field": "name"})
 		return
 	}
-	p, err := a.opts.Store.UpdatePlan(c.Request.Context(), name, req.changes())
+	p, err := a.db.plans.UpdatePlan(c.Request.Context(), name, req.changes())
 	if planFieldError(c, err) {
 		return
 	}
@@ -255,7 +255,7 @@ func (a *API) updatePlan(c *gin.Context) {
 
 func (a *API) deletePlan(c *gin.Context) {
 	name := c.Param("name")
-	n, err := a.opts.Store.DeletePlan(c.Request.Context(), name)
+	n, err := a.db.plans.DeletePlan(c.Request.Context(), name)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
@@ -287,7 +287,7 @@ func (a *API) setUserPlan(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	u, err := a.opts.Store.SetUserPlan(c.Request.Context(), id, strings.TrimSpace(req.Plan))
+	u, err := a.db.plans.SetUserPlan(c.Request.Context(), id, strings.TrimSpace(req.Plan))
 	switch {
 	case errors.Is(err, store.ErrUnknownPlan):
 		a.unknownPlan(c, req.Plan)
@@ -306,7 +306,7 @@ func (a *API) setUserPlan(c *gin.Context) {
 // unknownPlan answers 422 naming the plans that exist.
 func (a *API) unknownPlan(c *gin.Context, name string) {
 	details := map[string]any{"field": "plan"}
-	if plans, err := a.opts.Store.ListPlans(c.Request.Context()); err == nil {
+	if plans, err := a.db.plans.ListPlans(c.Request.Context()); err == nil {
 		names := make([]string, len(plans))
 		for i, p := range plans {
 			names[i] = p.Name
@@ -329,7 +329,7 @@ func (a *API) myLimits(c *gin.Context) {
 		return
 	}
 	now := a.opts.Now()
-	u, err := a.opts.Store.PlanUsage(c.Request.Context(), p.User.ID, plan, now)
+	u, err := a.db.plans.PlanUsage(c.Request.Context(), p.User.ID, plan, now)
 	if err != nil {
 		a.internalError(c, "plan usage", err)
 		return

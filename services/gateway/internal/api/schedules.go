@@ -29,7 +29,7 @@ type createScheduleRequest struct {
 }
 
 func (a *API) listSchedules(c *gin.Context) {
-	list, err := a.opts.Store.ListSchedules(c.Request.Context())
+	list, err := a.db.schedules.ListSchedules(c.Request.Context())
 	if err != nil {
 		a.internalError(c, "list schedules", err)
 		return
@@ -77,7 +77,7 @@ func (a *API) createSchedule(c *gin.Context) {
 		}
 		ns.OwnerID = owner
 	}
-	sc, err := a.opts.Store.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
+	sc, err := a.db.schedules.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a schedule named "+req.Name+" exists", map[string]any{"field": "name"})
@@ -97,7 +97,7 @@ func (a *API) enableSchedule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	sc, err := a.opts.Store.EnableSchedule(c.Request.Context(), sc.Name, a.opts.Now())
+	sc, err := a.db.schedules.EnableSchedule(c.Request.Context(), sc.Name, a.opts.Now())
 	if a.storeFailed(c, "enable schedule", err, scheduleNotFound) {
 		return
 	}
@@ -105,7 +105,7 @@ func (a *API) enableSchedule(c *gin.Context) {
 }
 
 func (a *API) disableSchedule(c *gin.Context) {
-	sc, err := a.opts.Store.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
+	sc, err := a.db.schedules.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
 	if a.storeFailed(c, "disable schedule", err, scheduleNotFound) {
 		return
 	}
@@ -120,7 +120,7 @@ func (a *API) triggerSchedule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	job, err := a.opts.Store.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
+	job, err := a.db.schedules.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		scheduleNotFound(c)
@@ -142,7 +142,7 @@ func (a *API) triggerSchedule(c *gin.Context) {
 }
 
 func (a *API) deleteSchedule(c *gin.Context) {
-	err := a.opts.Store.DeleteSchedule(c.Request.Context(), c.Param("name"))
+	err := a.db.schedules.DeleteSchedule(c.Request.Context(), c.Param("name"))
 	if a.storeFailed(c, "delete schedule", err, scheduleNotFound) {
 		return
 	}
@@ -153,7 +153,7 @@ func (a *API) deleteSchedule(c *gin.Context) {
 // that a worker of this deployment can run its kind. When it returns ok
 // false it has answered: 404, 422 or 503.
 func (a *API) loadRunnableSchedule(c *gin.Context) (store.Schedule, bool) {
-	sc, err := a.opts.Store.GetSchedule(c.Request.Context(), c.Param("name"))
+	sc, err := a.db.schedules.GetSchedule(c.Request.Context(), c.Param("name"))
 	if a.storeFailed(c, "get schedule", err, scheduleNotFound) {
 		return store.Schedule{}, false
 	}
