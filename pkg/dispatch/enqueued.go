@@ -12,7 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store"
 )
 
-// Jobs a service enqueued in its own transaction (store.EnqueueJobsTx,
+// Jobs a service enqueued in its own transaction (store.EnqueueTx,
 // hopper.EnqueueTx) have no publisher waiting on them: their transaction
 // NOTIFYs their ids at commit, and the leader publishes them at once
 // instead of after OutboxAge. Every replica listens, so a new leader is

@@ -79,7 +79,7 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 			batch[i] = store.NewJob{OwnerID: owner.ID, Spec: jobs.Spec{Kind: noop, Payload: []byte(`{}`),
 				Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Second}}
 		}
-		created, err := store.EnqueueJobsTx(ctx, tx, batch, time.Now())
+		created, err := store.EnqueueTx(ctx, tx, batch, time.Now())
 		require.NoError(t, err)
 		if commit {
 			require.NoError(t, tx.Commit())
@@ -87,8 +87,8 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 			require.NoError(t, tx.Rollback())
 		}
 		ids := make([]uuid.UUID, n)
-		for i, j := range created {
-			ids[i] = j.ID
+		for i, r := range created {
+			ids[i] = r.Job.ID
 		}
 		return ids
 	}

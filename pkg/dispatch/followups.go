@@ -74,9 +74,8 @@ func (u *followUps) job(kind jobs.Kind, f store.Job) (store.NewJob, error) {
 		return store.NewJob{}, fmt.Errorf("%s payload: %w", u.Name, err)
 	}
 	return store.NewJob{
-		OwnerID: f.OwnerID,
-		Spec: jobs.Spec{Kind: kind, Payload: payload, Priority: kind.DefaultPriority,
-			MaxAttempts: kind.MaxAttempts, Timeout: kind.Timeout},
+		OwnerID:        f.OwnerID,
+		Spec:           kind.Spec(payload),
 		IdempotencyKey: fmt.Sprintf("%s:%s:%d:%s", u.KeyPrefix, f.ID, f.Attempt, f.State),
 	}, nil
 }

@@ -90,11 +90,12 @@ func EnqueueTx(ctx context.Context, tx DBTX, owner uuid.UUID, kind string, paylo
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, err)
 	}
-	job, created, err := store.EnqueueJobTx(ctx, tx,
-		store.NewJob{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}, time.Now())
+	stored, err := store.EnqueueTx(ctx, tx,
+		[]store.NewJob{{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}}, time.Now())
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, storeError(owner, err))
 	}
+	job, created := stored[0].Job, stored[0].Created
 	res := EnqueueResult{ID: job.ID.String(), State: JobState(job.State), Replayed: !created}
 	if !created && (job.Kind != specs[0].Kind.Name || !sameJSON(job.Payload, specs[0].Payload)) {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: idempotency key %q already names job %s, of another kind or payload: %w",
@@ -134,13 +135,13 @@ func EnqueueManyTx(ctx context.Context, tx DBTX, owner uuid.UUID, items []BatchI
 	for i, spec := range specs {
 		batch[i] = store.NewJob{OwnerID: owner, Spec: spec}
 	}
-	created, err := store.EnqueueJobsTx(ctx, tx, batch, time.Now())
+	created, err := store.EnqueueTx(ctx, tx, batch, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("hopper: enqueue batch of %d: %w", len(items), storeError(owner, err))
 	}
 	out := make([]EnqueueResult, len(created))
-	for i, j := range created {
-		out[i] = EnqueueResult{ID: j.ID.String(), State: JobState(j.State)}
+	for i, r := range created {
+		out[i] = EnqueueResult{ID: r.Job.ID.String(), State: JobState(r.Job.State)}
 	}
 	return out, nil
 }

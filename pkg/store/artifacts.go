@@ -150,15 +150,11 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj NewJob, a NewArtif
 		info ArtifactInfo
 	)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if nj.JobsPerHour > 0 {
-			if err := admitJobs(ctx, tx, nj.OwnerID, nj.JobsPerHour, 1, now); err != nil {
-				return err
-			}
+		created, err := Enqueue(ctx, tx.Statement.ConnPool, []NewJob{nj}, now)
+		if err != nil {
+			return err
 		}
-		var err error
-		if job, err = insertNewJob(tx, nj, now); err != nil {
-			return fmt.Errorf("insert job: %w", err)
-		}
+		job = created[0].Job
 		info, err = putArtifact(ctx, tx, job.ID, a, now)
 		if err != nil {
 			return fmt.Errorf("insert artifact %s: %w", a.Name, err)

@@ -54,10 +54,8 @@ type NewDocument struct {
 	Data        []byte
 	// MaxPerUser is the owner's quota; 0 means none.
 	MaxPerUser int
-	// JobsPerHour is the owner's plan limit on jobs, which the ingest job
-	// counts against (see NewJob.JobsPerHour); 0 means none.
-	JobsPerHour int
-	// Ingest builds the ingest job for the new document's id.
+	// Ingest builds the ingest job for the new document's id; its
+	// JobsPerHour applies as to any job.
 	Ingest func(documentID uuid.UUID) (NewJob, error)
 }
 
@@ -76,11 +74,19 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 		Format: nd.Format, SizeBytes: int64(len(nd.Data)), Sha256: hex.EncodeToString(sum[:]),
 		State: DocumentPending, CreatedAt: now, UpdatedAt: now,
 	}
+	nj, err := nd.Ingest(id)
+	if err != nil {
+		return Document{}, Job{}, fmt.Errorf("create document: %w", err)
+	}
 	var job Job
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Lock order: the quota advisory lock, then the owner's row.
-		if nd.JobsPerHour > 0 {
-			if err := admitJobs(ctx, tx, nd.OwnerID, nd.JobsPerHour, 1, now); err != nil {
+		// Lock order, the same in every upload: the owner's quota lock
+		// (which Enqueue takes again, advisory locks nest), then the
+		// owner's row, before the job's insert takes a share of it: two
+		// uploads holding a share each would wait on each other's.
+		q := tx.Statement.ConnPool
+		if nj.JobsPerHour > 0 {
+			if err := lockQuota(ctx, q, nj.OwnerID); err != nil {
 				return err
 			}
 		}
@@ -88,6 +94,13 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 			if err := tx.Exec(`SELECT 1 FROM users WHERE id = ? FOR UPDATE`, nd.OwnerID).Error; err != nil {
 				return fmt.Errorf("lock owner: %w", err)
 			}
+		}
+		created, err := Enqueue(ctx, q, []NewJob{nj}, now)
+		if err != nil {
+			return err
+		}
+		job = created[0].Job
+		if nd.MaxPerUser > 0 {
 			n, err := countDocuments(tx, nd.OwnerID)
 			if err != nil {
 				return err
@@ -95,13 +108,6 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 			if n >= int64(nd.MaxPerUser) {
 				return &QuotaError{Limit: LimitDocumentsPerUser, Max: nd.MaxPerUser, Used: int(n), Requested: 1}
 			}
-		}
-		nj, err := nd.Ingest(id)
-		if err != nil {
-			return err
-		}
-		if job, err = insertNewJob(tx, nj, now); err != nil {
-			return fmt.Errorf("insert ingest job: %w", err)
 		}
 		doc.IngestJobID = &job.ID
 		if err := tx.Create(&doc).Error; err != nil {

@@ -39,77 +39,34 @@ const notifyIDsPerMessage = 200
 
 const notifyEnqueuedSQL = `SELECT pg_notify(` + enqueuedChannelSQL + `, p) FROM unnest($1::text[]) AS p`
 
-// EnqueueJobsTx stores validated submissions with q, the caller's
-// transaction, in one statement (the batch endpoint's), and has the
-// dispatcher publish the due ones when q commits; nothing is published or
-// visible if it rolls back. Jobs come back in the order given. It applies
+// EnqueueTx stores batch with q, the caller's transaction, through
+// Enqueue, and has the dispatcher publish the due jobs it created when q
+// commits; nothing is published or visible if it rolls back. It applies
 // no plan quota (JobsPerHour must be 0): the caller is trusted as the
 // database trusts it. The fairness cap does apply; for a capped owner the
 // admission lock is then held until q ends. With q a pool rather than a
 // transaction each statement commits on its own, which still holds: the
 // jobs commit before the notification names them.
-func EnqueueJobsTx(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([]Job, error) {
-	if len(batch) == 0 {
-		return nil, nil
-	}
-	if len(batch) > MaxBatch {
-		return nil, fmt.Errorf("enqueue jobs: %d jobs, limit %d", len(batch), MaxBatch)
-	}
-	rows := make([]jobRow, len(batch))
-	for i, nj := range batch {
-		if nj.IdempotencyKey != "" {
-			return nil, errors.New("enqueue jobs: a batch takes no idempotency keys")
+func EnqueueTx(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([]Enqueued, error) {
+	for _, nj := range batch {
+		if nj.JobsPerHour != 0 {
+			return nil, errors.New("enqueue: a transactional enqueue applies no jobs-per-hour quota")
 		}
-		r, err := newTxJobRow(nj, now)
-		if err != nil {
-			return nil, fmt.Errorf("enqueue jobs: job %d: %w", i, err)
-		}
-		rows[i] = r
 	}
-	created, err := insertRows(ctx, q, rows)
+	res, err := Enqueue(ctx, q, batch, now)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue jobs: %w", ownerError(batch[0].OwnerID, err))
+		return nil, err
+	}
+	created := make([]Job, 0, len(res))
+	for _, r := range res {
+		if r.Created { // a replayed key's job was announced by its own enqueue
+			created = append(created, r.Job)
+		}
 	}
 	if err := notifyEnqueued(ctx, q, created); err != nil {
-		return nil, fmt.Errorf("enqueue jobs: %w", err)
+		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	return created, nil
-}
-
-// EnqueueJobTx is EnqueueJobsTx for one submission, which may carry an
-// idempotency key: a key the owner already used returns that job with
-// created false, and nothing new is stored or published.
-func EnqueueJobTx(ctx context.Context, q Querier, nj NewJob, now time.Time) (job Job, created bool, err error) {
-	if nj.IdempotencyKey == "" {
-		list, err := EnqueueJobsTx(ctx, q, []NewJob{nj}, now)
-		if err != nil {
-			return Job{}, false, err
-		}
-		return list[0], true, nil
-	}
-	r, err := newTxJobRow(nj, now)
-	if err != nil {
-		return Job{}, false, fmt.Errorf("enqueue job: %w", err)
-	}
-	job, created, err = insertKeyed(ctx, q, r)
-	if err != nil {
-		return Job{}, false, fmt.Errorf("enqueue job: %w", err)
-	}
-	if created {
-		if err := notifyEnqueued(ctx, q, []Job{job}); err != nil {
-			return Job{}, false, fmt.Errorf("enqueue job: %w", err)
-		}
-	}
-	return job, created, nil
-}
-
-// newTxJobRow is newJobRow for the transactional path, which has no quota
-// check to run.
-func newTxJobRow(nj NewJob, now time.Time) (jobRow, error) {
-	if nj.JobsPerHour != 0 {
-		return jobRow{}, errors.New("a transactional enqueue applies no jobs-per-hour quota")
-	}
-	return newJobRow(nj, now)
+	return res, nil
 }
 
 // notifyEnqueued names the jobs of list the dispatcher should publish
@@ -148,15 +105,14 @@ func notifyEnqueued(ctx context.Context, q Querier, list []Job) error {
 	return nil
 }
 
-// EnqueuedListener receives the ids of jobs EnqueueJobTx and
-// EnqueueJobsTx stored, as their transactions commit. It holds one
+// EnqueuedListener receives the ids of jobs EnqueueTx stored, as their transactions commit. It holds one
 // dedicated connection; close it when done.
 type EnqueuedListener struct {
 	conn *pgx.Conn
 }
 
 // ListenEnqueued connects and listens for the notifications of
-// EnqueueJobsTx in the Store's schema. Notifications sent while no
+// EnqueueTx in the Store's schema. Notifications sent while no
 // listener is connected are lost; their jobs wait for the outbox.
 func (s *Store) ListenEnqueued(ctx context.Context) (*EnqueuedListener, error) {
 	conn, err := pgx.Connect(ctx, s.dsn)

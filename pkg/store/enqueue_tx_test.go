@@ -40,7 +40,7 @@ func nextIDs(t *testing.T, l *store.EnqueuedListener, within time.Duration) ([]u
 // A job enqueued in a transaction exists only once it commits, and the
 // notification naming it reaches the listener only then; a rolled-back
 // one leaves neither a job nor a notification.
-func TestEnqueueJobsTxCommitsWithTheCaller(t *testing.T) {
+func TestEnqueueTxCommitsWithTheCaller(t *testing.T) {
 	t.Parallel()
 	s, db := txStore(t)
 	owner := mustUser(t, s)
@@ -52,10 +52,10 @@ func TestEnqueueJobsTxCommitsWithTheCaller(t *testing.T) {
 	now := time.Now()
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	rolled, err := store.EnqueueJobsTx(ctx, tx, []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})}}, now)
+	rolled, err := store.EnqueueTx(ctx, tx, []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})}}, now)
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
-	_, err = s.GetJob(ctx, nil, rolled[0].ID)
+	_, err = s.GetJob(ctx, nil, rolled[0].Job.ID)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	tx, err = db.BeginTx(ctx, nil)
@@ -65,8 +65,9 @@ func TestEnqueueJobsTxCommitsWithTheCaller(t *testing.T) {
 		{OwnerID: owner.ID, Spec: testSpec(t, now.Add(time.Hour))}, // scheduled: published when due
 		{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})},
 	}
-	created, err := store.EnqueueJobsTx(ctx, tx, batch, now)
+	res, err := store.EnqueueTx(ctx, tx, batch, now)
 	require.NoError(t, err)
+	created := jobsOf(res)
 	require.Len(t, created, 3)
 	assert.Equal(t, []jobs.State{jobs.StateQueued, jobs.StateScheduled, jobs.StateQueued},
 		[]jobs.State{created[0].State, created[1].State, created[2].State})
@@ -92,7 +93,7 @@ func TestEnqueueJobsTxCommitsWithTheCaller(t *testing.T) {
 
 // A keyed enqueue replays the owner's job for a key already used, without
 // a second row or a notification; an unknown owner is ErrNotFound.
-func TestEnqueueJobTxIdempotencyAndOwner(t *testing.T) {
+func TestEnqueueTxIdempotencyAndOwner(t *testing.T) {
 	t.Parallel()
 	s, db := txStore(t)
 	owner := mustUser(t, s)
@@ -100,21 +101,21 @@ func TestEnqueueJobTxIdempotencyAndOwner(t *testing.T) {
 	now := time.Now()
 
 	nj := store.NewJob{OwnerID: owner.ID, Spec: testSpec(t, time.Time{}), IdempotencyKey: "order-42"}
-	first, created, err := store.EnqueueJobTx(ctx, db, nj, now)
+	first, err := store.EnqueueTx(ctx, db, []store.NewJob{nj}, now)
 	require.NoError(t, err)
-	require.True(t, created)
+	require.True(t, first[0].Created)
 
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	again, created, err := store.EnqueueJobTx(ctx, tx, nj, now)
+	again, err := store.EnqueueTx(ctx, tx, []store.NewJob{nj}, now)
 	require.NoError(t, err)
-	require.False(t, created)
-	require.Equal(t, first.ID, again.ID)
+	require.False(t, again[0].Created)
+	require.Equal(t, first[0].Job.ID, again[0].Job.ID)
 	require.NoError(t, tx.Commit())
 
-	_, err = store.EnqueueJobsTx(ctx, db, []store.NewJob{{OwnerID: uuid.New(), Spec: testSpec(t, time.Time{})}}, now)
+	_, err = store.EnqueueTx(ctx, db, []store.NewJob{{OwnerID: uuid.New(), Spec: testSpec(t, time.Time{})}}, now)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = store.EnqueueJobsTx(ctx, db, []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{}), JobsPerHour: 10}}, now)
+	_, err = store.EnqueueTx(ctx, db, []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{}), JobsPerHour: 10}}, now)
 	require.Error(t, err, "no quota is applied, so asking for one is a mistake")
 }
 

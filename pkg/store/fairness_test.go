@@ -42,7 +42,7 @@ func jobWithPriority(t *testing.T, s *store.Store, owner uuid.UUID, p int) store
 	t.Helper()
 	spec := testSpec(t, time.Time{})
 	spec.Priority = jobs.Priority(p)
-	j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: spec}, time.Now())
+	j, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner, Spec: spec}, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, jobs.StateQueued, j.State)
 	return j
@@ -128,7 +128,7 @@ func TestFairnessConcurrentSubmitsRespectCap(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}, time.Now())
+			j, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}, time.Now())
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -155,7 +155,7 @@ func TestFairnessBatchAndScope(t *testing.T) {
 	for i := range batch {
 		batch[i] = store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}
 	}
-	created, err := s.CreateJobs(ctx, batch, time.Now())
+	created, err := createJobs(ctx, s, batch, time.Now())
 	require.NoError(t, err)
 	held := 0
 	for _, j := range created {
@@ -179,7 +179,7 @@ func TestFairnessBatchAndScope(t *testing.T) {
 	require.NotEmpty(t, otherQueue.Name)
 	spec := testSpec(t, time.Time{})
 	spec.Kind = otherQueue
-	j, _, err := s.CreateJob(ctx, store.NewJob{OwnerID: u.ID, Spec: spec}, time.Now())
+	j, _, err := createJob(ctx, s, store.NewJob{OwnerID: u.ID, Spec: spec}, time.Now())
 	require.NoError(t, err)
 	assert.False(t, j.Held, "queue %s has room", otherQueue.Queue)
 }
@@ -350,7 +350,7 @@ func TestFairnessPlanChangeAppliesToNextSubmit(t *testing.T) {
 			for i := range batch {
 				batch[i] = store.NewJob{OwnerID: u.ID, Spec: testSpec(t, time.Time{})}
 			}
-			created, err := s.CreateJobs(t.Context(), batch, time.Now())
+			created, err := createJobs(t.Context(), s, batch, time.Now())
 			require.NoError(t, err)
 			for _, j := range created {
 				require.False(t, j.Held, "no cap applies")
@@ -361,7 +361,7 @@ func TestFairnessPlanChangeAppliesToNextSubmit(t *testing.T) {
 			tc.capTo(t, s, u.ID, 52)
 			assert.False(t, mustJob(t, s, u.ID).Held)
 			assert.True(t, mustJob(t, s, u.ID).Held)
-			created, err = s.CreateJobs(t.Context(), batch[:3], time.Now())
+			created, err = createJobs(t.Context(), s, batch[:3], time.Now())
 			require.NoError(t, err)
 			require.Len(t, created, 3)
 			for _, j := range created {
@@ -394,7 +394,7 @@ func TestFairnessAdmissionLock(t *testing.T) {
 	submit := func(owner uuid.UUID) <-chan result {
 		done := make(chan result, 1)
 		go func() {
-			j, _, err := s.CreateJob(ctx, store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
+			j, _, err := createJob(ctx, s, store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
 			done <- result{j, err}
 		}()
 		return done

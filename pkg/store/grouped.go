@@ -16,7 +16,7 @@ import (
 )
 
 // The hot path's three writes per job — submit, claim, success — are
-// group-committed: concurrent calls of CreateJob (without an idempotency
+// group-committed: concurrent lone Enqueues (without an idempotency
 // key or quota), Claim and a succeeded Finish share one statement and one
 // commit (pkg/groupcommit). Alone, a call is written at once; under load
 // the batch grows with the load. Each batched statement is a fixed text
@@ -121,28 +121,15 @@ func eachOnFailure[In, Out any](write batchFunc[In, Out]) groupcommit.FlushFunc[
 	}
 }
 
-const insertBatchSQL = `
-WITH ins AS (
-	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
-	                  timeout_ms, webhook_url, notify_email, run_at, created_at, updated_at)
-	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-	                     $7::jsonb[], $8::int[], $9::bigint[], $10::text[], $11::text[],
-	                     $12::timestamptz[], $13::timestamptz[], $13::timestamptz[])
-	RETURNING ` + jobColumns + `
-), e AS (
-	INSERT INTO job_events (job_id, at, type, state, attempt)
-	SELECT id, created_at, 'created', state, attempt FROM ins
-)
-SELECT ` + jobColumns + ` FROM ins`
-
-// insertBatch stores validated submissions that carry no idempotency key.
+// insertBatch is the group-committed Enqueue of lone submissions without
+// idempotency key or quota: the same statement, on the hot pool.
 func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.Result[Job], error) {
 	return insertEach(ctx, s.hot, rows)
 }
 
 // Querier runs statements: one of the Store's pools, a gorm
 // transaction's connection (tx.Statement.ConnPool), or a caller's own
-// *sql.Tx (EnqueueJobsTx). The insert statements take one, so every way a
+// *sql.Tx (EnqueueTx). The insert statements take one, so every way a
 // job is created shares them.
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -156,53 +143,6 @@ func queryJobs(ctx context.Context, db Querier, q string, args ...any) ([]Job, e
 		return nil, err
 	}
 	return scanJobs(res)
-}
-
-// insertRows inserts rows (no idempotency keys) and their created events
-// in one statement, and returns the jobs in the order of rows; a row not
-// stored fails the whole call.
-func insertRows(ctx context.Context, db Querier, rows []jobRow) ([]Job, error) {
-	res, err := insertEach(ctx, db, rows)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Job, len(res))
-	for i, r := range res {
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		out[i] = r.Value
-	}
-	return out, nil
-}
-
-// insertEach inserts rows (no idempotency keys) and their created events
-// in one statement, and gives each row its job or why it is missing.
-func insertEach(ctx context.Context, db Querier, rows []jobRow) ([]groupcommit.Result[Job], error) {
-	n := len(rows)
-	var (
-		ids, owners             = make([]string, n), make([]string, n)
-		kinds, queues, states   = make([]string, n), make([]string, n), make([]string, n)
-		payloads, hooks, emails = make([]string, n), make([]string, n), make([]string, n)
-		priorities              = make([]int16, n)
-		maxAttempts             = make([]int32, n)
-		timeouts                = make([]int64, n)
-		runAts, nows            = make([]time.Time, n), make([]time.Time, n)
-	)
-	for i, r := range rows {
-		ids[i], owners[i] = r.id.String(), r.owner.String()
-		kinds[i], queues[i], states[i] = r.kind, r.queue, r.state
-		payloads[i], hooks[i], emails[i] = string(r.payload), r.webhookURL, r.notifyEmail
-		priorities[i], maxAttempts[i], timeouts[i] = int16(r.priority), int32(r.maxAttempts), r.timeoutMS
-		runAts[i], nows[i] = r.runAt, r.now
-	}
-	got, err := queryJobs(ctx, db, insertBatchSQL, ids, owners, kinds, queues, states, priorities,
-		payloads, maxAttempts, timeouts, hooks, emails, runAts, nows)
-	if err != nil {
-		return nil, fmt.Errorf("create %d jobs: %w", n, err)
-	}
-	return matchByID(n, func(i int) uuid.UUID { return rows[i].id }, byID(got),
-		func(i int) error { return fmt.Errorf("create job %s: row not returned", rows[i].id) }), nil
 }
 
 // claimReq asks for job id on behalf of a worker.

@@ -40,13 +40,13 @@ func TestUrgentSubmitBesideAStuckBatch(t *testing.T) {
 	normal.Priority = jobs.PriorityNormal
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: stuck.ID, Spec: normal}, time.Now())
+		_, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: stuck.ID, Spec: normal}, time.Now())
 		done <- err
 	}()
 	testkit.WaitFor(t, testkit.Deadline, lock.Blocking, "the normal insert waits for its owner's row")
 
 	high := testSpec(t, time.Time{}) // high priority
-	j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: free.ID, Spec: high}, time.Now())
+	j, created, err := createJob(t.Context(), s, store.NewJob{OwnerID: free.ID, Spec: high}, time.Now())
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Equal(t, jobs.StateQueued, j.State)
@@ -72,7 +72,7 @@ func TestGroupedHotPath(t *testing.T) {
 			spec := testSpec(t, time.Time{})
 			spec.Payload = json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))
 			spec.Priority = mixedPriority(i)
-			j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
+			j, created, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
 			if err != nil || !created {
 				errs <- fmt.Errorf("create %d: created %t: %w", i, created, err)
 				return
@@ -146,7 +146,7 @@ func TestGroupedWriteIsolatesFailures(t *testing.T) {
 			}
 			spec := testSpec(t, time.Time{})
 			spec.Priority = mixedPriority(i)
-			_, _, created[i] = s.CreateJob(t.Context(), store.NewJob{OwnerID: who, Spec: spec}, time.Now())
+			_, _, created[i] = createJob(t.Context(), s, store.NewJob{OwnerID: who, Spec: spec}, time.Now())
 		})
 	}
 	wg.Wait()

@@ -80,7 +80,7 @@ func testSpec(t *testing.T, runAt time.Time) jobs.Spec {
 
 func mustJob(t *testing.T, s *store.Store, owner uuid.UUID) store.Job {
 	t.Helper()
-	j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
+	j, created, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{})}, time.Now())
 	require.NoError(t, err)
 	require.True(t, created)
 	return j
@@ -90,7 +90,7 @@ func mustJob(t *testing.T, s *store.Store, owner uuid.UUID) store.Job {
 func mustScheduled(t *testing.T, s *store.Store, owner uuid.UUID) store.Job {
 	t.Helper()
 	now := time.Now()
-	j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner, Spec: testSpec(t, now.Add(time.Hour))}, now)
+	j, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner, Spec: testSpec(t, now.Add(time.Hour))}, now)
 	require.NoError(t, err)
 	require.Equal(t, jobs.StateScheduled, j.State)
 	return j
@@ -136,3 +136,30 @@ func timeline(t *testing.T, s *store.Store, id uuid.UUID) []string {
 func ptr[T any](v T) *T { return &v }
 
 func errorIs(err, target error) bool { return errors.Is(err, target) }
+
+// createJob stores one submission through Store.Enqueue.
+func createJob(ctx context.Context, s *store.Store, nj store.NewJob, now time.Time) (store.Job, bool, error) {
+	res, err := s.Enqueue(ctx, []store.NewJob{nj}, now)
+	if err != nil {
+		return store.Job{}, false, err
+	}
+	return res[0].Job, res[0].Created, nil
+}
+
+// createJobs stores a batch through Store.Enqueue and returns its jobs.
+func createJobs(ctx context.Context, s *store.Store, batch []store.NewJob, now time.Time) ([]store.Job, error) {
+	res, err := s.Enqueue(ctx, batch, now)
+	return jobsOf(res), err
+}
+
+// jobsOf is the jobs of an Enqueue's results.
+func jobsOf(res []store.Enqueued) []store.Job {
+	if res == nil {
+		return nil
+	}
+	out := make([]store.Job, len(res))
+	for i, r := range res {
+		out[i] = r.Job
+	}
+	return out
+}

@@ -33,7 +33,7 @@ func TestCreateJob(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := testSpec(t, tc.runAt)
 			spec.WebhookURL = "https://example.com/hook"
-			j, created, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: spec}, now)
+			j, created, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner.ID, Spec: spec}, now)
 			require.NoError(t, err)
 			require.True(t, created)
 
@@ -77,7 +77,7 @@ func TestCreateJobIdempotent(t *testing.T) {
 	owner, other := mustUser(t, s), mustUser(t, s)
 	submit := func(o uuid.UUID, key string) (store.Job, bool) {
 		t.Helper()
-		j, created, err := s.CreateJob(ctx, store.NewJob{OwnerID: o, Spec: testSpec(t, time.Time{}), IdempotencyKey: key}, time.Now())
+		j, created, err := createJob(ctx, s, store.NewJob{OwnerID: o, Spec: testSpec(t, time.Time{}), IdempotencyKey: key}, time.Now())
 		require.NoError(t, err)
 		return j, created
 	}
@@ -117,7 +117,7 @@ func TestCreateJobIdempotentConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			var j store.Job
-			j, created[i], errs[i] = s.CreateJob(t.Context(),
+			j, created[i], errs[i] = createJob(t.Context(), s,
 				store.NewJob{OwnerID: owner.ID, Spec: testSpec(t, time.Time{}), IdempotencyKey: "same"}, time.Now())
 			ids[i] = j.ID
 		})
@@ -160,7 +160,7 @@ func TestListJobsPaginates(t *testing.T) {
 	base := time.Now()
 	var want []uuid.UUID
 	for i := range 25 {
-		j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})},
+		j, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})},
 			base.Add(time.Duration(i/3)*time.Second))
 		require.NoError(t, err)
 		want = append([]uuid.UUID{j.ID}, want...) // newest first
@@ -200,7 +200,7 @@ func TestListJobsFilters(t *testing.T) {
 	running := mustRunning(t, s, owner.ID, "w1")
 	sleepSpec := testSpec(t, time.Time{})
 	sleepSpec.Kind.Name = jobs.KindSleep
-	sleeper, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: sleepSpec}, time.Now())
+	sleeper, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner.ID, Spec: sleepSpec}, time.Now())
 	require.NoError(t, err)
 
 	tests := []struct {

@@ -48,19 +48,28 @@ ORDER BY finished_at LIMIT ? FOR UPDATE SKIP LOCKED`, limit).Scan(&finished).Err
 		if err != nil {
 			return fmt.Errorf("find finished jobs: %w", err)
 		}
-		for _, fj := range finished {
-			nj, err := build(fj)
-			if err != nil {
+		if len(finished) == 0 {
+			return nil
+		}
+		batch := make([]NewJob, len(finished))
+		ids := make(uuidArray, len(finished))
+		for i, fj := range finished {
+			if batch[i], err = build(fj); err != nil {
 				return fmt.Errorf("job %s: %w", fj.ID, err)
 			}
-			rows, err := insertJob(tx, nj, now)
-			if err != nil {
-				return fmt.Errorf("insert follow-up job of %s: %w", fj.ID, err)
+			ids[i] = fj.ID
+		}
+		res, err := Enqueue(ctx, tx.Statement.ConnPool, batch, now)
+		if err != nil {
+			return fmt.Errorf("insert follow-up jobs: %w", err)
+		}
+		for _, r := range res {
+			if r.Created { // not when its idempotency key exists
+				created = append(created, r.Job)
 			}
-			created = append(created, rows...) // none when its idempotency key exists
-			if err := tx.Exec(`UPDATE jobs SET `+f.stampColumn+` = ? WHERE id = ?`, now, fj.ID).Error; err != nil {
-				return fmt.Errorf("stamp job: %w", err)
-			}
+		}
+		if err := tx.Exec(`UPDATE jobs SET `+f.stampColumn+` = ? WHERE id = ANY(?::uuid[])`, now, ids).Error; err != nil {
+			return fmt.Errorf("stamp jobs: %w", err)
 		}
 		return nil
 	})

@@ -27,7 +27,7 @@ func TestEnqueueNotices(t *testing.T) {
 	create := func(notify string) store.Job {
 		spec := testSpec(t, time.Time{})
 		spec.NotifyEmail = notify
-		j, _, err := s.CreateJob(t.Context(), store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
+		j, _, err := createJob(t.Context(), s, store.NewJob{OwnerID: owner.ID, Spec: spec}, time.Now())
 		require.NoError(t, err)
 		return j
 	}

@@ -50,9 +50,6 @@ const (
 	LimitDocumentsPerUser = "documents_per_user"
 )
 
-// QuotaWindow is the sliding window of JobsPerHour.
-const QuotaWindow = time.Hour
-
 // maxPlanPriority mirrors jobs.MaxPriority (x-max-priority of the queues).
 const maxPlanPriority = 5
 
@@ -234,64 +231,6 @@ func (e *QuotaError) Error() string {
 // Is makes errors.Is(err, ErrQuotaExceeded) true.
 func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 
-// quotaLockSQL serialises the quota check and insert of one owner's jobs
-// across every gateway: a transaction-scoped advisory lock in the two-key
-// space (the dispatcher's and cron's locks use the one-key space), keyed
-// by schema so test schemas never contend. Two owners whose ids hash alike
-// merely take turns.
-const quotaLockSQL = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':quota'), hashtext(?::text))`
-
-// quotaCountedSQL selects the owner's jobs that count against
-// JobsPerHour: those created in the window, except the ones Hopper makes
-// on its own (webhook deliveries, job-finished mails, cron ticks), whose
-// idempotency keys carry these reserved prefixes.
-const quotaCountedSQL = `owner_id = ? AND created_at > ?
-	AND (idempotency_key IS NULL OR idempotency_key !~ '^(webhook|notify|schedule):')`
-
-// ReservedKeyPrefixes are the idempotency key prefixes of jobs Hopper
-// creates itself; a client may not use them (they would escape the quota).
-var ReservedKeyPrefixes = []string{"webhook:", "notify:", "schedule:"}
-
-// admitJobs takes the owner's quota lock and checks that n more jobs fit
-// in perHour as of now; the caller inserts them in the same transaction.
-func admitJobs(ctx context.Context, tx *gorm.DB, owner uuid.UUID, perHour, n int, now time.Time) error {
-	if err := tx.WithContext(ctx).Exec(quotaLockSQL, owner.String()).Error; err != nil {
-		return fmt.Errorf("quota lock: %w", err)
-	}
-	used, retry, err := jobsWindow(ctx, tx, owner, perHour, n, now)
-	if err != nil {
-		return err
-	}
-	if used+n <= perHour {
-		return nil
-	}
-	return &QuotaError{Limit: LimitJobsPerHour, Max: perHour, Used: used, Requested: n, RetryAfter: retry}
-}
-
-// jobsWindow counts the owner's jobs in the window ending at now and,
-// when n more would not fit in perHour, how long until they would: the
-// time the k-th oldest job in the window leaves it, k = used+n-perHour.
-func jobsWindow(ctx context.Context, db *gorm.DB, owner uuid.UUID, perHour, n int, now time.Time) (used int, retry time.Duration, err error) {
-	since := now.Add(-QuotaWindow)
-	if err := db.WithContext(ctx).Raw(`SELECT count(*) FROM jobs WHERE `+quotaCountedSQL, owner, since).Scan(&used).Error; err != nil {
-		return 0, 0, fmt.Errorf("count jobs in quota window: %w", err)
-	}
-	if perHour <= 0 || used+n <= perHour || n > perHour {
-		return used, 0, nil
-	}
-	k := used + n - perHour
-	var at time.Time
-	if err := db.WithContext(ctx).Raw(`SELECT created_at FROM jobs WHERE `+quotaCountedSQL+
-		` ORDER BY created_at OFFSET ? LIMIT 1`, owner, since, k-1).Scan(&at).Error; err != nil {
-		return 0, 0, fmt.Errorf("oldest job in quota window: %w", err)
-	}
-	retry = at.Add(QuotaWindow).Sub(now)
-	if retry < time.Second {
-		retry = time.Second
-	}
-	return used, retry, nil
-}
-
 // Usage is how much of their plan an owner uses.
 type Usage struct {
 	// JobsInWindow counts the jobs created in the last QuotaWindow.
@@ -309,14 +248,15 @@ type Usage struct {
 // PlanUsage reads owner's usage of plan as of now.
 func (s *Store) PlanUsage(ctx context.Context, owner uuid.UUID, plan Plan, now time.Time) (Usage, error) {
 	db := s.db.WithContext(ctx)
-	used, retry, err := jobsWindow(ctx, db, owner, plan.JobsPerHour, 1, now)
+	used, retry, err := jobsWindow(ctx, s.sql, owner, plan.JobsPerHour, 1, now)
 	if err != nil {
 		return Usage{}, fmt.Errorf("plan usage: %w", err)
 	}
 	u := Usage{JobsInWindow: used, RetryAfter: retry, Running: map[string]int{}}
 	if used > 0 {
 		var oldest time.Time
-		if err := db.Raw(`SELECT min(created_at) FROM jobs WHERE `+quotaCountedSQL, owner, now.Add(-QuotaWindow)).Scan(&oldest).Error; err != nil {
+		err := s.sql.QueryRowContext(ctx, `SELECT min(created_at) FROM jobs WHERE `+quotaCountedSQL, owner, now.Add(-QuotaWindow)).Scan(&oldest)
+		if err != nil {
 			return Usage{}, fmt.Errorf("plan usage: oldest job: %w", err)
 		}
 		at := oldest.Add(QuotaWindow)

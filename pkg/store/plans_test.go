@@ -114,23 +114,23 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 	t0 := time.Now().Add(-59 * time.Minute)
 
 	for range 3 {
-		_, created, err := s.CreateJob(ctx, limitedJob(t, u.ID, 5), t0)
+		_, created, err := createJob(ctx, s, limitedJob(t, u.ID, 5), t0)
 		require.NoError(t, err)
 		require.True(t, created)
 	}
 	now := t0.Add(59 * time.Minute)
 	for range 2 {
-		_, _, err := s.CreateJob(ctx, limitedJob(t, u.ID, 5), now)
+		_, _, err := createJob(ctx, s, limitedJob(t, u.ID, 5), now)
 		require.NoError(t, err)
 	}
 	// Jobs Hopper creates itself do not count, nor do other owners'.
 	sys := limitedJob(t, u.ID, 0)
 	sys.IdempotencyKey = "webhook:x:1:succeeded"
-	_, _, err := s.CreateJob(ctx, sys, now)
+	_, _, err := createJob(ctx, s, sys, now)
 	require.NoError(t, err)
 	mustJob(t, s, mustUser(t, s).ID)
 
-	_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, 5), now)
+	_, _, err = createJob(ctx, s, limitedJob(t, u.ID, 5), now)
 	qe := quotaErr(t, err)
 	assert.Equal(t, store.LimitJobsPerHour, qe.Limit)
 	assert.Equal(t, 5, qe.Max)
@@ -138,12 +138,12 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 	assert.InDelta(t, time.Minute.Seconds(), qe.RetryAfter.Seconds(), 1)
 
 	// A batch of 3 needs the three oldest gone: the same minute.
-	_, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
+	_, err = createJobs(ctx, s, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
 	qe = quotaErr(t, err)
 	assert.Equal(t, 3, qe.Requested)
 	assert.InDelta(t, time.Minute.Seconds(), qe.RetryAfter.Seconds(), 1)
 	// With the two newest in the way, a batch of 4 waits an hour.
-	_, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
+	_, err = createJobs(ctx, s, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, now)
 	qe = quotaErr(t, err)
 	assert.InDelta(t, time.Hour.Seconds(), qe.RetryAfter.Seconds(), 1)
 
@@ -156,19 +156,19 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 
 	// A minute later the three oldest left the window.
 	later := now.Add(time.Minute + time.Second)
-	created, err := s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, later)
+	created, err := createJobs(ctx, s, []store.NewJob{limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5), limitedJob(t, u.ID, 5)}, later)
 	require.NoError(t, err)
 	require.Len(t, created, 3)
-	_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, 5), later)
+	_, _, err = createJob(ctx, s, limitedJob(t, u.ID, 5), later)
 	quotaErr(t, err)
 
 	// An idempotent replay answers its job even with the quota full.
 	keyed := limitedJob(t, u.ID, 0)
 	keyed.IdempotencyKey = "k1"
-	first, _, err := s.CreateJob(ctx, keyed, now.Add(-2*time.Hour))
+	first, _, err := createJob(ctx, s, keyed, now.Add(-2*time.Hour))
 	require.NoError(t, err)
 	keyed.JobsPerHour = 5
-	replay, createdAgain, err := s.CreateJob(ctx, keyed, later)
+	replay, createdAgain, err := createJob(ctx, s, keyed, later)
 	require.NoError(t, err)
 	assert.False(t, createdAgain)
 	assert.Equal(t, first.ID, replay.ID)
@@ -190,10 +190,10 @@ func TestJobsPerHourConcurrent(t *testing.T) {
 				var err error
 				if g%3 == 0 {
 					var rows []store.Job
-					rows, err = s.CreateJobs(ctx, []store.NewJob{limitedJob(t, u.ID, limit), limitedJob(t, u.ID, limit)}, time.Now())
+					rows, err = createJobs(ctx, s, []store.NewJob{limitedJob(t, u.ID, limit), limitedJob(t, u.ID, limit)}, time.Now())
 					n = len(rows)
 				} else {
-					_, _, err = s.CreateJob(ctx, limitedJob(t, u.ID, limit), time.Now())
+					_, _, err = createJob(ctx, s, limitedJob(t, u.ID, limit), time.Now())
 					n = 1
 				}
 				switch {
@@ -223,7 +223,11 @@ func TestDocumentAndArtifactQuotas(t *testing.T) {
 	upload := func(maxDocs, perHour int) error {
 		_, _, err := s.CreateDocument(ctx, store.NewDocument{
 			OwnerID: u.ID, Filename: "a.txt", ContentType: "text/plain", Format: "txt",
-			Data: []byte("hello"), MaxPerUser: maxDocs, JobsPerHour: perHour, Ingest: ingestFor(t, u.ID),
+			Data: []byte("hello"), MaxPerUser: maxDocs, Ingest: func(id uuid.UUID) (store.NewJob, error) {
+				nj, err := ingestFor(t, u.ID)(id)
+				nj.JobsPerHour = perHour
+				return nj, err
+			},
 		}, time.Now())
 		return err
 	}
@@ -281,13 +285,13 @@ func BenchmarkCreateJobQuota(b *testing.B) {
 				for i := range batch {
 					batch[i] = store.NewJob{OwnerID: u.ID, Spec: spec}
 				}
-				_, err := s.CreateJobs(b.Context(), batch, time.Now())
+				_, err := createJobs(b.Context(), s, batch, time.Now())
 				require.NoError(b, err)
 			}
 			require.NoError(b, s.DB().Exec("ANALYZE jobs").Error)
 			b.ResetTimer()
 			for b.Loop() {
-				_, _, err := s.CreateJob(b.Context(), store.NewJob{OwnerID: u.ID, Spec: spec, JobsPerHour: bc.perHour}, time.Now())
+				_, _, err := createJob(b.Context(), s, store.NewJob{OwnerID: u.ID, Spec: spec, JobsPerHour: bc.perHour}, time.Now())
 				if err != nil {
 					b.Fatal(err)
 				}

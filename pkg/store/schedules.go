@@ -302,7 +302,7 @@ func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.C
 			return fmt.Errorf("lock due schedules: %w", err)
 		}
 		for _, sc := range due {
-			run, err := claimOne(tx, sc, now, reg)
+			run, err := claimOne(ctx, tx, sc, now, reg)
 			if err != nil {
 				return fmt.Errorf("schedule %s: %w", sc.Name, err)
 			}
@@ -317,7 +317,7 @@ func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.C
 }
 
 // claimOne serves one locked, due schedule inside tx.
-func claimOne(tx *gorm.DB, sc Schedule, now time.Time, reg jobs.Catalog) (ScheduleRun, error) {
+func claimOne(ctx context.Context, tx *gorm.DB, sc Schedule, now time.Time, reg jobs.Catalog) (ScheduleRun, error) {
 	run := ScheduleRun{Tick: *sc.NextRunAt}
 	sp, err := schedule.Parse(sc.Spec, sc.Timezone)
 	var next time.Time
@@ -339,12 +339,13 @@ func claimOne(tx *gorm.DB, sc Schedule, now time.Time, reg jobs.Catalog) (Schedu
 	case err != nil:
 		return run, err
 	default:
-		rows, err := insertJob(tx, NewJob{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.TickKey(sc.ID.String(), run.Tick)}, now)
+		res, err := Enqueue(ctx, tx.Statement.ConnPool,
+			[]NewJob{{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.TickKey(sc.ID.String(), run.Tick)}}, now)
 		if err != nil {
 			return run, fmt.Errorf("create job for tick %s: %w", run.Tick.Format(time.RFC3339), err)
 		}
-		if len(rows) == 1 {
-			run.Job = &rows[0]
+		if res[0].Created {
+			run.Job = &res[0].Job
 		} else {
 			run.Skipped = "a job for this tick exists"
 		}
@@ -379,11 +380,11 @@ func jobSpec(reg jobs.Catalog, sc Schedule) (jobs.Spec, error) {
 	if sc.Queue != nil && strings.TrimSpace(*sc.Queue) != "" {
 		k.Queue = *sc.Queue
 	}
-	prio := k.DefaultPriority
+	spec := k.Spec(sc.Payload)
 	if sc.Priority != nil {
-		prio = jobs.Priority(*sc.Priority)
+		spec.Priority = jobs.Priority(*sc.Priority)
 	}
-	return jobs.Spec{Kind: k, Payload: sc.Payload, Priority: prio, MaxAttempts: k.MaxAttempts, Timeout: k.Timeout}, nil
+	return spec, nil
 }
 
 // TriggerSchedule creates one job of schedule name now, whether it is
@@ -398,11 +399,11 @@ func (s *Store) TriggerSchedule(ctx context.Context, name string, reg jobs.Catal
 	if err != nil {
 		return Job{}, fmt.Errorf("trigger schedule %s: %w", name, err)
 	}
-	job, _, err := s.CreateJob(ctx, NewJob{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.ManualKey(sc.ID.String(), now)}, now)
+	res, err := s.Enqueue(ctx, []NewJob{{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.ManualKey(sc.ID.String(), now)}}, now)
 	if err != nil {
 		return Job{}, fmt.Errorf("trigger schedule %s: %w", name, err)
 	}
-	return job, nil
+	return res[0].Job, nil
 }
 
 // ScheduleJobs returns the jobs schedule sc created (ticks and triggers),

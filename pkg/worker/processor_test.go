@@ -179,8 +179,9 @@ func (r *rig) submit(p jobs.Priority) uuid.UUID {
 	noop, ok := r.reg.Lookup(jobs.KindNoop)
 	require.True(r.t, ok)
 	spec := jobs.Spec{Kind: noop, Priority: p, MaxAttempts: 1, Timeout: time.Minute}
-	j, _, err := r.st.CreateJob(r.t.Context(), store.NewJob{OwnerID: r.owner, Spec: spec}, time.Now())
+	res, err := r.st.Enqueue(r.t.Context(), []store.NewJob{{OwnerID: r.owner, Spec: spec}}, time.Now())
 	require.NoError(r.t, err)
+	j := res[0].Job
 	require.NoError(r.t, r.pub.Publish(r.t.Context(), broker.Message{JobID: j.ID.String(), Kind: j.Kind, Priority: uint8(j.Priority)}))
 	return j.ID
 }

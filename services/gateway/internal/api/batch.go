@@ -56,7 +56,7 @@ func (a *API) submitBatch(c *gin.Context) {
 		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
 	}
 	ctx := c.Request.Context()
-	created, err := a.db.jobs.CreateJobs(ctx, batch, a.opts.Now())
+	created, err := a.db.jobs.Enqueue(ctx, batch, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -67,9 +67,9 @@ func (a *API) submitBatch(c *gin.Context) {
 	// Each job is published as a single submit's is: the answer waits for
 	// the publisher's window, not for the confirms.
 	out := make([]gin.H, len(created))
-	for i, j := range created {
-		a.accepted(ctx, j)
-		out[i] = acceptedBody(j)
+	for i, r := range created {
+		a.accepted(ctx, r.Job)
+		out[i] = acceptedBody(r.Job)
 	}
 	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
 }

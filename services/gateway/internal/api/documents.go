@@ -67,12 +67,12 @@ func (a *API) uploadDocument(c *gin.Context) {
 		if err := applyPlan(&spec, nil, plan); err != nil {
 			return store.NewJob{}, err
 		}
-		return store.NewJob{OwnerID: p.User.ID, Spec: spec}, nil
+		return store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}, nil
 	}
 	ctx := c.Request.Context()
 	doc, job, err := a.db.uploads.CreateDocument(ctx, store.NewDocument{
 		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
-		Data: data, MaxPerUser: a.documentsLimit(plan), JobsPerHour: plan.JobsPerHour, Ingest: ingest,
+		Data: data, MaxPerUser: a.documentsLimit(plan), Ingest: ingest,
 	}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return

@@ -33,10 +33,11 @@ func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	require.True(t, ok)
 	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
 	require.NoError(t, err)
-	job, _, err := st.CreateJob(ctx, store.NewJob{OwnerID: user.ID, Spec: jobs.Spec{
+	res, err := st.Enqueue(ctx, []store.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
 		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,
-	}}, time.Now())
+	}}}, time.Now())
 	require.NoError(t, err)
+	job := res[0].Job
 
 	admin := testkit.UniqueName("admin-token-")
 	srv := httptest.NewServer(New(Options{Store: st, Registry: reg, AdminToken: admin}))

@@ -78,8 +78,8 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
-	job, created, err := a.db.jobs.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
-		JobsPerHour: plan.JobsPerHour}, a.opts.Now())
+	res, err := a.db.jobs.Enqueue(ctx, []store.NewJob{{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
+		JobsPerHour: plan.JobsPerHour}}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -87,7 +87,8 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 		a.internalError(c, "create job", err)
 		return
 	}
-	if !created {
+	job := res[0].Job
+	if !res[0].Created {
 		if job.Kind != spec.Kind.Name || !sameJSON(job.Payload, spec.Payload) {
 			httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 				"Idempotency-Key was already used for a different request",

@@ -18,8 +18,7 @@ import (
 // JobStore serves the job endpoints: submit, batch, read, list, stream,
 // cancel, retry, artifacts.
 type JobStore interface {
-	CreateJob(ctx context.Context, nj store.NewJob, now time.Time) (job store.Job, created bool, err error)
-	CreateJobs(ctx context.Context, batch []store.NewJob, now time.Time) ([]store.Job, error)
+	Enqueue(ctx context.Context, batch []store.NewJob, now time.Time) ([]store.Enqueued, error)
 	// MarkPublished records confirmed publishes (without a marker).
 	MarkPublished(ctx context.Context, ids ...uuid.UUID) error
 	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)

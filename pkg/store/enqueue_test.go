@@ -4,13 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
 )
 
-func TestCreateJobs(t *testing.T) {
+func TestEnqueueBatch(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	owner := mustUser(t, s)
@@ -24,7 +25,7 @@ func TestCreateJobs(t *testing.T) {
 		}
 		batch[i] = store.NewJob{OwnerID: owner.ID, Spec: testSpec(t, runAt)}
 	}
-	rows, err := s.CreateJobs(t.Context(), batch, now)
+	rows, err := createJobs(t.Context(), s, batch, now)
 	require.NoError(t, err)
 	require.Len(t, rows, store.MaxBatch)
 	queued := 0
@@ -37,11 +38,11 @@ func TestCreateJobs(t *testing.T) {
 	require.Equal(t, store.MaxBatch/2, queued)
 	require.Equal(t, []string{"created/queued/0"}, timeline(t, s, rows[0].ID)[:1])
 
-	_, err = s.CreateJobs(t.Context(), make([]store.NewJob, store.MaxBatch+1), now)
+	_, err = createJobs(t.Context(), s, make([]store.NewJob, store.MaxBatch+1), now)
 	require.Error(t, err)
 
 	bad := []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{})}, {OwnerID: owner.ID}}
-	_, err = s.CreateJobs(t.Context(), bad, now)
+	_, err = createJobs(t.Context(), s, bad, now)
 	require.Error(t, err, "a bad job refuses the whole batch")
 	list, _, err := s.ListJobs(t.Context(), store.ListFilter{OwnerID: &owner.ID, Limit: 500})
 	require.NoError(t, err)
@@ -67,4 +68,44 @@ func TestMarkPublishedUnclaimed(t *testing.T) {
 	r, err := s.GetJob(t.Context(), nil, released.ID)
 	require.NoError(t, err)
 	require.Nil(t, r.PublishedAt, "a released job stays in the outbox")
+}
+
+// One Enqueue takes keyed and plain submissions together and answers
+// each in order; under a quota a replayed key counts for nothing, so a
+// batch that only fits without it is admitted, and a full hour still
+// answers a replay.
+func TestEnqueueKeyedAndPlainUnderQuota(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	owner := mustUser(t, s)
+	ctx := t.Context()
+	now := time.Now()
+	keyed := func(key string) store.NewJob {
+		nj := limitedJob(t, owner.ID, 3)
+		nj.IdempotencyKey = key
+		return nj
+	}
+
+	first, err := s.Enqueue(ctx, []store.NewJob{keyed("a")}, now)
+	require.NoError(t, err)
+	require.True(t, first[0].Created)
+
+	res, err := s.Enqueue(ctx, []store.NewJob{limitedJob(t, owner.ID, 3), keyed("a"), keyed("b")}, now)
+	require.NoError(t, err, "two new jobs fit beside the first; the replay is not counted")
+	require.Len(t, res, 3)
+	assert.True(t, res[0].Created)
+	assert.False(t, res[1].Created)
+	assert.Equal(t, first[0].Job.ID, res[1].Job.ID)
+	assert.True(t, res[2].Created)
+	assert.Equal(t, "b", *res[2].Job.IdempotencyKey)
+
+	_, err = s.Enqueue(ctx, []store.NewJob{limitedJob(t, owner.ID, 3)}, now)
+	qe := quotaErr(t, err)
+	assert.Equal(t, 3, qe.Used)
+	again, err := s.Enqueue(ctx, []store.NewJob{keyed("b")}, now)
+	require.NoError(t, err, "a replay answers even when the hour is full")
+	assert.Equal(t, res[2].Job.ID, again[0].Job.ID)
+
+	_, err = s.Enqueue(ctx, []store.NewJob{limitedJob(t, owner.ID, 3), limitedJob(t, mustUser(t, s).ID, 3)}, now)
+	require.Error(t, err, "a batch under a quota has one owner")
 }
