@@ -78,7 +78,7 @@ func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *store.EnqueuedListe
 // ctx ends. Confirmed jobs are marked late and only if still unclaimed
 // (PublishedMarker): most are claimed at once, and marking those would
 // only contend with the claims for their rows.
-func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID, marker *PublishedMarker) {
+func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID) {
 	for {
 		var ids []uuid.UUID
 		select {
@@ -105,7 +105,6 @@ func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID,
 		if len(list) == 0 || !d.opts.Publisher.Ready() {
 			continue // the outbox publishes them once the broker is back
 		}
-		publishJobs(ctx, publishDeps{Publisher: d.opts.Publisher, Metrics: d.opts.Metrics,
-			Logger: d.log, Parallel: d.opts.Parallel, Mark: marker.MarkAll}, list)
+		d.enqueuedPublisher.Publish(ctx, list)()
 	}
 }

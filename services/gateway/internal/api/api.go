@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
@@ -71,6 +72,9 @@ type API struct {
 	keys *keyCache
 	// plans caches the plans table (planCacheTTL).
 	plans *planCache
+	// publisher publishes accepted jobs and marks them (Marker, else the
+	// store at once).
+	publisher *dispatch.JobPublisher
 }
 
 // New builds the gin engine serving the whole API.
@@ -91,6 +95,12 @@ func New(opts Options) *gin.Engine {
 		opts.PublishTimeout = 5 * time.Second
 	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
+	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
+	if opts.Marker != nil {
+		mark = opts.Marker.MarkAll
+	}
+	a.publisher = &dispatch.JobPublisher{Broker: opts.Publisher, Mark: mark, Metrics: opts.Metrics, Logger: a.log,
+		Timeout: opts.PublishTimeout}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

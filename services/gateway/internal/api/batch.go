@@ -64,13 +64,14 @@ func (a *API) submitBatch(c *gin.Context) {
 		a.internalError(c, "create jobs", err)
 		return
 	}
-	// Each job is published as a single submit's is: the answer waits for
-	// the publisher's window, not for the confirms.
+	// The jobs are published as a single submit's is: the answer waits
+	// for the publisher's window, not for the confirms.
+	list := make([]store.Job, len(created))
 	out := make([]gin.H, len(created))
 	for i, r := range created {
-		a.accepted(ctx, r.Job)
-		out[i] = acceptedBody(r.Job)
+		list[i], out[i] = r.Job, acceptedBody(r.Job)
 	}
+	a.accepted(ctx, list...)
 	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
 }
 

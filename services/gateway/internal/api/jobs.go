@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
-	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
@@ -130,56 +129,26 @@ func (a *API) knowKind(ctx context.Context, name string) {
 	}
 }
 
-// accepted counts a newly stored job and publishes it when it is due.
-func (a *API) accepted(ctx context.Context, job store.Job) {
-	a.opts.Metrics.JobsSubmitted.WithLabelValues(job.Kind).Inc()
-	if job.State == jobs.StateQueued {
-		a.publish(ctx, job)
+// accepted counts newly stored jobs and publishes the due ones.
+func (a *API) accepted(ctx context.Context, list ...store.Job) {
+	for _, j := range list {
+		a.opts.Metrics.JobsSubmitted.WithLabelValues(j.Kind).Inc()
 	}
+	a.publish(ctx, list...)
 }
 
-// publish sends the job's envelope and records the confirm once it comes.
-// The answer to the client does not wait for the confirm: the job is in
-// the outbox already, and a publish that fails is logged, not returned
-// (the dispatcher republishes it). The request still waits for a slot of
-// the publisher's confirm window, which bounds the confirms in flight. A
-// held job (over its owner's fairness cap) is not published: it waits in
-// Postgres until the dispatcher admits and publishes it.
-func (a *API) publish(ctx context.Context, job store.Job) {
-	if job.Held {
-		return // the dispatcher admits it when the owner has room
-	}
-	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
-	started := time.Now()
-	confirm, err := a.opts.Publisher.PublishAsync(pctx, dispatch.MessageFor(job))
-	if err != nil {
-		cancel()
-		a.published(pctx, job, started, err)
-		return
-	}
-	go func() {
-		defer cancel()
-		a.published(pctx, job, started, confirm.Wait(pctx))
-	}()
-}
-
-// published records a publish's outcome: metrics, and the confirmed job
-// taken out of the outbox.
-func (a *API) published(ctx context.Context, job store.Job, started time.Time, err error) {
-	a.opts.Metrics.ObservePublish(started, err)
-	if err != nil {
-		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
-		return
-	}
-	if a.opts.Marker != nil {
-		a.opts.Marker.Mark(ctx, job.ID)
-		return
-	}
-	if err := a.db.jobs.MarkPublished(ctx, job.ID); err != nil {
-		// Harmless: the dispatcher republishes and the claim drops the
-		// duplicate.
-		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))
-	}
+// publish sends the envelopes of the queued, admitted jobs of list and
+// records the confirms once they come (dispatch.JobPublisher). The answer
+// to the client does not wait for the confirms: the jobs are in the
+// outbox already, and a publish that fails is logged, not returned (the
+// dispatcher republishes it). The request still waits for slots of the
+// publisher's confirm window, which bounds the confirms in flight. A held
+// job (over its owner's fairness cap) is not published: it waits in
+// Postgres until the dispatcher admits and publishes it. The publish
+// outlives the request's cancellation, so a client hanging up cannot
+// leave a half-made publish.
+func (a *API) publish(ctx context.Context, list ...store.Job) {
+	a.publisher.Publish(context.WithoutCancel(ctx), list)
 }
 
 // contextWithPublishTimeout bounds a publish; it outlives the request's

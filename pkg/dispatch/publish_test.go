@@ -1,0 +1,84 @@
+package dispatch_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/dispatch"
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+// JobPublisher publishes only the queued, admitted jobs of a list, in the
+// list's order, and marks exactly the confirmed ones in one call; with
+// no broker connection nothing is marked and the jobs stay in the
+// outbox.
+func TestJobPublisherPublishesDueJobsAndMarksThem(t *testing.T) {
+	t.Parallel()
+	prefix := testkit.Prefix(t)
+	log := zaptest.NewLogger(t)
+	topo := broker.NewTopology(prefix, "")
+	pub := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{AppID: "publish-test", Logger: log})
+
+	var (
+		mu     sync.Mutex
+		marked [][]uuid.UUID
+	)
+	p := &dispatch.JobPublisher{Broker: pub, Metrics: metrics.New("test"), Logger: log,
+		Mark: func(_ context.Context, ids ...uuid.UUID) error {
+			mu.Lock()
+			defer mu.Unlock()
+			marked = append(marked, ids)
+			return nil
+		}}
+	job := func(state jobs.State, held bool) store.Job {
+		return store.Job{ID: uuid.New(), OwnerID: uuid.New(), Kind: jobs.KindNoop, State: state, Held: held,
+			Priority: int(jobs.PriorityNormal)}
+	}
+	list := []store.Job{job(jobs.StateQueued, false), job(jobs.StateQueued, true), job(jobs.StateScheduled, false),
+		job(jobs.StateQueued, false)}
+
+	assert.Zero(t, p.Publish(t.Context(), list)(), "no connection yet: nothing confirmed")
+	assert.Empty(t, marked)
+
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(t.Context())
+	wg.Go(func() { _ = pub.Run(runCtx) })
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+	})
+	require.NoError(t, pub.WaitReady(t.Context()))
+
+	assert.Equal(t, 2, p.Publish(t.Context(), list)())
+	require.Len(t, marked, 1, "one mark for the whole list")
+	assert.Equal(t, []uuid.UUID{list[0].ID, list[3].ID}, marked[0])
+
+	conn, err := amqp.Dial(testkit.AMQPURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	var got []string
+	for {
+		m, ok, err := ch.Get(topo.QueueName("maintenance"), true)
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+		env, err := broker.DecodeEnvelope(m.Body)
+		require.NoError(t, err)
+		got = append(got, env.JobID)
+	}
+	assert.Equal(t, []string{list[0].ID.String(), list[3].ID.String()}, got, "the admitted queued jobs, in order")
+}
