@@ -18,6 +18,7 @@ import (
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -44,7 +45,7 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 	}
 	st := open()
 	require.NoError(t, st.Migrate(ctx))
-	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "unlimited")
+	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "unlimited")
 	require.NoError(t, err)
 	noop, _ := reg.Lookup(jobs.KindNoop)
 

@@ -17,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/catalog"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // DBTX is what EnqueueTx needs of a database handle on Hopper's Postgres:
@@ -240,7 +241,7 @@ func checkIdempotencyKey(key string) error {
 
 // storeError names a missing owner with ErrNotFound.
 func storeError(owner uuid.UUID, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return fmt.Errorf("owner %s is not a Hopper user: %w", owner, ErrNotFound)
 	}
 	return err

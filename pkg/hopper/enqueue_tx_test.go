@@ -15,6 +15,8 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -42,7 +44,7 @@ func newTxEnv(t *testing.T) txEnv {
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	u, err := st.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", store.RoleUser, "unlimited")
+	u, err := st.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "unlimited")
 	require.NoError(t, err)
 	// A kind a worker service published, with a payload schema and
 	// defaults of its own.
@@ -79,7 +81,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
 	_, err = e.job(t, rolled.ID)
-	require.ErrorIs(t, err, store.ErrNotFound, "a rolled-back transaction leaves no job")
+	require.ErrorIs(t, err, pg.ErrNotFound, "a rolled-back transaction leaves no job")
 
 	tx, err = e.db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -87,7 +89,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hopper.JobStateQueued, res.State)
 	_, err = e.job(t, res.ID)
-	require.ErrorIs(t, err, store.ErrNotFound, "invisible before the commit")
+	require.ErrorIs(t, err, pg.ErrNotFound, "invisible before the commit")
 	require.NoError(t, tx.Commit())
 
 	j, err := e.job(t, res.ID)

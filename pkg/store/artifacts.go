@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // MaxArtifactNameLen bounds an artifact's name.
@@ -98,7 +100,7 @@ func (s *Store) PutArtifact(ctx context.Context, jobID uuid.UUID, a NewArtifact)
 }
 
 // GetArtifact returns job jobID's artifact name with its bytes. With
-// ownerID set, an artifact of another owner's job is ErrNotFound, as if it
+// ownerID set, an artifact of another owner's job is pg.ErrNotFound, as if it
 // did not exist; nil means any owner (admins, workers).
 func (s *Store) GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (Artifact, error) {
 	q := `SELECT a.job_id, a.name, a.content_type, a.size_bytes, a.sha256, a.created_at, a.data
@@ -117,7 +119,7 @@ WHERE a.job_id = ? AND a.name = ?`
 		return Artifact{}, fmt.Errorf("get artifact %s of job %s: %w", name, jobID, err)
 	}
 	if len(rows) == 0 {
-		return Artifact{}, fmt.Errorf("get artifact %s of job %s: %w", name, jobID, ErrNotFound)
+		return Artifact{}, fmt.Errorf("get artifact %s of job %s: %w", name, jobID, pg.ErrNotFound)
 	}
 	return Artifact{ArtifactInfo: rows[0].ArtifactInfo, Data: rows[0].Data}, nil
 }
@@ -161,7 +163,7 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj NewJob, a NewArtif
 		}
 		return nil
 	})
-	var qe *QuotaError
+	var qe *pg.QuotaError
 	if errors.As(err, &qe) {
 		return Job{}, ArtifactInfo{}, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 func sha(b []byte) string {
@@ -53,11 +54,11 @@ func TestArtifactPutGetList(t *testing.T) {
 	_, err = s.GetArtifact(ctx, nil, job.ID, "image.png")
 	require.NoError(t, err)
 	_, err = s.GetArtifact(ctx, &bob.ID, job.ID, "image.png")
-	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.GetArtifact(ctx, &alice.ID, job.ID, "missing.png")
-	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.GetArtifact(ctx, &alice.ID, uuid.New(), "image.png")
-	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, pg.ErrNotFound)
 
 	// A retried attempt replaces its output.
 	again := []byte("\x89PNG\r\n\x1a\nsecond attempt")

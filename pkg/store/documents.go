@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Document states.
@@ -21,10 +23,6 @@ const (
 	DocumentReady    = "ready"    // chunks indexed
 	DocumentFailed   = "failed"   // ingest failed for good; Error says why
 )
-
-// ErrQuotaExceeded: a plan limit (documents per user, jobs per hour)
-// refuses the write; the error is a *QuotaError saying which.
-var ErrQuotaExceeded = errors.New("quota exceeded")
 
 // Document is an uploaded file and its ingest status.
 type Document struct {
@@ -106,7 +104,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 				return err
 			}
 			if n >= int64(nd.MaxPerUser) {
-				return &QuotaError{Limit: LimitDocumentsPerUser, Max: nd.MaxPerUser, Used: int(n), Requested: 1}
+				return &pg.QuotaError{Limit: pg.LimitDocumentsPerUser, Max: nd.MaxPerUser, Used: int(n), Requested: 1}
 			}
 		}
 		doc.IngestJobID = &job.ID
@@ -119,7 +117,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrQuotaExceeded) {
+		if errors.Is(err, pg.ErrQuotaExceeded) {
 			return Document{}, Job{}, err
 		}
 		return Document{}, Job{}, fmt.Errorf("create document: %w", err)
@@ -127,7 +125,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 	return doc, job, nil
 }
 
-// GetDocument returns owner's document id; ErrNotFound when it is absent
+// GetDocument returns owner's document id; pg.ErrNotFound when it is absent
 // or another user's.
 func (s *Store) GetDocument(ctx context.Context, owner, id uuid.UUID) (Document, error) {
 	var doc Document
@@ -136,7 +134,7 @@ func (s *Store) GetDocument(ctx context.Context, owner, id uuid.UUID) (Document,
 		return Document{}, fmt.Errorf("get document: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return Document{}, ErrNotFound
+		return Document{}, pg.ErrNotFound
 	}
 	return doc, nil
 }
@@ -168,26 +166,26 @@ func countDocuments(db *gorm.DB, owner uuid.UUID) (int64, error) {
 }
 
 // DeleteDocument removes owner's document with its bytes and chunks;
-// ErrNotFound when there is none.
+// pg.ErrNotFound when there is none.
 func (s *Store) DeleteDocument(ctx context.Context, owner, id uuid.UUID) error {
 	res := s.db.WithContext(ctx).Where("id = ? AND owner_id = ?", id, owner).Delete(&Document{})
 	if res.Error != nil {
 		return fmt.Errorf("delete document: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return ErrNotFound
+		return pg.ErrNotFound
 	}
 	return nil
 }
 
-// DocumentData returns a document's bytes; ErrNotFound once it is deleted.
+// DocumentData returns a document's bytes; pg.ErrNotFound once it is deleted.
 func (s *Store) DocumentData(ctx context.Context, id uuid.UUID) ([]byte, error) {
 	var rows []struct{ Data []byte }
 	if err := s.db.WithContext(ctx).Raw(`SELECT data FROM document_blobs WHERE document_id = ?`, id).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("document bytes: %w", err)
 	}
 	if len(rows) == 0 {
-		return nil, ErrNotFound
+		return nil, pg.ErrNotFound
 	}
 	return rows[0].Data, nil
 }
@@ -253,7 +251,7 @@ func (s *Store) ReplaceChunks(ctx context.Context, doc Document, info IndexedDoc
 			return fmt.Errorf("mark ready: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return ErrNotFound // deleted while ingesting
+			return pg.ErrNotFound // deleted while ingesting
 		}
 		return nil
 	})

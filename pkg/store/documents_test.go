@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 func ingestFor(t *testing.T, owner uuid.UUID) func(uuid.UUID) (store.NewJob, error) {
@@ -45,7 +46,7 @@ func TestDocumentLifecycle(t *testing.T) {
 	assert.Equal(t, "hello", string(data))
 
 	_, err = s.GetDocument(ctx, bob.ID, doc.ID)
-	assert.ErrorIs(t, err, store.ErrNotFound, "another user's document does not exist for bob")
+	assert.ErrorIs(t, err, pg.ErrNotFound, "another user's document does not exist for bob")
 
 	chunks := []store.Chunk{
 		{Index: 0, Content: "The lighthouse keeper painted the door turquoise.", StartOffset: 0, EndOffset: 49},
@@ -83,11 +84,11 @@ func TestDocumentLifecycle(t *testing.T) {
 
 	require.NoError(t, s.DeleteDocument(ctx, alice.ID, doc.ID))
 	_, err = s.DocumentData(ctx, doc.ID)
-	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, pg.ErrNotFound)
 	hits, err = s.SearchChunks(ctx, alice.ID, "boat Tuesday", 5)
 	require.NoError(t, err)
 	assert.Empty(t, hits, "deleting a document deletes its chunks")
-	assert.ErrorIs(t, s.DeleteDocument(ctx, alice.ID, doc.ID), store.ErrNotFound)
+	assert.ErrorIs(t, s.DeleteDocument(ctx, alice.ID, doc.ID), pg.ErrNotFound)
 }
 
 // TestDocumentQuotaConcurrent: parallel uploads never overshoot the quota.
@@ -116,7 +117,7 @@ func TestDocumentQuotaConcurrent(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case assert.ErrorIs(t, err, store.ErrQuotaExceeded):
+		case assert.ErrorIs(t, err, pg.ErrQuotaExceeded):
 			refused++
 		}
 	}

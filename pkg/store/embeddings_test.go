@@ -13,6 +13,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -147,7 +148,7 @@ func BenchmarkSearchChunksHybrid(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = s.Close() })
 	require.NoError(b, s.Migrate(ctx))
-	u, err := s.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	u, err := s.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
 	require.NoError(b, err)
 	const n, dims = 5000, 384
 	r := rand.New(rand.NewPCG(1, 2))

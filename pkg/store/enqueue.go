@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/groupcommit"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Every job is created by Enqueue: the API's submits and batches, cron
@@ -41,7 +42,7 @@ type NewJob struct {
 	IdempotencyKey string // "" means none
 	// JobsPerHour is the owner's plan limit (Plan.JobsPerHour): above 0
 	// the insert runs under the owner's quota lock and fails with a
-	// *QuotaError when the sliding hour is full; 0 skips the check.
+	// *pg.QuotaError when the sliding hour is full; 0 skips the check.
 	JobsPerHour int
 }
 
@@ -63,9 +64,9 @@ type Enqueued struct {
 // With JobsPerHour set (the same in every submission, and one owner), q
 // must be a transaction: Enqueue takes the owner's quota lock in it,
 // answers replayed keys (which count for nothing, even when the hour is
-// full), then counts the window and refuses the batch with a *QuotaError
+// full), then counts the window and refuses the batch with a *pg.QuotaError
 // if the new jobs do not fit.
-func Enqueue(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([]Enqueued, error) {
+func Enqueue(ctx context.Context, q pg.Querier, batch []NewJob, now time.Time) ([]Enqueued, error) {
 	rows, err := newJobRows(batch, now)
 	if err != nil || len(rows) == 0 {
 		return nil, err
@@ -89,7 +90,7 @@ func Enqueue(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([]E
 			return nil, fmt.Errorf("enqueue: %w", err)
 		}
 		if len(fresh) > 0 && used+len(fresh) > perHour {
-			return nil, &QuotaError{Limit: LimitJobsPerHour, Max: perHour, Used: used, Requested: len(fresh), RetryAfter: retry}
+			return nil, &pg.QuotaError{Limit: pg.LimitJobsPerHour, Max: perHour, Used: used, Requested: len(fresh), RetryAfter: retry}
 		}
 	}
 	var plain []jobRow
@@ -185,7 +186,7 @@ func newJobRows(batch []NewJob, now time.Time) ([]jobRow, error) {
 // answerReplays looks up, for the keyed rows among fresh, the job their
 // key already names, fills it in out (Created false), and returns the
 // rows still to insert.
-func answerReplays(ctx context.Context, q Querier, rows []jobRow, fresh []int, out []Enqueued) ([]int, error) {
+func answerReplays(ctx context.Context, q pg.Querier, rows []jobRow, fresh []int, out []Enqueued) ([]int, error) {
 	left := fresh[:0]
 	for _, i := range fresh {
 		if rows[i].key == nil {
@@ -225,7 +226,7 @@ SELECT ` + jobColumns + ` FROM ins`
 // insertRows inserts rows (no idempotency keys) and their created events
 // in one statement, and returns the jobs in the order of rows; a row not
 // stored fails the whole call.
-func insertRows(ctx context.Context, db Querier, rows []jobRow) ([]Job, error) {
+func insertRows(ctx context.Context, db pg.Querier, rows []jobRow) ([]Job, error) {
 	res, err := insertEach(ctx, db, rows)
 	if err != nil {
 		return nil, err
@@ -242,7 +243,7 @@ func insertRows(ctx context.Context, db Querier, rows []jobRow) ([]Job, error) {
 
 // insertEach inserts rows (no idempotency keys) and their created events
 // in one statement, and gives each row its job or why it is missing.
-func insertEach(ctx context.Context, db Querier, rows []jobRow) ([]groupcommit.Result[Job], error) {
+func insertEach(ctx context.Context, db pg.Querier, rows []jobRow) ([]groupcommit.Result[Job], error) {
 	n := len(rows)
 	var (
 		ids, owners             = make([]string, n), make([]string, n)
@@ -293,7 +294,7 @@ const keyedJobSQL = `SELECT ` + jobColumns + ` FROM jobs WHERE owner_id = $1 AND
 // (created false). Concurrent inserts of one key yield one job: ON
 // CONFLICT waits for the other insert to commit, and the next statement's
 // fresh snapshot (READ COMMITTED) sees its row.
-func insertKeyed(ctx context.Context, q Querier, r jobRow) (job Job, created bool, err error) {
+func insertKeyed(ctx context.Context, q pg.Querier, r jobRow) (job Job, created bool, err error) {
 	for range idempotentCreateTries {
 		rows, err := queryJobs(ctx, q, createJobSQL, r.args()...)
 		if err != nil {
@@ -317,10 +318,10 @@ func insertKeyed(ctx context.Context, q Querier, r jobRow) (job Job, created boo
 
 // ownerError names a missing owner in err, a foreign key violation of
 // jobs.owner_id (the only foreign key an insert can break), as
-// ErrNotFound; other errors pass unchanged.
+// pg.ErrNotFound; other errors pass unchanged.
 func ownerError(owner uuid.UUID, err error) error {
-	if pgCode(err) == pgForeignKeyViolation {
-		return fmt.Errorf("owner %s is not a user: %w", owner, ErrNotFound)
+	if pg.Code(err) == pg.ForeignKeyViolation {
+		return fmt.Errorf("owner %s is not a user: %w", owner, pg.ErrNotFound)
 	}
 	return err
 }

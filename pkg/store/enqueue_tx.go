@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Transactional enqueue: a Go service sharing Hopper's Postgres inserts
@@ -47,7 +48,7 @@ const notifyEnqueuedSQL = `SELECT pg_notify(` + enqueuedChannelSQL + `, p) FROM 
 // admission lock is then held until q ends. With q a pool rather than a
 // transaction each statement commits on its own, which still holds: the
 // jobs commit before the notification names them.
-func EnqueueTx(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([]Enqueued, error) {
+func EnqueueTx(ctx context.Context, q pg.Querier, batch []NewJob, now time.Time) ([]Enqueued, error) {
 	for _, nj := range batch {
 		if nj.JobsPerHour != 0 {
 			return nil, errors.New("enqueue: a transactional enqueue applies no jobs-per-hour quota")
@@ -74,7 +75,7 @@ func EnqueueTx(ctx context.Context, q Querier, batch []NewJob, now time.Time) ([
 // are published when due, held ones when the fairness cap admits them;
 // neither needs a notification, and a transaction with nothing to name
 // sends none.
-func notifyEnqueued(ctx context.Context, q Querier, list []Job) error {
+func notifyEnqueued(ctx context.Context, q pg.Querier, list []Job) error {
 	var (
 		payloads []string
 		b        strings.Builder

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -56,7 +57,7 @@ func TestEnqueueTxCommitsWithTheCaller(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
 	_, err = s.GetJob(ctx, nil, rolled[0].Job.ID)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 
 	tx, err = db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -72,7 +73,7 @@ func TestEnqueueTxCommitsWithTheCaller(t *testing.T) {
 	assert.Equal(t, []jobs.State{jobs.StateQueued, jobs.StateScheduled, jobs.StateQueued},
 		[]jobs.State{created[0].State, created[1].State, created[2].State})
 	_, err = s.GetJob(ctx, nil, created[0].ID)
-	require.ErrorIs(t, err, store.ErrNotFound, "not visible before the commit")
+	require.ErrorIs(t, err, pg.ErrNotFound, "not visible before the commit")
 	require.NoError(t, tx.Commit())
 
 	ids, err := nextIDs(t, l, testkit.Deadline)
@@ -114,7 +115,7 @@ func TestEnqueueTxIdempotencyAndOwner(t *testing.T) {
 	require.NoError(t, tx.Commit())
 
 	_, err = store.EnqueueTx(ctx, db, []store.NewJob{{OwnerID: uuid.New(), Spec: testSpec(t, time.Time{})}}, now)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = store.EnqueueTx(ctx, db, []store.NewJob{{OwnerID: owner.ID, Spec: testSpec(t, time.Time{}), JobsPerHour: 10}}, now)
 	require.Error(t, err, "no quota is applied, so asking for one is a mistake")
 }

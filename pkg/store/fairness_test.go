@@ -11,16 +11,17 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 // cappedUser is a user on a fresh plan whose fairness cap (max_concurrent
 // per queue) is limit; 0 turns the cap off.
-func cappedUser(t *testing.T, s *store.Store, limit int) store.User {
+func cappedUser(t *testing.T, s *store.Store, limit int) accounts.User {
 	t.Helper()
 	u := mustUser(t, s)
 	plan := testkit.UniqueName("fair")
-	require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+	require.NoError(t, s.Gorm().WithContext(t.Context()).Exec(
 		`INSERT INTO plans (name, max_concurrent) VALUES (?, ?)`, plan, limit).Error)
 	setPlan(t, s, u.ID, plan)
 	return u
@@ -28,12 +29,12 @@ func cappedUser(t *testing.T, s *store.Store, limit int) store.User {
 
 func setPlan(t *testing.T, s *store.Store, user uuid.UUID, plan string) {
 	t.Helper()
-	require.NoError(t, s.DB().WithContext(t.Context()).Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, user).Error)
+	require.NoError(t, s.Gorm().WithContext(t.Context()).Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, user).Error)
 }
 
 func setCap(t *testing.T, s *store.Store, user uuid.UUID, limit int) {
 	t.Helper()
-	require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+	require.NoError(t, s.Gorm().WithContext(t.Context()).Exec(
 		`UPDATE plans SET max_concurrent = ? WHERE name = (SELECT plan FROM users WHERE id = ?)`, limit, user).Error)
 }
 
@@ -322,24 +323,24 @@ func TestFairnessPlanChangeAppliesToNextSubmit(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		start func(t *testing.T, s *store.Store) store.User
+		start func(t *testing.T, s *store.Store) accounts.User
 		capTo func(t *testing.T, s *store.Store, user uuid.UUID, limit int)
 	}{{
 		name: "from plan unlimited to a capped plan",
-		start: func(t *testing.T, s *store.Store) store.User {
+		start: func(t *testing.T, s *store.Store) accounts.User {
 			u := mustUser(t, s)
 			setPlan(t, s, u.ID, "unlimited")
 			return u
 		},
 		capTo: func(t *testing.T, s *store.Store, user uuid.UUID, limit int) {
 			plan := testkit.UniqueName("fair")
-			require.NoError(t, s.DB().WithContext(t.Context()).Exec(
+			require.NoError(t, s.Gorm().WithContext(t.Context()).Exec(
 				`INSERT INTO plans (name, max_concurrent) VALUES (?, ?)`, plan, limit).Error)
 			setPlan(t, s, user, plan)
 		},
 	}, {
 		name:  "the plan gets a cap",
-		start: func(t *testing.T, s *store.Store) store.User { return cappedUser(t, s, 0) },
+		start: func(t *testing.T, s *store.Store) accounts.User { return cappedUser(t, s, 0) },
 		capTo: setCap,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,10 +382,10 @@ func TestFairnessAdmissionLock(t *testing.T) {
 	capped := cappedUser(t, s, 2)
 	free := cappedUser(t, s, 0)
 
-	tx := s.DB().WithContext(ctx).Begin()
+	tx := s.Gorm().WithContext(ctx).Begin()
 	require.NoError(t, tx.Error)
 	defer tx.Rollback()
-	for _, u := range []store.User{capped, free} {
+	for _, u := range []accounts.User{capped, free} {
 		require.NoError(t, tx.Exec(`SELECT hopper_fair_lock(?)`, u.ID).Error)
 	}
 	type result struct {

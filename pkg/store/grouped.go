@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/google/uuid"
-
 	"github.com/hopperq/hopper/pkg/groupcommit"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // The hot path's three writes per job — submit, claim, success — are
@@ -127,17 +127,8 @@ func (s *Store) insertBatch(ctx context.Context, rows []jobRow) ([]groupcommit.R
 	return insertEach(ctx, s.hot, rows)
 }
 
-// Querier runs statements: one of the Store's pools, a gorm
-// transaction's connection (tx.Statement.ConnPool), or a caller's own
-// *sql.Tx (EnqueueTx). The insert statements take one, so every way a
-// job is created shares them.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // queryJobs runs q, which selects jobColumns, and reads its rows.
-func queryJobs(ctx context.Context, db Querier, q string, args ...any) ([]Job, error) {
+func queryJobs(ctx context.Context, db pg.Querier, q string, args ...any) ([]Job, error) {
 	res, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -262,7 +253,7 @@ func byID(rows []Job) map[uuid.UUID]Job {
 }
 
 // queryIDs runs q, which selects one uuid column, and reads its rows.
-func queryIDs(ctx context.Context, db Querier, q string, args ...any) ([]uuid.UUID, error) {
+func queryIDs(ctx context.Context, db pg.Querier, q string, args ...any) ([]uuid.UUID, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

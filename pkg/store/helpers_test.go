@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -13,34 +12,19 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/testkit"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/storetest"
 )
 
 const testLease = time.Minute
 
 // newStore opens a migrated store on a fresh schema of its own.
-func newStore(t *testing.T) *store.Store {
-	t.Helper()
-	s := openStore(t, testkit.DatabaseURL(t))
-	require.NoError(t, s.Migrate(t.Context()))
-	return s
-}
+func newStore(t *testing.T) *store.Store { return storetest.New(t) }
 
 // openStore opens dsn and closes the store when t ends.
-func openStore(t *testing.T, dsn string) *store.Store {
-	t.Helper()
-	s, err := store.Open(t.Context(), dsn, store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	return s
-}
+func openStore(t *testing.T, dsn string) *store.Store { return storetest.Open(t, dsn) }
 
-func mustUser(t *testing.T, s *store.Store) store.User {
-	t.Helper()
-	u, err := s.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
-	require.NoError(t, err)
-	return u
-}
+func mustUser(t *testing.T, s *store.Store) accounts.User { return storetest.User(t, s) }
 
 // Kinds of the product that the store's tests create jobs of (the store
 // knows no product; the names only make the tests read like the real use).
@@ -132,10 +116,6 @@ func timeline(t *testing.T, s *store.Store, id uuid.UUID) []string {
 	}
 	return out
 }
-
-func ptr[T any](v T) *T { return &v }
-
-func errorIs(err, target error) bool { return errors.Is(err, target) }
 
 // createJob stores one submission through Store.Enqueue.
 func createJob(ctx context.Context, s *store.Store, nj store.NewJob, now time.Time) (store.Job, bool, error) {

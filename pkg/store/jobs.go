@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // List page sizes.
@@ -77,7 +78,7 @@ func (t transition) runOne(ctx context.Context, db *gorm.DB) (job Job, ok bool, 
 }
 
 // GetJob returns job id. With ownerID set, another owner's job is
-// ErrNotFound, as if it did not exist; nil means any owner (admins).
+// pg.ErrNotFound, as if it did not exist; nil means any owner (admins).
 func (s *Store) GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
 	q := s.db.WithContext(ctx).Where("id = ?", id)
 	if ownerID != nil {
@@ -89,7 +90,7 @@ func (s *Store) GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (J
 		return Job{}, fmt.Errorf("get job %s: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return Job{}, fmt.Errorf("get job %s: %w", id, ErrNotFound)
+		return Job{}, fmt.Errorf("get job %s: %w", id, pg.ErrNotFound)
 	}
 	return j, nil
 }
@@ -460,8 +461,8 @@ const cancelTries = 5
 
 // Cancel cancels job id for ownerID (nil: any owner). A job not yet
 // running is cancelled at once; a running one gets cancel_requested and is
-// returned still running. A finished job is ErrConflict; a missing or
-// other owner's job is ErrNotFound.
+// returned still running. A finished job is pg.ErrConflict; a missing or
+// other owner's job is pg.ErrNotFound.
 func (s *Store) Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
 	t := cancelTransition(ownerID, id)
 	for range cancelTries {
@@ -479,7 +480,7 @@ func (s *Store) Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (J
 		}
 		switch {
 		case j.State.Terminal():
-			return Job{}, fmt.Errorf("cancel job %s: already %s: %w", id, j.State, ErrConflict)
+			return Job{}, fmt.Errorf("cancel job %s: already %s: %w", id, j.State, pg.ErrConflict)
 		case j.State == jobs.StateRunning && j.CancelRequested:
 			return j, nil
 		}

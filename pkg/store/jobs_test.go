@@ -11,6 +11,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 func TestCreateJob(t *testing.T) {
@@ -98,7 +99,7 @@ func TestCreateJobIdempotent(t *testing.T) {
 	require.NotEqual(t, a.ID, b.ID)
 
 	var n int64
-	require.NoError(t, s.DB().WithContext(ctx).Model(&store.Job{}).
+	require.NoError(t, s.Gorm().WithContext(ctx).Model(&store.Job{}).
 		Where("owner_id = ? AND idempotency_key = ?", owner.ID, "k1").Count(&n).Error)
 	require.EqualValues(t, 1, n)
 	require.Len(t, timeline(t, s, first.ID), 1, "a duplicate submit appends no event")
@@ -144,9 +145,9 @@ func TestGetJobOwnership(t *testing.T) {
 	j := mustJob(t, s, owner.ID)
 
 	_, err := s.GetJob(t.Context(), &other.ID, j.ID)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.GetJob(t.Context(), &owner.ID, uuid.New())
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	got, err := s.GetJob(t.Context(), nil, j.ID)
 	require.NoError(t, err, "nil owner is an admin's view")
 	require.Equal(t, j.ID, got.ID)
@@ -555,13 +556,13 @@ func TestCancel(t *testing.T) {
 			setup: func(t *testing.T) store.Job {
 				return mustFinish(t, s, mustRunning(t, s, owner.ID, "w1"), jobs.StateSucceeded)
 			},
-			err:      store.ErrConflict,
+			err:      pg.ErrConflict,
 			timeline: []string{"created/queued/0", "started/running/1", "succeeded/succeeded/1"},
 		},
 		{
 			name:     "other owner's",
 			setup:    func(t *testing.T) store.Job { return mustJob(t, s, other.ID) },
-			err:      store.ErrNotFound,
+			err:      pg.ErrNotFound,
 			timeline: []string{"created/queued/0"},
 		},
 	}
@@ -589,7 +590,7 @@ func TestCancel(t *testing.T) {
 					require.NoError(t, err)
 					require.True(t, again.CancelRequested)
 				} else {
-					require.ErrorIs(t, err, store.ErrConflict)
+					require.ErrorIs(t, err, pg.ErrConflict)
 				}
 			}
 			require.Equal(t, tc.timeline, timeline(t, s, j.ID))
@@ -597,5 +598,5 @@ func TestCancel(t *testing.T) {
 	}
 
 	_, err := s.Cancel(t.Context(), nil, uuid.New())
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // kindRow is a catalogue row as ReadKinds scans it.
@@ -90,7 +91,7 @@ const kindColumns = `name, queue, service, description, default_priority, max_at
 // hopper.EnqueueTx checks a submission against the kinds as its own
 // transaction sees them): the kinds named, or all when names is empty,
 // sorted by name. A name not in the catalogue is left out.
-func ReadKinds(ctx context.Context, q Querier, names ...string) ([]jobs.Kind, error) {
+func ReadKinds(ctx context.Context, q pg.Querier, names ...string) ([]jobs.Kind, error) {
 	query, args := `SELECT `+kindColumns+` FROM kinds ORDER BY name`, []any(nil)
 	if len(names) > 0 {
 		query, args = `SELECT `+kindColumns+` FROM kinds WHERE name = ANY($1::text[]) ORDER BY name`, []any{names}
@@ -129,7 +130,7 @@ func (s *Store) KindsVersion(ctx context.Context) (string, error) {
 }
 
 // DeleteKind removes a kind from the catalogue; its jobs stay. A worker
-// running it publishes it again at its next start. ErrNotFound when there
+// running it publishes it again at its next start. pg.ErrNotFound when there
 // is no such kind.
 func (s *Store) DeleteKind(ctx context.Context, name string) error {
 	res := s.db.WithContext(ctx).Exec(`DELETE FROM kinds WHERE name = ?`, name)
@@ -137,7 +138,7 @@ func (s *Store) DeleteKind(ctx context.Context, name string) error {
 		return fmt.Errorf("delete kind %s: %w", name, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return ErrNotFound
+		return pg.ErrNotFound
 	}
 	return nil
 }

@@ -9,15 +9,6 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 )
 
-// User roles.
-const (
-	RoleUser  = "user"
-	RoleAdmin = "admin"
-)
-
-// DefaultPlan is the plan of a user created without one.
-const DefaultPlan = "free"
-
 // Timeline event types. Each state transition appends exactly one event
 // (DESIGN §2, invariant 5); progress writes do not, they would flood the
 // table.
@@ -35,34 +26,6 @@ const (
 	EventLeaseExpired    = "lease_expired" // worker stopped renewing its lease
 	EventRetried         = "retried"       // a failed or cancelled job re-run on request
 )
-
-// User is an account that owns jobs and API keys.
-type User struct {
-	ID        uuid.UUID
-	Email     string
-	Role      string
-	Plan      string
-	Active    bool
-	CreatedAt time.Time
-}
-
-// TableName maps User to its table.
-func (User) TableName() string { return "users" }
-
-// APIKey is a stored key. Only its SHA-256 hash is kept; the plaintext is
-// shown once, at creation.
-type APIKey struct {
-	ID         uuid.UUID
-	UserID     uuid.UUID
-	Prefix     string // visible start of the key, to tell keys apart
-	Hash       []byte
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
-	RevokedAt  *time.Time
-}
-
-// TableName maps APIKey to its table.
-func (APIKey) TableName() string { return "api_keys" }
 
 // Job is a job row.
 type Job struct {

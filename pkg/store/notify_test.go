@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -41,11 +42,11 @@ func longSchemaURL(t *testing.T) string {
 	schema := testkit.UniqueName("t_") + "_" + strings.Repeat("x", 47)
 	require.Len(t, schema, 60)
 	admin := openStore(t, testkit.BaseDatabaseURL())
-	require.NoError(t, admin.DB().Exec(`CREATE SCHEMA "`+schema+`"`).Error)
+	require.NoError(t, admin.Gorm().Exec(`CREATE SCHEMA "`+schema+`"`).Error)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		require.NoError(t, admin.DB().WithContext(ctx).Exec(`DROP SCHEMA "`+schema+`" CASCADE`).Error)
+		require.NoError(t, admin.Gorm().WithContext(ctx).Exec(`DROP SCHEMA "`+schema+`" CASCADE`).Error)
 	})
 	return testkit.WithSearchPath(testkit.BaseDatabaseURL(), schema)
 }
@@ -197,7 +198,7 @@ func TestJobNotifierReconnects(t *testing.T) {
 
 	pid := n.BackendPID()
 	require.NotZero(t, pid)
-	require.NoError(t, s.DB().Exec("SELECT pg_terminate_backend(?)", pid).Error)
+	require.NoError(t, s.Gorm().Exec("SELECT pg_terminate_backend(?)", pid).Error)
 	// Losing the connection wakes subscribers so they poll meanwhile;
 	// reconnecting wakes them again to re-read what they missed.
 	requireWake(t, ch, "connection lost")
@@ -262,7 +263,7 @@ func TestJobSnapshot(t *testing.T) {
 		{name: "owner, whole timeline", owner: &owner.ID, wantTypes: []string{"created", "started", "succeeded"}},
 		{name: "admin, after created", after: all[0].ID, wantTypes: []string{"started", "succeeded"}},
 		{name: "after the last event", owner: &owner.ID, after: all[2].ID, wantTypes: nil},
-		{name: "another owner", owner: &stranger.ID, wantErr: store.ErrNotFound},
+		{name: "another owner", owner: &stranger.ID, wantErr: pg.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,5 +282,5 @@ func TestJobSnapshot(t *testing.T) {
 		})
 	}
 	_, _, err = s.JobSnapshot(ctx, nil, uuid.New(), 0)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }

@@ -13,94 +13,20 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
-func TestPlansSeededAndCRUD(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	ctx := t.Context()
-
-	plans, err := s.ListPlans(ctx)
-	require.NoError(t, err)
-	// free and premium are seeded; the built-in system user's plan
-	// (migration 00005) got a row of its own, unlimited.
-	require.Len(t, plans, 4)
-	free, premium, system, unlimited := plans[0], plans[1], plans[2], plans[3]
-	assert.Equal(t, "system", system.Name)
-	assert.Zero(t, system.JobsPerHour)
-	assert.Equal(t, "unlimited", unlimited.Name)
-	assert.Equal(t, store.Plan{Name: "unlimited", MaxPriority: 5}, store.Plan{Name: unlimited.Name,
-		JobsPerHour: unlimited.JobsPerHour, DocumentsPerUser: unlimited.DocumentsPerUser,
-		MaxConcurrent: unlimited.MaxConcurrent, MaxPriority: unlimited.MaxPriority, PriorityBoost: unlimited.PriorityBoost})
-	assert.Equal(t, "free", free.Name)
-	assert.Equal(t, 100, free.JobsPerHour)
-	assert.Equal(t, 20, free.DocumentsPerUser)
-	assert.Equal(t, 4, free.MaxConcurrent)
-	assert.Equal(t, 3, free.MaxPriority)
-	assert.Equal(t, 0, free.PriorityBoost)
-	assert.Equal(t, "premium", premium.Name)
-	assert.Equal(t, 1, premium.PriorityBoost)
-
-	team, err := s.CreatePlan(ctx, store.Plan{Name: "team", JobsPerHour: 500, DocumentsPerUser: 50, MaxConcurrent: 8, MaxPriority: 4, PriorityBoost: 1})
-	require.NoError(t, err)
-	assert.Equal(t, 500, team.JobsPerHour)
-	assert.False(t, team.CreatedAt.IsZero())
-	_, err = s.CreatePlan(ctx, store.Plan{Name: "team", MaxPriority: 3})
-	require.ErrorIs(t, err, store.ErrConflict)
-	var fe *store.PlanFieldError
-	_, err = s.CreatePlan(ctx, store.Plan{Name: "Bad Name"})
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, "name", fe.Field)
-	_, err = s.CreatePlan(ctx, store.Plan{Name: "x", MaxPriority: 6})
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, "max_priority", fe.Field)
-
-	up, err := s.UpdatePlan(ctx, "team", store.PlanChanges{JobsPerHour: ptr(0), PriorityBoost: ptr(2)})
-	require.NoError(t, err)
-	assert.Equal(t, 0, up.JobsPerHour)
-	assert.Equal(t, 2, up.PriorityBoost)
-	assert.Equal(t, 50, up.DocumentsPerUser, "unset fields stay")
-	_, err = s.UpdatePlan(ctx, "team", store.PlanChanges{DocumentsPerUser: ptr(-1)})
-	require.ErrorAs(t, err, &fe)
-	_, err = s.UpdatePlan(ctx, "nope", store.PlanChanges{})
-	require.ErrorIs(t, err, store.ErrNotFound)
-
-	// Users reference plans: unknown plans are refused, a plan in use
-	// cannot be deleted.
-	_, err = s.CreateUser(ctx, testkit.UniqueName("p")+"@example.com", store.RoleUser, "nope")
-	require.ErrorIs(t, err, store.ErrUnknownPlan)
-	u := mustUser(t, s)
-	assert.Equal(t, "free", u.Plan)
-	moved, err := s.SetUserPlan(ctx, u.ID, "team")
-	require.NoError(t, err)
-	assert.Equal(t, "team", moved.Plan)
-	_, err = s.SetUserPlan(ctx, u.ID, "nope")
-	require.ErrorIs(t, err, store.ErrUnknownPlan)
-	_, err = s.SetUserPlan(ctx, uuid.New(), "team")
-	require.ErrorIs(t, err, store.ErrNotFound)
-
-	n, err := s.DeletePlan(ctx, "team")
-	require.ErrorIs(t, err, store.ErrConflict)
-	assert.EqualValues(t, 1, n)
-	_, err = s.SetUserPlan(ctx, u.ID, "premium")
-	require.NoError(t, err)
-	_, err = s.DeletePlan(ctx, "team")
-	require.NoError(t, err)
-	_, err = s.DeletePlan(ctx, "team")
-	require.ErrorIs(t, err, store.ErrNotFound)
-}
-
-// limitedJob is a noop job under a jobs-per-hour limit.
 func limitedJob(t *testing.T, owner uuid.UUID, perHour int) store.NewJob {
 	return store.NewJob{OwnerID: owner, Spec: testSpec(t, time.Time{}), JobsPerHour: perHour}
 }
 
-func quotaErr(t *testing.T, err error) *store.QuotaError {
+func quotaErr(t *testing.T, err error) *pg.QuotaError {
 	t.Helper()
-	var qe *store.QuotaError
+	var qe *pg.QuotaError
 	require.ErrorAs(t, err, &qe)
-	require.ErrorIs(t, err, store.ErrQuotaExceeded)
+	require.ErrorIs(t, err, pg.ErrQuotaExceeded)
 	return qe
 }
 
@@ -132,7 +58,7 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 
 	_, _, err = createJob(ctx, s, limitedJob(t, u.ID, 5), now)
 	qe := quotaErr(t, err)
-	assert.Equal(t, store.LimitJobsPerHour, qe.Limit)
+	assert.Equal(t, pg.LimitJobsPerHour, qe.Limit)
 	assert.Equal(t, 5, qe.Max)
 	assert.Equal(t, 5, qe.Used)
 	assert.InDelta(t, time.Minute.Seconds(), qe.RetryAfter.Seconds(), 1)
@@ -147,7 +73,7 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 	qe = quotaErr(t, err)
 	assert.InDelta(t, time.Hour.Seconds(), qe.RetryAfter.Seconds(), 1)
 
-	usage, err := s.PlanUsage(ctx, u.ID, store.Plan{JobsPerHour: 5}, now)
+	usage, err := s.PlanUsage(ctx, u.ID, accounts.Plan{JobsPerHour: 5}, now)
 	require.NoError(t, err)
 	assert.Equal(t, 5, usage.JobsInWindow)
 	require.NotNil(t, usage.NextSlotAt)
@@ -199,7 +125,7 @@ func TestJobsPerHourConcurrent(t *testing.T) {
 				switch {
 				case err == nil:
 					admitted.Add(int64(n))
-				case errors.Is(err, store.ErrQuotaExceeded):
+				case errors.Is(err, pg.ErrQuotaExceeded):
 					refused.Add(1)
 				default:
 					t.Errorf("submit: %v", err)
@@ -211,7 +137,7 @@ func TestJobsPerHourConcurrent(t *testing.T) {
 	assert.EqualValues(t, limit, admitted.Load())
 	assert.Positive(t, refused.Load())
 	var n int64
-	require.NoError(t, s.DB().WithContext(ctx).Raw(`SELECT count(*) FROM jobs WHERE owner_id = ?`, u.ID).Scan(&n).Error)
+	require.NoError(t, s.Gorm().WithContext(ctx).Raw(`SELECT count(*) FROM jobs WHERE owner_id = ?`, u.ID).Scan(&n).Error)
 	assert.EqualValues(t, limit, n)
 }
 
@@ -234,12 +160,12 @@ func TestDocumentAndArtifactQuotas(t *testing.T) {
 	require.NoError(t, upload(2, 3))
 	require.NoError(t, upload(2, 3))
 	qe := quotaErr(t, upload(2, 3))
-	assert.Equal(t, store.LimitDocumentsPerUser, qe.Limit)
+	assert.Equal(t, pg.LimitDocumentsPerUser, qe.Limit)
 	assert.Equal(t, 2, qe.Used)
 	assert.Zero(t, qe.RetryAfter)
 	// The ingest jobs count against jobs per hour.
 	qe = quotaErr(t, upload(10, 2))
-	assert.Equal(t, store.LimitJobsPerHour, qe.Limit)
+	assert.Equal(t, pg.LimitJobsPerHour, qe.Limit)
 
 	_, _, err := s.CreateJobWithArtifact(ctx, limitedJob(t, u.ID, 2),
 		store.NewArtifact{Name: "input.wav", ContentType: "audio/wav", Data: []byte("RIFF")}, time.Now())
@@ -249,7 +175,7 @@ func TestDocumentAndArtifactQuotas(t *testing.T) {
 		store.NewArtifact{Name: "input.wav", ContentType: "audio/wav", Data: []byte("RIFF")}, time.Now())
 	require.NoError(t, err)
 
-	usage, err := s.PlanUsage(ctx, u.ID, store.Plan{JobsPerHour: 3}, time.Now())
+	usage, err := s.PlanUsage(ctx, u.ID, accounts.Plan{JobsPerHour: 3}, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 3, usage.JobsInWindow)
 	assert.Equal(t, 2, usage.Documents)
@@ -274,7 +200,7 @@ func BenchmarkCreateJobQuota(b *testing.B) {
 			require.NoError(b, err)
 			defer s.Close()
 			require.NoError(b, s.Migrate(b.Context()))
-			u, err := s.CreateUser(b.Context(), testkit.UniqueName("b")+"@example.com", store.RoleUser, "")
+			u, err := s.CreateUser(b.Context(), testkit.UniqueName("b")+"@example.com", accounts.RoleUser, "")
 			require.NoError(b, err)
 			reg, err := jobs.DefaultRegistry()
 			require.NoError(b, err)
@@ -288,7 +214,7 @@ func BenchmarkCreateJobQuota(b *testing.B) {
 				_, err := createJobs(b.Context(), s, batch, time.Now())
 				require.NoError(b, err)
 			}
-			require.NoError(b, s.DB().Exec("ANALYZE jobs").Error)
+			require.NoError(b, s.Gorm().Exec("ANALYZE jobs").Error)
 			b.ResetTimer()
 			for b.Loop() {
 				_, _, err := createJob(b.Context(), s, store.NewJob{OwnerID: u.ID, Spec: spec, JobsPerHour: bc.perHour}, time.Now())

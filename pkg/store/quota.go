@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // QuotaWindow is the sliding window of a plan's JobsPerHour.
@@ -33,7 +35,7 @@ var ReservedKeyPrefixes = []string{"webhook:", "notify:", "schedule:"}
 
 // lockQuota takes owner's quota lock in tx, which must be a transaction:
 // the lock lasts until it ends.
-func lockQuota(ctx context.Context, tx Querier, owner uuid.UUID) error {
+func lockQuota(ctx context.Context, tx pg.Querier, owner uuid.UUID) error {
 	if _, err := tx.ExecContext(ctx, quotaLockSQL, owner.String()); err != nil {
 		return fmt.Errorf("quota lock: %w", err)
 	}
@@ -43,7 +45,7 @@ func lockQuota(ctx context.Context, tx Querier, owner uuid.UUID) error {
 // jobsWindow counts the owner's jobs in the window ending at now and,
 // when n more would not fit in perHour, how long until they would: the
 // time the k-th oldest job in the window leaves it, k = used+n-perHour.
-func jobsWindow(ctx context.Context, q Querier, owner uuid.UUID, perHour, n int, now time.Time) (used int, retry time.Duration, err error) {
+func jobsWindow(ctx context.Context, q pg.Querier, owner uuid.UUID, perHour, n int, now time.Time) (used int, retry time.Duration, err error) {
 	since := now.Add(-QuotaWindow)
 	if err := queryRow(ctx, q, `SELECT count(*) FROM jobs WHERE `+quotaCountedSQL, []any{owner, since}, &used); err != nil {
 		return 0, 0, fmt.Errorf("count jobs in quota window: %w", err)
@@ -65,7 +67,7 @@ func jobsWindow(ctx context.Context, q Querier, owner uuid.UUID, perHour, n int,
 }
 
 // queryRow runs q, which selects one row, and scans it into dest.
-func queryRow(ctx context.Context, db Querier, q string, args []any, dest ...any) error {
+func queryRow(ctx context.Context, db pg.Querier, q string, args []any, dest ...any) error {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Retry re-runs a failed or cancelled job of ownerID (nil: any owner): it
@@ -12,7 +14,7 @@ import (
 // it), with extraAttempts more attempts than it has used. Attempt numbers
 // keep counting up rather than restarting, so a late finish from an old
 // attempt can never match the new one. A job in any other state is
-// ErrConflict; a missing or other owner's job is ErrNotFound.
+// pg.ErrConflict; a missing or other owner's job is pg.ErrNotFound.
 func (s *Store) Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (Job, error) {
 	if extraAttempts < 1 {
 		extraAttempts = 1
@@ -41,5 +43,5 @@ func (s *Store) Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, ext
 	if err != nil {
 		return Job{}, fmt.Errorf("retry: %w", err)
 	}
-	return Job{}, fmt.Errorf("retry job %s: it is %s; only failed or cancelled jobs can be retried: %w", id, cur.State, ErrConflict)
+	return Job{}, fmt.Errorf("retry job %s: it is %s; only failed or cancelled jobs can be retried: %w", id, cur.State, pg.ErrConflict)
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 func TestRetry(t *testing.T) {
@@ -39,12 +39,12 @@ func TestRetry(t *testing.T) {
 
 	succeeded := mustFinish(t, s, mustRunning(t, s, owner.ID, "w1"), jobs.StateSucceeded)
 	_, err = s.Retry(t.Context(), &owner.ID, succeeded.ID, 1)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, pg.ErrConflict)
 
 	queued := mustJob(t, s, owner.ID)
 	_, err = s.Retry(t.Context(), &owner.ID, queued.ID, 1)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, pg.ErrConflict)
 
 	_, err = s.Retry(t.Context(), &other.ID, failed.ID, 1)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/schedule"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // SystemUserID owns the jobs of schedules that name no owner. Migration
@@ -84,7 +85,7 @@ type ScheduleRun struct {
 }
 
 // CreateSchedule stores a schedule; its first tick is the spec's next one
-// after now. A taken name is ErrConflict, an unknown owner ErrNotFound, a
+// after now. A taken name is pg.ErrConflict, an unknown owner pg.ErrNotFound, a
 // bad name, spec or time zone a *schedule.Error.
 func (s *Store) CreateSchedule(ctx context.Context, ns NewSchedule, now time.Time) (Schedule, error) {
 	if err := schedule.ValidName(ns.Name); err != nil {
@@ -131,11 +132,11 @@ func (s *Store) CreateSchedule(ctx context.Context, ns NewSchedule, now time.Tim
 		id, ns.Name, sp.String(), sp.Timezone(), ns.Kind, payload, prio, queue, owner,
 		ns.Enabled, reason, next, now, now,
 	).Scan(&sc).Error
-	switch pgCode(err) {
-	case pgUniqueViolation:
-		return Schedule{}, fmt.Errorf("create schedule %s: name taken: %w", ns.Name, ErrConflict)
-	case pgForeignKeyViolation:
-		return Schedule{}, fmt.Errorf("create schedule %s: owner %s: %w", ns.Name, owner, ErrNotFound)
+	switch pg.Code(err) {
+	case pg.UniqueViolation:
+		return Schedule{}, fmt.Errorf("create schedule %s: name taken: %w", ns.Name, pg.ErrConflict)
+	case pg.ForeignKeyViolation:
+		return Schedule{}, fmt.Errorf("create schedule %s: owner %s: %w", ns.Name, owner, pg.ErrNotFound)
 	}
 	if err != nil {
 		return Schedule{}, fmt.Errorf("create schedule %s: %w", ns.Name, err)
@@ -152,7 +153,7 @@ func (s *Store) ListSchedules(ctx context.Context) ([]Schedule, error) {
 	return out, nil
 }
 
-// GetSchedule returns the schedule named name, or ErrNotFound.
+// GetSchedule returns the schedule named name, or pg.ErrNotFound.
 func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) {
 	var sc Schedule
 	res := s.db.WithContext(ctx).Where("name = ?", name).Limit(1).Find(&sc)
@@ -160,7 +161,7 @@ func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) 
 		return Schedule{}, fmt.Errorf("get schedule %s: %w", name, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return Schedule{}, fmt.Errorf("get schedule %s: %w", name, ErrNotFound)
+		return Schedule{}, fmt.Errorf("get schedule %s: %w", name, pg.ErrNotFound)
 	}
 	return sc, nil
 }
@@ -205,7 +206,7 @@ func (s *Store) DisableSchedule(ctx context.Context, name string, now time.Time)
 		return Schedule{}, fmt.Errorf("disable schedule %s: %w", name, err)
 	}
 	if len(out) == 0 {
-		return Schedule{}, fmt.Errorf("disable schedule %s: %w", name, ErrNotFound)
+		return Schedule{}, fmt.Errorf("disable schedule %s: %w", name, pg.ErrNotFound)
 	}
 	return out[0], nil
 }
@@ -217,7 +218,7 @@ func (s *Store) DeleteSchedule(ctx context.Context, name string) error {
 		return fmt.Errorf("delete schedule %s: %w", name, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("delete schedule %s: %w", name, ErrNotFound)
+		return fmt.Errorf("delete schedule %s: %w", name, pg.ErrNotFound)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -208,7 +209,7 @@ func TestCronConcurrentClaims(t *testing.T) {
 	assert.Equal(t, schedules*ticks, created)
 
 	var keys []string
-	require.NoError(t, a.DB().Raw(`SELECT idempotency_key FROM jobs WHERE idempotency_key LIKE 'schedule:%'`).Scan(&keys).Error)
+	require.NoError(t, a.Gorm().Raw(`SELECT idempotency_key FROM jobs WHERE idempotency_key LIKE 'schedule:%'`).Scan(&keys).Error)
 	assert.Len(t, keys, schedules*ticks)
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -225,7 +226,7 @@ func TestCronTickKeyBackstop(t *testing.T) {
 	sc := mustSchedule(t, s, "twice", "* * * * *", clock)
 	tick := clock.Add(time.Minute)
 	require.Len(t, claim(t, s, tick), 1)
-	require.NoError(t, s.DB().Exec(`UPDATE schedules SET next_run_at = ? WHERE id = ?`, tick, sc.ID).Error)
+	require.NoError(t, s.Gorm().Exec(`UPDATE schedules SET next_run_at = ? WHERE id = ?`, tick, sc.ID).Error)
 
 	runs := claim(t, s, tick.Add(time.Second))
 	require.Len(t, runs, 1)
@@ -270,7 +271,7 @@ func TestCronTrigger(t *testing.T) {
 	assert.Len(t, scheduleJobs(t, s, "manual"), 2)
 
 	_, err = s.TriggerSchedule(t.Context(), "nope", defaultRegistry(t), clock)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }
 
 func TestScheduleCRUD(t *testing.T) {
@@ -287,7 +288,7 @@ func TestScheduleCRUD(t *testing.T) {
 	assert.JSONEq(t, `{}`, string(sc.Payload))
 
 	_, err = s.CreateSchedule(ctx, store.NewSchedule{Name: "paris", Spec: "@daily", Kind: jobs.KindNoop}, clock)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, pg.ErrConflict)
 	_, err = s.CreateSchedule(ctx, store.NewSchedule{Name: "bad", Spec: "61 * * * *", Kind: jobs.KindNoop}, clock)
 	var se *schedule.Error
 	require.ErrorAs(t, err, &se)
@@ -296,7 +297,7 @@ func TestScheduleCRUD(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "name", se.Field)
 	_, err = s.CreateSchedule(ctx, store.NewSchedule{Name: "ghost", Spec: "@daily", Kind: jobs.KindNoop, OwnerID: uuid.New()}, clock)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 
 	runs := claim(t, s, time.Date(2031, 3, 5, 1, 0, 0, 0, time.UTC))
 	require.Len(t, runs, 1)
@@ -308,13 +309,13 @@ func TestScheduleCRUD(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.NoError(t, s.DeleteSchedule(ctx, "paris"))
-	require.ErrorIs(t, s.DeleteSchedule(ctx, "paris"), store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteSchedule(ctx, "paris"), pg.ErrNotFound)
 	_, err = s.GetSchedule(ctx, "paris")
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.DisableSchedule(ctx, "paris", clock)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.EnableSchedule(ctx, "paris", clock)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 	_, err = s.GetJob(ctx, nil, runs[0].Job.ID)
 	require.NoError(t, err, "deleting a schedule keeps its jobs")
 }
@@ -372,7 +373,7 @@ func TestSystemUserCannotAuthenticate(t *testing.T) {
 	_, key, err := s.CreateAPIKey(t.Context(), store.SystemUserID)
 	require.NoError(t, err)
 	_, _, err = s.Authenticate(t.Context(), key)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }
 
 // TestEnsureDefaultSchedulesWithDefaultRegistry: with the registry this

@@ -7,13 +7,15 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // JobSnapshot returns job id and its timeline events with an id above
 // afterEvent (0: the whole timeline), oldest first, read from one
 // snapshot: the row and the events always agree, so a terminal job's
 // terminal event is among them. With ownerID set, another owner's job is
-// ErrNotFound; nil means any owner (admins).
+// pg.ErrNotFound; nil means any owner (admins).
 func (s *Store) JobSnapshot(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, afterEvent int64) (Job, []Event, error) {
 	var (
 		job Job
@@ -29,7 +31,7 @@ func (s *Store) JobSnapshot(ctx context.Context, ownerID *uuid.UUID, id uuid.UUI
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrNotFound
+			return pg.ErrNotFound
 		}
 		return tx.Where("job_id = ? AND id > ?", id, afterEvent).Order("id").Find(&evs).Error
 	}, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})

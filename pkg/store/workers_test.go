@@ -40,7 +40,7 @@ func TestWorkerRegistry(t *testing.T) {
 	assert.WithinDuration(t, time.Now(), w.LastSeenAt, 10*time.Second)
 
 	// A row not renewed for longer than the window is not listed.
-	require.NoError(t, s.DB().Exec(`UPDATE workers SET last_seen_at = now() - interval '1 minute' WHERE id = 'a'`).Error)
+	require.NoError(t, s.Gorm().Exec(`UPDATE workers SET last_seen_at = now() - interval '1 minute' WHERE id = 'a'`).Error)
 	got, err = s.ListWorkers(ctx, 30*time.Second)
 	require.NoError(t, err)
 	require.Len(t, got, 1)

@@ -20,6 +20,7 @@ import (
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Why a handler's context ended early.
@@ -243,7 +244,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 // dropped; a delivery naming no job at all is dead-lettered.
 func (p *Processor) dropUnclaimed(ctx context.Context, d broker.Delivery, id uuid.UUID) {
 	_, err := p.opts.Store.GetJob(ctx, nil, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		p.log.Warn("delivery names no job; rejected to dead-letter queue",
 			hlog.JobID(id.String()), zap.String("queue", d.Queue))
 		_ = d.Nack(false, false)

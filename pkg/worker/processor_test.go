@@ -12,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/testkit"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -153,7 +154,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() { _ = st.Close() })
 	require.NoError(t, st.Migrate(ctx))
 	r.st = st
-	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
 	_, err = st.SetUserPlan(ctx, owner.ID, "unlimited") // no fairness cap in the way
 	require.NoError(t, err)

@@ -83,7 +83,7 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	// tick of "beat", no tick has two, and there are no more jobs than
 	// ticks elapsed.
 	var noops int64
-	require.NoError(t, st.DB().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
+	require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
 	assert.Equal(t, int64(len(final)), noops, "no job outside the ticks")
 	ticks := map[time.Time]bool{}
 	var first, last time.Time
@@ -204,7 +204,7 @@ func TestScheduleEveryMinuteTwoGateways(t *testing.T) {
 		assert.Equal(t, 1, n, "tick %s", tick)
 	}
 	var noops int64
-	require.NoError(t, st.DB().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
+	require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
 	assert.Equal(t, int64(len(list)), noops, "one job per tick, across both gateways")
 	t.Logf("%d jobs for %d minute ticks", len(list), len(ticks))
 }

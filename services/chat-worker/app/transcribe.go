@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // artifactReader reads the input file the gateway stored with a job.
@@ -62,7 +63,7 @@ func (t *transcriber) handle(ctx context.Context, job *hopper.RawJob) (any, erro
 	log := t.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
 	_ = job.Progress(ctx, 5, "reading the recording")
 	audio, err := t.store.GetArtifact(ctx, &job.Owner, job.ID, p.Artifact)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("chat.transcribe: the job has no recording %q: upload audio with POST /v1/chat/transcribe", p.Artifact)
 	}
 	if err != nil {

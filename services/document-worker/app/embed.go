@@ -15,6 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // embedBatchSize is how many chunks go into one embeddings request.
@@ -118,7 +119,7 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 			return nil, hopper.Permanentf("payload.document_id: %v", err)
 		}
 		doc, err := r.store.GetDocument(ctx, job.Owner, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, pg.ErrNotFound) {
 			return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // ingestStore reads an uploaded document and writes its index.
@@ -62,7 +63,7 @@ func (in *ingester) handle(ctx context.Context, job *hopper.RawJob) (any, error)
 	}
 	// Owner-scoped: a job can only ingest its owner's document.
 	doc, err := in.store.GetDocument(ctx, job.Owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {
@@ -86,7 +87,7 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 	}
 	_ = job.Progress(ctx, 10, "reading "+doc.Filename)
 	data, err := in.store.DocumentData(ctx, doc.ID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("document %s was deleted", doc.ID)
 	}
 	if err != nil {
@@ -121,7 +122,7 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 	_ = job.Progress(ctx, 85, fmt.Sprintf("indexing %d chunks", len(chunks)))
 	info := store.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
 	if err := in.store.ReplaceChunks(ctx, doc, info, chunks); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, pg.ErrNotFound) {
 			return nil, hopper.Permanentf("document %s was deleted while indexing", doc.ID)
 		}
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/hopperq/hopper/pkg/mail"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // jobReader reads one of an owner's jobs (the job a notice or a webhook
@@ -116,7 +117,7 @@ func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return mail.Message{}, hopper.Permanentf("job %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/webhook"
 )
 
@@ -78,7 +79,7 @@ func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, er
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("job %s not found (deleted?)", id)
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Event stream timing.
@@ -84,7 +85,7 @@ func (a *API) jobEvents(c *gin.Context) {
 	ctx := c.Request.Context()
 	scope := currentPrincipal(c).ownerScope()
 	job, evs, err := a.db.jobs.JobSnapshot(ctx, scope, id, after)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
 	}
@@ -152,7 +153,7 @@ func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, jo
 			failures = 0
 		case ctx.Err() != nil:
 			return "client gone"
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, pg.ErrNotFound):
 			return "job deleted"
 		default:
 			failures++

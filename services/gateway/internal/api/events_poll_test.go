@@ -14,6 +14,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -31,7 +32,7 @@ func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	require.NoError(t, err)
 	kind, ok := reg.Lookup(jobs.KindNoop)
 	require.True(t, ok)
-	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
 	res, err := st.Enqueue(ctx, []store.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
 		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,

@@ -22,6 +22,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/webhook"
 )
 
@@ -202,7 +203,7 @@ func (a *API) loadJob(c *gin.Context) (store.Job, bool) {
 		return store.Job{}, false
 	}
 	job, err := a.db.jobs.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return store.Job{}, false
 	}
@@ -272,10 +273,10 @@ func (a *API) cancelJob(c *gin.Context) {
 	}
 	job, err := a.db.jobs.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 			"job already finished; only scheduled, queued, retrying or running jobs can be cancelled", nil)
 		return
@@ -317,10 +318,10 @@ func (a *API) retryJob(c *gin.Context) {
 	}
 	retried, err := a.db.jobs.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 			"only failed or cancelled jobs can be retried", map[string]any{"state": job.State})
 		return

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // KindCatalog is the kind catalogue as the API reads it: lookups for
@@ -88,7 +88,7 @@ func (a *API) getKind(c *gin.Context) {
 // worker running it publishes it again when it starts.
 func (a *API) deleteKind(c *gin.Context) {
 	err := a.db.fleet.DeleteKind(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "kind not in the published catalogue", nil)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // audioFormat is an accepted recording type: the extension the provider
@@ -149,7 +150,7 @@ func (a *API) getArtifact(c *gin.Context) {
 	}
 	name := c.Param("name")
 	art, err := a.db.jobs.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "artifact not found", map[string]any{"name": name})
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/schedule"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // createScheduleRequest is POST /v1/admin/schedules.
@@ -79,9 +80,9 @@ func (a *API) createSchedule(c *gin.Context) {
 	}
 	sc, err := a.db.schedules.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
 	switch {
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a schedule named "+req.Name+" exists", map[string]any{"field": "name"})
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "owner_id: no such user", map[string]any{"field": "owner_id"})
 	case err != nil:
 		a.internalError(c, "create schedule", err)
@@ -122,7 +123,7 @@ func (a *API) triggerSchedule(c *gin.Context) {
 	}
 	job, err := a.db.schedules.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		scheduleNotFound(c)
 		return
 	case errors.Is(err, store.ErrUnknownKind):

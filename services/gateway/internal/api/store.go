@@ -8,6 +8,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 )
 
 // The API declares, per group of handlers, the store calls they make:
@@ -44,21 +45,21 @@ type UploadStore interface {
 // AccountStore serves authentication and the admin's user and key
 // endpoints.
 type AccountStore interface {
-	Authenticate(ctx context.Context, plaintext string) (store.User, store.APIKey, error)
-	CreateUser(ctx context.Context, email, role, plan string) (store.User, error)
-	CreateAPIKey(ctx context.Context, userID uuid.UUID) (store.APIKey, string, error)
+	Authenticate(ctx context.Context, plaintext string) (accounts.User, accounts.APIKey, error)
+	CreateUser(ctx context.Context, email, role, plan string) (accounts.User, error)
+	CreateAPIKey(ctx context.Context, userID uuid.UUID) (accounts.APIKey, string, error)
 	RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error
 }
 
 // PlanStore serves the plan endpoints, the plan cache and the caller's
 // limits.
 type PlanStore interface {
-	ListPlans(ctx context.Context) ([]store.Plan, error)
-	CreatePlan(ctx context.Context, p store.Plan) (store.Plan, error)
-	UpdatePlan(ctx context.Context, name string, ch store.PlanChanges) (store.Plan, error)
+	ListPlans(ctx context.Context) ([]accounts.Plan, error)
+	CreatePlan(ctx context.Context, p accounts.Plan) (accounts.Plan, error)
+	UpdatePlan(ctx context.Context, name string, ch accounts.PlanChanges) (accounts.Plan, error)
 	DeletePlan(ctx context.Context, name string) (usersOnPlan int64, err error)
-	SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (store.User, error)
-	PlanUsage(ctx context.Context, owner uuid.UUID, plan store.Plan, now time.Time) (store.Usage, error)
+	SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (accounts.User, error)
+	PlanUsage(ctx context.Context, owner uuid.UUID, plan accounts.Plan, now time.Time) (store.Usage, error)
 }
 
 // ScheduleStore serves the admin's schedule endpoints.

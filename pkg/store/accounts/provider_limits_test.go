@@ -1,4 +1,4 @@
-package store_test
+package accounts_test
 
 import (
 	"testing"
@@ -6,13 +6,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/store/storetest"
 )
 
 // TestReserveProviderRequest: GCRA slots one interval apart, a burst after
 // idling, and a slot beyond maxWait is refused without being reserved.
 func TestReserveProviderRequest(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	s := storetest.New(t)
 	ctx := t.Context()
 	const iv, maxWait = 10 * time.Second, time.Minute
 
@@ -56,7 +58,7 @@ func TestReserveProviderRequest(t *testing.T) {
 
 func TestProviderTokens(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	s := storetest.New(t)
 	ctx := t.Context()
 	w, err := s.ProviderTokenWait(ctx, "llm@t", time.Minute)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package store
+package accounts
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Plan is what a user's plan allows (table plans, migration 00010).
@@ -43,12 +45,6 @@ type PlanChanges struct {
 	MaxPriority      *int
 	PriorityBoost    *int
 }
-
-// Plan limit names, as the API reports them.
-const (
-	LimitJobsPerHour      = "jobs_per_hour"
-	LimitDocumentsPerUser = "documents_per_user"
-)
 
 // maxPlanPriority mirrors jobs.MaxPriority (x-max-priority of the queues).
 const maxPlanPriority = 5
@@ -109,7 +105,7 @@ func (s *Store) ListPlans(ctx context.Context) ([]Plan, error) {
 	return out, nil
 }
 
-// GetPlan returns plan name; a missing one is ErrNotFound.
+// GetPlan returns plan name; a missing one is pg.ErrNotFound.
 func (s *Store) GetPlan(ctx context.Context, name string) (Plan, error) {
 	var p Plan
 	res := s.db.WithContext(ctx).Where("name = ?", name).Limit(1).Find(&p)
@@ -117,12 +113,12 @@ func (s *Store) GetPlan(ctx context.Context, name string) (Plan, error) {
 		return Plan{}, fmt.Errorf("get plan %s: %w", name, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return Plan{}, fmt.Errorf("get plan %s: %w", name, ErrNotFound)
+		return Plan{}, fmt.Errorf("get plan %s: %w", name, pg.ErrNotFound)
 	}
 	return p, nil
 }
 
-// CreatePlan adds p (after Check); a taken name is ErrConflict.
+// CreatePlan adds p (after Check); a taken name is pg.ErrConflict.
 func (s *Store) CreatePlan(ctx context.Context, p Plan) (Plan, error) {
 	if err := p.Check(); err != nil {
 		return Plan{}, err
@@ -133,8 +129,8 @@ func (s *Store) CreatePlan(ctx context.Context, p Plan) (Plan, error) {
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
 		p.Name, p.JobsPerHour, p.DocumentsPerUser, p.MaxConcurrent, p.MaxPriority, p.PriorityBoost,
 	).Scan(&out).Error
-	if pgCode(err) == pgUniqueViolation {
-		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, ErrConflict)
+	if pg.Code(err) == pg.UniqueViolation {
+		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, pg.ErrConflict)
 	}
 	if err != nil {
 		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, err)
@@ -143,7 +139,7 @@ func (s *Store) CreatePlan(ctx context.Context, p Plan) (Plan, error) {
 }
 
 // UpdatePlan sets the given limits of plan name and returns it; a missing
-// plan is ErrNotFound, an invalid result a *PlanFieldError.
+// plan is pg.ErrNotFound, an invalid result a *PlanFieldError.
 func (s *Store) UpdatePlan(ctx context.Context, name string, ch PlanChanges) (Plan, error) {
 	var out Plan
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -153,7 +149,7 @@ func (s *Store) UpdatePlan(ctx context.Context, name string, ch PlanChanges) (Pl
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrNotFound
+			return pg.ErrNotFound
 		}
 		next := ch.Apply(cur)
 		if err := next.Check(); err != nil {
@@ -174,108 +170,39 @@ func (s *Store) UpdatePlan(ctx context.Context, name string, ch PlanChanges) (Pl
 	return out, nil
 }
 
-// DeletePlan removes plan name. A plan users are still on is ErrConflict
-// (with the count in the message); a missing one ErrNotFound.
+// DeletePlan removes plan name. A plan users are still on is pg.ErrConflict
+// (with the count in the message); a missing one pg.ErrNotFound.
 func (s *Store) DeletePlan(ctx context.Context, name string) (usersOnPlan int64, err error) {
 	res := s.db.WithContext(ctx).Exec(`DELETE FROM plans WHERE name = ?`, name)
-	if pgCode(res.Error) == pgForeignKeyViolation {
+	if pg.Code(res.Error) == pg.ForeignKeyViolation {
 		var n int64
 		if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM users WHERE plan = ?`, name).Scan(&n).Error; err != nil {
 			return 0, fmt.Errorf("delete plan %s: count users: %w", name, err)
 		}
-		return n, fmt.Errorf("delete plan %s: %d users on it: %w", name, n, ErrConflict)
+		return n, fmt.Errorf("delete plan %s: %d users on it: %w", name, n, pg.ErrConflict)
 	}
 	if res.Error != nil {
 		return 0, fmt.Errorf("delete plan %s: %w", name, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return 0, fmt.Errorf("delete plan %s: %w", name, ErrNotFound)
+		return 0, fmt.Errorf("delete plan %s: %w", name, pg.ErrNotFound)
 	}
 	return 0, nil
 }
 
-// SetUserPlan moves user id to plan. An unknown user is ErrNotFound, an
+// SetUserPlan moves user id to plan. An unknown user is pg.ErrNotFound, an
 // unknown plan ErrUnknownPlan.
 func (s *Store) SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (User, error) {
 	var u User
 	res := s.db.WithContext(ctx).Raw(`UPDATE users SET plan = ? WHERE id = ? RETURNING *`, plan, id).Scan(&u)
-	if pgCode(res.Error) == pgForeignKeyViolation {
+	if pg.Code(res.Error) == pg.ForeignKeyViolation {
 		return User{}, fmt.Errorf("set plan of user %s: %q: %w", id, plan, ErrUnknownPlan)
 	}
 	if res.Error != nil {
 		return User{}, fmt.Errorf("set plan of user %s: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return User{}, fmt.Errorf("set plan of user %s: %w", id, ErrNotFound)
-	}
-	return u, nil
-}
-
-// QuotaError is a write refused by a plan limit. errors.Is(err,
-// ErrQuotaExceeded) holds for it.
-type QuotaError struct {
-	Limit     string // LimitJobsPerHour or LimitDocumentsPerUser
-	Max       int
-	Used      int
-	Requested int // jobs the refused write would have added
-	// RetryAfter is how long until enough jobs leave the window for the
-	// write to fit; 0 when waiting does not help (documents, a batch
-	// larger than the limit).
-	RetryAfter time.Duration
-}
-
-func (e *QuotaError) Error() string {
-	return fmt.Sprintf("%s quota exceeded: %d used of %d, %d more asked", e.Limit, e.Used, e.Max, e.Requested)
-}
-
-// Is makes errors.Is(err, ErrQuotaExceeded) true.
-func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
-
-// Usage is how much of their plan an owner uses.
-type Usage struct {
-	// JobsInWindow counts the jobs created in the last QuotaWindow.
-	JobsInWindow int
-	// NextSlotAt is when the oldest of them leaves the window (nil: none).
-	NextSlotAt *time.Time
-	// RetryAfter is how long until one more job fits (0: it fits now or
-	// the plan is unlimited).
-	RetryAfter time.Duration
-	Documents  int
-	// Running counts the owner's running jobs by queue.
-	Running map[string]int
-}
-
-// PlanUsage reads owner's usage of plan as of now.
-func (s *Store) PlanUsage(ctx context.Context, owner uuid.UUID, plan Plan, now time.Time) (Usage, error) {
-	db := s.db.WithContext(ctx)
-	used, retry, err := jobsWindow(ctx, s.sql, owner, plan.JobsPerHour, 1, now)
-	if err != nil {
-		return Usage{}, fmt.Errorf("plan usage: %w", err)
-	}
-	u := Usage{JobsInWindow: used, RetryAfter: retry, Running: map[string]int{}}
-	if used > 0 {
-		var oldest time.Time
-		err := s.sql.QueryRowContext(ctx, `SELECT min(created_at) FROM jobs WHERE `+quotaCountedSQL, owner, now.Add(-QuotaWindow)).Scan(&oldest)
-		if err != nil {
-			return Usage{}, fmt.Errorf("plan usage: oldest job: %w", err)
-		}
-		at := oldest.Add(QuotaWindow)
-		u.NextSlotAt = &at
-	}
-	docs, err := countDocuments(db, owner)
-	if err != nil {
-		return Usage{}, fmt.Errorf("plan usage: %w", err)
-	}
-	u.Documents = int(docs)
-	var rows []struct {
-		Queue string
-		N     int
-	}
-	if err := db.Raw(`SELECT queue, count(*) AS n FROM jobs WHERE owner_id = ? AND state = 'running' GROUP BY queue`, owner).Scan(&rows).Error; err != nil {
-		return Usage{}, fmt.Errorf("plan usage: running jobs: %w", err)
-	}
-	for _, r := range rows {
-		u.Running[r.Queue] = r.N
+		return User{}, fmt.Errorf("set plan of user %s: %w", id, pg.ErrNotFound)
 	}
 	return u, nil
 }

@@ -1,4 +1,4 @@
-package store
+package accounts
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // API key format: keyScheme + 8 hex chars (the stored, visible prefix) +
@@ -24,7 +26,7 @@ const (
 )
 
 // CreateUser adds a user. An empty plan means DefaultPlan. A taken email
-// is ErrConflict.
+// is pg.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, email, role, plan string) (User, error) {
 	email = strings.TrimSpace(email)
 	if email == "" {
@@ -45,10 +47,10 @@ func (s *Store) CreateUser(ctx context.Context, email, role, plan string) (User,
 		`INSERT INTO users (id, email, role, plan) VALUES (?, ?, ?, ?) RETURNING *`,
 		id, email, role, plan,
 	).Scan(&u).Error
-	if pgCode(err) == pgUniqueViolation {
-		return User{}, fmt.Errorf("create user %s: email taken: %w", email, ErrConflict)
+	if pg.Code(err) == pg.UniqueViolation {
+		return User{}, fmt.Errorf("create user %s: email taken: %w", email, pg.ErrConflict)
 	}
-	if pgCode(err) == pgForeignKeyViolation {
+	if pg.Code(err) == pg.ForeignKeyViolation {
 		return User{}, fmt.Errorf("create user %s: plan %q: %w", email, plan, ErrUnknownPlan)
 	}
 	if err != nil {
@@ -65,7 +67,7 @@ func (s *Store) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		return User{}, fmt.Errorf("get user %s: %w", id, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return User{}, fmt.Errorf("get user %s: %w", id, ErrNotFound)
+		return User{}, fmt.Errorf("get user %s: %w", id, pg.ErrNotFound)
 	}
 	return u, nil
 }
@@ -78,14 +80,14 @@ func (s *Store) SetUserActive(ctx context.Context, id uuid.UUID, active bool) er
 		return fmt.Errorf("set user %s active=%t: %w", id, active, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("set user %s active=%t: %w", id, active, ErrNotFound)
+		return fmt.Errorf("set user %s active=%t: %w", id, active, pg.ErrNotFound)
 	}
 	return nil
 }
 
 // CreateAPIKey issues a key for userID and returns it with its plaintext,
 // which is never stored and cannot be shown again. An unknown user is
-// ErrNotFound.
+// pg.ErrNotFound.
 func (s *Store) CreateAPIKey(ctx context.Context, userID uuid.UUID) (APIKey, string, error) {
 	plaintext, prefix, err := newKeyText()
 	if err != nil {
@@ -100,8 +102,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, userID uuid.UUID) (APIKey, str
 		`INSERT INTO api_keys (id, user_id, prefix, hash) VALUES (?, ?, ?, ?) RETURNING *`,
 		id, userID, prefix, hashKey(plaintext),
 	).Scan(&k).Error
-	if pgCode(err) == pgForeignKeyViolation {
-		return APIKey{}, "", fmt.Errorf("create api key: user %s: %w", userID, ErrNotFound)
+	if pg.Code(err) == pg.ForeignKeyViolation {
+		return APIKey{}, "", fmt.Errorf("create api key: user %s: %w", userID, pg.ErrNotFound)
 	}
 	if err != nil {
 		return APIKey{}, "", fmt.Errorf("create api key for user %s: %w", userID, err)
@@ -160,10 +162,10 @@ WITH k AS (
 SELECT * FROM k`
 
 // Authenticate resolves a plaintext key to its user. An unknown or revoked
-// key, or an inactive user, is ErrNotFound.
+// key, or an inactive user, is pg.ErrNotFound.
 func (s *Store) Authenticate(ctx context.Context, plaintext string) (User, APIKey, error) {
 	if !strings.HasPrefix(plaintext, keyScheme) {
-		return User{}, APIKey{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+		return User{}, APIKey{}, fmt.Errorf("authenticate: %w", pg.ErrNotFound)
 	}
 	var row authRow
 	res := s.db.WithContext(ctx).Raw(authQuery, hashKey(plaintext)).Scan(&row)
@@ -171,7 +173,7 @@ func (s *Store) Authenticate(ctx context.Context, plaintext string) (User, APIKe
 		return User{}, APIKey{}, fmt.Errorf("authenticate: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return User{}, APIKey{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+		return User{}, APIKey{}, fmt.Errorf("authenticate: %w", pg.ErrNotFound)
 	}
 	u := User{ID: row.UserID, Email: row.Email, Role: row.Role, Plan: row.Plan,
 		Active: row.Active, CreatedAt: row.UserCreatedAt}
@@ -182,7 +184,7 @@ func (s *Store) Authenticate(ctx context.Context, plaintext string) (User, APIKe
 
 // RevokeAPIKey stops a key from authenticating. Revoking a revoked key
 // succeeds and keeps the first revocation time; an unknown key is
-// ErrNotFound.
+// pg.ErrNotFound.
 func (s *Store) RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error {
 	res := s.db.WithContext(ctx).Exec(
 		`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = ?`, keyID)
@@ -190,7 +192,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error {
 		return fmt.Errorf("revoke api key %s: %w", keyID, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("revoke api key %s: %w", keyID, ErrNotFound)
+		return fmt.Errorf("revoke api key %s: %w", keyID, pg.ErrNotFound)
 	}
 	return nil
 }

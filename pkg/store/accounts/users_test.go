@@ -1,27 +1,30 @@
-package store_test
+package accounts_test
 
 import (
 	"crypto/sha256"
+	"errors"
 	"regexp"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/storetest"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 func TestCreateUser(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	s := storetest.New(t)
 	ctx := t.Context()
 
-	u, err := s.CreateUser(ctx, "ada@example.com", store.RoleAdmin, "premium")
+	u, err := s.CreateUser(ctx, "ada@example.com", accounts.RoleAdmin, "premium")
 	require.NoError(t, err)
 	require.EqualValues(t, 7, u.ID.Version(), "ids are uuid v7")
 	require.Equal(t, "ada@example.com", u.Email)
-	require.Equal(t, store.RoleAdmin, u.Role)
+	require.Equal(t, accounts.RoleAdmin, u.Role)
 	require.Equal(t, "premium", u.Plan)
 	require.True(t, u.Active)
 	require.False(t, u.CreatedAt.IsZero())
@@ -32,33 +35,33 @@ func TestCreateUser(t *testing.T) {
 	require.Equal(t, u.Email, got.Email)
 	require.True(t, u.CreatedAt.Equal(got.CreatedAt))
 
-	def, err := s.CreateUser(ctx, "bob@example.com", store.RoleUser, "")
+	def, err := s.CreateUser(ctx, "bob@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
-	require.Equal(t, store.DefaultPlan, def.Plan)
+	require.Equal(t, accounts.DefaultPlan, def.Plan)
 
 	_, err = s.GetUser(ctx, uuid.New())
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 }
 
 func TestCreateUserRejects(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
-	_, err := s.CreateUser(t.Context(), "dup@example.com", store.RoleUser, "")
+	s := storetest.New(t)
+	_, err := s.CreateUser(t.Context(), "dup@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
 
 	tests := []struct {
 		name, email, role string
 		conflict          bool
 	}{
-		{name: "duplicate email", email: "dup@example.com", role: store.RoleUser, conflict: true},
+		{name: "duplicate email", email: "dup@example.com", role: accounts.RoleUser, conflict: true},
 		{name: "unknown role", email: "x@example.com", role: "root"},
-		{name: "empty email", email: " ", role: store.RoleUser},
+		{name: "empty email", email: " ", role: accounts.RoleUser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateUser(t.Context(), tc.email, tc.role, "")
 			require.Error(t, err)
-			require.Equal(t, tc.conflict, errorIs(err, store.ErrConflict), "err: %v", err)
+			require.Equal(t, tc.conflict, errors.Is(err, pg.ErrConflict), "err: %v", err)
 		})
 	}
 }
@@ -67,9 +70,9 @@ var keyFormat = regexp.MustCompile(`^hop_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$`)
 
 func TestAPIKeys(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	s := storetest.New(t)
 	ctx := t.Context()
-	u := mustUser(t, s)
+	u := storetest.User(t, s)
 
 	k, plaintext, err := s.CreateAPIKey(ctx, u.ID)
 	require.NoError(t, err)
@@ -95,35 +98,35 @@ func TestAPIKeys(t *testing.T) {
 
 	for _, bad := range []string{"", "hop_", plaintext + "x", "Bearer " + plaintext} {
 		_, _, err := s.Authenticate(ctx, bad)
-		require.ErrorIs(t, err, store.ErrNotFound, "key %q", bad)
+		require.ErrorIs(t, err, pg.ErrNotFound, "key %q", bad)
 	}
 
 	_, _, err = s.CreateAPIKey(ctx, uuid.New())
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 
 	require.NoError(t, s.RevokeAPIKey(ctx, k.ID))
 	require.NoError(t, s.RevokeAPIKey(ctx, k.ID), "revoking twice is fine")
 	_, _, err = s.Authenticate(ctx, plaintext)
-	require.ErrorIs(t, err, store.ErrNotFound)
-	require.ErrorIs(t, s.RevokeAPIKey(ctx, uuid.New()), store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
+	require.ErrorIs(t, s.RevokeAPIKey(ctx, uuid.New()), pg.ErrNotFound)
 }
 
 func TestInactiveUserCannotAuthenticate(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	s := storetest.New(t)
 	ctx := t.Context()
-	u, err := s.CreateUser(ctx, testkit.UniqueName("i")+"@example.com", store.RoleUser, "")
+	u, err := s.CreateUser(ctx, testkit.UniqueName("i")+"@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
 	_, plaintext, err := s.CreateAPIKey(ctx, u.ID)
 	require.NoError(t, err)
 
 	require.NoError(t, s.SetUserActive(ctx, u.ID, false))
 	_, _, err = s.Authenticate(ctx, plaintext)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, pg.ErrNotFound)
 
 	require.NoError(t, s.SetUserActive(ctx, u.ID, true))
 	_, _, err = s.Authenticate(ctx, plaintext)
 	require.NoError(t, err)
 
-	require.ErrorIs(t, s.SetUserActive(ctx, uuid.New(), false), store.ErrNotFound)
+	require.ErrorIs(t, s.SetUserActive(ctx, uuid.New(), false), pg.ErrNotFound)
 }
