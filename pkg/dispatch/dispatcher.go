@@ -15,7 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // Options configure a Dispatcher.
@@ -225,7 +225,7 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 // publishAll publishes the jobs a pass found and marks the confirmed
 // ones, waiting for their confirms; with the broker down they stay in
 // the outbox.
-func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
+func (d *Dispatcher) publishAll(ctx context.Context, list []jobstore.Job) {
 	if len(list) == 0 || !d.opts.Publisher.Ready() {
 		return
 	}
@@ -234,7 +234,7 @@ func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
 }
 
 // retryAt picks when a reaped job runs again.
-func retryAt(reg jobs.Catalog, j store.Job) time.Time {
+func retryAt(reg jobs.Catalog, j jobstore.Job) time.Time {
 	k, ok := reg.Lookup(j.Kind)
 	if !ok {
 		return time.Now()

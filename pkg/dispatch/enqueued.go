@@ -9,10 +9,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/clock"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
-// Jobs a service enqueued in its own transaction (store.EnqueueTx,
+// Jobs a service enqueued in its own transaction (jobstore.EnqueueTx,
 // hopper.EnqueueTx) have no publisher waiting on them: their transaction
 // NOTIFYs their ids at commit, and the leader publishes them at once
 // instead of after OutboxAge. Every replica listens, so a new leader is
@@ -56,7 +56,7 @@ func (d *Dispatcher) listenEnqueued(ctx context.Context, started chan<- struct{}
 
 // receiveEnqueued passes each notification's ids to out while this
 // replica leads, until the connection fails or ctx ends.
-func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *store.EnqueuedListener, out chan<- []uuid.UUID) error {
+func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *jobstore.EnqueuedListener, out chan<- []uuid.UUID) error {
 	for {
 		ids, err := l.Next(ctx)
 		if err != nil {

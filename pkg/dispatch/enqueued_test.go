@@ -19,6 +19,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -75,12 +76,12 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 	enqueue := func(n int, commit bool) []uuid.UUID {
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
-		batch := make([]store.NewJob, n)
+		batch := make([]jobstore.NewJob, n)
 		for i := range batch {
-			batch[i] = store.NewJob{OwnerID: owner.ID, Spec: jobs.Spec{Kind: noop, Payload: []byte(`{}`),
+			batch[i] = jobstore.NewJob{OwnerID: owner.ID, Spec: jobs.Spec{Kind: noop, Payload: []byte(`{}`),
 				Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Second}}
 		}
-		created, err := store.EnqueueTx(ctx, tx, batch, time.Now())
+		created, err := jobstore.EnqueueTx(ctx, tx, batch, time.Now())
 		require.NoError(t, err)
 		if commit {
 			require.NoError(t, tx.Commit())

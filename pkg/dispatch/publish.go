@@ -12,7 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // Broker is what publishing asks of RabbitMQ (*broker.Publisher).
@@ -42,7 +42,7 @@ type JobPublisher struct {
 
 // sent is one envelope written, its confirm pending.
 type sent struct {
-	job     store.Job
+	job     jobstore.Job
 	started time.Time
 	confirm *broker.Confirm
 }
@@ -54,7 +54,7 @@ type sent struct {
 // awaited and the confirmed jobs marked in one call of Mark behind the
 // caller's back; wait blocks until that is done and says how many were
 // confirmed. A job whose publish fails is logged and stays in the outbox.
-func (p *JobPublisher) Publish(ctx context.Context, list []store.Job) (wait func() int) {
+func (p *JobPublisher) Publish(ctx context.Context, list []jobstore.Job) (wait func() int) {
 	cancel := context.CancelFunc(func() {})
 	if p.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
@@ -107,13 +107,13 @@ func (p *JobPublisher) confirmAndMark(ctx context.Context, pending []sent) int {
 }
 
 // failed records a publish that was not confirmed.
-func (p *JobPublisher) failed(j store.Job, started time.Time, err error) {
+func (p *JobPublisher) failed(j jobstore.Job, started time.Time, err error) {
 	p.Metrics.ObservePublish(started, err)
 	p.Logger.Warn("publish failed; left in the outbox", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
 }
 
 // MessageFor builds the AMQP message announcing job's next attempt.
-func MessageFor(job store.Job) broker.Message {
+func MessageFor(job jobstore.Job) broker.Message {
 	return broker.Message{
 		JobID: job.ID.String(), Attempt: job.Attempt + 1, Kind: job.Kind,
 		Priority: uint8(job.Priority), Owner: job.OwnerID.String(), Timestamp: time.Now(),

@@ -15,7 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -41,11 +41,11 @@ func TestJobPublisherPublishesDueJobsAndMarksThem(t *testing.T) {
 			marked = append(marked, ids)
 			return nil
 		}}
-	job := func(state jobs.State, held bool) store.Job {
-		return store.Job{ID: uuid.New(), OwnerID: uuid.New(), Kind: jobs.KindNoop, State: state, Held: held,
+	job := func(state jobs.State, held bool) jobstore.Job {
+		return jobstore.Job{ID: uuid.New(), OwnerID: uuid.New(), Kind: jobs.KindNoop, State: state, Held: held,
 			Priority: int(jobs.PriorityNormal)}
 	}
-	list := []store.Job{job(jobs.StateQueued, false), job(jobs.StateQueued, true), job(jobs.StateScheduled, false),
+	list := []jobstore.Job{job(jobs.StateQueued, false), job(jobs.StateQueued, true), job(jobs.StateScheduled, false),
 		job(jobs.StateQueued, false)}
 
 	assert.Zero(t, p.Publish(t.Context(), list)(), "no connection yet: nothing confirmed")

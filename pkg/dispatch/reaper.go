@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // reaper takes back jobs whose worker stopped renewing the lease: they go
@@ -23,7 +23,7 @@ type reaper struct {
 }
 
 func (r *reaper) pass(ctx context.Context) error {
-	reaped, err := r.store.ReapExpired(ctx, time.Now(), r.batch, func(j store.Job) time.Time {
+	reaped, err := r.store.ReapExpired(ctx, time.Now(), r.batch, func(j jobstore.Job) time.Time {
 		return retryAt(r.registry, j)
 	})
 	if err != nil {

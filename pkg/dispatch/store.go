@@ -8,7 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
 // Store is what the dispatcher asks of Hopper's database: the outbox and
@@ -27,22 +28,22 @@ type Store interface {
 
 // outboxStore reads the jobs to publish and marks the published ones.
 type outboxStore interface {
-	PromoteDue(ctx context.Context, now time.Time, limit int) ([]store.Job, error)
-	ReleaseHeld(ctx context.Context, limit int) ([]store.Job, error)
-	Unpublished(ctx context.Context, olderThan time.Time, limit int) ([]store.Job, error)
-	UnpublishedOf(ctx context.Context, ids []uuid.UUID) ([]store.Job, error)
-	ListenEnqueued(ctx context.Context) (*store.EnqueuedListener, error)
+	PromoteDue(ctx context.Context, now time.Time, limit int) ([]jobstore.Job, error)
+	ReleaseHeld(ctx context.Context, limit int) ([]jobstore.Job, error)
+	Unpublished(ctx context.Context, olderThan time.Time, limit int) ([]jobstore.Job, error)
+	UnpublishedOf(ctx context.Context, ids []uuid.UUID) ([]jobstore.Job, error)
+	ListenEnqueued(ctx context.Context) (*jobstore.EnqueuedListener, error)
 	MarkPublished(ctx context.Context, ids ...uuid.UUID) error
 }
 
 // reapStore ends the attempts whose lease expired.
 type reapStore interface {
-	ReapExpired(ctx context.Context, now time.Time, limit int, retryAt func(store.Job) time.Time) ([]store.Job, error)
+	ReapExpired(ctx context.Context, now time.Time, limit int, retryAt func(jobstore.Job) time.Time) ([]jobstore.Job, error)
 }
 
 // cronStore creates the jobs of the schedules due at now.
 type cronStore interface {
-	ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.Catalog) ([]store.ScheduleRun, error)
+	ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.Catalog) ([]schedules.ScheduleRun, error)
 }
 
 // MarkStore is what a PublishedMarker writes.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/catalog"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
@@ -91,8 +91,8 @@ func EnqueueTx(ctx context.Context, tx DBTX, owner uuid.UUID, kind string, paylo
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, err)
 	}
-	stored, err := store.EnqueueTx(ctx, tx,
-		[]store.NewJob{{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}}, time.Now())
+	stored, err := jobstore.EnqueueTx(ctx, tx,
+		[]jobstore.NewJob{{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}}, time.Now())
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, storeError(owner, err))
 	}
@@ -132,11 +132,11 @@ func EnqueueManyTx(ctx context.Context, tx DBTX, owner uuid.UUID, items []BatchI
 	if err != nil {
 		return nil, fmt.Errorf("hopper: enqueue batch: %w", err)
 	}
-	batch := make([]store.NewJob, len(specs))
+	batch := make([]jobstore.NewJob, len(specs))
 	for i, spec := range specs {
-		batch[i] = store.NewJob{OwnerID: owner, Spec: spec}
+		batch[i] = jobstore.NewJob{OwnerID: owner, Spec: spec}
 	}
-	created, err := store.EnqueueTx(ctx, tx, batch, time.Now())
+	created, err := jobstore.EnqueueTx(ctx, tx, batch, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("hopper: enqueue batch of %d: %w", len(items), storeError(owner, err))
 	}
@@ -170,14 +170,14 @@ func txSpecs(ctx context.Context, tx DBTX, reqs []submitRequest, inBatch bool) (
 	}
 	var published []jobs.Kind
 	if len(names) > 0 {
-		if published, err = store.ReadKinds(ctx, tx, names...); err != nil {
+		if published, err = jobstore.ReadKinds(ctx, tx, names...); err != nil {
 			return nil, err
 		}
 	}
 	cat := catalog.Merge(seed, published, nil)
 	for _, n := range names {
 		if _, ok := cat.Lookup(n); !ok {
-			if published, err = store.ReadKinds(ctx, tx); err != nil {
+			if published, err = jobstore.ReadKinds(ctx, tx); err != nil {
 				return nil, err
 			}
 			cat = catalog.Merge(seed, published, nil)
@@ -230,10 +230,10 @@ func checkIdempotencyKey(key string) error {
 	if err := jobs.ValidateIdempotencyKey(key); err != nil {
 		return validationError(err, nil, 0, false)
 	}
-	for _, p := range store.ReservedKeyPrefixes {
+	for _, p := range jobstore.ReservedKeyPrefixes {
 		if strings.HasPrefix(key, p) {
 			return &ValidationError{Field: "idempotency_key", Message: "the prefixes " +
-				strings.Join(store.ReservedKeyPrefixes, ", ") + " are reserved"}
+				strings.Join(jobstore.ReservedKeyPrefixes, ", ") + " are reserved"}
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
@@ -63,7 +64,7 @@ type resize struct {
 	Width int    `json:"width,omitempty"`
 }
 
-func (e txEnv) job(t *testing.T, id string) (store.Job, error) {
+func (e txEnv) job(t *testing.T, id string) (jobstore.Job, error) {
 	t.Helper()
 	return e.st.GetJob(context.WithoutCancel(t.Context()), nil, uuid.MustParse(id))
 }
@@ -104,7 +105,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	evs, err := e.st.Events(ctx, j.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
-	assert.Equal(t, store.EventCreated, evs[0].Type)
+	assert.Equal(t, jobstore.EventCreated, evs[0].Type)
 
 	sched, err := hopper.EnqueueTx(ctx, e.db, e.owner, "system.noop", nil,
 		hopper.WithRunAt(time.Now().Add(time.Hour)), hopper.WithPriority(1), hopper.WithMaxAttempts(2), hopper.WithJobTimeout(5*time.Second))
@@ -197,7 +198,7 @@ func TestEnqueueManyTx(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, 1, ve.Index)
 	assert.Contains(t, err.Error(), "jobs[1]: payload.width")
-	list, _, err := e.st.ListJobs(ctx, store.ListFilter{OwnerID: &e.owner})
+	list, _, err := e.st.ListJobs(ctx, jobstore.ListFilter{OwnerID: &e.owner})
 	require.NoError(t, err)
 	assert.Len(t, list, 3, "the refused batch stored nothing")
 

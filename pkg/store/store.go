@@ -1,45 +1,41 @@
 // Package store composes Hopper's store for a service's wiring: Open
-// connects once and returns a Store that is every aggregate at once —
-// pg's handle, accounts, and the jobs, content and schedules statements
-// still here. Consumers do not take a Store: each declares the few calls
-// it makes (worker.Store, dispatch.Store, the API's handler groups) and
-// the wiring passes a Store, which has them all. Migrations live here
-// too, the schema being every aggregate's.
-//
-// Postgres is the source of truth for a job's state (DESIGN §2). Every
-// state transition is one conditional UPDATE that also appends the job's
-// timeline event in the same statement, so a transition and its event can
-// never be split by a crash, and a worker that lost its lease can never
-// overwrite a newer attempt.
+// connects once and returns a Store that is every aggregate at once — the
+// shared base (pg), jobstore, accounts, content and schedules. Consumers
+// do not take a Store: each declares the few calls it makes (worker.Store,
+// dispatch.Store, the API's handler groups…) and imports the aggregate
+// packages for their types; the wiring passes a Store, which has every
+// call. The schema's migrations live here, being every aggregate's.
 package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-
-	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
-// Store is every aggregate of Hopper's store over one connection pool.
-// It is safe for concurrent use.
+// The aggregates' types are all named Store; embedded under these names,
+// their methods are promoted side by side.
+type (
+	jobsStore      = jobstore.Store
+	accountsStore  = accounts.Store
+	contentStore   = content.Store
+	schedulesStore = schedules.Store
+)
+
+// Store is every aggregate of Hopper's store over one connection pool
+// (and the jobs aggregate's hot-path pool). It is safe for concurrent
+// use.
 type Store struct {
 	*pg.DB
-	*accounts.Store
-
-	db  *gorm.DB
-	sql *sql.DB
-	// hot is the pool of the group-committed hot-path statements, with
-	// their plans pinned (hotPathParams).
-	hot     *sql.DB
-	grouped groupedWrites
-	// dsn opens the dedicated connections some readers need
-	// (ListenEnqueued).
-	dsn string
+	*jobsStore
+	*accountsStore
+	*contentStore
+	*schedulesStore
 }
 
 // Options tunes Open.
@@ -47,23 +43,23 @@ type Options = pg.Options
 
 // Open connects to Postgres at dsn (a URL or key=value string; a
 // search_path query parameter is passed to the server as a runtime
-// parameter) and checks the connection with ctx.
+// parameter), checks the connection with ctx, and builds every aggregate
+// over it.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db, err := pg.Open(ctx, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
-	hot, err := openHotPool(dsn)
+	jobs, err := jobstore.New(db)
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("connect to postgres: %w", err)
+		return nil, err
 	}
-	s := &Store{DB: db, Store: accounts.New(db), db: db.Gorm(), sql: db.SQL(), hot: hot, dsn: dsn}
-	s.grouped = newGroupedWrites(s)
-	return s, nil
+	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
+		contentStore: content.New(db), schedulesStore: schedules.New(db)}, nil
 }
 
 // Close releases the connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.DB.Close(), s.hot.Close())
+	return errors.Join(s.jobsStore.Close(), s.DB.Close())
 }

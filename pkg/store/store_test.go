@@ -9,6 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/storetest"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -23,7 +24,7 @@ func TestSearchPathSelectsSchema(t *testing.T) {
 	dsn := testkit.DatabaseURL(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	s := openStore(t, dsn)
+	s := storetest.Open(t, dsn)
 	require.NoError(t, s.Ping(t.Context()))
 
 	var schema string
@@ -39,7 +40,7 @@ func TestSearchPathSelectsSchema(t *testing.T) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, testkit.DatabaseURL(t))
+	s := storetest.Open(t, testkit.DatabaseURL(t))
 	v, err := s.MigrationStatus(t.Context())
 	require.NoError(t, err)
 	require.Zero(t, v)
@@ -60,7 +61,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	dsns := []string{shared, shared, shared, testkit.DatabaseURL(t), testkit.DatabaseURL(t)}
 	stores := make([]*store.Store, len(dsns))
 	for i, dsn := range dsns {
-		stores[i] = openStore(t, dsn)
+		stores[i] = storetest.Open(t, dsn)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(stores))

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // Job is what a handler sees of the job it runs.
@@ -44,7 +44,7 @@ func (j *Job) PutArtifact(ctx context.Context, name, contentType string, data []
 	if j.artifacts == nil {
 		return errors.New("put artifact: this job has no artifact store")
 	}
-	if _, err := j.artifacts.PutArtifact(ctx, j.ID, store.NewArtifact{Name: name, ContentType: contentType, Data: data}); err != nil {
+	if _, err := j.artifacts.PutArtifact(ctx, j.ID, content.NewArtifact{Name: name, ContentType: contentType, Data: data}); err != nil {
 		return fmt.Errorf("put artifact %s: %w", name, err)
 	}
 	return nil

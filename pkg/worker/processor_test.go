@@ -13,6 +13,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -180,7 +181,7 @@ func (r *rig) submit(p jobs.Priority) uuid.UUID {
 	noop, ok := r.reg.Lookup(jobs.KindNoop)
 	require.True(r.t, ok)
 	spec := jobs.Spec{Kind: noop, Priority: p, MaxAttempts: 1, Timeout: time.Minute}
-	res, err := r.st.Enqueue(r.t.Context(), []store.NewJob{{OwnerID: r.owner, Spec: spec}}, time.Now())
+	res, err := r.st.Enqueue(r.t.Context(), []jobstore.NewJob{{OwnerID: r.owner, Spec: spec}}, time.Now())
 	require.NoError(r.t, err)
 	j := res[0].Job
 	require.NoError(r.t, r.pub.Publish(r.t.Context(), broker.Message{JobID: j.ID.String(), Kind: j.Kind, Priority: uint8(j.Priority)}))
@@ -198,7 +199,7 @@ func (r *rig) processor(opts worker.Options, h worker.HandlerFunc) *worker.Proce
 	return proc
 }
 
-func (r *rig) job(id uuid.UUID) store.Job {
+func (r *rig) job(id uuid.UUID) jobstore.Job {
 	r.t.Helper()
 	j, err := r.st.GetJob(r.t.Context(), nil, id)
 	require.NoError(r.t, err)

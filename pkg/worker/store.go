@@ -7,7 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // Store is what the worker runtime asks of Hopper's database for the jobs
@@ -17,13 +18,13 @@ import (
 // tests can stand in for it). *store.Store implements it.
 type Store interface {
 	// Claim and ClaimUrgent start a queued job's next attempt under a
-	// lease (store.ErrNotClaimed: the delivery is stale).
-	Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (store.Job, error)
-	ClaimUrgent(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (store.Job, error)
+	// lease (jobstore.ErrNotClaimed: the delivery is stale).
+	Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
+	ClaimUrgent(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
 	// GetJob tells a stale delivery from one naming no job at all.
-	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
 	// Finish writes an attempt's outcome.
-	Finish(ctx context.Context, o store.Outcome) (jobs.State, error)
+	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
 	leaseStore
 	artifactWriter
 }
@@ -36,13 +37,13 @@ type leaseStore interface {
 
 // artifactWriter is the store call Job.PutArtifact makes.
 type artifactWriter interface {
-	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
+	PutArtifact(ctx context.Context, jobID uuid.UUID, a content.NewArtifact) (content.ArtifactInfo, error)
 }
 
 // registryStore is what an instance's registry row needs: its own row
 // and the queues an admin paused.
 type registryStore interface {
-	UpsertWorker(ctx context.Context, w store.Worker) error
+	UpsertWorker(ctx context.Context, w jobstore.Worker) error
 	DeleteWorker(ctx context.Context, id string) error
 	PausedQueues(ctx context.Context) ([]string, error)
 }

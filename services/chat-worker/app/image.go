@@ -16,12 +16,12 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // artifactWriter keeps a job's output file.
 type artifactWriter interface {
-	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
+	PutArtifact(ctx context.Context, jobID uuid.UUID, a content.NewArtifact) (content.ArtifactInfo, error)
 }
 
 // imageGenerator runs chat.image: generate one image with the
@@ -67,7 +67,7 @@ func (g *imageGenerator) handle(ctx context.Context, job *hopper.RawJob) (any, e
 	}
 	_ = job.Progress(ctx, 80, "storing the image")
 	name := "image." + imageExt(img.ContentType)
-	info, err := g.store.PutArtifact(ctx, job.ID, store.NewArtifact{Name: name, ContentType: img.ContentType, Data: img.Data})
+	info, err := g.store.PutArtifact(ctx, job.ID, content.NewArtifact{Name: name, ContentType: img.ContentType, Data: img.Data})
 	if err != nil {
 		return nil, fmt.Errorf("store image: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // How passages were retrieved (a result's "retrieval").
@@ -44,8 +44,8 @@ func newQuestionEmbedder(e config.Endpoint, lim *ratelimit.Limiter, log *zap.Log
 
 // chunkSearcher ranks an owner's chunks against a question.
 type chunkSearcher interface {
-	SearchChunks(ctx context.Context, owner uuid.UUID, query string, limit int) ([]store.ChunkHit, error)
-	SearchChunksHybrid(ctx context.Context, owner uuid.UUID, query string, queryVec []float32, limit int) ([]store.ChunkHit, error)
+	SearchChunks(ctx context.Context, owner uuid.UUID, query string, limit int) ([]content.ChunkHit, error)
+	SearchChunksHybrid(ctx context.Context, owner uuid.UUID, query string, queryVec []float32, limit int) ([]content.ChunkHit, error)
 }
 
 // retriever finds the owner's passages for a question: hybrid (full text
@@ -61,7 +61,7 @@ type retriever struct {
 // question cannot be embedded, an error a later attempt may not see fails
 // this attempt; on the last attempt, or for an error no retry fixes,
 // retrieval falls back to full text.
-func (r retriever) search(ctx context.Context, job *hopper.RawJob, question string, topK int) ([]store.ChunkHit, string, error) {
+func (r retriever) search(ctx context.Context, job *hopper.RawJob, question string, topK int) ([]content.ChunkHit, string, error) {
 	if r.embed != nil {
 		vecs, err := r.embed.Embed(ctx, []string{question})
 		switch {

@@ -15,13 +15,13 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // artifactReader reads the input file the gateway stored with a job.
 type artifactReader interface {
-	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (store.Artifact, error)
+	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
 }
 
 // transcriber runs chat.transcribe: read the recording the gateway stored

@@ -14,7 +14,7 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
@@ -82,10 +82,10 @@ func embedTexts(ctx context.Context, job *hopper.RawJob, client embedder, texts 
 // embedStore reads an owner's documents and chunks and stores their
 // vectors.
 type embedStore interface {
-	GetDocument(ctx context.Context, owner, id uuid.UUID) (store.Document, error)
-	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]store.Document, error)
-	DocumentChunkTexts(ctx context.Context, owner, documentID uuid.UUID) ([]store.ChunkText, error)
-	SetChunkEmbeddings(ctx context.Context, owner uuid.UUID, embs []store.ChunkEmbedding) (int64, error)
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
+	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
+	DocumentChunkTexts(ctx context.Context, owner, documentID uuid.UUID) ([]content.ChunkText, error)
+	SetChunkEmbeddings(ctx context.Context, owner uuid.UUID, embs []content.ChunkEmbedding) (int64, error)
 }
 
 // reembedder runs document.embed: (re)compute the embeddings of the
@@ -112,7 +112,7 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 	if err := product.Decode(job.Payload, &p); err != nil {
 		return nil, hopper.Permanent(err)
 	}
-	var docs []store.Document
+	var docs []content.Document
 	if p.DocumentID != "" {
 		id, err := uuid.Parse(p.DocumentID)
 		if err != nil {
@@ -125,7 +125,7 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 		if err != nil {
 			return nil, err
 		}
-		docs = []store.Document{doc}
+		docs = []content.Document{doc}
 	} else {
 		all, err := r.store.ListDocuments(ctx, job.Owner, maxEmbedDocuments)
 		if err != nil {
@@ -152,9 +152,9 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 		}
 		total = max(total, res.Chunks+len(chunks))
 		err = embedTexts(ctx, job, r.client, texts, res.Chunks, total, 5, 95, func(start int, vecs [][]float32) error {
-			embs := make([]store.ChunkEmbedding, len(vecs))
+			embs := make([]content.ChunkEmbedding, len(vecs))
 			for i, v := range vecs {
-				embs[i] = store.ChunkEmbedding{ChunkID: chunks[start+i].ID, Vector: v}
+				embs[i] = content.ChunkEmbedding{ChunkID: chunks[start+i].ID, Vector: v}
 			}
 			n, err := r.store.SetChunkEmbeddings(ctx, job.Owner, embs)
 			res.Updated += n

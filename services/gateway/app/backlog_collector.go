@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // backlogCollector exports, at scrape time, how many jobs wait in Postgres
@@ -30,7 +30,7 @@ type backlogCollector struct {
 
 // backlogStore reads what waits in Postgres per queue.
 type backlogStore interface {
-	Backlog(ctx context.Context) ([]store.QueueBacklog, error)
+	Backlog(ctx context.Context) ([]jobstore.QueueBacklog, error)
 }
 
 func newBacklogCollector(st backlogStore, inspector *broker.Inspector, log *zap.Logger) *backlogCollector {

@@ -6,13 +6,13 @@ import (
 
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // followUpStore creates the follow-up jobs of finished jobs.
 type followUpStore interface {
-	EnqueueWebhooks(ctx context.Context, build func(finished store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
-	EnqueueNotices(ctx context.Context, build func(finished store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
+	EnqueueWebhooks(ctx context.Context, build func(finished jobstore.Job) (jobstore.NewJob, error), limit int, now time.Time) ([]jobstore.Job, error)
+	EnqueueNotices(ctx context.Context, build func(finished jobstore.Job) (jobstore.NewJob, error), limit int, now time.Time) ([]jobstore.Job, error)
 }
 
 // followUps are the product's follow-ups of finished jobs: a signed
@@ -22,11 +22,11 @@ type followUpStore interface {
 func followUps(st followUpStore) []dispatch.FollowUp {
 	return []dispatch.FollowUp{
 		{Name: "webhook", Kind: product.KindWebhook, KeyPrefix: "webhook", Enqueue: st.EnqueueWebhooks,
-			Payload: func(f store.Job) any {
+			Payload: func(f jobstore.Job) any {
 				return product.WebhookPayload{JobID: f.ID.String(), Event: "job." + string(f.State)}
 			}},
 		{Name: "notice", Kind: product.KindEmail, KeyPrefix: "notify", Enqueue: st.EnqueueNotices,
-			Payload: func(f store.Job) any {
+			Payload: func(f jobstore.Job) any {
 				return product.EmailPayload{To: []string{f.NotifyEmail}, Template: product.EmailTemplateJobFinished, JobID: f.ID.String()}
 			}},
 	}

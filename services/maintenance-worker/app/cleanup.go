@@ -13,7 +13,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // cleanupStore deletes what is past its retention.
@@ -86,7 +86,7 @@ type reporter struct {
 
 // usageReader reads an owner's usage report.
 type usageReader interface {
-	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (store.UsageReport, error)
+	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
 func (r *reporter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {

@@ -13,14 +13,14 @@ import (
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // jobReader reads one of an owner's jobs (the job a notice or a webhook
 // is about).
 type jobReader interface {
-	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
 }
 
 // emailSender runs maintenance.email: a plain message, or the

@@ -15,7 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
@@ -112,7 +112,7 @@ func (a *API) jobEvents(c *gin.Context) {
 // streamJob sends the first snapshot, then one after every wake-up (or
 // poll while notifications are down) until the job is over, the client
 // leaves or the server shuts down. It returns why the stream ended.
-func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job store.Job, evs []store.Event,
+func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job jobstore.Job, evs []jobstore.Event,
 	wake <-chan struct{}, log *zap.Logger) string {
 	keepAlive := time.NewTicker(eventsKeepAlive)
 	defer keepAlive.Stop()
@@ -194,7 +194,7 @@ type jobStream struct {
 // job's final progress comes before its terminal event), then the events
 // after lastID. It reports whether the job is over, its terminal event
 // sent now or before.
-func (st *jobStream) send(job store.Job, evs []store.Event) (done bool, err error) {
+func (st *jobStream) send(job jobstore.Job, evs []jobstore.Event) (done bool, err error) {
 	if job.Progress != st.progress || job.StatusMessage != st.status {
 		err := st.out.message(0, "progress", progressData{
 			JobID: st.jobID.String(), State: job.State, Progress: job.Progress,

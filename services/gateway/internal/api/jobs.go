@@ -21,7 +21,7 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/webhook"
 )
@@ -78,7 +78,7 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
-	res, err := a.db.jobs.Enqueue(ctx, []store.NewJob{{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
+	res, err := a.db.jobs.Enqueue(ctx, []jobstore.NewJob{{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
 		JobsPerHour: plan.JobsPerHour}}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
@@ -131,7 +131,7 @@ func (a *API) knowKind(ctx context.Context, name string) {
 }
 
 // accepted counts newly stored jobs and publishes the due ones.
-func (a *API) accepted(ctx context.Context, list ...store.Job) {
+func (a *API) accepted(ctx context.Context, list ...jobstore.Job) {
 	for _, j := range list {
 		a.opts.Metrics.JobsSubmitted.WithLabelValues(j.Kind).Inc()
 	}
@@ -148,7 +148,7 @@ func (a *API) accepted(ctx context.Context, list ...store.Job) {
 // Postgres until the dispatcher admits and publishes it. The publish
 // outlives the request's cancellation, so a client hanging up cannot
 // leave a half-made publish.
-func (a *API) publish(ctx context.Context, list ...store.Job) {
+func (a *API) publish(ctx context.Context, list ...jobstore.Job) {
 	a.publisher.Publish(context.WithoutCancel(ctx), list)
 }
 
@@ -158,7 +158,7 @@ func contextWithPublishTimeout(ctx context.Context, d time.Duration) (context.Co
 	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
-func acceptedBody(job store.Job) gin.H {
+func acceptedBody(job jobstore.Job) gin.H {
 	return gin.H{
 		"id":    job.ID.String(),
 		"state": job.State,
@@ -196,27 +196,27 @@ func (a *API) getJob(c *gin.Context) {
 
 // loadJob finds the job named in the path within the caller's scope;
 // another user's job is a 404, like a missing one.
-func (a *API) loadJob(c *gin.Context) (store.Job, bool) {
+func (a *API) loadJob(c *gin.Context) (jobstore.Job, bool) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
 	job, err := a.db.jobs.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
 	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
 	if err != nil {
 		a.internalError(c, "get job", err)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
 	return job, true
 }
 
 func (a *API) listJobs(c *gin.Context) {
 	p := currentPrincipal(c)
-	f := store.ListFilter{OwnerID: p.ownerScope(), Kind: c.Query("kind"), Cursor: c.Query("cursor")}
+	f := jobstore.ListFilter{OwnerID: p.ownerScope(), Kind: c.Query("kind"), Cursor: c.Query("cursor")}
 	if p.isAdmin() && c.Query("owner") != "" {
 		owner, err := uuid.Parse(c.Query("owner"))
 		if err != nil {
@@ -244,7 +244,7 @@ func (a *API) listJobs(c *gin.Context) {
 		f.Limit = n
 	}
 	list, next, err := a.db.jobs.ListJobs(c.Request.Context(), f)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, jobstore.ErrBadCursor) {
 		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cursor: not a cursor returned by this API", nil)
 		return
 	}
@@ -295,7 +295,7 @@ func (a *API) cancelJob(c *gin.Context) {
 // signalCancel tells every worker instance to stop job now. The flag in
 // Postgres is already set, so a lost signal only delays the cancel until
 // the worker's next heartbeat.
-func (a *API) signalCancel(ctx context.Context, job store.Job) {
+func (a *API) signalCancel(ctx context.Context, job jobstore.Job) {
 	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
 	defer cancel()
 	err := a.opts.Publisher.PublishControl(pctx, broker.ControlMessage{Type: broker.ControlCancel, JobID: job.ID.String()})
@@ -334,7 +334,7 @@ func (a *API) retryJob(c *gin.Context) {
 }
 
 // jobView is a job as the API shows it; events are included when given.
-func jobView(j store.Job, events []store.Event) gin.H {
+func jobView(j jobstore.Job, events []jobstore.Event) gin.H {
 	v := gin.H{
 		"id":               j.ID.String(),
 		"kind":             j.Kind,

@@ -17,8 +17,8 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
@@ -107,10 +107,10 @@ func applyPlan(spec *jobs.Spec, asked []byte, plan accounts.Plan) error {
 // checkIdempotencyKeyPrefix refuses the prefixes of the keys Hopper gives
 // the jobs it creates itself (they do not count against quotas).
 func checkIdempotencyKeyPrefix(key string) error {
-	for _, p := range store.ReservedKeyPrefixes {
+	for _, p := range jobstore.ReservedKeyPrefixes {
 		if strings.HasPrefix(key, p) {
 			return &jobs.ValidationError{Field: "Idempotency-Key", Message: "the prefixes " +
-				strings.Join(store.ReservedKeyPrefixes, ", ") + " are reserved"}
+				strings.Join(jobstore.ReservedKeyPrefixes, ", ") + " are reserved"}
 		}
 	}
 	return nil
@@ -331,21 +331,26 @@ func (a *API) myLimits(c *gin.Context) {
 		return
 	}
 	now := a.opts.Now()
-	u, err := a.db.plans.PlanUsage(c.Request.Context(), p.User.ID, plan, now)
+	u, err := a.db.plans.QuotaUsage(c.Request.Context(), p.User.ID, plan.JobsPerHour, now)
 	if err != nil {
-		a.internalError(c, "plan usage", err)
+		a.internalError(c, "quota usage", err)
+		return
+	}
+	documents, err := a.db.plans.CountDocuments(c.Request.Context(), p.User.ID)
+	if err != nil {
+		a.internalError(c, "count documents", err)
 		return
 	}
 	jobsLimit := gin.H{"max": plan.JobsPerHour, "used": u.JobsInWindow, "remaining": nil,
-		"window_seconds": int(store.QuotaWindow.Seconds()), "next_slot_at": rfc3339(u.NextSlotAt), "retry_after_seconds": 0}
+		"window_seconds": int(jobstore.QuotaWindow.Seconds()), "next_slot_at": rfc3339(u.NextSlotAt), "retry_after_seconds": 0}
 	if plan.JobsPerHour > 0 {
 		jobsLimit["remaining"] = max(plan.JobsPerHour-u.JobsInWindow, 0)
 		jobsLimit["retry_after_seconds"] = int(math.Ceil(u.RetryAfter.Seconds()))
 	}
 	docMax := a.documentsLimit(plan)
-	docs := gin.H{"max": docMax, "used": u.Documents, "remaining": nil}
+	docs := gin.H{"max": docMax, "used": documents, "remaining": nil}
 	if docMax > 0 {
-		docs["remaining"] = max(docMax-u.Documents, 0)
+		docs["remaining"] = max(docMax-int(documents), 0)
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"plan": plan.Name,

@@ -13,8 +13,8 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/schedule"
-	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
 // createScheduleRequest is POST /v1/admin/schedules.
@@ -65,7 +65,7 @@ func (a *API) createSchedule(c *gin.Context) {
 		a.validationError(c, err)
 		return
 	}
-	ns := store.NewSchedule{Name: req.Name, Spec: sp.String(), Timezone: sp.Timezone(), Kind: spec.Kind.Name,
+	ns := schedules.NewSchedule{Name: req.Name, Spec: sp.String(), Timezone: sp.Timezone(), Kind: spec.Kind.Name,
 		Payload: spec.Payload, Enabled: req.Enabled == nil || *req.Enabled}
 	if p := bytes.TrimSpace(req.Priority); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
 		ns.Priority = &spec.Priority
@@ -126,7 +126,7 @@ func (a *API) triggerSchedule(c *gin.Context) {
 	case errors.Is(err, pg.ErrNotFound):
 		scheduleNotFound(c)
 		return
-	case errors.Is(err, store.ErrUnknownKind):
+	case errors.Is(err, schedules.ErrUnknownKind):
 		a.unknownScheduleKind(c, sc)
 		return
 	case err != nil:
@@ -153,19 +153,19 @@ func (a *API) deleteSchedule(c *gin.Context) {
 // loadRunnableSchedule loads the schedule named in the path and checks
 // that a worker of this deployment can run its kind. When it returns ok
 // false it has answered: 404, 422 or 503.
-func (a *API) loadRunnableSchedule(c *gin.Context) (store.Schedule, bool) {
+func (a *API) loadRunnableSchedule(c *gin.Context) (schedules.Schedule, bool) {
 	sc, err := a.db.schedules.GetSchedule(c.Request.Context(), c.Param("name"))
 	if a.storeFailed(c, "get schedule", err, scheduleNotFound) {
-		return store.Schedule{}, false
+		return schedules.Schedule{}, false
 	}
 	if _, ok := a.opts.Registry.Lookup(sc.Kind); !ok {
 		a.unknownScheduleKind(c, sc)
-		return store.Schedule{}, false
+		return schedules.Schedule{}, false
 	}
 	return sc, true
 }
 
-func (a *API) unknownScheduleKind(c *gin.Context, sc store.Schedule) {
+func (a *API) unknownScheduleKind(c *gin.Context, sc schedules.Schedule) {
 	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable,
 		"kind: "+sc.Kind+" is not registered in this deployment yet; the schedule cannot create jobs",
 		map[string]any{"field": "kind", "valid_kinds": a.opts.Registry.Names()})
@@ -185,7 +185,7 @@ func (a *API) scheduleError(c *gin.Context, err error) {
 	httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, err.Error(), nil)
 }
 
-func scheduleView(sc store.Schedule) gin.H {
+func scheduleView(sc schedules.Schedule) gin.H {
 	v := gin.H{
 		"id":              sc.ID.String(),
 		"name":            sc.Name,

@@ -7,8 +7,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
 // The API declares, per group of handlers, the store calls they make:
@@ -19,26 +21,26 @@ import (
 // JobStore serves the job endpoints: submit, batch, read, list, stream,
 // cancel, retry, artifacts.
 type JobStore interface {
-	Enqueue(ctx context.Context, batch []store.NewJob, now time.Time) ([]store.Enqueued, error)
+	Enqueue(ctx context.Context, batch []jobstore.NewJob, now time.Time) ([]jobstore.Enqueued, error)
 	// MarkPublished records confirmed publishes (without a marker).
 	MarkPublished(ctx context.Context, ids ...uuid.UUID) error
-	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)
-	Events(ctx context.Context, jobID uuid.UUID) ([]store.Event, error)
-	JobSnapshot(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, afterEvent int64) (store.Job, []store.Event, error)
-	ListJobs(ctx context.Context, f store.ListFilter) ([]store.Job, string, error)
-	Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (store.Job, error)
-	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (store.Job, error)
-	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]store.ArtifactInfo, error)
-	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (store.Artifact, error)
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Events(ctx context.Context, jobID uuid.UUID) ([]jobstore.Event, error)
+	JobSnapshot(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, afterEvent int64) (jobstore.Job, []jobstore.Event, error)
+	ListJobs(ctx context.Context, f jobstore.ListFilter) ([]jobstore.Job, string, error)
+	Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (jobstore.Job, error)
+	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]content.ArtifactInfo, error)
+	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
 }
 
 // UploadStore serves the endpoints that store a file with the job that
 // reads it (documents, recordings), and the document endpoints.
 type UploadStore interface {
-	CreateDocument(ctx context.Context, nd store.NewDocument, now time.Time) (store.Document, store.Job, error)
-	CreateJobWithArtifact(ctx context.Context, nj store.NewJob, a store.NewArtifact, now time.Time) (store.Job, store.ArtifactInfo, error)
-	GetDocument(ctx context.Context, owner, id uuid.UUID) (store.Document, error)
-	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]store.Document, error)
+	CreateDocument(ctx context.Context, nd content.NewDocument, now time.Time) (content.Document, jobstore.Job, error)
+	CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a content.NewArtifact, now time.Time) (jobstore.Job, content.ArtifactInfo, error)
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
+	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
 	DeleteDocument(ctx context.Context, owner, id uuid.UUID) error
 }
 
@@ -59,35 +61,38 @@ type PlanStore interface {
 	UpdatePlan(ctx context.Context, name string, ch accounts.PlanChanges) (accounts.Plan, error)
 	DeletePlan(ctx context.Context, name string) (usersOnPlan int64, err error)
 	SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (accounts.User, error)
-	PlanUsage(ctx context.Context, owner uuid.UUID, plan accounts.Plan, now time.Time) (store.Usage, error)
+	// QuotaUsage and CountDocuments are what the caller's limits report
+	// counts.
+	QuotaUsage(ctx context.Context, owner uuid.UUID, jobsPerHour int, now time.Time) (jobstore.QuotaUsage, error)
+	CountDocuments(ctx context.Context, owner uuid.UUID) (int64, error)
 }
 
 // ScheduleStore serves the admin's schedule endpoints.
 type ScheduleStore interface {
-	ListSchedules(ctx context.Context) ([]store.Schedule, error)
-	GetSchedule(ctx context.Context, name string) (store.Schedule, error)
-	CreateSchedule(ctx context.Context, ns store.NewSchedule, now time.Time) (store.Schedule, error)
-	EnableSchedule(ctx context.Context, name string, now time.Time) (store.Schedule, error)
-	DisableSchedule(ctx context.Context, name string, now time.Time) (store.Schedule, error)
+	ListSchedules(ctx context.Context) ([]schedules.Schedule, error)
+	GetSchedule(ctx context.Context, name string) (schedules.Schedule, error)
+	CreateSchedule(ctx context.Context, ns schedules.NewSchedule, now time.Time) (schedules.Schedule, error)
+	EnableSchedule(ctx context.Context, name string, now time.Time) (schedules.Schedule, error)
+	DisableSchedule(ctx context.Context, name string, now time.Time) (schedules.Schedule, error)
 	DeleteSchedule(ctx context.Context, name string) error
-	TriggerSchedule(ctx context.Context, name string, reg jobs.Catalog, now time.Time) (store.Job, error)
+	TriggerSchedule(ctx context.Context, name string, reg jobs.Catalog, now time.Time) (jobstore.Job, error)
 }
 
 // FleetStore serves the queue, worker and kind endpoints.
 type FleetStore interface {
-	Backlog(ctx context.Context) ([]store.QueueBacklog, error)
+	Backlog(ctx context.Context) ([]jobstore.QueueBacklog, error)
 	PausedQueues(ctx context.Context) ([]string, error)
 	PauseQueue(ctx context.Context, name, by string) error
 	ResumeQueue(ctx context.Context, name string) error
-	ListWorkers(ctx context.Context, seenWithin time.Duration) ([]store.Worker, error)
+	ListWorkers(ctx context.Context, seenWithin time.Duration) ([]jobstore.Worker, error)
 	KindWorkers(ctx context.Context, seenWithin time.Duration) (map[string]int, error)
 	DeleteKind(ctx context.Context, name string) error
 }
 
 // ReportStore serves the dashboard's figures and the usage report.
 type ReportStore interface {
-	FinishedPerMinute(ctx context.Context, ownerID *uuid.UUID, since time.Time) ([]store.MinuteStats, error)
-	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (store.UsageReport, error)
+	FinishedPerMinute(ctx context.Context, ownerID *uuid.UUID, since time.Time) ([]jobstore.MinuteStats, error)
+	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
 // Store is every group's calls, and the readiness probe's.
@@ -103,7 +108,7 @@ type Store interface {
 }
 
 // Notifier wakes event streams when their job changes
-// (*store.JobNotifier).
+// (*jobstore.JobNotifier).
 type Notifier interface {
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
 	Listening() bool
