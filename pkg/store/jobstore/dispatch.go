@@ -28,21 +28,27 @@ func batchLimit(limit int) int {
 // fairness cap comes back held (migration 00011's trigger): publish only
 // the others; ReleaseHeld admits the held ones.
 func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]Job, error) {
-	limit = batchLimit(limit)
-	t := transition{
-		set: `state = 'queued', published_at = NULL, updated_at = now()`,
-		where: `id IN (SELECT id FROM jobs
-			WHERE state IN ('scheduled', 'retrying') AND run_at <= ?
-			ORDER BY run_at LIMIT ? FOR UPDATE SKIP LOCKED)
-			AND state IN ('scheduled', 'retrying')`,
-		args:    []any{now, limit},
-		orderBy: "run_at, id",
-	}.withEvent(EventQueued, "due")
+	t := promoteTransition(now, batchLimit(limit))
 	out, err := t.run(ctx, s.db)
 	if err != nil {
 		return nil, fmt.Errorf("promote due jobs: %w", err)
 	}
 	return out, nil
+}
+
+// promoteTransition promotes up to limit due jobs, locking those it
+// picks, and returns them in run_at order.
+func promoteTransition(now time.Time, limit int) transition {
+	due := move{from: []jobs.State{jobs.StateScheduled, jobs.StateRetrying}, to: jobs.StateQueued}
+	return transition{
+		moves: []move{due},
+		set:   `published_at = NULL, updated_at = now()`,
+		where: `id IN (SELECT id FROM jobs
+			WHERE state IN (` + stateList(due.from...) + `) AND run_at <= ?
+			ORDER BY run_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+		args:    []any{now, limit},
+		orderBy: "run_at, id",
+	}.withEvent(EventQueued, "due")
 }
 
 // Unpublished returns up to limit queued jobs never confirmed published
@@ -100,21 +106,25 @@ func (s *Store) ReapExpired(ctx context.Context, now time.Time, limit int, retry
 // reapTransition ends attempt j, which the reaper holds locked.
 func reapTransition(j Job, retryAt func(Job) time.Time) transition {
 	reason := fmt.Sprintf("lease expired: worker %s stopped renewing", j.WorkerID)
-	var set string
-	var args []any
+	var (
+		to   jobs.State
+		set  string
+		args []any
+	)
 	switch {
 	case j.CancelRequested:
-		set = `state = 'cancelled', finished_at = now()`
+		to, set = jobs.StateCancelled, `finished_at = now()`
 	case j.Attempt >= j.MaxAttempts:
-		set = `state = 'failed', error = ?, finished_at = now()`
+		to, set = jobs.StateFailed, `error = ?, finished_at = now()`
 		args = []any{reason}
 	default:
-		set = `state = 'retrying', error = ?, run_at = ?`
+		to, set = jobs.StateRetrying, `error = ?, run_at = ?`
 		args = []any{reason, retryAt(j)}
 	}
 	t := transition{
+		moves: []move{{from: []jobs.State{jobs.StateRunning}, to: to}},
 		set:   set + `, lease_expires_at = NULL, updated_at = now()`,
-		where: `id = ? AND attempt = ? AND state = 'running'`,
+		where: `id = ? AND attempt = ?`,
 		args:  append(args, j.ID, j.Attempt),
 	}
 	return t.withEvent(EventLeaseExpired, reason)

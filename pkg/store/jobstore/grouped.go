@@ -143,15 +143,24 @@ type claimReq struct {
 	lease    time.Duration
 }
 
+// The group-committed statements are fixed texts (their plans pinned:
+// hotPathParams), so their moves are constants the text is built from.
+const (
+	// A claim starts a queued job's attempt.
+	claimFrom, claimTo = jobs.StateQueued, jobs.StateRunning
+	// A success ends a running attempt.
+	completeFrom, completeTo = jobs.StateRunning, jobs.StateSucceeded
+)
+
 const claimBatchSQL = `
 WITH c AS (
 	SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS c(id, worker_id, lease_secs)
 ), u AS (
-	UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, worker_id = c.worker_id,
+	UPDATE jobs j SET state = '` + string(claimTo) + `', attempt = j.attempt + 1, worker_id = c.worker_id,
 		lease_expires_at = now() + make_interval(secs => c.lease_secs),
 		started_at = now(), updated_at = now(), progress = 0, status_message = ''
 	FROM c
-	WHERE j.id = c.id AND j.state || '' = 'queued' AND NOT j.held
+	WHERE j.id = c.id AND j.state || '' = '` + string(claimFrom) + `' AND NOT j.held
 	RETURNING j.*
 ), e AS (
 	INSERT INTO job_events (job_id, type, state, attempt, message)
@@ -187,10 +196,10 @@ WITH o AS (
 	SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::text[])
 		AS o(id, attempt, worker_id, result, message)
 ), u AS (
-	UPDATE jobs j SET state = 'succeeded', result = o.result, error = '', progress = 100,
+	UPDATE jobs j SET state = '` + string(completeTo) + `', result = o.result, error = '', progress = 100,
 		finished_at = now(), lease_expires_at = NULL, updated_at = now()
 	FROM o
-	WHERE j.id = o.id AND j.attempt = o.attempt AND j.worker_id = o.worker_id AND j.state || '' = 'running'
+	WHERE j.id = o.id AND j.attempt = o.attempt AND j.worker_id = o.worker_id AND j.state || '' = '` + string(completeFrom) + `'
 	RETURNING j.id, j.state, j.attempt
 ), e AS (
 	INSERT INTO job_events (job_id, type, state, attempt, message)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store/pg"
@@ -23,59 +22,6 @@ const (
 	DefaultListLimit = 50
 	MaxListLimit     = 500
 )
-
-// transition is one state change of jobs rows: an UPDATE plus the
-// timeline event each changed row appends, run as one statement so a
-// transition can never lose its event. set and where are SQL fragments
-// whose placeholders args fill in order; eventType and eventMsg are SQL
-// expressions over the updated row whose placeholders eventArgs fill.
-type transition struct {
-	set, where string
-	args       []any
-	eventType  string
-	eventMsg   string
-	eventArgs  []any
-	orderBy    string // optional ORDER BY of the returned rows
-}
-
-// withEvent sets a fixed event type and message.
-func (t transition) withEvent(typ, msg string) transition {
-	t.eventType, t.eventMsg = "?::text", "?::text"
-	t.eventArgs = []any{typ, msg}
-	return t
-}
-
-func (t transition) sql() string {
-	q := `WITH u AS (UPDATE jobs SET ` + t.set + ` WHERE ` + t.where + ` RETURNING *),
-e AS (INSERT INTO job_events (job_id, type, state, attempt, message)
-      SELECT id, ` + t.eventType + `, state, attempt, ` + t.eventMsg + ` FROM u)
-SELECT * FROM u`
-	if t.orderBy != "" {
-		q += " ORDER BY " + t.orderBy
-	}
-	return q
-}
-
-// run applies t with db (the Store's handle or a transaction) and returns
-// the changed rows.
-func (t transition) run(ctx context.Context, db *gorm.DB) ([]Job, error) {
-	var out []Job
-	args := append(append([]any{}, t.args...), t.eventArgs...)
-	if err := db.WithContext(ctx).Raw(t.sql(), args...).Scan(&out).Error; err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// runOne applies t, expected to match at most one row; ok is false when
-// it matched none.
-func (t transition) runOne(ctx context.Context, db *gorm.DB) (job Job, ok bool, err error) {
-	rows, err := t.run(ctx, db)
-	if err != nil || len(rows) == 0 {
-		return Job{}, false, err
-	}
-	return rows[0], true, nil
-}
 
 // GetJob returns job id. With ownerID set, another owner's job is
 // pg.ErrNotFound, as if it did not exist; nil means any owner (admins).
@@ -241,9 +187,13 @@ func (s *Store) MarkPublishedUnclaimed(ctx context.Context, ids ...uuid.UUID) er
 // leaseSQL is the new lease expiry; its placeholder takes seconds.
 const leaseSQL = `now() + make_interval(secs => ?::float8)`
 
-// ownsSQL matches the running attempt a worker holds (DESIGN invariant 4);
-// placeholders: id, attempt, worker id.
-const ownsSQL = `id = ? AND attempt = ? AND worker_id = ? AND state = 'running'`
+// attemptSQL matches a worker's attempt of a job; placeholders: id,
+// attempt, worker id. With the job running, the worker holds it (DESIGN
+// invariant 4): ownsSQL, and a finish's move from running.
+const attemptSQL = `id = ? AND attempt = ? AND worker_id = ?`
+
+// ownsSQL matches the running attempt a worker holds.
+const ownsSQL = attemptSQL + ` AND state = 'running'`
 
 // Claim moves a queued job to running for workerID, starting its next
 // attempt under a lease, and returns it with its payload. A job that is
@@ -388,36 +338,37 @@ func finishTransition(o Outcome) (transition, error) {
 	result := nullJSON(o.Result)
 	switch o.State {
 	case jobs.StateFailed:
-		set = `state = 'failed', result = ?, error = ?, finished_at = now()`
+		set = `result = ?, error = ?, finished_at = now()`
 		args = []any{result, o.Error}
 		msg = o.Error
 	case jobs.StateCancelled:
-		set = `state = 'cancelled', result = ?, error = ?, finished_at = now()`
+		set = `result = ?, error = ?, finished_at = now()`
 		args = []any{result, o.Error}
 	case jobs.StateRetrying:
 		if o.RetryAt.IsZero() {
 			return transition{}, errors.New("retrying outcome has no retry time")
 		}
-		set = `state = 'retrying', error = ?, run_at = ?`
+		set = `error = ?, run_at = ?`
 		args = []any{o.Error, o.RetryAt}
 		msg = o.Error
 		if o.Snooze {
-			set = `state = 'retrying', attempt = attempt - 1, run_at = ?, progress = 0, status_message = ?`
+			set = `attempt = attempt - 1, run_at = ?, progress = 0, status_message = ?`
 			args = []any{o.RetryAt, o.Message}
 			event, msg = EventSnoozed, o.Message
 		}
 	case jobs.StateQueued:
 		// A release: the attempt never finished, so it is not charged, and
 		// the job goes back through the outbox to be published again.
-		set = `state = 'queued', attempt = attempt - 1, worker_id = '', published_at = NULL,
+		set = `attempt = attempt - 1, worker_id = '', published_at = NULL,
 			progress = 0, status_message = ''`
 		event = EventReleased
 	default:
 		return transition{}, fmt.Errorf("state %q is not an outcome", o.State)
 	}
 	t := transition{
+		moves: []move{{from: []jobs.State{jobs.StateRunning}, to: o.State}},
 		set:   set + `, lease_expires_at = NULL, updated_at = now()`,
-		where: ownsSQL,
+		where: attemptSQL,
 		args:  append(args, o.JobID, o.Attempt, o.WorkerID),
 	}
 	return t.withEvent(event, msg), nil
@@ -437,13 +388,16 @@ func nullJSON(m json.RawMessage) any {
 // flagged matches no row, so repeated cancels append no duplicate events.
 func cancelTransition(ownerID *uuid.UUID, id uuid.UUID) transition {
 	t := transition{
+		moves: []move{
+			{from: []jobs.State{jobs.StateScheduled, jobs.StateQueued, jobs.StateRetrying}, to: jobs.StateCancelled},
+			// Running stays running, flagged: its worker ends it.
+			{from: []jobs.State{jobs.StateRunning}, to: jobs.StateRunning},
+		},
 		set: `cancel_requested = cancel_requested OR state = 'running',
 			finished_at = CASE WHEN state = 'running' THEN finished_at ELSE now() END,
 			lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at ELSE NULL END,
-			state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
 			updated_at = now()`,
-		where: `id = ? AND (state IN ('scheduled', 'queued', 'retrying')
-			OR (state = 'running' AND NOT cancel_requested))`,
+		where:     `id = ? AND (state <> 'running' OR NOT cancel_requested)`,
 		args:      []any{id},
 		eventType: `CASE WHEN state = 'running' THEN '` + EventCancelRequested + `' ELSE '` + EventCancelled + `' END`,
 		eventMsg:  `'cancel requested'`,
