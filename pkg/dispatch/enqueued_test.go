@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": the caller's own handle
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -95,23 +94,12 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 		return ids
 	}
 
-	conn, err := amqp.Dial(testkit.AMQPURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
+	take := queueTaker(t, topo.QueueName("maintenance"))
 	delivered := map[uuid.UUID]int{}
 	// drain takes every message waiting in the maintenance queue.
 	drain := func() {
-		for {
-			m, ok, err := ch.Get(topo.QueueName("maintenance"), true)
-			require.NoError(t, err)
-			if !ok {
-				return
-			}
-			env, err := broker.DecodeEnvelope(m.Body)
-			require.NoError(t, err)
-			delivered[uuid.MustParse(env.JobID)]++
+		for _, id := range take() {
+			delivered[id]++
 		}
 	}
 	waitDelivered := func(ids []uuid.UUID) {

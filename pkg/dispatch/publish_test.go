@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -51,34 +50,12 @@ func TestJobPublisherPublishesDueJobsAndMarksThem(t *testing.T) {
 	assert.Zero(t, p.Publish(t.Context(), list)(), "no connection yet: nothing confirmed")
 	assert.Empty(t, marked)
 
-	var wg sync.WaitGroup
-	runCtx, stop := context.WithCancel(t.Context())
-	wg.Go(func() { _ = pub.Run(runCtx) })
-	t.Cleanup(func() {
-		stop()
-		wg.Wait()
-	})
-	require.NoError(t, pub.WaitReady(t.Context()))
+	runPublisher(t, pub)
 
 	assert.Equal(t, 2, p.Publish(t.Context(), list)())
 	require.Len(t, marked, 1, "one mark for the whole list")
 	assert.Equal(t, []uuid.UUID{list[0].ID, list[3].ID}, marked[0])
 
-	conn, err := amqp.Dial(testkit.AMQPURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	var got []string
-	for {
-		m, ok, err := ch.Get(topo.QueueName("maintenance"), true)
-		require.NoError(t, err)
-		if !ok {
-			break
-		}
-		env, err := broker.DecodeEnvelope(m.Body)
-		require.NoError(t, err)
-		got = append(got, env.JobID)
-	}
-	assert.Equal(t, []string{list[0].ID.String(), list[3].ID.String()}, got, "the admitted queued jobs, in order")
+	assert.Equal(t, []uuid.UUID{list[0].ID, list[3].ID}, queueTaker(t, topo.QueueName("maintenance"))(),
+		"the admitted queued jobs, in order")
 }

@@ -93,7 +93,7 @@ func putArtifact(ctx context.Context, db *gorm.DB, jobID uuid.UUID, a NewArtifac
 // PutArtifact stores a as job jobID's artifact, replacing one of the same
 // name (a retried attempt writes its output again).
 func (s *Store) PutArtifact(ctx context.Context, jobID uuid.UUID, a NewArtifact) (ArtifactInfo, error) {
-	info, err := putArtifact(ctx, s.db, jobID, a, time.Now())
+	info, err := putArtifact(ctx, s.db.Gorm(), jobID, a, time.Now())
 	if err != nil {
 		return ArtifactInfo{}, fmt.Errorf("put artifact %s of job %s: %w", a.Name, jobID, err)
 	}
@@ -116,7 +116,7 @@ WHERE a.job_id = ? AND a.name = ?`
 		ArtifactInfo
 		Data []byte
 	}
-	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+	if err := s.db.Gorm().WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
 		return Artifact{}, fmt.Errorf("get artifact %s of job %s: %w", name, jobID, err)
 	}
 	if len(rows) == 0 {
@@ -129,7 +129,7 @@ WHERE a.job_id = ? AND a.name = ?`
 // their bytes.
 func (s *Store) ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]ArtifactInfo, error) {
 	var out []ArtifactInfo
-	err := s.db.WithContext(ctx).Raw(`
+	err := s.db.Gorm().WithContext(ctx).Raw(`
 SELECT job_id, name, content_type, size_bytes, sha256, created_at
 FROM job_artifacts WHERE job_id = ? ORDER BY name`, jobID).Scan(&out).Error
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *Store) CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a
 		job  jobstore.Job
 		info ArtifactInfo
 	)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		created, err := jobstore.Enqueue(ctx, tx.Statement.ConnPool, []jobstore.NewJob{nj}, now)
 		if err != nil {
 			return err

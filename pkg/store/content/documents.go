@@ -78,7 +78,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 		return Document{}, jobstore.Job{}, fmt.Errorf("create document: %w", err)
 	}
 	var job jobstore.Job
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Lock order, the same in every upload: the owner's quota lock
 		// (which Enqueue takes again, advisory locks nest), then the
 		// owner's row, before the job's insert takes a share of it: two
@@ -130,7 +130,7 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 // or another user's.
 func (s *Store) GetDocument(ctx context.Context, owner, id uuid.UUID) (Document, error) {
 	var doc Document
-	res := s.db.WithContext(ctx).Where("id = ? AND owner_id = ?", id, owner).Limit(1).Find(&doc)
+	res := s.db.Gorm().WithContext(ctx).Where("id = ? AND owner_id = ?", id, owner).Limit(1).Find(&doc)
 	if res.Error != nil {
 		return Document{}, fmt.Errorf("get document: %w", res.Error)
 	}
@@ -143,7 +143,7 @@ func (s *Store) GetDocument(ctx context.Context, owner, id uuid.UUID) (Document,
 // ListDocuments returns owner's documents, newest first, up to limit.
 func (s *Store) ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]Document, error) {
 	var docs []Document
-	err := s.db.WithContext(ctx).Where("owner_id = ?", owner).
+	err := s.db.Gorm().WithContext(ctx).Where("owner_id = ?", owner).
 		Order("created_at DESC, id DESC").Limit(limit).Find(&docs).Error
 	if err != nil {
 		return nil, fmt.Errorf("list documents: %w", err)
@@ -153,7 +153,7 @@ func (s *Store) ListDocuments(ctx context.Context, owner uuid.UUID, limit int) (
 
 // CountDocuments returns how many documents owner has.
 func (s *Store) CountDocuments(ctx context.Context, owner uuid.UUID) (int64, error) {
-	return countDocuments(s.db.WithContext(ctx), owner)
+	return countDocuments(s.db.Gorm().WithContext(ctx), owner)
 }
 
 // countDocuments counts owner's documents with db (the Store's handle or
@@ -169,7 +169,7 @@ func countDocuments(db *gorm.DB, owner uuid.UUID) (int64, error) {
 // DeleteDocument removes owner's document with its bytes and chunks;
 // pg.ErrNotFound when there is none.
 func (s *Store) DeleteDocument(ctx context.Context, owner, id uuid.UUID) error {
-	res := s.db.WithContext(ctx).Where("id = ? AND owner_id = ?", id, owner).Delete(&Document{})
+	res := s.db.Gorm().WithContext(ctx).Where("id = ? AND owner_id = ?", id, owner).Delete(&Document{})
 	if res.Error != nil {
 		return fmt.Errorf("delete document: %w", res.Error)
 	}
@@ -182,7 +182,7 @@ func (s *Store) DeleteDocument(ctx context.Context, owner, id uuid.UUID) error {
 // DocumentData returns a document's bytes; pg.ErrNotFound once it is deleted.
 func (s *Store) DocumentData(ctx context.Context, id uuid.UUID) ([]byte, error) {
 	var rows []struct{ Data []byte }
-	if err := s.db.WithContext(ctx).Raw(`SELECT data FROM document_blobs WHERE document_id = ?`, id).Scan(&rows).Error; err != nil {
+	if err := s.db.Gorm().WithContext(ctx).Raw(`SELECT data FROM document_blobs WHERE document_id = ?`, id).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("document bytes: %w", err)
 	}
 	if len(rows) == 0 {
@@ -193,7 +193,7 @@ func (s *Store) DocumentData(ctx context.Context, id uuid.UUID) ([]byte, error) 
 
 // SetDocumentState records ingest progress or failure (msg: why it failed).
 func (s *Store) SetDocumentState(ctx context.Context, id uuid.UUID, state, msg string) error {
-	err := s.db.WithContext(ctx).Model(&Document{}).Where("id = ?", id).
+	err := s.db.Gorm().WithContext(ctx).Model(&Document{}).Where("id = ?", id).
 		Updates(map[string]any{"state": state, "error": msg, "updated_at": time.Now()}).Error
 	if err != nil {
 		return fmt.Errorf("set document state: %w", err)
@@ -224,7 +224,7 @@ const maxChunkRowsPerInsert = 1000
 // in one transaction: a re-run of ingest never leaves half an index, and
 // a reader sees the old chunks or the new ones.
 func (s *Store) ReplaceChunks(ctx context.Context, doc Document, info IndexedDocument, chunks []Chunk) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(`DELETE FROM document_chunks WHERE document_id = ?`, doc.ID).Error; err != nil {
 			return fmt.Errorf("delete old chunks: %w", err)
 		}
@@ -291,7 +291,7 @@ func (s *Store) SearchChunks(ctx context.Context, owner uuid.UUID, query string,
 		return nil, nil
 	}
 	var hits []ChunkHit
-	err := s.db.WithContext(ctx).Raw(`
+	err := s.db.Gorm().WithContext(ctx).Raw(`
 SELECT c.id AS chunk_id, c.document_id, d.filename, d.title, c.idx AS index, c.content,
        ts_rank_cd(c.tsv, q, 32) AS score
 FROM document_chunks c
@@ -334,7 +334,7 @@ const cleanupDocuments = 100
 func (s *Store) DeleteDocumentsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM documents WHERE id IN (
+		res := s.db.Gorm().WithContext(ctx).Exec(`DELETE FROM documents WHERE id IN (
 	SELECT id FROM documents WHERE created_at < ?
 	ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`, cutoff, cleanupDocuments)
 		if res.Error != nil {

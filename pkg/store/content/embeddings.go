@@ -65,7 +65,7 @@ type ChunkText struct {
 // the document is absent or another user's.
 func (s *Store) DocumentChunkTexts(ctx context.Context, owner, documentID uuid.UUID) ([]ChunkText, error) {
 	var out []ChunkText
-	err := s.db.WithContext(ctx).Raw(`
+	err := s.db.Gorm().WithContext(ctx).Raw(`
 SELECT id, document_id, idx AS index, content FROM document_chunks
 WHERE owner_id = ? AND document_id = ? ORDER BY idx`, owner, documentID).Scan(&out).Error
 	if err != nil {
@@ -105,7 +105,7 @@ func (s *Store) SetChunkEmbeddings(ctx context.Context, owner uuid.UUID, embs []
 			args = append(args, e.ChunkID, vector(e.Vector))
 		}
 		args = append(args, owner)
-		res := s.db.WithContext(ctx).Exec(`
+		res := s.db.Gorm().WithContext(ctx).Exec(`
 UPDATE document_chunks c SET embedding = v.e
 FROM (VALUES `+values.String()+`) AS v(id, e)
 WHERE c.id = v.id AND c.owner_id = ?`, args...)
@@ -179,7 +179,7 @@ func (s *Store) SearchChunksHybrid(ctx context.Context, owner uuid.UUID, query s
 	}
 	if len(missing) > 0 {
 		var rows []ChunkHit
-		err := s.db.WithContext(ctx).Raw(`
+		err := s.db.Gorm().WithContext(ctx).Raw(`
 SELECT c.id AS chunk_id, c.document_id, d.filename, d.title, c.idx AS index, c.content
 FROM document_chunks c JOIN documents d ON d.id = c.document_id
 WHERE c.owner_id = ? AND c.id IN ?`, owner, missing).Scan(&rows).Error
@@ -230,7 +230,7 @@ func (s *Store) vectorRanking(ctx context.Context, owner uuid.UUID, q []float32,
 	if qn == 0 {
 		return nil, nil
 	}
-	conn, err := s.sql.Conn(ctx)
+	conn, err := s.db.SQL().Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("vector ranking: %w", err)
 	}

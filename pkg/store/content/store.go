@@ -5,21 +5,14 @@
 // job, through jobstore.Enqueue, in one transaction.
 package content
 
-import (
-	"database/sql"
-
-	"gorm.io/gorm"
-
-	"github.com/hopperq/hopper/pkg/store/pg"
-)
+import "github.com/hopperq/hopper/pkg/store/pg"
 
 // Store reads and writes content. It is safe for concurrent use.
 type Store struct {
-	db  *gorm.DB
-	sql *sql.DB
+	db *pg.DB
 }
 
 // New returns the content aggregate over db.
 func New(db *pg.DB) *Store {
-	return &Store{db: db.Gorm(), sql: db.SQL()}
+	return &Store{db: db}
 }

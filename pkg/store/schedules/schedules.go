@@ -126,7 +126,7 @@ func (s *Store) CreateSchedule(ctx context.Context, ns NewSchedule, now time.Tim
 		reason = cmp.Or(ns.DisabledReason, DisabledByAdmin)
 	}
 	var sc Schedule
-	err = s.db.WithContext(ctx).Raw(`
+	err = s.db.Gorm().WithContext(ctx).Raw(`
 		INSERT INTO schedules (id, name, spec, timezone, kind, payload, priority, queue, owner_id,
 		                       enabled, disabled_reason, next_run_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
@@ -148,7 +148,7 @@ func (s *Store) CreateSchedule(ctx context.Context, ns NewSchedule, now time.Tim
 // ListSchedules returns every schedule, by name.
 func (s *Store) ListSchedules(ctx context.Context) ([]Schedule, error) {
 	var out []Schedule
-	if err := s.db.WithContext(ctx).Order("name").Find(&out).Error; err != nil {
+	if err := s.db.Gorm().WithContext(ctx).Order("name").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
 	}
 	return out, nil
@@ -157,7 +157,7 @@ func (s *Store) ListSchedules(ctx context.Context) ([]Schedule, error) {
 // GetSchedule returns the schedule named name, or pg.ErrNotFound.
 func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) {
 	var sc Schedule
-	res := s.db.WithContext(ctx).Where("name = ?", name).Limit(1).Find(&sc)
+	res := s.db.Gorm().WithContext(ctx).Where("name = ?", name).Limit(1).Find(&sc)
 	if res.Error != nil {
 		return Schedule{}, fmt.Errorf("get schedule %s: %w", name, res.Error)
 	}
@@ -183,7 +183,7 @@ func (s *Store) EnableSchedule(ctx context.Context, name string, now time.Time) 
 		return Schedule{}, fmt.Errorf("enable schedule %s: %w", name, err)
 	}
 	var out []Schedule
-	err = s.db.WithContext(ctx).Raw(`
+	err = s.db.Gorm().WithContext(ctx).Raw(`
 		UPDATE schedules SET enabled = true, disabled_reason = '', next_run_at = ?, updated_at = ?
 		WHERE name = ? AND NOT enabled RETURNING *`, sp.Next(now), now, name).Scan(&out).Error
 	if err != nil {
@@ -200,7 +200,7 @@ func (s *Store) EnableSchedule(ctx context.Context, name string, now time.Time) 
 // creates no jobs until enabled again.
 func (s *Store) DisableSchedule(ctx context.Context, name string, now time.Time) (Schedule, error) {
 	var out []Schedule
-	err := s.db.WithContext(ctx).Raw(`
+	err := s.db.Gorm().WithContext(ctx).Raw(`
 		UPDATE schedules SET enabled = false, disabled_reason = ?, next_run_at = NULL, updated_at = ?
 		WHERE name = ? RETURNING *`, DisabledByAdmin, now, name).Scan(&out).Error
 	if err != nil {
@@ -214,7 +214,7 @@ func (s *Store) DisableSchedule(ctx context.Context, name string, now time.Time)
 
 // DeleteSchedule removes a schedule; the jobs it created stay.
 func (s *Store) DeleteSchedule(ctx context.Context, name string) error {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM schedules WHERE name = ?`, name)
+	res := s.db.Gorm().WithContext(ctx).Exec(`DELETE FROM schedules WHERE name = ?`, name)
 	if res.Error != nil {
 		return fmt.Errorf("delete schedule %s: %w", name, res.Error)
 	}
@@ -257,7 +257,7 @@ func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, re
 			n := sp.Next(now)
 			next, reason = &n, ""
 		}
-		err = s.db.WithContext(ctx).Exec(`
+		err = s.db.Gorm().WithContext(ctx).Exec(`
 			INSERT INTO schedules (id, name, spec, timezone, kind, payload, enabled, disabled_reason,
 			                       next_run_at, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
@@ -268,7 +268,7 @@ func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, re
 		if !known {
 			continue
 		}
-		err = s.db.WithContext(ctx).Exec(`
+		err = s.db.Gorm().WithContext(ctx).Exec(`
 			UPDATE schedules SET enabled = true, disabled_reason = '', next_run_at = ?, updated_at = ?
 			WHERE name = ? AND NOT enabled AND disabled_reason = ? AND kind = ?`,
 			sp.Next(now), now, d.Name, DisabledKindUnknown, d.Kind).Error
@@ -295,7 +295,7 @@ func (s *Store) EnsureSchedules(ctx context.Context, defs []schedule.Default, re
 // back with Skipped set.
 func (s *Store) ClaimDueSchedules(ctx context.Context, now time.Time, reg jobs.Catalog) ([]ScheduleRun, error) {
 	var runs []ScheduleRun
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		runs = runs[:0]
 		var due []Schedule
 		err := tx.Raw(`SELECT * FROM schedules WHERE enabled AND next_run_at <= ?
@@ -401,7 +401,7 @@ func (s *Store) TriggerSchedule(ctx context.Context, name string, reg jobs.Catal
 	if err != nil {
 		return jobstore.Job{}, fmt.Errorf("trigger schedule %s: %w", name, err)
 	}
-	res, err := jobstore.Enqueue(ctx, s.sql, []jobstore.NewJob{{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.ManualKey(sc.ID.String(), now)}}, now)
+	res, err := jobstore.Enqueue(ctx, s.db.SQL(), []jobstore.NewJob{{OwnerID: sc.OwnerID, Spec: spec, IdempotencyKey: schedule.ManualKey(sc.ID.String(), now)}}, now)
 	if err != nil {
 		return jobstore.Job{}, fmt.Errorf("trigger schedule %s: %w", name, err)
 	}
@@ -412,7 +412,7 @@ func (s *Store) TriggerSchedule(ctx context.Context, name string, reg jobs.Catal
 // oldest first.
 func (s *Store) ScheduleJobs(ctx context.Context, sc Schedule) ([]jobstore.Job, error) {
 	var out []jobstore.Job
-	err := s.db.WithContext(ctx).
+	err := s.db.Gorm().WithContext(ctx).
 		Where("owner_id = ? AND idempotency_key LIKE ?", sc.OwnerID, schedule.KeyPrefix(sc.ID.String())+"%").
 		Order("created_at, id").Find(&out).Error
 	if err != nil {

@@ -3,21 +3,14 @@
 // jobstore.Enqueue.
 package schedules
 
-import (
-	"database/sql"
-
-	"gorm.io/gorm"
-
-	"github.com/hopperq/hopper/pkg/store/pg"
-)
+import "github.com/hopperq/hopper/pkg/store/pg"
 
 // Store reads and writes schedules. It is safe for concurrent use.
 type Store struct {
-	db  *gorm.DB
-	sql *sql.DB
+	db *pg.DB
 }
 
 // New returns the schedules aggregate over db.
 func New(db *pg.DB) *Store {
-	return &Store{db: db.Gorm(), sql: db.SQL()}
+	return &Store{db: db}
 }
