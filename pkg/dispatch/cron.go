@@ -10,7 +10,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // cron creates the jobs of due cron schedules, a step of the leader's
@@ -20,7 +20,7 @@ import (
 // one loop, it never runs beside PromoteDue or a fairness release, whose
 // per-owner locks it could otherwise take in another order.
 type cron struct {
-	store    *store.Store
+	store    cronStore
 	registry jobs.Catalog
 	metrics  *metrics.Metrics
 	log      *zap.Logger
@@ -34,12 +34,12 @@ func newCron(d *Dispatcher) *cron {
 
 // pass creates the jobs of the schedules due now and returns them for the
 // leader to publish; a job whose publish fails stays in the outbox.
-func (c *cron) pass(ctx context.Context) ([]store.Job, error) {
+func (c *cron) pass(ctx context.Context) ([]jobstore.Job, error) {
 	runs, err := c.store.ClaimDueSchedules(ctx, c.now(), c.registry)
 	if err != nil {
 		return nil, fmt.Errorf("cron: %w", err)
 	}
-	created := make([]store.Job, 0, len(runs))
+	created := make([]jobstore.Job, 0, len(runs))
 	for _, r := range runs {
 		fields := []zap.Field{zap.String("schedule", r.Schedule.Name), zap.Time("tick", r.Tick),
 			zap.Timep("next_run_at", r.Schedule.NextRunAt)}

@@ -15,6 +15,8 @@ import (
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -74,9 +76,9 @@ func TestCronLeaderFailover(t *testing.T) {
 	testkit.WaitFor(t, testkit.Deadline, func() bool { return loops[0].disp.Leading() != loops[1].disp.Leading() },
 		"exactly one dispatcher leads")
 
-	sc, err := st.CreateSchedule(ctx, store.NewSchedule{Name: "beat", Spec: "@every 1s", Kind: jobs.KindNoop, Enabled: true}, time.Now())
+	sc, err := st.CreateSchedule(ctx, schedules.NewSchedule{Name: "beat", Spec: "@every 1s", Kind: jobs.KindNoop, Enabled: true}, time.Now())
 	require.NoError(t, err)
-	jobsOf := func() []store.Job {
+	jobsOf := func() []jobstore.Job {
 		list, err := st.ScheduleJobs(ctx, sc)
 		require.NoError(t, err)
 		return list

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,14 +14,13 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
-	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // Options configure a Dispatcher.
 type Options struct {
-	Store     *store.Store
+	Store     Store
 	Publisher *broker.Publisher
 	Registry  jobs.Catalog
 	Logger    *zap.Logger
@@ -36,8 +34,6 @@ type Options struct {
 	OutboxAge time.Duration
 	// Batch bounds the rows one pass handles per step (default 500).
 	Batch int
-	// Parallel bounds concurrent publishes (default 64).
-	Parallel int
 	// Metrics receives publish latencies; nil builds a private set.
 	Metrics *metrics.Metrics
 	// Wake, when set, signals that jobs changed (a JobNotifier
@@ -58,6 +54,14 @@ type Dispatcher struct {
 	opts    Options
 	log     *zap.Logger
 	leading atomic.Bool
+	// marker marks the transactionally enqueued jobs' publishes, late
+	// (as the gateway's submits are marked).
+	marker *PublishedMarker
+	// publisher publishes what a pass finds and marks it at once; the
+	// jobs have waited, so their mark cannot race a claim much.
+	// enqueuedPublisher publishes what transactions just committed and
+	// marks it through marker.
+	publisher, enqueuedPublisher *JobPublisher
 }
 
 // New returns a Dispatcher with defaults filled in.
@@ -77,9 +81,6 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}
-	if opts.Parallel <= 0 {
-		opts.Parallel = 64
-	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New("gateway")
 	}
@@ -89,26 +90,25 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.ReleaseEvery <= 0 {
 		opts.ReleaseEvery = 20 * time.Millisecond
 	}
-	return &Dispatcher{opts: opts, log: opts.Logger.With(zap.String("component", "dispatcher"))}, nil
+	d := &Dispatcher{opts: opts, log: opts.Logger.With(zap.String("component", "dispatcher"))}
+	// Marks land well before the outbox would take a job for unpublished.
+	d.marker = NewPublishedMarker(opts.Store, d.log, opts.OutboxAge*2/5, opts.OutboxAge/10)
+	d.publisher = &JobPublisher{Broker: opts.Publisher, Mark: opts.Store.MarkPublished, Metrics: opts.Metrics, Logger: d.log}
+	d.enqueuedPublisher = &JobPublisher{Broker: opts.Publisher, Mark: d.marker.MarkAll, Metrics: opts.Metrics, Logger: d.log}
+	return d, nil
 }
 
 // Run competes for leadership and, while leading, runs a pass every
 // Interval and publishes transactionally enqueued jobs as their
 // transactions commit, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	sqlDB, err := d.opts.Store.DB().DB()
-	if err != nil {
-		return fmt.Errorf("dispatcher: %w", err)
-	}
-	l := &leader{db: sqlDB, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
-	// Marks land well before the outbox would take a job for unpublished.
-	marker := NewPublishedMarker(d.opts.Store, d.log, d.opts.OutboxAge*2/5, d.opts.OutboxAge/10)
+	l := &leader{conn: d.opts.Store.Conn, role: "dispatcher", key: "dispatcher:" + d.opts.LockKey, retry: d.opts.Interval, log: d.log, leading: &d.leading}
 	enqueued := make(chan []uuid.UUID, 64)
 	listening := make(chan struct{})
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return marker.Run(gctx) })
+	g.Go(func() error { return d.marker.Run(gctx) })
 	g.Go(func() error { d.listenEnqueued(gctx, listening, enqueued); return nil })
-	g.Go(func() error { d.publishEnqueued(gctx, enqueued, marker); return nil })
+	g.Go(func() error { d.publishEnqueued(gctx, enqueued); return nil })
 	// Stand for election once listening was tried, so a leader (Leading)
 	// hears the transactions committed from then on.
 	select {
@@ -222,91 +222,19 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 	return nil
 }
 
-// publishAll publishes jobs concurrently and marks the confirmed ones.
-func (d *Dispatcher) publishAll(ctx context.Context, list []store.Job) {
+// publishAll publishes the jobs a pass found and marks the confirmed
+// ones, waiting for their confirms; with the broker down they stay in
+// the outbox.
+func (d *Dispatcher) publishAll(ctx context.Context, list []jobstore.Job) {
 	if len(list) == 0 || !d.opts.Publisher.Ready() {
 		return
 	}
-	n := publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher,
-		Metrics: d.opts.Metrics, Logger: d.log, Parallel: d.opts.Parallel, Mark: d.opts.Store.MarkPublished}, list)
+	n := d.publisher.Publish(ctx, list)()
 	d.log.Debug("published", zap.Int("jobs", n))
 }
 
-// publishDeps are what publishJobs needs.
-type publishDeps struct {
-	Store     *store.Store
-	Publisher *broker.Publisher
-	Metrics   *metrics.Metrics
-	Logger    *zap.Logger
-	Parallel  int // concurrent publishes (the confirm window does the batching)
-	// Mark records the confirmed publishes (Store.MarkPublished, or a
-	// PublishedMarker's MarkAll).
-	Mark func(ctx context.Context, ids ...uuid.UUID) error
-}
-
-// publishJobs publishes jobs concurrently and marks the confirmed ones
-// published in one statement; it returns how many were confirmed. A job
-// that fails to publish stays in the outbox for the dispatcher. Held jobs
-// (over their owner's fairness cap) are skipped: the dispatcher admits
-// and publishes them.
-func publishJobs(ctx context.Context, d publishDeps, list []store.Job) int {
-	list = admitted(list)
-	if len(list) == 0 {
-		return 0
-	}
-	if d.Parallel <= 0 {
-		d.Parallel = 64
-	}
-	var mu sync.Mutex
-	confirmed := make([]uuid.UUID, 0, len(list))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Parallel)
-	for _, j := range list {
-		g.Go(func() error {
-			started := time.Now()
-			err := d.Publisher.Publish(gctx, MessageFor(j))
-			d.Metrics.ObservePublish(started, err)
-			if err != nil {
-				d.Logger.Warn("publish failed; left in the outbox", hlog.JobID(j.ID.String()), hlog.Kind(j.Kind), zap.Error(err))
-				return nil
-			}
-			mu.Lock()
-			confirmed = append(confirmed, j.ID)
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if len(confirmed) == 0 {
-		return 0
-	}
-	if err := d.Mark(ctx, confirmed...); err != nil {
-		d.Logger.Warn("mark published failed; jobs may be published twice (claims drop duplicates)", zap.Error(err))
-	}
-	return len(confirmed)
-}
-
-// admitted returns the jobs of list that are not held, in order.
-func admitted(list []store.Job) []store.Job {
-	out := list[:0:0]
-	for _, j := range list {
-		if !j.Held {
-			out = append(out, j)
-		}
-	}
-	return out
-}
-
-// MessageFor builds the AMQP message announcing job's next attempt.
-func MessageFor(job store.Job) broker.Message {
-	return broker.Message{
-		JobID: job.ID.String(), Attempt: job.Attempt + 1, Kind: job.Kind,
-		Priority: uint8(job.Priority), Owner: job.OwnerID.String(), Timestamp: time.Now(),
-	}
-}
-
 // retryAt picks when a reaped job runs again.
-func retryAt(reg jobs.Catalog, j store.Job) time.Time {
+func retryAt(reg jobs.Catalog, j jobstore.Job) time.Time {
 	k, ok := reg.Lookup(j.Kind)
 	if !ok {
 		return time.Now()

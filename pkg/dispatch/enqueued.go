@@ -9,10 +9,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/clock"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
-// Jobs a service enqueued in its own transaction (store.EnqueueJobsTx,
+// Jobs a service enqueued in its own transaction (jobstore.EnqueueTx,
 // hopper.EnqueueTx) have no publisher waiting on them: their transaction
 // NOTIFYs their ids at commit, and the leader publishes them at once
 // instead of after OutboxAge. Every replica listens, so a new leader is
@@ -56,7 +56,7 @@ func (d *Dispatcher) listenEnqueued(ctx context.Context, started chan<- struct{}
 
 // receiveEnqueued passes each notification's ids to out while this
 // replica leads, until the connection fails or ctx ends.
-func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *store.EnqueuedListener, out chan<- []uuid.UUID) error {
+func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *jobstore.EnqueuedListener, out chan<- []uuid.UUID) error {
 	for {
 		ids, err := l.Next(ctx)
 		if err != nil {
@@ -78,7 +78,7 @@ func (d *Dispatcher) receiveEnqueued(ctx context.Context, l *store.EnqueuedListe
 // ctx ends. Confirmed jobs are marked late and only if still unclaimed
 // (PublishedMarker): most are claimed at once, and marking those would
 // only contend with the claims for their rows.
-func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID, marker *PublishedMarker) {
+func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID) {
 	for {
 		var ids []uuid.UUID
 		select {
@@ -105,7 +105,6 @@ func (d *Dispatcher) publishEnqueued(ctx context.Context, in <-chan []uuid.UUID,
 		if len(list) == 0 || !d.opts.Publisher.Ready() {
 			continue // the outbox publishes them once the broker is back
 		}
-		publishJobs(ctx, publishDeps{Store: d.opts.Store, Publisher: d.opts.Publisher, Metrics: d.opts.Metrics,
-			Logger: d.log, Parallel: d.opts.Parallel, Mark: marker.MarkAll}, list)
+		d.enqueuedPublisher.Publish(ctx, list)()
 	}
 }

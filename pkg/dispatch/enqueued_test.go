@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": the caller's own handle
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -18,6 +17,8 @@ import (
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -44,7 +45,7 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 	}
 	st := open()
 	require.NoError(t, st.Migrate(ctx))
-	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "unlimited")
+	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "unlimited")
 	require.NoError(t, err)
 	noop, _ := reg.Lookup(jobs.KindNoop)
 
@@ -74,12 +75,12 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 	enqueue := func(n int, commit bool) []uuid.UUID {
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
-		batch := make([]store.NewJob, n)
+		batch := make([]jobstore.NewJob, n)
 		for i := range batch {
-			batch[i] = store.NewJob{OwnerID: owner.ID, Spec: jobs.Spec{Kind: noop, Payload: []byte(`{}`),
+			batch[i] = jobstore.NewJob{OwnerID: owner.ID, Spec: jobs.Spec{Kind: noop, Payload: []byte(`{}`),
 				Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Second}}
 		}
-		created, err := store.EnqueueJobsTx(ctx, tx, batch, time.Now())
+		created, err := jobstore.EnqueueTx(ctx, tx, batch, time.Now())
 		require.NoError(t, err)
 		if commit {
 			require.NoError(t, tx.Commit())
@@ -87,29 +88,18 @@ func TestEnqueuedTxPublishedAtCommit(t *testing.T) {
 			require.NoError(t, tx.Rollback())
 		}
 		ids := make([]uuid.UUID, n)
-		for i, j := range created {
-			ids[i] = j.ID
+		for i, r := range created {
+			ids[i] = r.Job.ID
 		}
 		return ids
 	}
 
-	conn, err := amqp.Dial(testkit.AMQPURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
+	take := queueTaker(t, topo.QueueName("maintenance"))
 	delivered := map[uuid.UUID]int{}
 	// drain takes every message waiting in the maintenance queue.
 	drain := func() {
-		for {
-			m, ok, err := ch.Get(topo.QueueName("maintenance"), true)
-			require.NoError(t, err)
-			if !ok {
-				return
-			}
-			env, err := broker.DecodeEnvelope(m.Body)
-			require.NoError(t, err)
-			delivered[uuid.MustParse(env.JobID)]++
+		for _, id := range take() {
+			delivered[id]++
 		}
 	}
 	waitDelivered := func(ids []uuid.UUID) {

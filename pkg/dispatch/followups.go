@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // FollowUp turns finished jobs that asked for a follow-up into jobs of
@@ -26,9 +26,9 @@ type FollowUp struct {
 	// Enqueue claims up to limit finished jobs that want this follow-up
 	// and creates theirs, in one transaction (store.EnqueueWebhooks,
 	// store.EnqueueNotices).
-	Enqueue func(ctx context.Context, build func(store.Job) (store.NewJob, error), limit int, now time.Time) ([]store.Job, error)
+	Enqueue func(ctx context.Context, build func(jobstore.Job) (jobstore.NewJob, error), limit int, now time.Time) ([]jobstore.Job, error)
 	// Payload is the follow-up's payload for finished job f.
-	Payload func(f store.Job) any
+	Payload func(f jobstore.Job) any
 }
 
 // followUps runs one FollowUp.
@@ -48,12 +48,12 @@ func newFollowUps(d *Dispatcher) []*followUps {
 }
 
 // pass enqueues up to one batch of follow-ups and returns them.
-func (u *followUps) pass(ctx context.Context) ([]store.Job, error) {
+func (u *followUps) pass(ctx context.Context) ([]jobstore.Job, error) {
 	kind, ok := u.registry.Lookup(u.Kind)
 	if !ok {
 		return nil, nil // no worker has published the kind yet
 	}
-	created, err := u.Enqueue(ctx, func(f store.Job) (store.NewJob, error) {
+	created, err := u.Enqueue(ctx, func(f jobstore.Job) (jobstore.NewJob, error) {
 		return u.job(kind, f)
 	}, u.batch, time.Now())
 	if err != nil {
@@ -68,15 +68,14 @@ func (u *followUps) pass(ctx context.Context) ([]store.Job, error) {
 // job is the follow-up of finished job f, owned by f's owner. Its
 // idempotency key names the attempt and state, so a job retried and
 // finished again gets a second follow-up, and nothing else does.
-func (u *followUps) job(kind jobs.Kind, f store.Job) (store.NewJob, error) {
+func (u *followUps) job(kind jobs.Kind, f jobstore.Job) (jobstore.NewJob, error) {
 	payload, err := json.Marshal(u.Payload(f))
 	if err != nil {
-		return store.NewJob{}, fmt.Errorf("%s payload: %w", u.Name, err)
+		return jobstore.NewJob{}, fmt.Errorf("%s payload: %w", u.Name, err)
 	}
-	return store.NewJob{
-		OwnerID: f.OwnerID,
-		Spec: jobs.Spec{Kind: kind, Payload: payload, Priority: kind.DefaultPriority,
-			MaxAttempts: kind.MaxAttempts, Timeout: kind.Timeout},
+	return jobstore.NewJob{
+		OwnerID:        f.OwnerID,
+		Spec:           kind.Spec(payload),
 		IdempotencyKey: fmt.Sprintf("%s:%s:%d:%s", u.KeyPrefix, f.ID, f.Attempt, f.State),
 	}, nil
 }

@@ -16,7 +16,8 @@ import (
 // connection. Postgres releases the lock when that connection dies, so a
 // standby takes over as soon as the leader's process or network goes away.
 type leader struct {
-	db      *sql.DB
+	// conn takes the dedicated connection the lock is held on.
+	conn    func(ctx context.Context) (*sql.Conn, error)
 	role    string // names the loop in logs: "dispatcher"
 	key     string
 	retry   time.Duration
@@ -45,7 +46,7 @@ func (l *leader) Run(ctx context.Context, lead func(ctx context.Context) error) 
 }
 
 func (l *leader) tryLock(ctx context.Context) (*sql.Conn, bool, error) {
-	conn, err := l.db.Conn(ctx)
+	conn, err := l.conn(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("leader connection: %w", err)
 	}

@@ -6,8 +6,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
-
-	"github.com/hopperq/hopper/pkg/store"
 )
 
 // PublishedMarker records confirmed publishes in batches, and late on
@@ -21,7 +19,7 @@ import (
 // again. A mark that is late or lost only means the outbox may publish the
 // job again, and the claim drops the duplicate.
 type PublishedMarker struct {
-	store *store.Store
+	store MarkStore
 	log   *zap.Logger
 	delay time.Duration
 	every time.Duration
@@ -35,7 +33,7 @@ type pendingMark struct {
 
 // NewPublishedMarker marks ids once they are delay old, checking every
 // interval. delay must stay below the dispatcher's OutboxAge.
-func NewPublishedMarker(st *store.Store, log *zap.Logger, delay, interval time.Duration) *PublishedMarker {
+func NewPublishedMarker(st MarkStore, log *zap.Logger, delay, interval time.Duration) *PublishedMarker {
 	return &PublishedMarker{store: st, log: log, delay: delay, every: interval, ids: make(chan uuid.UUID, 4096)}
 }
 

@@ -16,7 +16,8 @@ import (
 
 	"github.com/hopperq/hopper/pkg/catalog"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // DBTX is what EnqueueTx needs of a database handle on Hopper's Postgres:
@@ -90,11 +91,12 @@ func EnqueueTx(ctx context.Context, tx DBTX, owner uuid.UUID, kind string, paylo
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, err)
 	}
-	job, created, err := store.EnqueueJobTx(ctx, tx,
-		store.NewJob{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}, time.Now())
+	stored, err := jobstore.EnqueueTx(ctx, tx,
+		[]jobstore.NewJob{{OwnerID: owner, Spec: specs[0], IdempotencyKey: cfg.idempotencyKey}}, time.Now())
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: %w", kind, storeError(owner, err))
 	}
+	job, created := stored[0].Job, stored[0].Created
 	res := EnqueueResult{ID: job.ID.String(), State: JobState(job.State), Replayed: !created}
 	if !created && (job.Kind != specs[0].Kind.Name || !sameJSON(job.Payload, specs[0].Payload)) {
 		return EnqueueResult{}, fmt.Errorf("hopper: enqueue %s: idempotency key %q already names job %s, of another kind or payload: %w",
@@ -130,17 +132,17 @@ func EnqueueManyTx(ctx context.Context, tx DBTX, owner uuid.UUID, items []BatchI
 	if err != nil {
 		return nil, fmt.Errorf("hopper: enqueue batch: %w", err)
 	}
-	batch := make([]store.NewJob, len(specs))
+	batch := make([]jobstore.NewJob, len(specs))
 	for i, spec := range specs {
-		batch[i] = store.NewJob{OwnerID: owner, Spec: spec}
+		batch[i] = jobstore.NewJob{OwnerID: owner, Spec: spec}
 	}
-	created, err := store.EnqueueJobsTx(ctx, tx, batch, time.Now())
+	created, err := jobstore.EnqueueTx(ctx, tx, batch, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("hopper: enqueue batch of %d: %w", len(items), storeError(owner, err))
 	}
 	out := make([]EnqueueResult, len(created))
-	for i, j := range created {
-		out[i] = EnqueueResult{ID: j.ID.String(), State: JobState(j.State)}
+	for i, r := range created {
+		out[i] = EnqueueResult{ID: r.Job.ID.String(), State: JobState(r.Job.State)}
 	}
 	return out, nil
 }
@@ -168,14 +170,14 @@ func txSpecs(ctx context.Context, tx DBTX, reqs []submitRequest, inBatch bool) (
 	}
 	var published []jobs.Kind
 	if len(names) > 0 {
-		if published, err = store.ReadKinds(ctx, tx, names...); err != nil {
+		if published, err = jobstore.ReadKinds(ctx, tx, names...); err != nil {
 			return nil, err
 		}
 	}
 	cat := catalog.Merge(seed, published, nil)
 	for _, n := range names {
 		if _, ok := cat.Lookup(n); !ok {
-			if published, err = store.ReadKinds(ctx, tx); err != nil {
+			if published, err = jobstore.ReadKinds(ctx, tx); err != nil {
 				return nil, err
 			}
 			cat = catalog.Merge(seed, published, nil)
@@ -228,10 +230,10 @@ func checkIdempotencyKey(key string) error {
 	if err := jobs.ValidateIdempotencyKey(key); err != nil {
 		return validationError(err, nil, 0, false)
 	}
-	for _, p := range store.ReservedKeyPrefixes {
+	for _, p := range jobstore.ReservedKeyPrefixes {
 		if strings.HasPrefix(key, p) {
 			return &ValidationError{Field: "idempotency_key", Message: "the prefixes " +
-				strings.Join(store.ReservedKeyPrefixes, ", ") + " are reserved"}
+				strings.Join(jobstore.ReservedKeyPrefixes, ", ") + " are reserved"}
 		}
 	}
 	return nil
@@ -239,7 +241,7 @@ func checkIdempotencyKey(key string) error {
 
 // storeError names a missing owner with ErrNotFound.
 func storeError(owner uuid.UUID, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return fmt.Errorf("owner %s is not a Hopper user: %w", owner, ErrNotFound)
 	}
 	return err

@@ -15,6 +15,9 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -42,7 +45,7 @@ func newTxEnv(t *testing.T) txEnv {
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	u, err := st.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", store.RoleUser, "unlimited")
+	u, err := st.CreateUser(t.Context(), testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "unlimited")
 	require.NoError(t, err)
 	// A kind a worker service published, with a payload schema and
 	// defaults of its own.
@@ -61,7 +64,7 @@ type resize struct {
 	Width int    `json:"width,omitempty"`
 }
 
-func (e txEnv) job(t *testing.T, id string) (store.Job, error) {
+func (e txEnv) job(t *testing.T, id string) (jobstore.Job, error) {
 	t.Helper()
 	return e.st.GetJob(context.WithoutCancel(t.Context()), nil, uuid.MustParse(id))
 }
@@ -79,7 +82,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
 	_, err = e.job(t, rolled.ID)
-	require.ErrorIs(t, err, store.ErrNotFound, "a rolled-back transaction leaves no job")
+	require.ErrorIs(t, err, pg.ErrNotFound, "a rolled-back transaction leaves no job")
 
 	tx, err = e.db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -87,7 +90,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hopper.JobStateQueued, res.State)
 	_, err = e.job(t, res.ID)
-	require.ErrorIs(t, err, store.ErrNotFound, "invisible before the commit")
+	require.ErrorIs(t, err, pg.ErrNotFound, "invisible before the commit")
 	require.NoError(t, tx.Commit())
 
 	j, err := e.job(t, res.ID)
@@ -102,7 +105,7 @@ func TestEnqueueTxCommitsWithTheTransaction(t *testing.T) {
 	evs, err := e.st.Events(ctx, j.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
-	assert.Equal(t, store.EventCreated, evs[0].Type)
+	assert.Equal(t, jobstore.EventCreated, evs[0].Type)
 
 	sched, err := hopper.EnqueueTx(ctx, e.db, e.owner, "system.noop", nil,
 		hopper.WithRunAt(time.Now().Add(time.Hour)), hopper.WithPriority(1), hopper.WithMaxAttempts(2), hopper.WithJobTimeout(5*time.Second))
@@ -195,7 +198,7 @@ func TestEnqueueManyTx(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, 1, ve.Index)
 	assert.Contains(t, err.Error(), "jobs[1]: payload.width")
-	list, _, err := e.st.ListJobs(ctx, store.ListFilter{OwnerID: &e.owner})
+	list, _, err := e.st.ListJobs(ctx, jobstore.ListFilter{OwnerID: &e.owner})
 	require.NoError(t, err)
 	assert.Len(t, list, 3, "the refused batch stored nothing")
 

@@ -47,6 +47,13 @@ type Spec struct {
 	NotifyEmail string // bare address; "" = no job-finished mail
 }
 
+// Spec is a job of kind k with payload and the kind's defaults: what
+// Validate starts from, and what the platform submits on its own (a
+// schedule's tick, a follow-up of a finished job).
+func (k Kind) Spec(payload json.RawMessage) Spec {
+	return Spec{Kind: k, Payload: payload, Priority: k.DefaultPriority, MaxAttempts: k.MaxAttempts, Timeout: k.Timeout}
+}
+
 // InitialState is queued for a job due now, scheduled for a future run_at.
 func (s Spec) InitialState(now time.Time) State {
 	if !s.RunAt.IsZero() && s.RunAt.After(now) {
@@ -88,7 +95,7 @@ func Validate(c Catalog, req SubmitRequest) (Spec, error) {
 		e.UnknownKind = true
 		return Spec{}, e
 	}
-	spec := Spec{Kind: k, Priority: k.DefaultPriority, MaxAttempts: k.MaxAttempts, Timeout: k.Timeout}
+	spec := k.Spec(nil)
 
 	payload := bytes.TrimSpace(req.Payload)
 	if len(payload) == 0 || bytes.Equal(payload, []byte("null")) {

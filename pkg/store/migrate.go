@@ -75,7 +75,7 @@ func (s *Store) migrationProvider(ctx context.Context) (*goose.Provider, error) 
 	// Out-of-order migrations are allowed: versions are reserved by
 	// parallel work (00002 may land after 00003), and each migration is
 	// independent of those numbered around it.
-	p, err := goose.NewProvider(goose.DialectPostgres, s.sql, fsys, goose.WithSessionLocker(locker),
+	p, err := goose.NewProvider(goose.DialectPostgres, s.SQL(), fsys, goose.WithSessionLocker(locker),
 		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: build provider: %w", err)
@@ -91,7 +91,7 @@ func (s *Store) migrationLockID(ctx context.Context) (int64, error) {
 		Database string
 		Schema   *string
 	}
-	err := s.db.WithContext(ctx).
+	err := s.Gorm().WithContext(ctx).
 		Raw("SELECT current_database() AS database, current_schema() AS schema").
 		Scan(&where).Error
 	if err != nil {

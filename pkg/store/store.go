@@ -1,157 +1,65 @@
-// Package store is Hopper's Postgres data layer: users, API keys, jobs and
-// their event timelines, built on gorm with pgx underneath.
-//
-// Postgres is the source of truth for a job's state (DESIGN §2). Every
-// state transition is one conditional UPDATE that also appends the job's
-// timeline event in the same statement, so a transition and its event can
-// never be split by a crash, and a worker that lost its lease can never
-// overwrite a newer attempt.
-//
-// Tables are never schema-qualified: a Store works in whatever schema the
-// DSN's search_path names, which lets each test own a schema.
+// Package store composes Hopper's store for a service's wiring: Open
+// connects once and returns a Store that is every aggregate at once — the
+// shared base (pg), jobstore, accounts, content and schedules. Consumers
+// do not take a Store: each declares the few calls it makes (worker.Store,
+// dispatch.Store, the API's handler groups…) and imports the aggregate
+// packages for their types; the wiring passes a Store, which has every
+// call. The schema's migrations live here, being every aggregate's.
 package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"time"
 
-	"go.uber.org/zap"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	gormlogger "gorm.io/gorm/logger"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
-// defaultMaxOpenConns bounds the pool when Options leaves it unset: enough
-// for a service's concurrent handlers without exhausting Postgres's
-// max_connections across replicas.
-const defaultMaxOpenConns = 10
+// The aggregates' types are all named Store; embedded under these names,
+// their methods are promoted side by side.
+type (
+	jobsStore      = jobstore.Store
+	accountsStore  = accounts.Store
+	contentStore   = content.Store
+	schedulesStore = schedules.Store
+)
 
-// slowQuery is the threshold above which a statement is logged as slow.
-const slowQuery = 500 * time.Millisecond
-
-// Store is a handle on Hopper's Postgres database. It is safe for
-// concurrent use.
+// Store is every aggregate of Hopper's store over one connection pool
+// (and the jobs aggregate's hot-path pool). It is safe for concurrent
+// use.
 type Store struct {
-	db  *gorm.DB
-	sql *sql.DB
-	// hot is the pool of the group-committed hot-path statements, with
-	// their plans pinned (hotPathParams).
-	hot     *sql.DB
-	grouped groupedWrites
-	// dsn opens the dedicated connections some readers need
-	// (ListenEnqueued).
-	dsn string
+	*pg.DB
+	*jobsStore
+	*accountsStore
+	*contentStore
+	*schedulesStore
 }
 
 // Options tunes Open.
-type Options struct {
-	// MaxOpenConns caps the connection pool; 0 means defaultMaxOpenConns.
-	MaxOpenConns int
-	// Logger receives slow-query warnings; nil discards them.
-	Logger *zap.Logger
-}
+type Options = pg.Options
 
 // Open connects to Postgres at dsn (a URL or key=value string; a
 // search_path query parameter is passed to the server as a runtime
-// parameter) and checks the connection with ctx.
+// parameter), checks the connection with ctx, and builds every aggregate
+// over it.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	log := opts.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), &gorm.Config{
-		// Each write here is one statement; gorm's implicit transaction
-		// would only add two round trips.
-		SkipDefaultTransaction: true,
-		// Ping below with the caller's ctx instead of gorm's unbounded one.
-		DisableAutomaticPing: true,
-		Logger:               &zapGormLogger{log: log.Named("store")},
-	})
+	db, err := pg.Open(ctx, dsn, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres: %w", err)
+		return nil, err
 	}
-	sqlDB, err := db.DB()
+	jobs, err := jobstore.New(db)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres: %w", err)
+		_ = db.Close()
+		return nil, err
 	}
-	maxOpen := opts.MaxOpenConns
-	if maxOpen <= 0 {
-		maxOpen = defaultMaxOpenConns
-	}
-	sqlDB.SetMaxOpenConns(maxOpen)
-	sqlDB.SetMaxIdleConns(maxOpen)
-	// Recycle idle connections so a scaled-down service gives them back.
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-
-	hot, err := openHotPool(dsn)
-	if err != nil {
-		_ = sqlDB.Close()
-		return nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	s := &Store{db: db, sql: sqlDB, hot: hot, dsn: dsn}
-	s.grouped = newGroupedWrites(s)
-	if err := s.Ping(ctx); err != nil {
-		_ = s.Close()
-		return nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	return s, nil
+	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
+		contentStore: content.New(db), schedulesStore: schedules.New(db)}, nil
 }
 
 // Close releases the connection pools.
 func (s *Store) Close() error {
-	err := errors.Join(s.sql.Close(), s.hot.Close())
-	if err != nil {
-		return fmt.Errorf("close postgres pool: %w", err)
-	}
-	return nil
-}
-
-// Ping checks that Postgres answers (readiness probes).
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.sql.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping postgres: %w", err)
-	}
-	return nil
-}
-
-// DB exposes the gorm handle for queries this package does not offer
-// (reports, admin tools). Writes that change a job's state must go through
-// the Store's methods so the timeline stays complete.
-func (s *Store) DB() *gorm.DB {
-	return s.db
-}
-
-// zapGormLogger routes gorm's logging to zap. It reports only slow
-// statements: query errors are returned to (and logged by) the caller, and
-// expected ones (a duplicate key, no rows) would be noise here.
-type zapGormLogger struct {
-	log *zap.Logger
-}
-
-var _ gormlogger.Interface = (*zapGormLogger)(nil)
-
-func (l *zapGormLogger) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
-
-func (l *zapGormLogger) Info(_ context.Context, msg string, args ...any) {
-	l.log.Debug(fmt.Sprintf(msg, args...))
-}
-
-func (l *zapGormLogger) Warn(_ context.Context, msg string, args ...any) {
-	l.log.Warn(fmt.Sprintf(msg, args...))
-}
-
-func (l *zapGormLogger) Error(_ context.Context, msg string, args ...any) {
-	l.log.Error(fmt.Sprintf(msg, args...))
-}
-
-func (l *zapGormLogger) Trace(_ context.Context, begin time.Time, fc func() (string, int64), _ error) {
-	elapsed := time.Since(begin)
-	if elapsed < slowQuery {
-		return
-	}
-	query, rows := fc()
-	l.log.Warn("slow query", zap.Duration("elapsed", elapsed), zap.Int64("rows", rows), zap.String("sql", query))
+	return errors.Join(s.jobsStore.Close(), s.DB.Close())
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/storetest"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -22,23 +24,23 @@ func TestSearchPathSelectsSchema(t *testing.T) {
 	dsn := testkit.DatabaseURL(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	s := openStore(t, dsn)
+	s := storetest.Open(t, dsn)
 	require.NoError(t, s.Ping(t.Context()))
 
 	var schema string
-	require.NoError(t, s.DB().WithContext(t.Context()).Raw("SELECT current_schema()").Scan(&schema).Error)
+	require.NoError(t, s.Gorm().WithContext(t.Context()).Raw("SELECT current_schema()").Scan(&schema).Error)
 	require.Equal(t, u.Query().Get("search_path"), schema)
 
 	require.NoError(t, s.Migrate(t.Context()))
 	var tables []string
-	require.NoError(t, s.DB().WithContext(t.Context()).Raw(
+	require.NoError(t, s.Gorm().WithContext(t.Context()).Raw(
 		"SELECT tablename FROM pg_tables WHERE schemaname = ? ORDER BY tablename", schema).Scan(&tables).Error)
 	require.Equal(t, []string{"api_keys", "document_blobs", "document_chunks", "documents", "goose_db_version", "job_artifacts", "job_events", "jobs", "kinds", "plans", "provider_limits", "queue_pauses", "schedules", "users", "workers"}, tables)
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, testkit.DatabaseURL(t))
+	s := storetest.Open(t, testkit.DatabaseURL(t))
 	v, err := s.MigrationStatus(t.Context())
 	require.NoError(t, err)
 	require.Zero(t, v)
@@ -59,7 +61,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	dsns := []string{shared, shared, shared, testkit.DatabaseURL(t), testkit.DatabaseURL(t)}
 	stores := make([]*store.Store, len(dsns))
 	for i, dsn := range dsns {
-		stores[i] = openStore(t, dsn)
+		stores[i] = storetest.Open(t, dsn)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(stores))
@@ -73,7 +75,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, latestMigration(t), v, "store %d", i)
 		// Each schema has its own, working tables.
-		_, err = s.CreateUser(t.Context(), testkit.UniqueName("m")+"@example.com", store.RoleUser, "")
+		_, err = s.CreateUser(t.Context(), testkit.UniqueName("m")+"@example.com", accounts.RoleUser, "")
 		require.NoError(t, err)
 	}
 }

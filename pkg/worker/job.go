@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // Job is what a handler sees of the job it runs.
@@ -26,11 +26,6 @@ type Job struct {
 	reporter  *progressReporter
 	log       *zap.Logger
 	artifacts artifactWriter
-}
-
-// artifactWriter is the store call PutArtifact makes.
-type artifactWriter interface {
-	PutArtifact(ctx context.Context, jobID uuid.UUID, a store.NewArtifact) (store.ArtifactInfo, error)
 }
 
 // Logger returns a logger carrying the job's id, kind and attempt.
@@ -49,7 +44,7 @@ func (j *Job) PutArtifact(ctx context.Context, name, contentType string, data []
 	if j.artifacts == nil {
 		return errors.New("put artifact: this job has no artifact store")
 	}
-	if _, err := j.artifacts.PutArtifact(ctx, j.ID, store.NewArtifact{Name: name, ContentType: contentType, Data: data}); err != nil {
+	if _, err := j.artifacts.PutArtifact(ctx, j.ID, content.NewArtifact{Name: name, ContentType: contentType, Data: data}); err != nil {
 		return fmt.Errorf("put artifact %s: %w", name, err)
 	}
 	return nil
@@ -151,7 +146,7 @@ func IsPermanent(err error) bool {
 // progressReporter writes progress for one attempt, throttled, and tells
 // the runtime when the job was cancelled or its lease lost.
 type progressReporter struct {
-	store    *store.Store
+	store    leaseStore
 	jobID    uuid.UUID
 	attempt  int
 	workerID string

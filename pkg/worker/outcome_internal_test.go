@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // TestOutcomeRetryAfter: a Retry-After longer than the backoff delays the
@@ -21,7 +21,7 @@ func TestOutcomeRetryAfter(t *testing.T) {
 		BackoffBase: 10 * time.Millisecond, BackoffCap: time.Minute})
 	require.NoError(t, err)
 	p := NewProcessor(Options{Registry: reg, WorkerID: "w"})
-	sj := store.Job{Kind: "test.k", Attempt: 1, MaxAttempts: 5}
+	sj := jobstore.Job{Kind: "test.k", Attempt: 1, MaxAttempts: 5}
 	boom := errors.New("503 from receiver")
 
 	tests := []struct {

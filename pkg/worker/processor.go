@@ -19,7 +19,8 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Why a handler's context ended early.
@@ -31,7 +32,7 @@ var (
 
 // Options configure a Processor.
 type Options struct {
-	Store *store.Store
+	Store Store
 	// Registry gives each kind's backoff; a kind it lacks backs off 1s–1m.
 	Registry    jobs.Catalog
 	WorkerID    string
@@ -217,7 +218,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 		claim = p.opts.Store.ClaimUrgent
 	}
 	job, err := claim(ctx, id, p.opts.WorkerID, p.opts.Lease)
-	if errors.Is(err, store.ErrNotClaimed) {
+	if errors.Is(err, jobstore.ErrNotClaimed) {
 		p.dropUnclaimed(ctx, d, id)
 		return
 	}
@@ -243,7 +244,7 @@ func (p *Processor) process(ctx context.Context, d broker.Delivery, freeSlot fun
 // dropped; a delivery naming no job at all is dead-lettered.
 func (p *Processor) dropUnclaimed(ctx context.Context, d broker.Delivery, id uuid.UUID) {
 	_, err := p.opts.Store.GetJob(ctx, nil, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		p.log.Warn("delivery names no job; rejected to dead-letter queue",
 			hlog.JobID(id.String()), zap.String("queue", d.Queue))
 		_ = d.Nack(false, false)
@@ -261,7 +262,7 @@ func (p *Processor) dropUnclaimed(ctx context.Context, d broker.Delivery, id uui
 // until its outcome is written, so a slow database holds the worker back
 // instead of piling up outcomes. A worker that dies before the write
 // lands leaves the job to its lease, as one dying inside the handler does.
-func (p *Processor) run(ctx context.Context, sj store.Job, freeSlot func()) {
+func (p *Processor) run(ctx context.Context, sj jobstore.Job, freeSlot func()) {
 	log := p.log.With(hlog.JobID(sj.ID.String()), hlog.Kind(sj.Kind), hlog.Attempt(sj.Attempt))
 	outcome, took := p.execute(ctx, sj, log)
 	select {
@@ -274,7 +275,7 @@ func (p *Processor) run(ctx context.Context, sj store.Job, freeSlot func()) {
 	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancelWrite()
 	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
+		if errors.Is(err, jobstore.ErrLeaseLost) {
 			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
 			return
 		}
@@ -288,7 +289,7 @@ func (p *Processor) run(ctx context.Context, sj store.Job, freeSlot func()) {
 
 // execute runs the handler of one claimed attempt, renewing its lease
 // meanwhile, and decides the attempt's outcome.
-func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) (store.Outcome, time.Duration) {
+func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logger) (jobstore.Outcome, time.Duration) {
 	timeout := sj.Timeout()
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
@@ -304,7 +305,7 @@ func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) 
 		lease: p.opts.Lease, throttle: p.opts.ProgressThrottle,
 		onSignal: func(cancelRequested bool, err error) {
 			switch {
-			case errors.Is(err, store.ErrLeaseLost):
+			case errors.Is(err, jobstore.ErrLeaseLost):
 				cancelRun(errLeaseLost)
 			case cancelRequested:
 				cancelRun(errCancelRequested)
@@ -324,7 +325,7 @@ func (p *Processor) execute(ctx context.Context, sj store.Job, log *zap.Logger) 
 	return p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout), took
 }
 
-func (p *Processor) countOutcome(kind string, o store.Outcome) {
+func (p *Processor) countOutcome(kind string, o jobstore.Outcome) {
 	label := string(o.State)
 	switch {
 	case o.State == jobs.StateQueued:
@@ -405,8 +406,8 @@ func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessag
 }
 
 // outcome decides the attempt's final state.
-func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause, deadlineErr error, timeout time.Duration) store.Outcome {
-	o := store.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID}
+func (p *Processor) outcome(sj jobstore.Job, result json.RawMessage, runErr, cause, deadlineErr error, timeout time.Duration) jobstore.Outcome {
+	o := jobstore.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID}
 	switch {
 	case runErr == nil:
 		o.State, o.Result = jobs.StateSucceeded, result
@@ -450,7 +451,7 @@ func (p *Processor) outcome(sj store.Job, result json.RawMessage, runErr, cause,
 	return o
 }
 
-func (p *Processor) logOutcome(log *zap.Logger, o store.Outcome, took time.Duration) {
+func (p *Processor) logOutcome(log *zap.Logger, o jobstore.Outcome, took time.Duration) {
 	switch o.State {
 	case jobs.StateSucceeded:
 		log.Info("task_completed", zap.Duration("took", took))

@@ -12,6 +12,8 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 	"github.com/hopperq/hopper/pkg/worker"
 )
@@ -153,7 +155,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() { _ = st.Close() })
 	require.NoError(t, st.Migrate(ctx))
 	r.st = st
-	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	owner, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
 	_, err = st.SetUserPlan(ctx, owner.ID, "unlimited") // no fairness cap in the way
 	require.NoError(t, err)
@@ -179,8 +181,9 @@ func (r *rig) submit(p jobs.Priority) uuid.UUID {
 	noop, ok := r.reg.Lookup(jobs.KindNoop)
 	require.True(r.t, ok)
 	spec := jobs.Spec{Kind: noop, Priority: p, MaxAttempts: 1, Timeout: time.Minute}
-	j, _, err := r.st.CreateJob(r.t.Context(), store.NewJob{OwnerID: r.owner, Spec: spec}, time.Now())
+	res, err := r.st.Enqueue(r.t.Context(), []jobstore.NewJob{{OwnerID: r.owner, Spec: spec}}, time.Now())
 	require.NoError(r.t, err)
+	j := res[0].Job
 	require.NoError(r.t, r.pub.Publish(r.t.Context(), broker.Message{JobID: j.ID.String(), Kind: j.Kind, Priority: uint8(j.Priority)}))
 	return j.ID
 }
@@ -196,7 +199,7 @@ func (r *rig) processor(opts worker.Options, h worker.HandlerFunc) *worker.Proce
 	return proc
 }
 
-func (r *rig) job(id uuid.UUID) store.Job {
+func (r *rig) job(id uuid.UUID) jobstore.Job {
 	r.t.Helper()
 	j, err := r.st.GetJob(r.t.Context(), nil, id)
 	require.NoError(r.t, err)

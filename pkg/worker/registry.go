@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // DefaultRegistryEvery is how often an instance renews its registry row
@@ -36,19 +36,19 @@ type pausable interface {
 // its control listener reconnected). A signal racing a beat can be undone
 // by it for at most one period, until the next beat reads the new state.
 type registry struct {
-	store    *store.Store
+	store    registryStore
 	queues   pausable
 	inFlight func() int
 	// self holds the fields that do not change while the instance runs.
-	self  store.Worker
+	self  jobstore.Worker
 	every time.Duration
 	log   *zap.Logger
 }
 
 // newSelf describes this process for its registry row.
-func newSelf(id, service string, queues []string, concurrency int, kinds []string) store.Worker {
+func newSelf(id, service string, queues []string, concurrency int, kinds []string) jobstore.Worker {
 	host, _ := os.Hostname()
-	return store.Worker{ID: id, Service: service, Host: host, PID: os.Getpid(),
+	return jobstore.Worker{ID: id, Service: service, Host: host, PID: os.Getpid(),
 		Queues: append([]string(nil), queues...), Concurrency: concurrency, StartedAt: time.Now(),
 		Kinds: slices.Sorted(slices.Values(kinds))}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -32,7 +33,7 @@ func TestRegistry(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 
-	row := func() (store.Worker, bool) {
+	row := func() (jobstore.Worker, bool) {
 		ws, err := st.ListWorkers(t.Context(), 30*time.Second)
 		require.NoError(t, err)
 		for _, w := range ws {
@@ -40,9 +41,9 @@ func TestRegistry(t *testing.T) {
 				return w, true
 			}
 		}
-		return store.Worker{}, false
+		return jobstore.Worker{}, false
 	}
-	var w store.Worker
+	var w jobstore.Worker
 	testkit.WaitFor(t, testkit.Deadline, func() bool { var ok bool; w, ok = row(); return ok }, "registry row")
 	assert.Equal(t, "maintenance-worker", w.Service)
 	assert.Equal(t, []string{"maintenance"}, w.Queues)

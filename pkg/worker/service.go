@@ -41,9 +41,6 @@ type Service struct {
 	// Registry gives the backoff of kinds not in Kinds (the built-in
 	// catalogue when nil).
 	Registry *jobs.Registry
-	// Register adds the service's handlers, which may use the service's
-	// store; system.* are always added.
-	Register func(p *Processor, st *store.Store)
 	// OnListen, when set, learns the health server's bound address (useful
 	// with HOPPER_METRICS_ADDR=:0 in tests).
 	OnListen func(addr string)
@@ -170,9 +167,6 @@ func RunService(ctx context.Context, svc Service) error {
 	for name, h := range svc.Handlers {
 		proc.Handle(name, h)
 	}
-	if svc.Register != nil {
-		svc.Register(proc, st)
-	}
 
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
@@ -288,7 +282,7 @@ func (c kindsFirst) Names() []string {
 	return append(c.own.Names(), c.rest.Names()...)
 }
 
-func healthHandler(st *store.Store, consumer *broker.Consumer, m *metrics.Metrics) http.Handler {
+func healthHandler(st pinger, consumer *broker.Consumer, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

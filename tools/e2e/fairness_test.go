@@ -65,12 +65,12 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 	t.Cleanup(func() { _ = st.Close() })
 	// No hourly quota (the flood is 5,000 jobs), the cap under test.
 	plan := testkit.UniqueName("fair")
-	require.NoError(t, st.DB().Exec(`INSERT INTO plans (name, jobs_per_hour, max_concurrent) VALUES (?, 0, ?)`, plan, limit).Error)
+	require.NoError(t, st.Gorm().Exec(`INSERT INTO plans (name, jobs_per_hour, max_concurrent) VALUES (?, 0, ?)`, plan, limit).Error)
 	keys := map[string]string{}
 	for _, name := range []string{"a", "b"} {
 		code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": name + "@example.com"})
 		require.Equal(t, 201, code, u)
-		require.NoError(t, st.DB().Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, u["id"]).Error)
+		require.NoError(t, st.Gorm().Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, u["id"]).Error)
 		code, k := c.do("POST", "/v1/admin/users/"+u["id"].(string)+"/keys", e["HOPPER_ADMIN_TOKEN"], nil)
 		require.Equal(t, 201, code, k)
 		keys[name] = k["key"].(string)

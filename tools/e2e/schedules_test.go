@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -60,7 +62,7 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	assert.Equal(t, float64(1), created["priority"])
 	sc, err := st.GetSchedule(t.Context(), "beat")
 	require.NoError(t, err)
-	jobsOf := func() []store.Job {
+	jobsOf := func() []jobstore.Job {
 		list, err := st.ScheduleJobs(t.Context(), sc)
 		require.NoError(t, err)
 		return list
@@ -83,7 +85,7 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	// tick of "beat", no tick has two, and there are no more jobs than
 	// ticks elapsed.
 	var noops int64
-	require.NoError(t, st.DB().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
+	require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
 	assert.Equal(t, int64(len(final)), noops, "no job outside the ticks")
 	ticks := map[time.Time]bool{}
 	var first, last time.Time
@@ -102,7 +104,7 @@ func TestSchedulesTwoGateways(t *testing.T) {
 		if tick.After(last) {
 			last = tick
 		}
-		assert.Equal(t, store.SystemUserID, j.OwnerID)
+		assert.Equal(t, schedules.SystemUserID, j.OwnerID)
 		assert.Equal(t, 1, j.Priority)
 	}
 	assert.LessOrEqual(t, len(final), int(last.Sub(first)/time.Second)+1, "more jobs than ticks between %s and %s", first, last)
@@ -150,7 +152,7 @@ func TestSchedulesTwoGateways(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "HTTP 422")
 	assert.Contains(t, out, "valid kinds")
-	_, err = st.CreateSchedule(t.Context(), store.NewSchedule{Name: "orphan", Spec: "@daily", Kind: "maintenance.gone"}, time.Now())
+	_, err = st.CreateSchedule(t.Context(), schedules.NewSchedule{Name: "orphan", Spec: "@daily", Kind: "maintenance.gone"}, time.Now())
 	require.NoError(t, err)
 	out, err = hopperctl(t, b.base, admin, "schedules", "enable", "orphan")
 	require.Error(t, err)
@@ -185,7 +187,7 @@ func TestScheduleEveryMinuteTwoGateways(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	sc, err := st.GetSchedule(t.Context(), "minutely")
 	require.NoError(t, err)
-	var list []store.Job
+	var list []jobstore.Job
 	testkit.WaitFor(t, 150*time.Second, func() bool {
 		list, err = st.ScheduleJobs(t.Context(), sc)
 		require.NoError(t, err)
@@ -204,7 +206,7 @@ func TestScheduleEveryMinuteTwoGateways(t *testing.T) {
 		assert.Equal(t, 1, n, "tick %s", tick)
 	}
 	var noops int64
-	require.NoError(t, st.DB().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
+	require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE kind = 'system.noop'`).Scan(&noops).Error)
 	assert.Equal(t, int64(len(list)), noops, "one job per tick, across both gateways")
 	t.Logf("%d jobs for %d minute ticks", len(list), len(ticks))
 }

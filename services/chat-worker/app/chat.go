@@ -7,7 +7,7 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // chatter runs chat.message: an LLM answer, grounded on the owner's
@@ -39,7 +39,7 @@ func (c *chatter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 	if topK == 0 {
 		topK = product.DefaultTopK
 	}
-	var hits []store.ChunkHit
+	var hits []content.ChunkHit
 	var how string
 	if p.Grounded() || c.llm == nil {
 		_ = job.Progress(ctx, 10, "searching your documents")
@@ -49,7 +49,7 @@ func (c *chatter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 			return nil, fmt.Errorf("retrieve: %w", err)
 		}
 		if hits == nil {
-			hits = []store.ChunkHit{}
+			hits = []content.ChunkHit{}
 		}
 	}
 	if c.llm == nil {

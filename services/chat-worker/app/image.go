@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
@@ -14,13 +15,18 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
+
+// artifactWriter keeps a job's output file.
+type artifactWriter interface {
+	PutArtifact(ctx context.Context, jobID uuid.UUID, a content.NewArtifact) (content.ArtifactInfo, error)
+}
 
 // imageGenerator runs chat.image: generate one image with the
 // OpenAI-compatible images API and keep it as the job's artifact.
 type imageGenerator struct {
-	store  *store.Store
+	store  artifactWriter
 	client *providers.ImageClient
 	model  string
 	log    *zap.Logger
@@ -39,7 +45,7 @@ type ImageResult struct {
 // newImageGenerator builds chat.image's handler and its images client,
 // once, at service start. Without HOPPER_IMAGES_URL every chat.image job
 // fails at once, permanently, naming the setting.
-func newImageGenerator(e product.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newImageGenerator(e product.Endpoint, lim *ratelimit.Limiter, st artifactWriter, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewImageClient(providerConfig(lim, "images", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatImage, err)
@@ -60,7 +66,7 @@ func (g *imageGenerator) handle(ctx context.Context, job *hopper.RawJob) (any, e
 	}
 	_ = job.Progress(ctx, 80, "storing the image")
 	name := "image." + imageExt(img.ContentType)
-	info, err := g.store.PutArtifact(ctx, job.ID, store.NewArtifact{Name: name, ContentType: img.ContentType, Data: img.Data})
+	info, err := g.store.PutArtifact(ctx, job.ID, content.NewArtifact{Name: name, ContentType: img.ContentType, Data: img.Data})
 	if err != nil {
 		return nil, fmt.Errorf("store image: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // partialRunes is how much of a streamed answer the job's status message
@@ -27,7 +27,7 @@ type llmTurn struct {
 	System   string
 	History  []product.ChatTurn
 	Question string
-	Hits     []store.ChunkHit // nil: not grounded
+	Hits     []content.ChunkHit // nil: not grounded
 }
 
 // LLMAnswer is what an LLM turn produced.
@@ -71,7 +71,7 @@ func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *hopper
 }
 
 // passages numbers the retrieved chunks for the prompt.
-func passages(hits []store.ChunkHit) string {
+func passages(hits []content.ChunkHit) string {
 	if len(hits) == 0 {
 		return "(no passages matched)"
 	}
@@ -83,7 +83,7 @@ func passages(hits []store.ChunkHit) string {
 }
 
 // citations lists every retrieved chunk as [n].
-func citations(hits []store.ChunkHit) []Citation {
+func citations(hits []content.ChunkHit) []Citation {
 	out := make([]Citation, 0, len(hits))
 	for i, h := range hits {
 		out = append(out, Citation{Ref: i + 1, DocumentID: h.DocumentID.String(), Filename: h.Filename,

@@ -10,13 +10,13 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // answerer runs qa.ask: retrieve the owner's best-matching chunks and
 // answer with citations.
 type answerer struct {
-	store *store.Store
+	store chunkSearcher
 	llm   *providers.ChatClient // nil: answer extractively
 	docs  retriever             // hybrid with embeddings configured, else full text
 }
@@ -71,14 +71,14 @@ func (a *answerer) handle(ctx context.Context, job *hopper.RawJob) (any, error) 
 		return nil, err
 	}
 	if hits == nil {
-		hits = []store.ChunkHit{}
+		hits = []content.ChunkHit{}
 	}
 	return Answer{Question: p.Question, Answer: out.Text, Mode: "llm", Model: out.Model, Retrieval: retrieval, Citations: citations(hits)}, nil
 }
 
 // extractiveAnswer answers with the sentences of the retrieved passages
 // that share the most words with the question, each cited.
-func extractiveAnswer(question string, hits []store.ChunkHit) Answer {
+func extractiveAnswer(question string, hits []content.ChunkHit) Answer {
 	ans := Answer{Question: question, Mode: "extractive", Note: extractiveNote, Citations: []Citation{}}
 	if len(hits) == 0 {
 		ans.Answer = "None of your documents contains a passage matching the question."

@@ -7,13 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 func TestExtractiveAnswer(t *testing.T) {
 	t.Parallel()
 	doc := uuid.New()
-	hits := []store.ChunkHit{
+	hits := []content.ChunkHit{
 		{DocumentID: doc, Filename: "ops.docx", Index: 3, Score: 0.4,
 			Content: "The warehouse opens at six. The loading dock door is painted turquoise. Staff park behind it."},
 		{DocumentID: uuid.New(), Filename: "other.pdf", Index: 0, Score: 0.1, Content: "Doors close at nine."},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
@@ -11,7 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
 )
 
 // How passages were retrieved (a result's "retrieval").
@@ -41,11 +42,17 @@ func newQuestionEmbedder(e product.Endpoint, lim *ratelimit.Limiter, log *zap.Lo
 	return c, nil
 }
 
+// chunkSearcher ranks an owner's chunks against a question.
+type chunkSearcher interface {
+	SearchChunks(ctx context.Context, owner uuid.UUID, query string, limit int) ([]content.ChunkHit, error)
+	SearchChunksHybrid(ctx context.Context, owner uuid.UUID, query string, queryVec []float32, limit int) ([]content.ChunkHit, error)
+}
+
 // retriever finds the owner's passages for a question: hybrid (full text
 // fused with vector similarity) when an embeddings provider is set, full
 // text otherwise.
 type retriever struct {
-	store *store.Store
+	store chunkSearcher
 	embed questionEmbedder // nil: full text only
 	log   *zap.Logger
 }
@@ -54,7 +61,7 @@ type retriever struct {
 // question cannot be embedded, an error a later attempt may not see fails
 // this attempt; on the last attempt, or for an error no retry fixes,
 // retrieval falls back to full text.
-func (r retriever) search(ctx context.Context, job *hopper.RawJob, question string, topK int) ([]store.ChunkHit, string, error) {
+func (r retriever) search(ctx context.Context, job *hopper.RawJob, question string, topK int) ([]content.ChunkHit, string, error) {
 	if r.embed != nil {
 		vecs, err := r.embed.Embed(ctx, []string{question})
 		switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
@@ -13,14 +14,20 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
+
+// artifactReader reads the input file the gateway stored with a job.
+type artifactReader interface {
+	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
+}
 
 // transcriber runs chat.transcribe: read the recording the gateway stored
 // as the job's input artifact and turn it into text with the
 // OpenAI-compatible audio API.
 type transcriber struct {
-	store  *store.Store
+	store  artifactReader
 	client *providers.TranscriptionClient
 	model  string
 	log    *zap.Logger
@@ -39,7 +46,7 @@ type TranscribeResult struct {
 // newTranscriber builds chat.transcribe's handler and its speech-to-text
 // client, once, at service start. Without HOPPER_STT_URL every
 // chat.transcribe job fails at once, permanently, naming the setting.
-func newTranscriber(e product.Endpoint, lim *ratelimit.Limiter, st *store.Store, log *zap.Logger) hopper.HandlerFunc {
+func newTranscriber(e product.Endpoint, lim *ratelimit.Limiter, st artifactReader, log *zap.Logger) hopper.HandlerFunc {
 	c, err := providers.NewTranscriptionClient(providerConfig(lim, "stt", e))
 	if err != nil {
 		return mediaUnavailable(log, product.KindChatTranscribe, err)
@@ -55,7 +62,7 @@ func (t *transcriber) handle(ctx context.Context, job *hopper.RawJob) (any, erro
 	log := t.log.With(hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), hlog.Attempt(job.Attempt))
 	_ = job.Progress(ctx, 5, "reading the recording")
 	audio, err := t.store.GetArtifact(ctx, &job.Owner, job.ID, p.Artifact)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("chat.transcribe: the job has no recording %q: upload audio with POST /v1/chat/transcribe", p.Artifact)
 	}
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
 	"github.com/hopperq/hopper/pkg/ratelimit"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // embedBatchSize is how many chunks go into one embeddings request.
@@ -77,11 +78,20 @@ func embedTexts(ctx context.Context, job *hopper.RawJob, client embedder, texts 
 	return nil
 }
 
+// embedStore reads an owner's documents and chunks and stores their
+// vectors.
+type embedStore interface {
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
+	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
+	DocumentChunkTexts(ctx context.Context, owner, documentID uuid.UUID) ([]content.ChunkText, error)
+	SetChunkEmbeddings(ctx context.Context, owner uuid.UUID, embs []content.ChunkEmbedding) (int64, error)
+}
+
 // reembedder runs document.embed: (re)compute the embeddings of the
 // owner's chunks, one document's or all of them, in batches. Re-running
 // it only overwrites vectors with the same ones.
 type reembedder struct {
-	store *store.Store
+	store embedStore
 	embedding
 	log *zap.Logger
 }
@@ -101,20 +111,20 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 	if err := product.Decode(job.Payload, &p); err != nil {
 		return nil, hopper.Permanent(err)
 	}
-	var docs []store.Document
+	var docs []content.Document
 	if p.DocumentID != "" {
 		id, err := uuid.Parse(p.DocumentID)
 		if err != nil {
 			return nil, hopper.Permanentf("payload.document_id: %v", err)
 		}
 		doc, err := r.store.GetDocument(ctx, job.Owner, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, pg.ErrNotFound) {
 			return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		docs = []store.Document{doc}
+		docs = []content.Document{doc}
 	} else {
 		all, err := r.store.ListDocuments(ctx, job.Owner, maxEmbedDocuments)
 		if err != nil {
@@ -141,9 +151,9 @@ func (r *reembedder) handle(ctx context.Context, job *hopper.RawJob) (any, error
 		}
 		total = max(total, res.Chunks+len(chunks))
 		err = embedTexts(ctx, job, r.client, texts, res.Chunks, total, 5, 95, func(start int, vecs [][]float32) error {
-			embs := make([]store.ChunkEmbedding, len(vecs))
+			embs := make([]content.ChunkEmbedding, len(vecs))
 			for i, v := range vecs {
-				embs[i] = store.ChunkEmbedding{ChunkID: chunks[start+i].ID, Vector: v}
+				embs[i] = content.ChunkEmbedding{ChunkID: chunks[start+i].ID, Vector: v}
 			}
 			n, err := r.store.SetChunkEmbeddings(ctx, job.Owner, embs)
 			res.Updated += n

@@ -15,14 +15,23 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
+
+// ingestStore reads an uploaded document and writes its index.
+type ingestStore interface {
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
+	DocumentData(ctx context.Context, id uuid.UUID) ([]byte, error)
+	SetDocumentState(ctx context.Context, id uuid.UUID, state, msg string) error
+	ReplaceChunks(ctx context.Context, doc content.Document, info content.IndexedDocument, chunks []content.Chunk) error
+}
 
 // ingester runs document.ingest: read the stored bytes, extract the text,
 // normalise, chunk with overlap, embed the chunks (when a provider is
 // configured) and index them.
 type ingester struct {
-	store     *store.Store
+	store     ingestStore
 	extractor extract.Extractor
 	embed     embedder // nil: full-text only
 	log       *zap.Logger
@@ -54,7 +63,7 @@ func (in *ingester) handle(ctx context.Context, job *hopper.RawJob) (any, error)
 	}
 	// Owner-scoped: a job can only ingest its owner's document.
 	doc, err := in.store.GetDocument(ctx, job.Owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("document %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {
@@ -68,8 +77,8 @@ func (in *ingester) handle(ctx context.Context, job *hopper.RawJob) (any, error)
 	return res, nil
 }
 
-func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Document) (*ingestResult, error) {
-	if err := in.store.SetDocumentState(ctx, doc.ID, store.DocumentIndexing, ""); err != nil {
+func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc content.Document) (*ingestResult, error) {
+	if err := in.store.SetDocumentState(ctx, doc.ID, content.DocumentIndexing, ""); err != nil {
 		return nil, err
 	}
 	format, err := extract.ParseFormat(doc.Format)
@@ -78,7 +87,7 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 	}
 	_ = job.Progress(ctx, 10, "reading "+doc.Filename)
 	data, err := in.store.DocumentData(ctx, doc.ID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("document %s was deleted", doc.ID)
 	}
 	if err != nil {
@@ -100,9 +109,9 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 
 	_ = job.Progress(ctx, 60, "splitting into chunks")
 	pieces := extract.Chunk(text, extract.ChunkOptions{})
-	chunks := make([]store.Chunk, len(pieces))
+	chunks := make([]content.Chunk, len(pieces))
 	for i, c := range pieces {
-		chunks[i] = store.Chunk{Index: c.Index, Content: c.Text, StartOffset: c.Start, EndOffset: c.End}
+		chunks[i] = content.Chunk{Index: c.Index, Content: c.Text, StartOffset: c.Start, EndOffset: c.End}
 	}
 
 	embedded, embErr, err := in.embedChunks(ctx, job, chunks)
@@ -111,9 +120,9 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 	}
 
 	_ = job.Progress(ctx, 85, fmt.Sprintf("indexing %d chunks", len(chunks)))
-	info := store.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
+	info := content.IndexedDocument{Title: extracted.Title, Pages: extracted.Pages}
 	if err := in.store.ReplaceChunks(ctx, doc, info, chunks); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, pg.ErrNotFound) {
 			return nil, hopper.Permanentf("document %s was deleted while indexing", doc.ID)
 		}
 		return nil, err
@@ -131,7 +140,7 @@ func (in *ingester) ingest(ctx context.Context, job *hopper.RawJob, doc store.Do
 // A provider error the job's next attempt may not see (429, 5xx) fails
 // the attempt; on the last attempt, or for an error no retry fixes (a bad
 // key), the document is indexed for full text only and embErr says why.
-func (in *ingester) embedChunks(ctx context.Context, job *hopper.RawJob, chunks []store.Chunk) (embedded int, embErr string, err error) {
+func (in *ingester) embedChunks(ctx context.Context, job *hopper.RawJob, chunks []content.Chunk) (embedded int, embErr string, err error) {
 	if in.embed == nil || len(chunks) == 0 {
 		return 0, "", nil
 	}
@@ -162,11 +171,11 @@ func (in *ingester) embedChunks(ctx context.Context, job *hopper.RawJob, chunks 
 // recordFailure marks the document failed when this attempt is its last:
 // a permanent error, or the job's attempts are used up. Otherwise the
 // retry may still succeed and the document stays "indexing".
-func (in *ingester) recordFailure(ctx context.Context, job *hopper.RawJob, doc store.Document, err error) {
+func (in *ingester) recordFailure(ctx context.Context, job *hopper.RawJob, doc content.Document, err error) {
 	if !hopper.IsPermanent(err) && job.Attempt < job.MaxAttempts {
 		return
 	}
-	if serr := in.store.SetDocumentState(context.WithoutCancel(ctx), doc.ID, store.DocumentFailed, err.Error()); serr != nil {
+	if serr := in.store.SetDocumentState(context.WithoutCancel(ctx), doc.ID, content.DocumentFailed, err.Error()); serr != nil {
 		in.log.Warn("record document failure", hlog.JobID(job.ID.String()), zap.Error(serr))
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
 
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	// One polling connection per gateway wakes its job event streams, and
 	// the dispatcher's fairness releases when any job changes. The
 	// dispatcher's leader also fires the cron schedules.
-	notifier := store.NewJobNotifier(cfg.DatabaseURL, log)
+	notifier := jobstore.NewJobNotifier(cfg.DatabaseURL, log)
 	jobChanges, stopJobChanges := notifier.Subscribe(uuid.Nil)
 	defer stopJobChanges()
 	disp, err := dispatch.New(dispatch.Options{

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // backlogCollector exports, at scrape time, how many jobs wait in Postgres
@@ -18,7 +18,7 @@ import (
 // cap holds back count apart, as held: workers cannot start them, so they
 // must not raise those alerts.
 type backlogCollector struct {
-	store     *store.Store
+	store     backlogStore
 	inspector *broker.Inspector
 	log       *zap.Logger
 	waiting   *prometheus.Desc
@@ -28,7 +28,12 @@ type backlogCollector struct {
 	consumers *prometheus.Desc
 }
 
-func newBacklogCollector(st *store.Store, inspector *broker.Inspector, log *zap.Logger) *backlogCollector {
+// backlogStore reads what waits in Postgres per queue.
+type backlogStore interface {
+	Backlog(ctx context.Context) ([]jobstore.QueueBacklog, error)
+}
+
+func newBacklogCollector(st backlogStore, inspector *broker.Inspector, log *zap.Logger) *backlogCollector {
 	return &backlogCollector{
 		store: st, inspector: inspector, log: log,
 		depth: prometheus.NewDesc(metrics.QueueDepth,

@@ -1,23 +1,32 @@
 package app
 
 import (
+	"context"
+	"time"
+
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
+
+// followUpStore creates the follow-up jobs of finished jobs.
+type followUpStore interface {
+	EnqueueWebhooks(ctx context.Context, build func(finished jobstore.Job) (jobstore.NewJob, error), limit int, now time.Time) ([]jobstore.Job, error)
+	EnqueueNotices(ctx context.Context, build func(finished jobstore.Job) (jobstore.NewJob, error), limit int, now time.Time) ([]jobstore.Job, error)
+}
 
 // followUps are the product's follow-ups of finished jobs: a signed
 // webhook delivery for jobs submitted with webhook_url, a job-finished
 // mail for jobs submitted with notify_email. The maintenance worker runs
 // both kinds; until it has published them, follow-ups wait.
-func followUps(st *store.Store) []dispatch.FollowUp {
+func followUps(st followUpStore) []dispatch.FollowUp {
 	return []dispatch.FollowUp{
 		{Name: "webhook", Kind: product.KindWebhook, KeyPrefix: "webhook", Enqueue: st.EnqueueWebhooks,
-			Payload: func(f store.Job) any {
+			Payload: func(f jobstore.Job) any {
 				return product.WebhookPayload{JobID: f.ID.String(), Event: "job." + string(f.State)}
 			}},
 		{Name: "notice", Kind: product.KindEmail, KeyPrefix: "notify", Enqueue: st.EnqueueNotices,
-			Payload: func(f store.Job) any {
+			Payload: func(f jobstore.Job) any {
 				return product.EmailPayload{To: []string{f.NotifyEmail}, Template: product.EmailTemplateJobFinished, JobID: f.ID.String()}
 			}},
 	}

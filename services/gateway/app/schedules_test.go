@@ -9,6 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -53,7 +54,7 @@ func TestScheduleAdminAPI(t *testing.T) {
 	st, err := store.Open(t.Context(), s.cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	_, err = st.CreateSchedule(t.Context(), store.NewSchedule{Name: "orphan", Spec: "@daily", Kind: "maintenance.gone"}, time.Now())
+	_, err = st.CreateSchedule(t.Context(), schedules.NewSchedule{Name: "orphan", Spec: "@daily", Kind: "maintenance.gone"}, time.Now())
 	require.NoError(t, err)
 
 	code, sc := s.do("POST", "/v1/admin/schedules", adminKey, map[string]any{

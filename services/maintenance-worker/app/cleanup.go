@@ -5,19 +5,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
+
+// cleanupStore deletes what is past its retention.
+type cleanupStore interface {
+	DeleteFinishedJobs(ctx context.Context, state jobs.State, cutoff time.Time) (int64, error)
+	DeleteDocumentsBefore(ctx context.Context, cutoff time.Time) (int64, error)
+}
 
 // cleaner runs maintenance.cleanup: delete finished jobs and uploads
 // past their retention, in small batches.
 type cleaner struct {
-	store     *store.Store
+	store     cleanupStore
 	retention product.Retention
 	log       *zap.Logger
 }
@@ -73,7 +80,12 @@ func (c *cleaner) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
 
 // reporter runs maintenance.report: the owner's usage over N days.
 type reporter struct {
-	store *store.Store
+	store usageReader
+}
+
+// usageReader reads an owner's usage report.
+type usageReader interface {
+	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
 func (r *reporter) handle(ctx context.Context, job *hopper.RawJob) (any, error) {

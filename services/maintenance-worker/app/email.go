@@ -12,13 +12,20 @@ import (
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
+
+// jobReader reads one of an owner's jobs (the job a notice or a webhook
+// is about).
+type jobReader interface {
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+}
 
 // emailSender runs maintenance.email: a plain message, or the
 // job-finished notice of one of the owner's jobs, sent over SMTP.
 type emailSender struct {
-	store  *store.Store
+	store  jobReader
 	sender *mail.Sender // nil when mail is not configured
 	// missing names the unset setting when sender is nil.
 	missing mail.ErrNotConfigured
@@ -109,7 +116,7 @@ func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return mail.Message{}, hopper.Permanentf("job %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {

@@ -11,14 +11,22 @@ import (
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/webhook"
 )
+
+// webhookStore reads the finished job and appends the delivery's outcome
+// to its timeline.
+type webhookStore interface {
+	jobReader
+	AppendEvent(ctx context.Context, jobID uuid.UUID, eventType, message string) error
+}
 
 // webhookSender runs maintenance.webhook: POST the finished job to its
 // webhook_url, signed, and record each attempt in that job's timeline.
 type webhookSender struct {
-	store        *store.Store
+	store        webhookStore
 	deliverer    *webhook.Deliverer // nil without HOPPER_WEBHOOK_SECRET
 	allowPrivate bool
 }
@@ -70,20 +78,20 @@ func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, er
 	}
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		return nil, hopper.Permanentf("job %s not found (deleted?)", id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := webhook.CheckURL(target.WebhookURL, s.allowPrivate); err != nil {
-		s.record(ctx, id, store.EventWebhookFailed, fmt.Sprintf("%s refused: %v", target.WebhookURL, err))
+		s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s refused: %v", target.WebhookURL, err))
 		return nil, hopper.Permanent(err)
 	}
 
 	attempt, err := s.deliverer.Deliver(ctx, target.WebhookURL, p.Event, view(target))
 	if err == nil {
-		s.record(ctx, id, store.EventWebhookDelivered, fmt.Sprintf("%s %s → %d in %s (delivery %s)",
+		s.record(ctx, id, jobstore.EventWebhookDelivered, fmt.Sprintf("%s %s → %d in %s (delivery %s)",
 			p.Event, target.WebhookURL, attempt.Status, attempt.Duration.Round(time.Millisecond), attempt.DeliveryID))
 		return map[string]any{"job_id": id.String(), "event": p.Event, "status": attempt.Status,
 			"delivery_id": attempt.DeliveryID, "duration_ms": attempt.Duration.Milliseconds()}, nil
@@ -101,7 +109,7 @@ func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, er
 			err = hopper.RetryAfter(err, after)
 		}
 	}
-	s.record(ctx, id, store.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d: %v (%s)",
+	s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d: %v (%s)",
 		p.Event, target.WebhookURL, job.Attempt, job.MaxAttempts, attempt.Err, next))
 	return nil, err
 }
@@ -112,7 +120,7 @@ func (s *webhookSender) record(ctx context.Context, jobID uuid.UUID, eventType, 
 	_ = s.store.AppendEvent(context.WithoutCancel(ctx), jobID, eventType, msg)
 }
 
-func view(j store.Job) webhookJob {
+func view(j jobstore.Job) webhookJob {
 	v := webhookJob{ID: j.ID.String(), Kind: j.Kind, State: j.State, Attempts: j.Attempt,
 		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
 	if len(j.Result) > 0 {

@@ -10,7 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 type createUserRequest struct {
@@ -31,21 +32,21 @@ func (a *API) createUser(c *gin.Context) {
 	}
 	req.Plan = strings.TrimSpace(req.Plan)
 	if req.Plan == "" {
-		req.Plan = store.DefaultPlan
+		req.Plan = accounts.DefaultPlan
 	}
 	if req.Role == "" {
-		req.Role = store.RoleUser
+		req.Role = accounts.RoleUser
 	}
-	if req.Role != store.RoleUser && req.Role != store.RoleAdmin {
+	if req.Role != accounts.RoleUser && req.Role != accounts.RoleAdmin {
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "role: want user or admin", map[string]any{"field": "role"})
 		return
 	}
-	u, err := a.opts.Store.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
-	if errors.Is(err, store.ErrConflict) {
+	u, err := a.db.accounts.CreateUser(c.Request.Context(), req.Email, req.Role, req.Plan)
+	if errors.Is(err, pg.ErrConflict) {
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a user with this email exists", nil)
 		return
 	}
-	if errors.Is(err, store.ErrUnknownPlan) {
+	if errors.Is(err, accounts.ErrUnknownPlan) {
 		a.unknownPlan(c, req.Plan)
 		return
 	}
@@ -56,7 +57,7 @@ func (a *API) createUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, userView(u))
 }
 
-func userView(u store.User) gin.H {
+func userView(u accounts.User) gin.H {
 	return gin.H{"id": u.ID.String(), "email": u.Email, "role": u.Role, "plan": u.Plan,
 		"active": u.Active, "created_at": rfc3339(&u.CreatedAt)}
 }
@@ -68,8 +69,8 @@ func (a *API) createKey(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
 		return
 	}
-	key, plaintext, err := a.opts.Store.CreateAPIKey(c.Request.Context(), userID)
-	if errors.Is(err, store.ErrNotFound) {
+	key, plaintext, err := a.db.accounts.CreateAPIKey(c.Request.Context(), userID)
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
 		return
 	}
@@ -88,9 +89,9 @@ func (a *API) revokeKey(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
 		return
 	}
-	err = a.opts.Store.RevokeAPIKey(c.Request.Context(), id)
+	err = a.db.accounts.RevokeAPIKey(c.Request.Context(), id)
 	a.keys.forget()
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
 		return
 	}

@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/metrics"
-	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
 // Options wire the API to its dependencies.
 type Options struct {
-	Store        *store.Store
+	Store        Store
 	Publisher    *broker.Publisher
 	Registry     KindCatalog
 	AdminToken   string
@@ -57,7 +57,7 @@ type Options struct {
 	Inspector *broker.Inspector
 	// Notifier wakes GET /v1/jobs/{id}/events streams when their job
 	// changes; nil (or while it is not listening) they poll twice a second.
-	Notifier *store.JobNotifier
+	Notifier Notifier
 	// ShuttingDown closes when the server begins a graceful shutdown:
 	// event streams end then (clients resume with Last-Event-ID), so the
 	// shutdown does not wait on them. nil never closes.
@@ -67,10 +67,14 @@ type Options struct {
 // API holds the handlers.
 type API struct {
 	opts Options
+	db   stores
 	log  *zap.Logger
 	keys *keyCache
 	// plans caches the plans table (planCacheTTL).
 	plans *planCache
+	// publisher publishes accepted jobs and marks them (Marker, else the
+	// store at once).
+	publisher *dispatch.JobPublisher
 }
 
 // New builds the gin engine serving the whole API.
@@ -90,7 +94,13 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
-	a := &API{opts: opts, log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
+	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
+	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
+	if opts.Marker != nil {
+		mark = opts.Marker.MarkAll
+	}
+	a.publisher = &dispatch.JobPublisher{Broker: opts.Publisher, Mark: mark, Metrics: opts.Metrics, Logger: a.log,
+		Timeout: opts.PublishTimeout}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

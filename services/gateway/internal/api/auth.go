@@ -12,18 +12,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // principal is who made the request: a user (by API key) or the operator
 // holding HOPPER_ADMIN_TOKEN (no user).
 type principal struct {
-	User       *store.User
+	User       *accounts.User
 	AdminToken bool
 }
 
 func (p principal) isAdmin() bool {
-	return p.AdminToken || (p.User != nil && p.User.Role == store.RoleAdmin)
+	return p.AdminToken || (p.User != nil && p.User.Role == accounts.RoleAdmin)
 }
 
 // ownerScope is the owner filter for job reads: admins see every job,
@@ -61,7 +62,7 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	p, err := a.resolve(c.Request.Context(), token)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer realm="hopper", error="invalid_token"`)
 		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
 		return
@@ -106,7 +107,7 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 	if p, ok := a.keys.get(token, now); ok {
 		return p, nil
 	}
-	user, _, err := a.opts.Store.Authenticate(ctx, token)
+	user, _, err := a.db.accounts.Authenticate(ctx, token)
 	if err != nil {
 		return principal{}, err
 	}
@@ -132,13 +133,13 @@ func (a *API) internalError(c *gin.Context, op string, err error) {
 }
 
 // storeFailed answers a store call's error and reports whether it did:
-// store.ErrNotFound with notFound (the resource's 404), anything else as
+// pg.ErrNotFound with notFound (the resource's 404), anything else as
 // an internal error.
 func (a *API) storeFailed(c *gin.Context, op string, err error, notFound func(*gin.Context)) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		notFound(c)
 	default:
 		a.internalError(c, op, err)

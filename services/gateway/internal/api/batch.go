@@ -9,14 +9,14 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 type batchRequest struct {
 	Jobs []jobs.SubmitRequest `json:"jobs"`
 }
 
-// submitBatch stores up to store.MaxBatch jobs in one statement, all or
+// submitBatch stores up to jobstore.MaxBatch jobs in one statement, all or
 // none, then publishes the due ones as single submits are (accepted). A
 // bad job refuses the whole batch with its index.
 func (a *API) submitBatch(c *gin.Context) {
@@ -34,7 +34,7 @@ func (a *API) submitBatch(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	if len(req.Jobs) == 0 || len(req.Jobs) > store.MaxBatch {
+	if len(req.Jobs) == 0 || len(req.Jobs) > jobstore.MaxBatch {
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "jobs: want 1 to 1000 jobs",
 			map[string]any{"field": "jobs", "count": len(req.Jobs)})
 		return
@@ -43,7 +43,7 @@ func (a *API) submitBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
-	batch := make([]store.NewJob, len(req.Jobs))
+	batch := make([]jobstore.NewJob, len(req.Jobs))
 	for i, r := range req.Jobs {
 		spec, err := a.validate(c.Request.Context(), r)
 		if err == nil {
@@ -53,10 +53,10 @@ func (a *API) submitBatch(c *gin.Context) {
 			a.batchValidationError(c, i, err)
 			return
 		}
-		batch[i] = store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
+		batch[i] = jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
 	}
 	ctx := c.Request.Context()
-	created, err := a.opts.Store.CreateJobs(ctx, batch, a.opts.Now())
+	created, err := a.db.jobs.Enqueue(ctx, batch, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -64,13 +64,14 @@ func (a *API) submitBatch(c *gin.Context) {
 		a.internalError(c, "create jobs", err)
 		return
 	}
-	// Each job is published as a single submit's is: the answer waits for
-	// the publisher's window, not for the confirms.
+	// The jobs are published as a single submit's is: the answer waits
+	// for the publisher's window, not for the confirms.
+	list := make([]jobstore.Job, len(created))
 	out := make([]gin.H, len(created))
-	for i, j := range created {
-		a.accepted(ctx, j)
-		out[i] = acceptedBody(j)
+	for i, r := range created {
+		list[i], out[i] = r.Job, acceptedBody(r.Job)
 	}
+	a.accepted(ctx, list...)
 	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
 }
 

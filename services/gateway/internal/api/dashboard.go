@@ -11,7 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/services/gateway/internal/ui"
 )
 
@@ -71,7 +71,7 @@ func (a *API) signIn(c *gin.Context) {
 		return
 	}
 	if _, err := a.resolve(c.Request.Context(), req.Key); err != nil {
-		if errors.Is(err, store.ErrNotFound) || req.Key == "" {
+		if errors.Is(err, pg.ErrNotFound) || req.Key == "" {
 			httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
 			return
 		}
@@ -130,7 +130,7 @@ func (a *API) stats(c *gin.Context) {
 		minutes = n
 	}
 	since := a.opts.Now().UTC().Truncate(time.Minute).Add(-time.Duration(minutes-1) * time.Minute)
-	rows, err := a.opts.Store.FinishedPerMinute(c.Request.Context(), currentPrincipal(c).ownerScope(), since)
+	rows, err := a.db.reports.FinishedPerMinute(c.Request.Context(), currentPrincipal(c).ownerScope(), since)
 	if err != nil {
 		a.internalError(c, "stats", err)
 		return

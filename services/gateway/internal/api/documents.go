@@ -17,7 +17,8 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // uploadOverhead is what a multipart envelope may add to the file's bytes.
@@ -55,24 +56,24 @@ func (a *API) uploadDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ingest := func(id uuid.UUID) (store.NewJob, error) {
+	ingest := func(id uuid.UUID) (jobstore.NewJob, error) {
 		payload, err := json.Marshal(map[string]string{"document_id": id.String()})
 		if err != nil {
-			return store.NewJob{}, err
+			return jobstore.NewJob{}, err
 		}
 		spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindDocumentIngest, Payload: payload})
 		if err != nil {
-			return store.NewJob{}, err
+			return jobstore.NewJob{}, err
 		}
 		if err := applyPlan(&spec, nil, plan); err != nil {
-			return store.NewJob{}, err
+			return jobstore.NewJob{}, err
 		}
-		return store.NewJob{OwnerID: p.User.ID, Spec: spec}, nil
+		return jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}, nil
 	}
 	ctx := c.Request.Context()
-	doc, job, err := a.opts.Store.CreateDocument(ctx, store.NewDocument{
+	doc, job, err := a.db.uploads.CreateDocument(ctx, content.NewDocument{
 		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
-		Data: data, MaxPerUser: a.documentsLimit(plan), JobsPerHour: plan.JobsPerHour, Ingest: ingest,
+		Data: data, MaxPerUser: a.documentsLimit(plan), Ingest: ingest,
 	}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
@@ -170,7 +171,7 @@ func (a *API) listDocuments(c *gin.Context) {
 		}
 		limit = n
 	}
-	docs, err := a.opts.Store.ListDocuments(c.Request.Context(), p.User.ID, limit)
+	docs, err := a.db.uploads.ListDocuments(c.Request.Context(), p.User.ID, limit)
 	if err != nil {
 		a.internalError(c, "list documents", err)
 		return
@@ -187,7 +188,7 @@ func (a *API) getDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	doc, err := a.opts.Store.GetDocument(c.Request.Context(), owner, id)
+	doc, err := a.db.uploads.GetDocument(c.Request.Context(), owner, id)
 	if a.storeFailed(c, "get document", err, documentNotFound) {
 		return
 	}
@@ -199,7 +200,7 @@ func (a *API) deleteDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := a.opts.Store.DeleteDocument(c.Request.Context(), owner, id)
+	err := a.db.uploads.DeleteDocument(c.Request.Context(), owner, id)
 	if a.storeFailed(c, "delete document", err, documentNotFound) {
 		return
 	}
@@ -226,7 +227,7 @@ func documentNotFound(c *gin.Context) {
 	httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "document not found", nil)
 }
 
-func documentView(d store.Document) gin.H {
+func documentView(d content.Document) gin.H {
 	v := gin.H{
 		"id": d.ID.String(), "filename": d.Filename, "content_type": d.ContentType, "format": d.Format,
 		"size_bytes": d.SizeBytes, "sha256": d.Sha256, "state": d.State, "error": nullIfEmpty(d.Error),

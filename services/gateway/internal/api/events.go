@@ -15,7 +15,8 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Event stream timing.
@@ -83,8 +84,8 @@ func (a *API) jobEvents(c *gin.Context) {
 
 	ctx := c.Request.Context()
 	scope := currentPrincipal(c).ownerScope()
-	job, evs, err := a.opts.Store.JobSnapshot(ctx, scope, id, after)
-	if errors.Is(err, store.ErrNotFound) {
+	job, evs, err := a.db.jobs.JobSnapshot(ctx, scope, id, after)
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
 	}
@@ -111,7 +112,7 @@ func (a *API) jobEvents(c *gin.Context) {
 // streamJob sends the first snapshot, then one after every wake-up (or
 // poll while notifications are down) until the job is over, the client
 // leaves or the server shuts down. It returns why the stream ended.
-func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job store.Job, evs []store.Event,
+func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job jobstore.Job, evs []jobstore.Event,
 	wake <-chan struct{}, log *zap.Logger) string {
 	keepAlive := time.NewTicker(eventsKeepAlive)
 	defer keepAlive.Stop()
@@ -146,13 +147,13 @@ func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, jo
 		case <-wake:
 		}
 		var err error
-		job, evs, err = a.opts.Store.JobSnapshot(ctx, scope, st.jobID, st.lastID)
+		job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, st.jobID, st.lastID)
 		switch {
 		case err == nil:
 			failures = 0
 		case ctx.Err() != nil:
 			return "client gone"
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, pg.ErrNotFound):
 			return "job deleted"
 		default:
 			failures++
@@ -193,7 +194,7 @@ type jobStream struct {
 // job's final progress comes before its terminal event), then the events
 // after lastID. It reports whether the job is over, its terminal event
 // sent now or before.
-func (st *jobStream) send(job store.Job, evs []store.Event) (done bool, err error) {
+func (st *jobStream) send(job jobstore.Job, evs []jobstore.Event) (done bool, err error) {
 	if job.Progress != st.progress || job.StatusMessage != st.status {
 		err := st.out.message(0, "progress", progressData{
 			JobID: st.jobID.String(), State: job.State, Progress: job.Progress,

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -31,12 +33,13 @@ func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	require.NoError(t, err)
 	kind, ok := reg.Lookup(jobs.KindNoop)
 	require.True(t, ok)
-	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", store.RoleUser, "")
+	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
 	require.NoError(t, err)
-	job, _, err := st.CreateJob(ctx, store.NewJob{OwnerID: user.ID, Spec: jobs.Spec{
+	res, err := st.Enqueue(ctx, []jobstore.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
 		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,
-	}}, time.Now())
+	}}}, time.Now())
 	require.NoError(t, err)
+	job := res[0].Job
 
 	admin := testkit.UniqueName("admin-token-")
 	srv := httptest.NewServer(New(Options{Store: st, Registry: reg, AdminToken: admin}))
@@ -63,7 +66,7 @@ func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	_, err = st.Progress(ctx, job.ID, claimed.Attempt, "w1", 50, "half", time.Minute)
 	require.NoError(t, err)
 	expect("progress")
-	_, err = st.Finish(ctx, store.Outcome{JobID: job.ID, Attempt: claimed.Attempt, WorkerID: "w1", State: jobs.StateSucceeded})
+	_, err = st.Finish(ctx, jobstore.Outcome{JobID: job.ID, Attempt: claimed.Attempt, WorkerID: "w1", State: jobs.StateSucceeded})
 	require.NoError(t, err)
 	expect("progress") // 100
 	expect("succeeded")

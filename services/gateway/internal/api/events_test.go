@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 func TestSSEWriter(t *testing.T) {
@@ -73,15 +73,15 @@ func TestJobStreamSend(t *testing.T) {
 	t.Parallel()
 	id := uuid.New()
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	ev := func(n int64, typ string, st jobs.State) store.Event {
-		return store.Event{ID: n, JobID: id, At: at, Type: typ, State: st, Attempt: 1}
+	ev := func(n int64, typ string, st jobs.State) jobstore.Event {
+		return jobstore.Event{ID: n, JobID: id, At: at, Type: typ, State: st, Attempt: 1}
 	}
-	job := func(st jobs.State, pct int, msg string) store.Job {
-		return store.Job{ID: id, State: st, Progress: pct, StatusMessage: msg, UpdatedAt: at}
+	job := func(st jobs.State, pct int, msg string) jobstore.Job {
+		return jobstore.Job{ID: id, State: st, Progress: pct, StatusMessage: msg, UpdatedAt: at}
 	}
 	type snapshot struct {
-		job      store.Job
-		evs      []store.Event
+		job      jobstore.Job
+		evs      []jobstore.Event
 		want     []string // "event[#id]" per message sent
 		wantDone bool
 	}
@@ -91,19 +91,19 @@ func TestJobStreamSend(t *testing.T) {
 		snapshots []snapshot
 	}{
 		{name: "live job", snapshots: []snapshot{
-			{job: job(jobs.StateQueued, 0, ""), evs: []store.Event{ev(1, "created", jobs.StateQueued)}, want: []string{"created#1"}},
-			{job: job(jobs.StateRunning, 0, ""), evs: []store.Event{ev(2, "started", jobs.StateRunning)}, want: []string{"started#2"}},
+			{job: job(jobs.StateQueued, 0, ""), evs: []jobstore.Event{ev(1, "created", jobs.StateQueued)}, want: []string{"created#1"}},
+			{job: job(jobs.StateRunning, 0, ""), evs: []jobstore.Event{ev(2, "started", jobs.StateRunning)}, want: []string{"started#2"}},
 			{job: job(jobs.StateRunning, 10, "a"), want: []string{"progress"}},
 			{job: job(jobs.StateRunning, 10, "a"), want: nil},
 			{job: job(jobs.StateRunning, 10, "b"), want: []string{"progress"}},
 			// A snapshot repeating an event already sent does not resend it.
 			{job: job(jobs.StateSucceeded, 100, "b"),
-				evs:  []store.Event{ev(2, "started", jobs.StateRunning), ev(3, "succeeded", jobs.StateSucceeded)},
+				evs:  []jobstore.Event{ev(2, "started", jobs.StateRunning), ev(3, "succeeded", jobs.StateSucceeded)},
 				want: []string{"progress", "succeeded#3"}, wantDone: true},
 		}},
 		{name: "finished job replayed", snapshots: []snapshot{
 			{job: job(jobs.StateFailed, 40, "half"),
-				evs:  []store.Event{ev(1, "created", jobs.StateQueued), ev(2, "started", jobs.StateRunning), ev(3, "failed", jobs.StateFailed)},
+				evs:  []jobstore.Event{ev(1, "created", jobs.StateQueued), ev(2, "started", jobs.StateRunning), ev(3, "failed", jobs.StateFailed)},
 				want: []string{"progress", "created#1", "started#2", "failed#3"}, wantDone: true},
 		}},
 		{name: "resumed after the terminal event", lastID: 3, snapshots: []snapshot{
@@ -111,7 +111,7 @@ func TestJobStreamSend(t *testing.T) {
 		}},
 		{name: "failed attempt then retried is not over", snapshots: []snapshot{
 			{job: job(jobs.StateQueued, 0, ""),
-				evs:  []store.Event{ev(1, "failed", jobs.StateFailed), ev(2, "retried", jobs.StateQueued)},
+				evs:  []jobstore.Event{ev(1, "failed", jobs.StateFailed), ev(2, "retried", jobs.StateQueued)},
 				want: []string{"failed#1", "retried#2"}},
 		}},
 	}

@@ -18,11 +18,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
-	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/webhook"
 )
 
@@ -78,8 +78,8 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
-	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
-		JobsPerHour: plan.JobsPerHour}, a.opts.Now())
+	res, err := a.db.jobs.Enqueue(ctx, []jobstore.NewJob{{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
+		JobsPerHour: plan.JobsPerHour}}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -87,7 +87,8 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 		a.internalError(c, "create job", err)
 		return
 	}
-	if !created {
+	job := res[0].Job
+	if !res[0].Created {
 		if job.Kind != spec.Kind.Name || !sameJSON(job.Payload, spec.Payload) {
 			httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 				"Idempotency-Key was already used for a different request",
@@ -129,56 +130,26 @@ func (a *API) knowKind(ctx context.Context, name string) {
 	}
 }
 
-// accepted counts a newly stored job and publishes it when it is due.
-func (a *API) accepted(ctx context.Context, job store.Job) {
-	a.opts.Metrics.JobsSubmitted.WithLabelValues(job.Kind).Inc()
-	if job.State == jobs.StateQueued {
-		a.publish(ctx, job)
+// accepted counts newly stored jobs and publishes the due ones.
+func (a *API) accepted(ctx context.Context, list ...jobstore.Job) {
+	for _, j := range list {
+		a.opts.Metrics.JobsSubmitted.WithLabelValues(j.Kind).Inc()
 	}
+	a.publish(ctx, list...)
 }
 
-// publish sends the job's envelope and records the confirm once it comes.
-// The answer to the client does not wait for the confirm: the job is in
-// the outbox already, and a publish that fails is logged, not returned
-// (the dispatcher republishes it). The request still waits for a slot of
-// the publisher's confirm window, which bounds the confirms in flight. A
-// held job (over its owner's fairness cap) is not published: it waits in
-// Postgres until the dispatcher admits and publishes it.
-func (a *API) publish(ctx context.Context, job store.Job) {
-	if job.Held {
-		return // the dispatcher admits it when the owner has room
-	}
-	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
-	started := time.Now()
-	confirm, err := a.opts.Publisher.PublishAsync(pctx, dispatch.MessageFor(job))
-	if err != nil {
-		cancel()
-		a.published(pctx, job, started, err)
-		return
-	}
-	go func() {
-		defer cancel()
-		a.published(pctx, job, started, confirm.Wait(pctx))
-	}()
-}
-
-// published records a publish's outcome: metrics, and the confirmed job
-// taken out of the outbox.
-func (a *API) published(ctx context.Context, job store.Job, started time.Time, err error) {
-	a.opts.Metrics.ObservePublish(started, err)
-	if err != nil {
-		a.log.Warn("publish failed; job left for the dispatcher", hlog.JobID(job.ID.String()), hlog.Kind(job.Kind), zap.Error(err))
-		return
-	}
-	if a.opts.Marker != nil {
-		a.opts.Marker.Mark(ctx, job.ID)
-		return
-	}
-	if err := a.opts.Store.MarkPublished(ctx, job.ID); err != nil {
-		// Harmless: the dispatcher republishes and the claim drops the
-		// duplicate.
-		a.log.Warn("mark published failed", hlog.JobID(job.ID.String()), zap.Error(err))
-	}
+// publish sends the envelopes of the queued, admitted jobs of list and
+// records the confirms once they come (dispatch.JobPublisher). The answer
+// to the client does not wait for the confirms: the jobs are in the
+// outbox already, and a publish that fails is logged, not returned (the
+// dispatcher republishes it). The request still waits for slots of the
+// publisher's confirm window, which bounds the confirms in flight. A held
+// job (over its owner's fairness cap) is not published: it waits in
+// Postgres until the dispatcher admits and publishes it. The publish
+// outlives the request's cancellation, so a client hanging up cannot
+// leave a half-made publish.
+func (a *API) publish(ctx context.Context, list ...jobstore.Job) {
+	a.publisher.Publish(context.WithoutCancel(ctx), list)
 }
 
 // contextWithPublishTimeout bounds a publish; it outlives the request's
@@ -187,7 +158,7 @@ func contextWithPublishTimeout(ctx context.Context, d time.Duration) (context.Co
 	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
-func acceptedBody(job store.Job) gin.H {
+func acceptedBody(job jobstore.Job) gin.H {
 	return gin.H{
 		"id":    job.ID.String(),
 		"state": job.State,
@@ -208,12 +179,12 @@ func (a *API) getJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	events, err := a.opts.Store.Events(c.Request.Context(), job.ID)
+	events, err := a.db.jobs.Events(c.Request.Context(), job.ID)
 	if err != nil {
 		a.internalError(c, "load events", err)
 		return
 	}
-	arts, err := a.opts.Store.ListArtifacts(c.Request.Context(), job.ID)
+	arts, err := a.db.jobs.ListArtifacts(c.Request.Context(), job.ID)
 	if err != nil {
 		a.internalError(c, "load artifacts", err)
 		return
@@ -225,27 +196,27 @@ func (a *API) getJob(c *gin.Context) {
 
 // loadJob finds the job named in the path within the caller's scope;
 // another user's job is a 404, like a missing one.
-func (a *API) loadJob(c *gin.Context) (store.Job, bool) {
+func (a *API) loadJob(c *gin.Context) (jobstore.Job, bool) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
-	job, err := a.opts.Store.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	job, err := a.db.jobs.GetJob(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
 	if err != nil {
 		a.internalError(c, "get job", err)
-		return store.Job{}, false
+		return jobstore.Job{}, false
 	}
 	return job, true
 }
 
 func (a *API) listJobs(c *gin.Context) {
 	p := currentPrincipal(c)
-	f := store.ListFilter{OwnerID: p.ownerScope(), Kind: c.Query("kind"), Cursor: c.Query("cursor")}
+	f := jobstore.ListFilter{OwnerID: p.ownerScope(), Kind: c.Query("kind"), Cursor: c.Query("cursor")}
 	if p.isAdmin() && c.Query("owner") != "" {
 		owner, err := uuid.Parse(c.Query("owner"))
 		if err != nil {
@@ -272,8 +243,8 @@ func (a *API) listJobs(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	list, next, err := a.opts.Store.ListJobs(c.Request.Context(), f)
-	if errors.Is(err, store.ErrBadCursor) {
+	list, next, err := a.db.jobs.ListJobs(c.Request.Context(), f)
+	if errors.Is(err, jobstore.ErrBadCursor) {
 		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cursor: not a cursor returned by this API", nil)
 		return
 	}
@@ -300,12 +271,12 @@ func (a *API) cancelJob(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
 	}
-	job, err := a.opts.Store.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
+	job, err := a.db.jobs.Cancel(c.Request.Context(), currentPrincipal(c).ownerScope(), id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 			"job already finished; only scheduled, queued, retrying or running jobs can be cancelled", nil)
 		return
@@ -324,7 +295,7 @@ func (a *API) cancelJob(c *gin.Context) {
 // signalCancel tells every worker instance to stop job now. The flag in
 // Postgres is already set, so a lost signal only delays the cancel until
 // the worker's next heartbeat.
-func (a *API) signalCancel(ctx context.Context, job store.Job) {
+func (a *API) signalCancel(ctx context.Context, job jobstore.Job) {
 	pctx, cancel := contextWithPublishTimeout(ctx, a.opts.PublishTimeout)
 	defer cancel()
 	err := a.opts.Publisher.PublishControl(pctx, broker.ControlMessage{Type: broker.ControlCancel, JobID: job.ID.String()})
@@ -345,12 +316,12 @@ func (a *API) retryJob(c *gin.Context) {
 	if k, found := a.opts.Registry.Lookup(job.Kind); found {
 		budget = k.MaxAttempts
 	}
-	retried, err := a.opts.Store.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
+	retried, err := a.db.jobs.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 			"only failed or cancelled jobs can be retried", map[string]any{"state": job.State})
 		return
@@ -363,7 +334,7 @@ func (a *API) retryJob(c *gin.Context) {
 }
 
 // jobView is a job as the API shows it; events are included when given.
-func jobView(j store.Job, events []store.Event) gin.H {
+func jobView(j jobstore.Job, events []jobstore.Event) gin.H {
 	v := gin.H{
 		"id":               j.ID.String(),
 		"kind":             j.Kind,

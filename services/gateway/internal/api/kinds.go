@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // KindCatalog is the kind catalogue as the API reads it: lookups for
@@ -54,7 +54,7 @@ func kindView(k jobs.Kind, workers int) KindView {
 // listKinds answers GET /v1/kinds: every kind the gateway accepts, with
 // its defaults, payload schema and live worker count.
 func (a *API) listKinds(c *gin.Context) {
-	workers, err := a.opts.Store.KindWorkers(c.Request.Context(), workersSeenWithin)
+	workers, err := a.db.fleet.KindWorkers(c.Request.Context(), workersSeenWithin)
 	if err != nil {
 		a.internalError(c, "count workers per kind", err)
 		return
@@ -75,7 +75,7 @@ func (a *API) getKind(c *gin.Context) {
 			map[string]any{"valid_kinds": a.opts.Registry.Names()})
 		return
 	}
-	workers, err := a.opts.Store.KindWorkers(c.Request.Context(), workersSeenWithin)
+	workers, err := a.db.fleet.KindWorkers(c.Request.Context(), workersSeenWithin)
 	if err != nil {
 		a.internalError(c, "count workers per kind", err)
 		return
@@ -87,8 +87,8 @@ func (a *API) getKind(c *gin.Context) {
 // leaves the catalogue, so new submits are refused; its jobs stay, and a
 // worker running it publishes it again when it starts.
 func (a *API) deleteKind(c *gin.Context) {
-	err := a.opts.Store.DeleteKind(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
+	err := a.db.fleet.DeleteKind(c.Request.Context(), c.Param("name"))
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "kind not in the published catalogue", nil)
 		return
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/product"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // audioFormat is an accepted recording type: the extension the provider
@@ -108,8 +110,8 @@ func (a *API) uploadTranscription(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	job, _, err := a.opts.Store.CreateJobWithArtifact(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
-		store.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
+	job, _, err := a.db.uploads.CreateJobWithArtifact(ctx, jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
+		content.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -148,8 +150,8 @@ func (a *API) getArtifact(c *gin.Context) {
 		return
 	}
 	name := c.Param("name")
-	art, err := a.opts.Store.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
-	if errors.Is(err, store.ErrNotFound) {
+	art, err := a.db.jobs.GetArtifact(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, name)
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "artifact not found", map[string]any{"name": name})
 		return
 	}
@@ -171,7 +173,7 @@ func (a *API) getArtifact(c *gin.Context) {
 }
 
 // artifactViews lists a job's artifacts for the job view.
-func artifactViews(jobID uuid.UUID, arts []store.ArtifactInfo) []gin.H {
+func artifactViews(jobID uuid.UUID, arts []content.ArtifactInfo) []gin.H {
 	out := make([]gin.H, 0, len(arts))
 	for _, a := range arts {
 		out = append(out, gin.H{

@@ -17,7 +17,9 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // planCacheTTL bounds how stale a gateway's view of the plans table may
@@ -30,22 +32,22 @@ const planCacheTTL = 5 * time.Second
 // on an unlimited plan stays one database round trip.
 type planCache struct {
 	mu      sync.Mutex
-	plans   map[string]store.Plan
+	plans   map[string]accounts.Plan
 	expires time.Time
 }
 
-func (pc *planCache) lookup(name string, now time.Time) (store.Plan, bool) {
+func (pc *planCache) lookup(name string, now time.Time) (accounts.Plan, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if now.After(pc.expires) {
-		return store.Plan{}, false
+		return accounts.Plan{}, false
 	}
 	p, ok := pc.plans[name]
 	return p, ok
 }
 
-func (pc *planCache) fill(plans []store.Plan, now time.Time) {
-	m := make(map[string]store.Plan, len(plans))
+func (pc *planCache) fill(plans []accounts.Plan, now time.Time) {
+	m := make(map[string]accounts.Plan, len(plans))
 	for _, p := range plans {
 		m[p.Name] = p
 	}
@@ -61,14 +63,14 @@ func (pc *planCache) forget() {
 }
 
 // planOf returns the plan of user u (as of the cached principal).
-func (a *API) planOf(ctx context.Context, u *store.User) (store.Plan, error) {
+func (a *API) planOf(ctx context.Context, u *accounts.User) (accounts.Plan, error) {
 	now := a.opts.Now()
 	if p, ok := a.plans.lookup(u.Plan, now); ok {
 		return p, nil
 	}
-	all, err := a.opts.Store.ListPlans(ctx)
+	all, err := a.db.plans.ListPlans(ctx)
 	if err != nil {
-		return store.Plan{}, err
+		return accounts.Plan{}, err
 	}
 	a.plans.fill(all, now)
 	if p, ok := a.plans.lookup(u.Plan, now); ok {
@@ -76,22 +78,22 @@ func (a *API) planOf(ctx context.Context, u *store.User) (store.Plan, error) {
 	}
 	// The users.plan foreign key makes this unreachable but for a plan
 	// deleted and its users moved within the key cache's TTL.
-	return store.Plan{}, fmt.Errorf("plan %q of user %s: %w", u.Plan, u.ID, store.ErrUnknownPlan)
+	return accounts.Plan{}, fmt.Errorf("plan %q of user %s: %w", u.Plan, u.ID, accounts.ErrUnknownPlan)
 }
 
 // callerPlan loads the submitting user's plan, answering the error itself.
-func (a *API) callerPlan(c *gin.Context, p principal) (store.Plan, bool) {
+func (a *API) callerPlan(c *gin.Context, p principal) (accounts.Plan, bool) {
 	plan, err := a.planOf(c.Request.Context(), p.User)
 	if err != nil {
 		a.internalError(c, "load plan", err)
-		return store.Plan{}, false
+		return accounts.Plan{}, false
 	}
 	return plan, true
 }
 
 // applyPlan bounds and boosts spec's priority by plan; asked is the raw
 // priority of the request (empty or null: the kind's default).
-func applyPlan(spec *jobs.Spec, asked []byte, plan store.Plan) error {
+func applyPlan(spec *jobs.Spec, asked []byte, plan accounts.Plan) error {
 	asked = bytes.TrimSpace(asked)
 	named := len(asked) > 0 && !bytes.Equal(asked, []byte("null"))
 	p, err := jobs.PlanPriority(spec.Priority, named, plan.Name, plan.MaxPriority, plan.PriorityBoost)
@@ -105,25 +107,25 @@ func applyPlan(spec *jobs.Spec, asked []byte, plan store.Plan) error {
 // checkIdempotencyKeyPrefix refuses the prefixes of the keys Hopper gives
 // the jobs it creates itself (they do not count against quotas).
 func checkIdempotencyKeyPrefix(key string) error {
-	for _, p := range store.ReservedKeyPrefixes {
+	for _, p := range jobstore.ReservedKeyPrefixes {
 		if strings.HasPrefix(key, p) {
 			return &jobs.ValidationError{Field: "Idempotency-Key", Message: "the prefixes " +
-				strings.Join(store.ReservedKeyPrefixes, ", ") + " are reserved"}
+				strings.Join(jobstore.ReservedKeyPrefixes, ", ") + " are reserved"}
 		}
 	}
 	return nil
 }
 
-// quotaError answers a *store.QuotaError in err (429 with Retry-After, or
+// quotaError answers a *pg.QuotaError in err (429 with Retry-After, or
 // 422 for a batch larger than the whole limit) and reports whether it did.
-func (a *API) quotaError(c *gin.Context, plan store.Plan, err error) bool {
-	var qe *store.QuotaError
+func (a *API) quotaError(c *gin.Context, plan accounts.Plan, err error) bool {
+	var qe *pg.QuotaError
 	if !errors.As(err, &qe) {
 		return false
 	}
 	details := map[string]any{"limit": qe.Limit, "max": qe.Max, "used": qe.Used, "plan": plan.Name}
 	switch {
-	case qe.Limit == store.LimitDocumentsPerUser:
+	case qe.Limit == pg.LimitDocumentsPerUser:
 		httpx.Abort(c, http.StatusTooManyRequests, httpx.CodeQuotaExceeded, fmt.Sprintf(
 			"document quota reached (%d of %d on the %s plan): delete a document before uploading another",
 			qe.Used, qe.Max, plan.Name), details)
@@ -148,7 +150,7 @@ func (a *API) quotaError(c *gin.Context, plan store.Plan, err error) bool {
 // documentsLimit is the documents a user on plan may keep: the plan's
 // limit, bounded by HOPPER_MAX_DOCUMENTS_PER_USER when that is set (a
 // global ceiling); 0 means unlimited.
-func (a *API) documentsLimit(plan store.Plan) int {
+func (a *API) documentsLimit(plan accounts.Plan) int {
 	n, ceiling := plan.DocumentsPerUser, a.opts.MaxDocumentsPerUser
 	if ceiling > 0 && (n == 0 || n > ceiling) {
 		return ceiling
@@ -156,14 +158,14 @@ func (a *API) documentsLimit(plan store.Plan) int {
 	return n
 }
 
-func planView(p store.Plan) gin.H {
+func planView(p accounts.Plan) gin.H {
 	return gin.H{"name": p.Name, "jobs_per_hour": p.JobsPerHour, "documents_per_user": p.DocumentsPerUser,
 		"max_concurrent": p.MaxConcurrent, "max_priority": p.MaxPriority, "priority_boost": p.PriorityBoost,
 		"created_at": rfc3339(&p.CreatedAt), "updated_at": rfc3339(&p.UpdatedAt)}
 }
 
 func (a *API) listPlans(c *gin.Context) {
-	plans, err := a.opts.Store.ListPlans(c.Request.Context())
+	plans, err := a.db.plans.ListPlans(c.Request.Context())
 	if err != nil {
 		a.internalError(c, "list plans", err)
 		return
@@ -187,14 +189,14 @@ type planRequest struct {
 	PriorityBoost    *int   `json:"priority_boost"`
 }
 
-func (r planRequest) changes() store.PlanChanges {
-	return store.PlanChanges{JobsPerHour: r.JobsPerHour, DocumentsPerUser: r.DocumentsPerUser,
+func (r planRequest) changes() accounts.PlanChanges {
+	return accounts.PlanChanges{JobsPerHour: r.JobsPerHour, DocumentsPerUser: r.DocumentsPerUser,
 		MaxConcurrent: r.MaxConcurrent, MaxPriority: r.MaxPriority, PriorityBoost: r.PriorityBoost}
 }
 
-// planFieldError answers a *store.PlanFieldError with 422.
+// planFieldError answers a *accounts.PlanFieldError with 422.
 func planFieldError(c *gin.Context, err error) bool {
-	var fe *store.PlanFieldError
+	var fe *accounts.PlanFieldError
 	if !errors.As(err, &fe) {
 		return false
 	}
@@ -209,12 +211,12 @@ func (a *API) createPlan(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	p := req.changes().Apply(store.Plan{Name: strings.TrimSpace(req.Name), MaxPriority: int(jobs.PriorityNormal)})
-	created, err := a.opts.Store.CreatePlan(c.Request.Context(), p)
+	p := req.changes().Apply(accounts.Plan{Name: strings.TrimSpace(req.Name), MaxPriority: int(jobs.PriorityNormal)})
+	created, err := a.db.plans.CreatePlan(c.Request.Context(), p)
 	if planFieldError(c, err) {
 		return
 	}
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, pg.ErrConflict) {
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a plan named "+p.Name+" exists", nil)
 		return
 	}
@@ -237,11 +239,11 @@ func (a *API) updatePlan(c *gin.Context) {
 			"name: plans cannot be renamed; create a new plan and move its users", map[string]any{"field": "name"})
 		return
 	}
-	p, err := a.opts.Store.UpdatePlan(c.Request.Context(), name, req.changes())
+	p, err := a.db.plans.UpdatePlan(c.Request.Context(), name, req.changes())
 	if planFieldError(c, err) {
 		return
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "plan not found", map[string]any{"name": name})
 		return
 	}
@@ -255,14 +257,14 @@ func (a *API) updatePlan(c *gin.Context) {
 
 func (a *API) deletePlan(c *gin.Context) {
 	name := c.Param("name")
-	n, err := a.opts.Store.DeletePlan(c.Request.Context(), name)
+	n, err := a.db.plans.DeletePlan(c.Request.Context(), name)
 	switch {
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict,
 			fmt.Sprintf("%d users are on the %s plan: move them to another plan first", n, name),
 			map[string]any{"users": n})
 		return
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "plan not found", map[string]any{"name": name})
 		return
 	case err != nil:
@@ -287,12 +289,12 @@ func (a *API) setUserPlan(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	u, err := a.opts.Store.SetUserPlan(c.Request.Context(), id, strings.TrimSpace(req.Plan))
+	u, err := a.db.plans.SetUserPlan(c.Request.Context(), id, strings.TrimSpace(req.Plan))
 	switch {
-	case errors.Is(err, store.ErrUnknownPlan):
+	case errors.Is(err, accounts.ErrUnknownPlan):
 		a.unknownPlan(c, req.Plan)
 		return
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
 		return
 	case err != nil:
@@ -306,7 +308,7 @@ func (a *API) setUserPlan(c *gin.Context) {
 // unknownPlan answers 422 naming the plans that exist.
 func (a *API) unknownPlan(c *gin.Context, name string) {
 	details := map[string]any{"field": "plan"}
-	if plans, err := a.opts.Store.ListPlans(c.Request.Context()); err == nil {
+	if plans, err := a.db.plans.ListPlans(c.Request.Context()); err == nil {
 		names := make([]string, len(plans))
 		for i, p := range plans {
 			names[i] = p.Name
@@ -329,21 +331,26 @@ func (a *API) myLimits(c *gin.Context) {
 		return
 	}
 	now := a.opts.Now()
-	u, err := a.opts.Store.PlanUsage(c.Request.Context(), p.User.ID, plan, now)
+	u, err := a.db.plans.QuotaUsage(c.Request.Context(), p.User.ID, plan.JobsPerHour, now)
 	if err != nil {
-		a.internalError(c, "plan usage", err)
+		a.internalError(c, "quota usage", err)
+		return
+	}
+	documents, err := a.db.plans.CountDocuments(c.Request.Context(), p.User.ID)
+	if err != nil {
+		a.internalError(c, "count documents", err)
 		return
 	}
 	jobsLimit := gin.H{"max": plan.JobsPerHour, "used": u.JobsInWindow, "remaining": nil,
-		"window_seconds": int(store.QuotaWindow.Seconds()), "next_slot_at": rfc3339(u.NextSlotAt), "retry_after_seconds": 0}
+		"window_seconds": int(jobstore.QuotaWindow.Seconds()), "next_slot_at": rfc3339(u.NextSlotAt), "retry_after_seconds": 0}
 	if plan.JobsPerHour > 0 {
 		jobsLimit["remaining"] = max(plan.JobsPerHour-u.JobsInWindow, 0)
 		jobsLimit["retry_after_seconds"] = int(math.Ceil(u.RetryAfter.Seconds()))
 	}
 	docMax := a.documentsLimit(plan)
-	docs := gin.H{"max": docMax, "used": u.Documents, "remaining": nil}
+	docs := gin.H{"max": docMax, "used": documents, "remaining": nil}
 	if docMax > 0 {
-		docs["remaining"] = max(docMax-u.Documents, 0)
+		docs["remaining"] = max(docMax-int(documents), 0)
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"plan": plan.Name,

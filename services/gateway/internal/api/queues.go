@@ -12,7 +12,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/httpx"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
 // queueView is one queue in GET /v1/queues. Broker figures are null when
@@ -56,7 +56,7 @@ func (a *API) listQueues(c *gin.Context) {
 		a.internalError(c, "paused queues", err)
 		return
 	}
-	byQueue := make(map[string]store.QueueBacklog, len(backlog))
+	byQueue := make(map[string]jobstore.QueueBacklog, len(backlog))
 	for _, b := range backlog {
 		byQueue[b.Queue] = b
 	}

@@ -26,7 +26,7 @@ func (a *API) myReport(c *gin.Context) {
 		}
 		days = n
 	}
-	rep, err := a.opts.Store.Usage(c.Request.Context(), p.User.ID, days, a.opts.Now())
+	rep, err := a.db.reports.Usage(c.Request.Context(), p.User.ID, days, a.opts.Now())
 	if err != nil {
 		a.internalError(c, "usage report", err)
 		return

@@ -13,7 +13,8 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/schedule"
-	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
 // createScheduleRequest is POST /v1/admin/schedules.
@@ -29,7 +30,7 @@ type createScheduleRequest struct {
 }
 
 func (a *API) listSchedules(c *gin.Context) {
-	list, err := a.opts.Store.ListSchedules(c.Request.Context())
+	list, err := a.db.schedules.ListSchedules(c.Request.Context())
 	if err != nil {
 		a.internalError(c, "list schedules", err)
 		return
@@ -64,7 +65,7 @@ func (a *API) createSchedule(c *gin.Context) {
 		a.validationError(c, err)
 		return
 	}
-	ns := store.NewSchedule{Name: req.Name, Spec: sp.String(), Timezone: sp.Timezone(), Kind: spec.Kind.Name,
+	ns := schedules.NewSchedule{Name: req.Name, Spec: sp.String(), Timezone: sp.Timezone(), Kind: spec.Kind.Name,
 		Payload: spec.Payload, Enabled: req.Enabled == nil || *req.Enabled}
 	if p := bytes.TrimSpace(req.Priority); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
 		ns.Priority = &spec.Priority
@@ -77,11 +78,11 @@ func (a *API) createSchedule(c *gin.Context) {
 		}
 		ns.OwnerID = owner
 	}
-	sc, err := a.opts.Store.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
+	sc, err := a.db.schedules.CreateSchedule(c.Request.Context(), ns, a.opts.Now())
 	switch {
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, pg.ErrConflict):
 		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "a schedule named "+req.Name+" exists", map[string]any{"field": "name"})
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable, "owner_id: no such user", map[string]any{"field": "owner_id"})
 	case err != nil:
 		a.internalError(c, "create schedule", err)
@@ -97,7 +98,7 @@ func (a *API) enableSchedule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	sc, err := a.opts.Store.EnableSchedule(c.Request.Context(), sc.Name, a.opts.Now())
+	sc, err := a.db.schedules.EnableSchedule(c.Request.Context(), sc.Name, a.opts.Now())
 	if a.storeFailed(c, "enable schedule", err, scheduleNotFound) {
 		return
 	}
@@ -105,7 +106,7 @@ func (a *API) enableSchedule(c *gin.Context) {
 }
 
 func (a *API) disableSchedule(c *gin.Context) {
-	sc, err := a.opts.Store.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
+	sc, err := a.db.schedules.DisableSchedule(c.Request.Context(), c.Param("name"), a.opts.Now())
 	if a.storeFailed(c, "disable schedule", err, scheduleNotFound) {
 		return
 	}
@@ -120,12 +121,12 @@ func (a *API) triggerSchedule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	job, err := a.opts.Store.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
+	job, err := a.db.schedules.TriggerSchedule(ctx, sc.Name, a.opts.Registry, a.opts.Now())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, pg.ErrNotFound):
 		scheduleNotFound(c)
 		return
-	case errors.Is(err, store.ErrUnknownKind):
+	case errors.Is(err, schedules.ErrUnknownKind):
 		a.unknownScheduleKind(c, sc)
 		return
 	case err != nil:
@@ -142,7 +143,7 @@ func (a *API) triggerSchedule(c *gin.Context) {
 }
 
 func (a *API) deleteSchedule(c *gin.Context) {
-	err := a.opts.Store.DeleteSchedule(c.Request.Context(), c.Param("name"))
+	err := a.db.schedules.DeleteSchedule(c.Request.Context(), c.Param("name"))
 	if a.storeFailed(c, "delete schedule", err, scheduleNotFound) {
 		return
 	}
@@ -152,19 +153,19 @@ func (a *API) deleteSchedule(c *gin.Context) {
 // loadRunnableSchedule loads the schedule named in the path and checks
 // that a worker of this deployment can run its kind. When it returns ok
 // false it has answered: 404, 422 or 503.
-func (a *API) loadRunnableSchedule(c *gin.Context) (store.Schedule, bool) {
-	sc, err := a.opts.Store.GetSchedule(c.Request.Context(), c.Param("name"))
+func (a *API) loadRunnableSchedule(c *gin.Context) (schedules.Schedule, bool) {
+	sc, err := a.db.schedules.GetSchedule(c.Request.Context(), c.Param("name"))
 	if a.storeFailed(c, "get schedule", err, scheduleNotFound) {
-		return store.Schedule{}, false
+		return schedules.Schedule{}, false
 	}
 	if _, ok := a.opts.Registry.Lookup(sc.Kind); !ok {
 		a.unknownScheduleKind(c, sc)
-		return store.Schedule{}, false
+		return schedules.Schedule{}, false
 	}
 	return sc, true
 }
 
-func (a *API) unknownScheduleKind(c *gin.Context, sc store.Schedule) {
+func (a *API) unknownScheduleKind(c *gin.Context, sc schedules.Schedule) {
 	httpx.Abort(c, http.StatusUnprocessableEntity, httpx.CodeUnprocessable,
 		"kind: "+sc.Kind+" is not registered in this deployment yet; the schedule cannot create jobs",
 		map[string]any{"field": "kind", "valid_kinds": a.opts.Registry.Names()})
@@ -184,7 +185,7 @@ func (a *API) scheduleError(c *gin.Context, err error) {
 	httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, err.Error(), nil)
 }
 
-func scheduleView(sc store.Schedule) gin.H {
+func scheduleView(sc schedules.Schedule) gin.H {
 	v := gin.H{
 		"id":              sc.ID.String(),
 		"name":            sc.Name,

@@ -16,7 +16,7 @@ const workersSeenWithin = 30 * time.Second
 // listWorkers answers GET /v1/workers (admins): the worker instances seen
 // lately, newest first.
 func (a *API) listWorkers(c *gin.Context) {
-	ws, err := a.opts.Store.ListWorkers(c.Request.Context(), workersSeenWithin)
+	ws, err := a.db.fleet.ListWorkers(c.Request.Context(), workersSeenWithin)
 	if err != nil {
 		a.internalError(c, "list workers", err)
 		return

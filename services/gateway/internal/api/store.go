@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/content"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/store/schedules"
+)
+
+// The API declares, per group of handlers, the store calls they make:
+// what an endpoint may do to the database is its group's list, and a test
+// can stand in for one group without the rest. Store composes them for
+// the wiring; *store.Store implements it.
+
+// JobStore serves the job endpoints: submit, batch, read, list, stream,
+// cancel, retry, artifacts.
+type JobStore interface {
+	Enqueue(ctx context.Context, batch []jobstore.NewJob, now time.Time) ([]jobstore.Enqueued, error)
+	// MarkPublished records confirmed publishes (without a marker).
+	MarkPublished(ctx context.Context, ids ...uuid.UUID) error
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Events(ctx context.Context, jobID uuid.UUID) ([]jobstore.Event, error)
+	JobSnapshot(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, afterEvent int64) (jobstore.Job, []jobstore.Event, error)
+	ListJobs(ctx context.Context, f jobstore.ListFilter) ([]jobstore.Job, string, error)
+	Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (jobstore.Job, error)
+	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]content.ArtifactInfo, error)
+	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
+}
+
+// UploadStore serves the endpoints that store a file with the job that
+// reads it (documents, recordings), and the document endpoints.
+type UploadStore interface {
+	CreateDocument(ctx context.Context, nd content.NewDocument, now time.Time) (content.Document, jobstore.Job, error)
+	CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a content.NewArtifact, now time.Time) (jobstore.Job, content.ArtifactInfo, error)
+	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
+	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
+	DeleteDocument(ctx context.Context, owner, id uuid.UUID) error
+}
+
+// AccountStore serves authentication and the admin's user and key
+// endpoints.
+type AccountStore interface {
+	Authenticate(ctx context.Context, plaintext string) (accounts.User, accounts.APIKey, error)
+	CreateUser(ctx context.Context, email, role, plan string) (accounts.User, error)
+	CreateAPIKey(ctx context.Context, userID uuid.UUID) (accounts.APIKey, string, error)
+	RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error
+}
+
+// PlanStore serves the plan endpoints, the plan cache and the caller's
+// limits.
+type PlanStore interface {
+	ListPlans(ctx context.Context) ([]accounts.Plan, error)
+	CreatePlan(ctx context.Context, p accounts.Plan) (accounts.Plan, error)
+	UpdatePlan(ctx context.Context, name string, ch accounts.PlanChanges) (accounts.Plan, error)
+	DeletePlan(ctx context.Context, name string) (usersOnPlan int64, err error)
+	SetUserPlan(ctx context.Context, id uuid.UUID, plan string) (accounts.User, error)
+	// QuotaUsage and CountDocuments are what the caller's limits report
+	// counts.
+	QuotaUsage(ctx context.Context, owner uuid.UUID, jobsPerHour int, now time.Time) (jobstore.QuotaUsage, error)
+	CountDocuments(ctx context.Context, owner uuid.UUID) (int64, error)
+}
+
+// ScheduleStore serves the admin's schedule endpoints.
+type ScheduleStore interface {
+	ListSchedules(ctx context.Context) ([]schedules.Schedule, error)
+	GetSchedule(ctx context.Context, name string) (schedules.Schedule, error)
+	CreateSchedule(ctx context.Context, ns schedules.NewSchedule, now time.Time) (schedules.Schedule, error)
+	EnableSchedule(ctx context.Context, name string, now time.Time) (schedules.Schedule, error)
+	DisableSchedule(ctx context.Context, name string, now time.Time) (schedules.Schedule, error)
+	DeleteSchedule(ctx context.Context, name string) error
+	TriggerSchedule(ctx context.Context, name string, reg jobs.Catalog, now time.Time) (jobstore.Job, error)
+}
+
+// FleetStore serves the queue, worker and kind endpoints.
+type FleetStore interface {
+	Backlog(ctx context.Context) ([]jobstore.QueueBacklog, error)
+	PausedQueues(ctx context.Context) ([]string, error)
+	PauseQueue(ctx context.Context, name, by string) error
+	ResumeQueue(ctx context.Context, name string) error
+	ListWorkers(ctx context.Context, seenWithin time.Duration) ([]jobstore.Worker, error)
+	KindWorkers(ctx context.Context, seenWithin time.Duration) (map[string]int, error)
+	DeleteKind(ctx context.Context, name string) error
+}
+
+// ReportStore serves the dashboard's figures and the usage report.
+type ReportStore interface {
+	FinishedPerMinute(ctx context.Context, ownerID *uuid.UUID, since time.Time) ([]jobstore.MinuteStats, error)
+	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
+}
+
+// Store is every group's calls, and the readiness probe's.
+type Store interface {
+	JobStore
+	UploadStore
+	AccountStore
+	PlanStore
+	ScheduleStore
+	FleetStore
+	ReportStore
+	Ping(ctx context.Context) error
+}
+
+// Notifier wakes event streams when their job changes
+// (*jobstore.JobNotifier).
+type Notifier interface {
+	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
+	Listening() bool
+}
+
+// stores are the API's store groups, each handler reaching only its own.
+type stores struct {
+	jobs      JobStore
+	uploads   UploadStore
+	accounts  AccountStore
+	plans     PlanStore
+	schedules ScheduleStore
+	fleet     FleetStore
+	reports   ReportStore
+}
+
+func newStores(st Store) stores {
+	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st}
+}
