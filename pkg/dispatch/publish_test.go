@@ -26,7 +26,7 @@ func TestJobPublisherPublishesDueJobsAndMarksThem(t *testing.T) {
 	t.Parallel()
 	prefix := testkit.Prefix(t)
 	log := zaptest.NewLogger(t)
-	topo := broker.NewTopology(prefix, "")
+	topo := testTopology(prefix, "")
 	pub := broker.NewPublisher(testkit.AMQPURL(), topo, broker.PublisherOptions{AppID: "publish-test", Logger: log})
 
 	var (
