@@ -32,6 +32,10 @@ type Options struct {
 	// OutboxAge is how long a queued job may stay unpublished before the
 	// dispatcher publishes it (default 5s: longer than a normal confirm).
 	OutboxAge time.Duration
+	// RepublishAfter is how long a job confirmed published may stay
+	// unclaimed before the leader publishes it again, its message
+	// presumed lost (default 5m; negative: never).
+	RepublishAfter time.Duration
 	// Batch bounds the rows one pass handles per step (default 500).
 	Batch int
 	// Metrics receives publish latencies; nil builds a private set.
@@ -77,6 +81,9 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	if opts.OutboxAge <= 0 {
 		opts.OutboxAge = 5 * time.Second
+	}
+	if opts.RepublishAfter == 0 {
+		opts.RepublishAfter = 5 * time.Minute
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 500
@@ -126,6 +133,10 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	var republish *republisher
+	if d.opts.RepublishAfter > 0 {
+		republish = newRepublisher(d)
+	}
 	follow := newFollowUps(d)
 	schedules := newCron(d)
 	t := time.NewTicker(d.opts.Interval)
@@ -141,6 +152,11 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 		}
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("reaper pass failed", zap.Error(err))
+		}
+		if republish != nil && d.opts.Publisher.Ready() {
+			if err := republish.pass(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("republish pass failed", zap.Error(err))
+			}
 		}
 		for _, u := range follow {
 			created, err := u.pass(ctx)
