@@ -80,7 +80,11 @@ func (t transition) runOne(ctx context.Context, db *gorm.DB) (job Job, ok bool, 
 // GetJob returns job id. With ownerID set, another owner's job is
 // pg.ErrNotFound, as if it did not exist; nil means any owner (admins).
 func (s *Store) GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
-	q := s.db.WithContext(ctx).Where("id = ?", id)
+	return s.getJob(ctx, s.db, ownerID, id)
+}
+
+func (s *Store) getJob(ctx context.Context, db *gorm.DB, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
+	q := db.WithContext(ctx).Where("id = ?", id)
 	if ownerID != nil {
 		q = q.Where("owner_id = ?", *ownerID)
 	}
