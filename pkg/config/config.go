@@ -61,6 +61,9 @@ type Config struct {
 	Lease time.Duration
 	// DispatchInterval is the gateway dispatcher's pass interval.
 	DispatchInterval time.Duration
+	// RepublishAfter is how long a published job may stay unclaimed before
+	// the gateway dispatcher publishes it again (0: never).
+	RepublishAfter time.Duration
 	// PprofAddr, when set, serves Go profiling endpoints there.
 	PprofAddr string
 	// RabbitMQManagementURL, when set, is the RabbitMQ management API
@@ -115,6 +118,7 @@ func Load(service string, getenv Getenv) (Config, error) {
 		WorkerID:         r.str("HOPPER_WORKER_ID", ""),
 		Lease:            r.duration("HOPPER_LEASE", 30*time.Second),
 		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
+		RepublishAfter:   r.duration("HOPPER_REPUBLISH_AFTER", 5*time.Minute),
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
@@ -131,6 +135,9 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	if c.DispatchInterval < 10*time.Millisecond {
 		return Config{}, fmt.Errorf("HOPPER_DISPATCH_INTERVAL: %s is too short (at least 10ms)", c.DispatchInterval)
+	}
+	if c.RepublishAfter != 0 && c.RepublishAfter < time.Second {
+		return Config{}, fmt.Errorf("HOPPER_REPUBLISH_AFTER: %s is too short (at least 1s, or 0 for never)", c.RepublishAfter)
 	}
 	if err := checkPprofAddr(c.PprofAddr, pprofForce); err != nil {
 		return Config{}, err
@@ -456,6 +463,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Int64("max_body_bytes", c.MaxBodyBytes),
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
+		zap.Duration("republish_after", c.RepublishAfter),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
 	}
 }

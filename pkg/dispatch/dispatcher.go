@@ -32,18 +32,27 @@ type Options struct {
 	// OutboxAge is how long a queued job may stay unpublished before the
 	// dispatcher publishes it (default 5s: longer than a normal confirm).
 	OutboxAge time.Duration
+	// RepublishAfter is how long a job confirmed published may stay
+	// unclaimed before the leader publishes it again, its message
+	// presumed lost (default 5m; negative: never).
+	RepublishAfter time.Duration
 	// Batch bounds the rows one pass handles per step (default 500).
 	Batch int
 	// Metrics receives publish latencies; nil builds a private set.
 	Metrics *metrics.Metrics
 	// Wake, when set, signals that jobs changed (a JobNotifier
 	// subscription to every job): the leader then admits held jobs at once
-	// rather than at the next pass, so a capped user's next job follows
-	// the one that just finished within milliseconds.
+	// rather than at the next pass, and keeps doing so every ReleaseEvery
+	// for ReleaseWindow after each wake (releaser), so a capped user's
+	// next job follows the one that just finished within milliseconds.
 	Wake <-chan struct{}
-	// ReleaseEvery spaces wake-driven releases (default 20ms): a burst of
-	// finishes costs one release statement.
+	// ReleaseEvery spaces the releases while jobs change (default 10ms):
+	// a burst of finishes costs one release statement.
 	ReleaseEvery time.Duration
+	// ReleaseWindow is how long after a wake the leader keeps releasing
+	// (default 150ms: three of the notifier's 50 ms polls, so a steady
+	// stream of changes keeps the window open).
+	ReleaseWindow time.Duration
 	// FollowUps are the jobs the leader creates when jobs finish (the
 	// product's webhooks and notices).
 	FollowUps []FollowUp
@@ -78,6 +87,9 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.OutboxAge <= 0 {
 		opts.OutboxAge = 5 * time.Second
 	}
+	if opts.RepublishAfter == 0 {
+		opts.RepublishAfter = 5 * time.Minute
+	}
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}
@@ -88,7 +100,10 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.LockKey = "hopper"
 	}
 	if opts.ReleaseEvery <= 0 {
-		opts.ReleaseEvery = 20 * time.Millisecond
+		opts.ReleaseEvery = 10 * time.Millisecond
+	}
+	if opts.ReleaseWindow <= 0 {
+		opts.ReleaseWindow = 150 * time.Millisecond
 	}
 	d := &Dispatcher{opts: opts, log: opts.Logger.With(zap.String("component", "dispatcher"))}
 	// Marks land well before the outbox would take a job for unpublished.
@@ -126,7 +141,12 @@ func (d *Dispatcher) Leading() bool { return d.leading.Load() }
 
 func (d *Dispatcher) lead(ctx context.Context) error {
 	r := &reaper{store: d.opts.Store, registry: d.opts.Registry, batch: d.opts.Batch, log: d.log}
+	var republish *republisher
+	if d.opts.RepublishAfter > 0 {
+		republish = newRepublisher(d)
+	}
 	follow := newFollowUps(d)
+	releases := newReleaser(d)
 	schedules := newCron(d)
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
@@ -142,6 +162,11 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("reaper pass failed", zap.Error(err))
 		}
+		if republish != nil && d.opts.Publisher.Ready() {
+			if err := republish.pass(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("republish pass failed", zap.Error(err))
+			}
+		}
 		for _, u := range follow {
 			created, err := u.pass(ctx)
 			if err != nil && ctx.Err() == nil {
@@ -149,50 +174,27 @@ func (d *Dispatcher) lead(ctx context.Context) error {
 			}
 			d.publishAll(ctx, created)
 		}
-		if !d.waitReleasing(ctx, t.C) {
+		if !releases.wait(ctx, t.C) {
 			return nil
 		}
 	}
 }
 
-// waitReleasing waits for the next pass (tick), admitting held jobs
-// whenever Wake fires meanwhile. Releases run in the leader's one
-// goroutine, never beside a pass: PromoteDue and ReleaseHeld both take
-// owners' fairness locks, and two multi-owner lockers side by side could
-// deadlock. It reports false when ctx ended.
-func (d *Dispatcher) waitReleasing(ctx context.Context, tick <-chan time.Time) bool {
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick:
-			return true
-		case <-d.opts.Wake:
-			if wait := d.opts.ReleaseEvery - time.Since(last); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return false
-				case <-time.After(wait):
-				}
-			}
-			last = time.Now()
-			if err := d.release(ctx); err != nil && ctx.Err() == nil {
-				d.log.Warn("fairness release failed", zap.Error(err))
-			}
-		}
-	}
-}
-
 // release admits the held jobs their owners' caps make room for and
-// publishes them; jobs it cannot publish are ordinary outbox entries.
+// publishes them; jobs it cannot publish are ordinary outbox entries. It
+// does not wait for the confirms: they are marked behind its back, and
+// the next release (10 ms later while jobs move) need not wait for the
+// broker's round trip and the mark's statement, which a loaded box
+// stretched to tens of milliseconds per released job.
 func (d *Dispatcher) release(ctx context.Context) error {
 	for {
 		list, err := d.opts.Store.ReleaseHeld(ctx, d.opts.Batch)
 		if err != nil {
 			return err
 		}
-		d.publishAll(ctx, list)
+		if len(list) > 0 && d.opts.Publisher.Ready() {
+			d.publisher.Publish(ctx, list)
+		}
 		if len(list) < d.opts.Batch {
 			return nil
 		}

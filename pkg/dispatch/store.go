@@ -21,6 +21,7 @@ type Store interface {
 	outboxStore
 	MarkStore
 	reapStore
+	republishStore
 	cronStore
 	// Conn is a dedicated connection: the leader lock lives as long as it.
 	Conn(ctx context.Context) (*sql.Conn, error)

@@ -19,3 +19,20 @@ func PlanPriority(p Priority, asked bool, plan string, maxPriority, boost int) (
 	}
 	return Priority(out), nil
 }
+
+// PlanAttempts applies a plan's bound on attempts (maxAttempts; 0: only
+// MaxAttemptsLimit) to a submission: more attempts than the bound asked
+// for by the caller are refused (a ValidationError naming the plan's
+// maximum, like the priority bound); a kind's default above it is lowered
+// to it, since the bound is on the work one job may cost, whoever picked
+// the number.
+func PlanAttempts(n int, asked bool, plan string, maxAttempts int) (int, error) {
+	if maxAttempts <= 0 || n <= maxAttempts {
+		return n, nil
+	}
+	if asked {
+		return 0, &ValidationError{Field: "max_attempts", Message: fmt.Sprintf(
+			"%d is above the %s plan's maximum of %d attempts", n, plan, maxAttempts)}
+	}
+	return maxAttempts, nil
+}

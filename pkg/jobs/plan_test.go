@@ -33,3 +33,21 @@ func TestPlanPriority(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Priority(3), p)
 }
+
+func TestPlanAttempts(t *testing.T) {
+	_, err := PlanAttempts(10, true, "free", 5)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "max_attempts", ve.Field)
+	assert.Contains(t, ve.Message, "free plan's maximum of 5 attempts")
+
+	n, err := PlanAttempts(8, false, "free", 5)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n, "a kind's default is lowered to the bound")
+	n, err = PlanAttempts(5, true, "free", 5)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	n, err = PlanAttempts(25, true, "unlimited", 0)
+	require.NoError(t, err)
+	assert.Equal(t, 25, n, "0 leaves only the global limit")
+}

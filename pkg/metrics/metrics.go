@@ -47,6 +47,7 @@ type Metrics struct {
 	InFlight       prometheus.Gauge
 	PublishSeconds *prometheus.HistogramVec // outcome (ok, error)
 	Reconnects     *prometheus.CounterVec   // component (publisher, consumer, control)
+	Republished    *prometheus.CounterVec   // queue
 	HTTPRequests   *prometheus.CounterVec   // method, route, code
 	HTTPSeconds    *prometheus.HistogramVec // method, route
 }
@@ -88,6 +89,9 @@ func New(service string) *Metrics {
 	m.Reconnects = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopper_amqp_reconnects_total", Help: "Broker connections re-established after a loss.",
 	}, []string{"component"})).(*prometheus.CounterVec)
+	m.Republished = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopper_jobs_republished_total", Help: "Jobs published again by the dispatcher leader because they stayed unclaimed HOPPER_REPUBLISH_AFTER after a confirmed publish (lost messages, or a backlog older than that).",
+	}, []string{"queue"})).(*prometheus.CounterVec)
 	m.HTTPRequests = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopper_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"method", "route", "code"})).(*prometheus.CounterVec)

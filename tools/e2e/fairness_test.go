@@ -14,13 +14,14 @@ import (
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
-// Fairness (issue 8) with the real stack: user A floods the maintenance
-// queue with 5,000 system.sleep jobs of 20 ms, then user B submits 20 of
-// the same priority; one maintenance worker runs 4 at a time. With A's
-// plan capping it at 4 jobs in flight per queue, B's jobs wait behind at
-// most a few of A's; with no cap they wait behind the whole flood
-// (5,000 × 20 ms / 4 slots ≈ 25 s). Both runs go side by side, each on
-// its own stack.
+// Fairness (issues 8 and 18) with the real stack: user A floods the
+// maintenance queue with 5,000 system.sleep jobs of 2 ms, then user B
+// submits 50 of the same priority; one maintenance worker runs 4 at a
+// time. With the plan capping each user at 4 jobs in flight per queue,
+// B's jobs wait behind at most a few of A's, and each of B's slots comes
+// back as soon as the leader releases its next job; with no cap they wait
+// behind the whole flood (5,000 jobs). Both runs go side by side, each on
+// its own stack; the flood's throughput beside B is logged too.
 func TestFairnessFloodDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	var capped, uncapped time.Duration
@@ -28,10 +29,15 @@ func TestFairnessFloodDoesNotStarveOthers(t *testing.T) {
 		t.Parallel()
 		capped = fairnessRun(t, 4)
 		t.Logf("B's queue wait p99 with a fairness cap of 4: %s", capped)
-		// Alone this is 0.2–0.4 s: B's own cap lets 4 of its 20 jobs run
-		// at a time, each round released when the last one ends. Beside
-		// the rest of the suite on 2 cores it measured up to 1.3 s. A
-		// starved B waits behind the whole flood: 25–30 s.
+		// B's own cap lets 4 of its 50 jobs be in flight at a time, so
+		// they pass in 13 rounds, each costing a release's latency
+		// (docs/ARCHITECTURE.md, fairness): 0.4-0.6 s beside the uncapped
+		// run on 2 cores, up to 2 s when other tests load the box
+		// (docs/PERFORMANCE.md); 0.6-2.9 s when a release waited for the
+		// notifier's 50 ms poll. A starved B waits behind the whole
+		// flood: 10-30 s. The goal is under 1 s on every run; the bound
+		// is 3 s so a loaded CI box (the whole suite beside it on 2
+		// cores) tells fair from starved without failing on load.
 		assert.Less(t, capped, 3*time.Second, "B's p99 queue wait with the cap")
 	})
 	t.Run("uncapped", func(t *testing.T) {
@@ -43,8 +49,8 @@ func TestFairnessFloodDoesNotStarveOthers(t *testing.T) {
 
 const (
 	floodJobs = 5000
-	floodMS   = 20
-	otherJobs = 20
+	floodMS   = 2
+	otherJobs = 50
 )
 
 // fairnessRun floods as user A and returns user B's p99 queue wait
@@ -67,6 +73,7 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 	plan := testkit.UniqueName("fair")
 	require.NoError(t, st.Gorm().Exec(`INSERT INTO plans (name, jobs_per_hour, max_concurrent) VALUES (?, 0, ?)`, plan, limit).Error)
 	keys := map[string]string{}
+	ids := map[string]string{}
 	for _, name := range []string{"a", "b"} {
 		code, u := c.do("POST", "/v1/admin/users", e["HOPPER_ADMIN_TOKEN"], map[string]any{"email": name + "@example.com"})
 		require.Equal(t, 201, code, u)
@@ -74,6 +81,7 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 		code, k := c.do("POST", "/v1/admin/users/"+u["id"].(string)+"/keys", e["HOPPER_ADMIN_TOKEN"], nil)
 		require.Equal(t, 201, code, k)
 		keys[name] = k["key"].(string)
+		ids[name] = u["id"].(string)
 	}
 
 	sleep := map[string]any{"kind": "system.sleep", "payload": map[string]any{"ms": floodMS}}
@@ -106,6 +114,11 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 		assert.Zero(t, held, "nothing is held without a cap")
 	}
 
+	floodDone := func() (n int64) {
+		require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE owner_id = ? AND state = 'succeeded'`, ids["a"]).Scan(&n).Error)
+		return n
+	}
+	doneBefore, bStart := floodDone(), time.Now()
 	code, out := c.do("POST", "/v1/jobs/batch", keys["b"], batch(otherJobs))
 	require.Equal(t, 202, code, out)
 	var bIDs []string
@@ -133,6 +146,10 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 		pending = rest
 		return len(pending) == 0
 	}, "B's %d jobs to finish", otherJobs)
+	// The flood keeps running beside B: its throughput over B's window.
+	window, ran := time.Since(bStart), floodDone()-doneBefore
+	t.Logf("A's flood (limit %d) beside B: %d jobs in %s = %.0f jobs/s", limit, ran,
+		window.Round(time.Millisecond), float64(ran)/window.Seconds())
 	slices.Sort(waits)
 	p99 := waits[(len(waits)*99+99)/100-1]
 	t.Logf("B's waits (limit %d): min %s, median %s, p99 %s", limit, waits[0], waits[len(waits)/2], p99)

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -217,6 +218,48 @@ func TestFaultBrokerRestart(t *testing.T) {
 	t.Logf("broker restarts=2 accepted=%d succeeded=%d lost=%d refused_during_outage=%d time_to_drain_after_start=%v",
 		len(ids), succeeded, len(ids)-succeeded, load.refused.Load(), recoveries)
 	assert.Equal(t, len(ids), succeeded)
+}
+
+// TestFaultQueuePurge: under a steady submit load, with no worker yet, the
+// queue is purged with rabbitmqctl once jobs are marked published (so the
+// outbox no longer covers them); the dispatcher leader republishes what
+// stays unclaimed for HOPPER_REPUBLISH_AFTER, and every job answered 202
+// succeeds once a worker starts. Only this test's queue is touched.
+func TestFaultQueuePurge(t *testing.T) {
+	t.Parallel()
+	requireServers(t)
+	e := newEnv(t)
+	e["HOPPER_DISPATCH_INTERVAL"] = "250ms"
+	c, key := stackWithGateway(t, e, env{"HOPPER_REPUBLISH_AFTER": "2s"})
+	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	marked := func() (n int64) {
+		require.NoError(t, st.Gorm().Raw(`SELECT count(*) FROM jobs WHERE state = 'queued' AND published_at IS NOT NULL`).Scan(&n).Error)
+		return n
+	}
+
+	load := startLoad(t, c, key)
+	testkit.WaitFor(t, testkit.Deadline, func() bool { return marked() >= 50 }, "50 jobs published and marked")
+	out, err := rabbitctl("purge_queue", e["HOPPER_AMQP_PREFIX"]+".maintenance")
+	require.NoError(t, err)
+	t.Logf("purge: %s", strings.TrimSpace(out))
+	lost := marked()
+	before := load.accepted()
+	testkit.WaitFor(t, testkit.Deadline, func() bool { return load.accepted() >= before+50 }, "load to go on after the purge")
+	startWorker(t, e, env{"HOPPER_CONCURRENCY": "8"})
+	ids := load.stop()
+	states := waitAllTerminal(t, c, key, ids, 2*testkit.Deadline)
+	succeeded := 0
+	for _, id := range ids {
+		if states[id].state == "succeeded" {
+			succeeded++
+		}
+	}
+	republished := scrape(t, c.base+"/metrics")[`hopper_jobs_republished_total{queue="maintenance",service="gateway"}`]
+	t.Logf("queue purge: accepted=%d marked_when_purged=%d succeeded=%d republished=%.0f", len(ids), lost, succeeded, republished)
+	assert.Equal(t, len(ids), succeeded)
+	assert.GreaterOrEqual(t, republished, float64(lost), "the purged jobs were republished")
 }
 
 // TestFaultPostgresRestart: Postgres restarts under load; the services

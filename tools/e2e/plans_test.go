@@ -66,13 +66,13 @@ func TestQuotaAcrossTwoGateways(t *testing.T) {
 	b := startGateway(t, e)
 	admin := e["HOPPER_ADMIN_TOKEN"]
 
-	out, err := hopperctl(t, a.base, admin, "plans", "create", "hundred", "-jobs-per-hour", "100", "-documents", "5", "-max-priority", "5")
+	out, err := hopperctl(t, a.base, admin, "plans", "create", "hundred", "-jobs-per-hour", "100", "-documents", "5", "-max-priority", "5", "-max-attempts", "4")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "hundred")
 	out, err = hopperctl(t, b.base, admin, "plans", "list")
 	require.NoError(t, err, out)
-	assert.Regexp(t, `hundred\s+100\s+5\s+unlimited\s+5\s+0`, out)
-	assert.Regexp(t, `free\s+100\s+20\s+4\s+3\s+0`, out)
+	assert.Regexp(t, `hundred\s+100\s+5\s+unlimited\s+5\s+0\s+4`, out)
+	assert.Regexp(t, `free\s+100\s+20\s+4\s+3\s+0\s+5`, out)
 
 	// The user starts on free and is moved with hopperctl.
 	code, u := a.do("POST", "/v1/admin/users", admin, map[string]any{"email": testkit.UniqueName("q") + "@example.com"})

@@ -30,8 +30,12 @@ type Plan struct {
 	// PriorityBoost is added to a job's asked-for or default priority,
 	// capped at jobs.MaxPriority.
 	PriorityBoost int
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// MaxAttempts bounds the attempts of one job of the plan (asked for,
+	// kind default, or granted by a retry); 0 leaves only the global
+	// limit (jobs.MaxAttemptsLimit).
+	MaxAttempts int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // TableName maps Plan to its table.
@@ -44,10 +48,14 @@ type PlanChanges struct {
 	MaxConcurrent    *int
 	MaxPriority      *int
 	PriorityBoost    *int
+	MaxAttempts      *int
 }
 
 // maxPlanPriority mirrors jobs.MaxPriority (x-max-priority of the queues).
 const maxPlanPriority = 5
+
+// maxPlanAttempts mirrors jobs.MaxAttemptsLimit.
+const maxPlanAttempts = 25
 
 var planNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -78,6 +86,9 @@ func (p Plan) Check() error {
 	if p.PriorityBoost < 0 || p.PriorityBoost > maxPlanPriority {
 		return &PlanFieldError{"priority_boost", fmt.Sprintf("%d out of range 0-%d", p.PriorityBoost, maxPlanPriority)}
 	}
+	if p.MaxAttempts < 0 || p.MaxAttempts > maxPlanAttempts {
+		return &PlanFieldError{"max_attempts", fmt.Sprintf("%d out of range 0 (the global %d) to %d", p.MaxAttempts, maxPlanAttempts, maxPlanAttempts)}
+	}
 	return nil
 }
 
@@ -93,6 +104,7 @@ func (ch PlanChanges) Apply(p Plan) Plan {
 	set(&p.MaxConcurrent, ch.MaxConcurrent)
 	set(&p.MaxPriority, ch.MaxPriority)
 	set(&p.PriorityBoost, ch.PriorityBoost)
+	set(&p.MaxAttempts, ch.MaxAttempts)
 	return p
 }
 
@@ -125,9 +137,9 @@ func (s *Store) CreatePlan(ctx context.Context, p Plan) (Plan, error) {
 	}
 	var out Plan
 	err := s.db.WithContext(ctx).Raw(
-		`INSERT INTO plans (name, jobs_per_hour, documents_per_user, max_concurrent, max_priority, priority_boost)
-		 VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
-		p.Name, p.JobsPerHour, p.DocumentsPerUser, p.MaxConcurrent, p.MaxPriority, p.PriorityBoost,
+		`INSERT INTO plans (name, jobs_per_hour, documents_per_user, max_concurrent, max_priority, priority_boost, max_attempts)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+		p.Name, p.JobsPerHour, p.DocumentsPerUser, p.MaxConcurrent, p.MaxPriority, p.PriorityBoost, p.MaxAttempts,
 	).Scan(&out).Error
 	if pg.Code(err) == pg.UniqueViolation {
 		return Plan{}, fmt.Errorf("create plan %s: %w", p.Name, pg.ErrConflict)
@@ -156,8 +168,8 @@ func (s *Store) UpdatePlan(ctx context.Context, name string, ch PlanChanges) (Pl
 			return err
 		}
 		return tx.Raw(`UPDATE plans SET jobs_per_hour = ?, documents_per_user = ?, max_concurrent = ?,
-			max_priority = ?, priority_boost = ?, updated_at = now() WHERE name = ? RETURNING *`,
-			next.JobsPerHour, next.DocumentsPerUser, next.MaxConcurrent, next.MaxPriority, next.PriorityBoost, name,
+			max_priority = ?, priority_boost = ?, max_attempts = ?, updated_at = now() WHERE name = ? RETURNING *`,
+			next.JobsPerHour, next.DocumentsPerUser, next.MaxConcurrent, next.MaxPriority, next.PriorityBoost, next.MaxAttempts, name,
 		).Scan(&out).Error
 	})
 	var fe *PlanFieldError

@@ -67,6 +67,25 @@ func (s *Store) Unpublished(ctx context.Context, olderThan time.Time, limit int)
 	return out, nil
 }
 
+// Unclaimed returns up to limit queued, admitted jobs confirmed published
+// before publishedBefore and still not claimed, longest published first:
+// jobs whose message may have been lost after the publish (a purged or
+// deleted queue, a lost classic-queue node). The dispatcher publishes
+// them again; a duplicate is dropped by the conditional claim. Marking
+// them published again (MarkPublished) restarts their clock. It changes
+// nothing.
+func (s *Store) Unclaimed(ctx context.Context, publishedBefore time.Time, limit int) ([]Job, error) {
+	limit = batchLimit(limit)
+	var out []Job
+	err := s.db.WithContext(ctx).
+		Where("state = ? AND published_at IS NOT NULL AND NOT held AND published_at < ?", string(jobs.StateQueued), publishedBefore).
+		Order("published_at, id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list unclaimed published jobs: %w", err)
+	}
+	return out, nil
+}
+
 // ReapExpired ends up to limit running attempts whose lease expired
 // before now, their worker presumed dead: the job is retrying again at
 // retryAt(job), failed when its attempts are exhausted, or cancelled when

@@ -16,12 +16,25 @@ import (
 // after the update); the room subquery carries a volatile function and is
 // not flattened, so the room is computed once per owner and queue, before
 // its rows are picked. Placeholder: the total limit.
-const releaseHeldSQL = `WITH pick AS MATERIALIZED (
+//
+// The (owner, queue) pairs with held jobs are found by a loose index scan
+// of jobs_held_idx (one index probe per pair, the recursive CTE), not a
+// DISTINCT over every held row: a flood of 5,000 held jobs made each
+// release read 5,000 index entries, and the dispatcher runs a release
+// every ReleaseEvery while jobs move.
+const releaseHeldSQL = `WITH RECURSIVE g AS (
+	(SELECT owner_id, queue FROM jobs WHERE state = 'queued' AND held
+	 ORDER BY owner_id, queue LIMIT 1)
+	UNION ALL
+	SELECT n.owner_id, n.queue FROM g CROSS JOIN LATERAL (
+		SELECT owner_id, queue FROM jobs
+		WHERE state = 'queued' AND held AND (owner_id, queue) > (g.owner_id, g.queue)
+		ORDER BY owner_id, queue LIMIT 1) n
+), pick AS MATERIALIZED (
 	SELECT p.id
 	FROM (
 		SELECT g.owner_id, g.queue, hopper_fair_room(g.owner_id, g.queue) AS room
-		FROM (SELECT DISTINCT owner_id, queue FROM jobs WHERE state = 'queued' AND held
-		      ORDER BY owner_id, queue) g
+		FROM (SELECT owner_id, queue FROM g ORDER BY owner_id, queue) g
 	) r
 	CROSS JOIN LATERAL (
 		SELECT j.id FROM jobs j

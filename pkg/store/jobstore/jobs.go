@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store/pg"
@@ -26,7 +27,11 @@ const (
 // GetJob returns job id. With ownerID set, another owner's job is
 // pg.ErrNotFound, as if it did not exist; nil means any owner (admins).
 func (s *Store) GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
-	q := s.db.WithContext(ctx).Where("id = ?", id)
+	return s.getJob(ctx, s.db, ownerID, id)
+}
+
+func (s *Store) getJob(ctx context.Context, db *gorm.DB, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
+	q := db.WithContext(ctx).Where("id = ?", id)
 	if ownerID != nil {
 		q = q.Where("owner_id = ?", *ownerID)
 	}

@@ -22,12 +22,22 @@ const QuotaWindow = time.Hour
 const quotaLockSQL = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':quota'), hashtext($1::text))`
 
 // quotaCountedSQL selects the owner's jobs that count against
-// JobsPerHour: those created in the window, except the ones Hopper makes
-// on its own (webhook deliveries, job-finished mails, cron ticks), whose
-// idempotency keys carry these reserved prefixes. Placeholders: owner,
-// window start.
+// JobsPerHour: those created in the window, follow-ups included (a
+// webhook delivery or job-finished mail is a job run for the owner, so
+// it is counted, though never refused: the job it follows was admitted),
+// except cron ticks (key prefix schedule:, the operator's schedules).
+// Placeholders: owner, window start.
 const quotaCountedSQL = `owner_id = $1 AND created_at > $2
-	AND (idempotency_key IS NULL OR idempotency_key !~ '^(webhook|notify|schedule):')`
+	AND (idempotency_key IS NULL OR idempotency_key NOT LIKE 'schedule:%')`
+
+// quotaChargesSQL selects the owner's other work in the window: manual
+// retries (quota_charges, migration 00017). Placeholders as above.
+const quotaChargesSQL = `owner_id = $1 AND charged_at > $2`
+
+// quotaTimesSQL is when each counted unit entered the window, for the
+// Retry-After of a refusal. Placeholders: owner, window start.
+const quotaTimesSQL = `SELECT created_at AS at FROM jobs WHERE ` + quotaCountedSQL + `
+	UNION ALL SELECT charged_at FROM quota_charges WHERE ` + quotaChargesSQL
 
 // ReservedKeyPrefixes are the idempotency key prefixes of jobs Hopper
 // creates itself; a client may not use them (they would escape the quota).
@@ -42,12 +52,13 @@ func LockQuota(ctx context.Context, tx pg.Querier, owner uuid.UUID) error {
 	return nil
 }
 
-// jobsWindow counts the owner's jobs in the window ending at now and,
-// when n more would not fit in perHour, how long until they would: the
-// time the k-th oldest job in the window leaves it, k = used+n-perHour.
+// jobsWindow counts the owner's jobs and retries in the window ending at
+// now and, when n more would not fit in perHour, how long until they
+// would: the time the k-th oldest of them leaves it, k = used+n-perHour.
 func jobsWindow(ctx context.Context, q pg.Querier, owner uuid.UUID, perHour, n int, now time.Time) (used int, retry time.Duration, err error) {
 	since := now.Add(-QuotaWindow)
-	if err := queryRow(ctx, q, `SELECT count(*) FROM jobs WHERE `+quotaCountedSQL, []any{owner, since}, &used); err != nil {
+	if err := queryRow(ctx, q, `SELECT (SELECT count(*) FROM jobs WHERE `+quotaCountedSQL+`)
+		+ (SELECT count(*) FROM quota_charges WHERE `+quotaChargesSQL+`)`, []any{owner, since}, &used); err != nil {
 		return 0, 0, fmt.Errorf("count jobs in quota window: %w", err)
 	}
 	if perHour <= 0 || used+n <= perHour || n > perHour {
@@ -55,8 +66,8 @@ func jobsWindow(ctx context.Context, q pg.Querier, owner uuid.UUID, perHour, n i
 	}
 	k := used + n - perHour
 	var at time.Time
-	if err := queryRow(ctx, q, `SELECT created_at FROM jobs WHERE `+quotaCountedSQL+
-		` ORDER BY created_at OFFSET $3 LIMIT 1`, []any{owner, since, k - 1}, &at); err != nil {
+	if err := queryRow(ctx, q, `SELECT at FROM (`+quotaTimesSQL+`) w ORDER BY at OFFSET $3 LIMIT 1`,
+		[]any{owner, since, k - 1}, &at); err != nil {
 		return 0, 0, fmt.Errorf("oldest job in quota window: %w", err)
 	}
 	retry = at.Add(QuotaWindow).Sub(now)

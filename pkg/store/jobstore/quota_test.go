@@ -38,9 +38,10 @@ func TestJobsPerHourSlidingWindow(t *testing.T) {
 		_, _, err := storetest.CreateJob(ctx, s, storetest.LimitedJob(t, u.ID, 5), now)
 		require.NoError(t, err)
 	}
-	// Jobs Hopper creates itself do not count, nor do other owners'.
+	// Cron ticks (the operator's schedules) do not count, nor do other
+	// owners' jobs. (Follow-ups, webhook: and notify:, do: issue 18.)
 	sys := storetest.LimitedJob(t, u.ID, 0)
-	sys.IdempotencyKey = "webhook:x:1:succeeded"
+	sys.IdempotencyKey = "schedule:x:2026-01-01T00:00:00Z"
 	_, _, err := storetest.CreateJob(ctx, s, sys, now)
 	require.NoError(t, err)
 	storetest.Job(t, s, storetest.User(t, s).ID)

@@ -3,8 +3,10 @@ package jobstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store/pg"
@@ -17,14 +19,65 @@ import (
 // attempt can never match the new one. A job in any other state is
 // pg.ErrConflict; a missing or other owner's job is pg.ErrNotFound.
 func (s *Store) Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (Job, error) {
-	j, ok, err := retryTransition(ownerID, id, extraAttempts).runOne(ctx, s.db)
+	return s.retry(ctx, s.db, ownerID, id, extraAttempts)
+}
+
+// RetryCharged is Retry for a user on a plan with a jobs-per-hour quota
+// (perHour > 0): a manual retry is work like a submit, so it counts
+// against the quota (a quota_charges row) and is refused with a
+// *pg.QuotaError when the owner's sliding hour is full. Under the owner's
+// quota lock, as Enqueue: the check, the retry and the charge commit
+// together. perHour 0 is Retry.
+func (s *Store) RetryCharged(ctx context.Context, owner uuid.UUID, id uuid.UUID, extraAttempts, perHour int, now time.Time) (Job, error) {
+	if perHour <= 0 {
+		return s.Retry(ctx, &owner, id, extraAttempts)
+	}
+	var out Job
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Statement.ConnPool
+		if err := LockQuota(ctx, q, owner); err != nil {
+			return err
+		}
+		// The retry first, so a job that is not the owner's or not
+		// retryable answers that whatever the quota; it rolls back if the
+		// hour is full.
+		var err error
+		if out, err = s.retry(ctx, tx, &owner, id, extraAttempts); err != nil {
+			return err
+		}
+		used, retry, err := jobsWindow(ctx, q, owner, perHour, 1, now)
+		if err != nil {
+			return err
+		}
+		if used+1 > perHour {
+			return &pg.QuotaError{Limit: pg.LimitJobsPerHour, Max: perHour, Used: used, Requested: 1, RetryAfter: retry}
+		}
+		// The charge, and the owner's charges the window has left behind.
+		if _, err := q.ExecContext(ctx, `DELETE FROM quota_charges WHERE owner_id = $1 AND charged_at <= $2`,
+			owner, now.Add(-QuotaWindow)); err != nil {
+			return fmt.Errorf("drop old quota charges: %w", err)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO quota_charges (owner_id, job_id, charged_at) VALUES ($1, $2, $3)`,
+			owner, id, now); err != nil {
+			return fmt.Errorf("charge retry: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	return out, nil
+}
+
+func (s *Store) retry(ctx context.Context, db *gorm.DB, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (Job, error) {
+	j, ok, err := retryTransition(ownerID, id, extraAttempts).runOne(ctx, db)
 	if err != nil {
 		return Job{}, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	if ok {
 		return j, nil
 	}
-	cur, err := s.GetJob(ctx, ownerID, id)
+	cur, err := s.getJob(ctx, db, ownerID, id)
 	if err != nil {
 		return Job{}, fmt.Errorf("retry: %w", err)
 	}

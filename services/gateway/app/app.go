@@ -121,7 +121,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	disp, err := dispatch.New(dispatch.Options{
 		Store: st, Publisher: pub, Registry: kinds, Logger: log,
 		LockKey: cfg.AMQPPrefix, Interval: cfg.DispatchInterval, Metrics: m,
-		Wake: jobChanges, FollowUps: followUps(st),
+		RepublishAfter: republishAfter(cfg.RepublishAfter),
+		Wake:           jobChanges, FollowUps: followUps(st),
 	})
 	if err != nil {
 		return err
@@ -184,4 +185,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// republishAfter maps HOPPER_REPUBLISH_AFTER (0: never) to the
+// dispatcher's option (negative: never).
+func republishAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

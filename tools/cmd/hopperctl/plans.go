@@ -10,7 +10,7 @@ import (
 )
 
 const plansUsage = "usage: hopperctl plans list | create <name> [limit flags] | update <name> [limit flags] | delete <name>\n" +
-	"limit flags: -jobs-per-hour N -documents N -max-concurrent N -max-priority 0-5 -boost 0-5 (0 = unlimited for the first three)"
+	"limit flags: -jobs-per-hour N -documents N -max-concurrent N -max-priority 0-5 -boost 0-5 -max-attempts 0-25 (0 = unlimited for the first three, the global 25 for attempts)"
 
 // plan is the API's plan view.
 type plan struct {
@@ -20,6 +20,7 @@ type plan struct {
 	MaxConcurrent    int    `json:"max_concurrent"`
 	MaxPriority      int    `json:"max_priority"`
 	PriorityBoost    int    `json:"priority_boost"`
+	MaxAttempts      int    `json:"max_attempts"`
 }
 
 // plans manages plans (admin).
@@ -53,6 +54,7 @@ func (c *cli) plans(ctx context.Context, args []string) error {
 		intFlag("max-concurrent", "max_concurrent", "running jobs per user per queue (0 = unlimited)")
 		intFlag("max-priority", "max_priority", "highest priority a caller may ask for (0-5)")
 		intFlag("boost", "priority_boost", "added to every job's priority (0-5)")
+		intFlag("max-attempts", "max_attempts", "attempts one job may run, retries included (0 = the global 25)")
 		name, err := parseWithArg(fs, rest, "plans "+sub+" <name> [limit flags]")
 		if err != nil {
 			return err
@@ -99,10 +101,14 @@ func (c *cli) printPlans(plans []plan) error {
 		return fmt.Sprint(n)
 	}
 	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tJOBS/HOUR\tDOCUMENTS\tMAX CONCURRENT\tMAX PRIORITY\tBOOST")
+	fmt.Fprintln(w, "NAME\tJOBS/HOUR\tDOCUMENTS\tMAX CONCURRENT\tMAX PRIORITY\tBOOST\tMAX ATTEMPTS")
 	for _, p := range plans {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Name, unlimited(p.JobsPerHour), unlimited(p.DocumentsPerUser),
-			unlimited(p.MaxConcurrent), p.MaxPriority, p.PriorityBoost)
+		attempts := fmt.Sprint(p.MaxAttempts)
+		if p.MaxAttempts == 0 {
+			attempts = "25"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", p.Name, unlimited(p.JobsPerHour), unlimited(p.DocumentsPerUser),
+			unlimited(p.MaxConcurrent), p.MaxPriority, p.PriorityBoost, attempts)
 	}
 	return w.Flush()
 }

@@ -47,7 +47,7 @@ func (a *API) submitBatch(c *gin.Context) {
 	for i, r := range req.Jobs {
 		spec, err := a.validate(c.Request.Context(), r)
 		if err == nil {
-			err = applyPlan(&spec, r.Priority, plan)
+			err = applyPlan(&spec, r.Priority, r.MaxAttempts != nil, plan)
 		}
 		if err != nil {
 			a.batchValidationError(c, i, err)

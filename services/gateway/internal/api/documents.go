@@ -65,7 +65,7 @@ func (a *API) uploadDocument(c *gin.Context) {
 		if err != nil {
 			return jobstore.NewJob{}, err
 		}
-		if err := applyPlan(&spec, nil, plan); err != nil {
+		if err := applyPlan(&spec, nil, false, plan); err != nil {
 			return jobstore.NewJob{}, err
 		}
 		return jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}, nil

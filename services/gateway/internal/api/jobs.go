@@ -61,7 +61,7 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 	spec, err := a.validate(c.Request.Context(), req)
 	if err == nil {
-		err = applyPlan(&spec, req.Priority, plan)
+		err = applyPlan(&spec, req.Priority, req.MaxAttempts != nil, plan)
 	}
 	if err != nil {
 		a.validationError(c, err)
@@ -306,7 +306,11 @@ func (a *API) signalCancel(ctx context.Context, job jobstore.Job) {
 }
 
 // retryJob re-runs a failed or cancelled job with the kind's attempt
-// budget, and publishes it at once.
+// budget, bounded by the owner's plan (max_attempts), and publishes it at
+// once. A user's retry is work like a submit: it counts against the
+// plan's jobs per hour and is refused (429) when the hour is full. An
+// admin's retries (the token, or a user with the admin role) are the
+// operator's: neither charged nor bounded by the owner's plan.
 func (a *API) retryJob(c *gin.Context) {
 	job, ok := a.loadJob(c)
 	if !ok {
@@ -316,7 +320,22 @@ func (a *API) retryJob(c *gin.Context) {
 	if k, found := a.opts.Registry.Lookup(job.Kind); found {
 		budget = k.MaxAttempts
 	}
-	retried, err := a.db.jobs.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
+	p := currentPrincipal(c)
+	var retried jobstore.Job
+	var err error
+	if p.isAdmin() {
+		retried, err = a.db.jobs.Retry(c.Request.Context(), nil, job.ID, budget)
+	} else {
+		plan, ok := a.callerPlan(c, p)
+		if !ok {
+			return
+		}
+		budget, _ = jobs.PlanAttempts(budget, false, plan.Name, plan.MaxAttempts)
+		retried, err = a.db.jobs.RetryCharged(c.Request.Context(), p.User.ID, job.ID, budget, plan.JobsPerHour, a.opts.Now())
+		if a.quotaError(c, plan, err) {
+			return
+		}
+	}
 	switch {
 	case errors.Is(err, pg.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)

@@ -103,7 +103,7 @@ func (a *API) uploadTranscription(c *gin.Context) {
 	priority := formPriority(c.PostForm("priority"))
 	spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindChatTranscribe, Payload: payload, Priority: priority})
 	if err == nil {
-		err = applyPlan(&spec, priority, plan)
+		err = applyPlan(&spec, priority, false, plan)
 	}
 	if err != nil {
 		a.validationError(c, err)

@@ -91,16 +91,21 @@ func (a *API) callerPlan(c *gin.Context, p principal) (accounts.Plan, bool) {
 	return plan, true
 }
 
-// applyPlan bounds and boosts spec's priority by plan; asked is the raw
-// priority of the request (empty or null: the kind's default).
-func applyPlan(spec *jobs.Spec, asked []byte, plan accounts.Plan) error {
+// applyPlan bounds and boosts spec's priority by plan and bounds its
+// attempts; asked is the raw priority of the request (empty or null: the
+// kind's default), attemptsAsked whether the request named max_attempts.
+func applyPlan(spec *jobs.Spec, asked []byte, attemptsAsked bool, plan accounts.Plan) error {
 	asked = bytes.TrimSpace(asked)
 	named := len(asked) > 0 && !bytes.Equal(asked, []byte("null"))
 	p, err := jobs.PlanPriority(spec.Priority, named, plan.Name, plan.MaxPriority, plan.PriorityBoost)
 	if err != nil {
 		return err
 	}
-	spec.Priority = p
+	n, err := jobs.PlanAttempts(spec.MaxAttempts, attemptsAsked, plan.Name, plan.MaxAttempts)
+	if err != nil {
+		return err
+	}
+	spec.Priority, spec.MaxAttempts = p, n
 	return nil
 }
 
@@ -161,7 +166,7 @@ func (a *API) documentsLimit(plan accounts.Plan) int {
 func planView(p accounts.Plan) gin.H {
 	return gin.H{"name": p.Name, "jobs_per_hour": p.JobsPerHour, "documents_per_user": p.DocumentsPerUser,
 		"max_concurrent": p.MaxConcurrent, "max_priority": p.MaxPriority, "priority_boost": p.PriorityBoost,
-		"created_at": rfc3339(&p.CreatedAt), "updated_at": rfc3339(&p.UpdatedAt)}
+		"max_attempts": p.MaxAttempts, "created_at": rfc3339(&p.CreatedAt), "updated_at": rfc3339(&p.UpdatedAt)}
 }
 
 func (a *API) listPlans(c *gin.Context) {
@@ -187,11 +192,13 @@ type planRequest struct {
 	MaxConcurrent    *int   `json:"max_concurrent"`
 	MaxPriority      *int   `json:"max_priority"`
 	PriorityBoost    *int   `json:"priority_boost"`
+	MaxAttempts      *int   `json:"max_attempts"`
 }
 
 func (r planRequest) changes() accounts.PlanChanges {
 	return accounts.PlanChanges{JobsPerHour: r.JobsPerHour, DocumentsPerUser: r.DocumentsPerUser,
-		MaxConcurrent: r.MaxConcurrent, MaxPriority: r.MaxPriority, PriorityBoost: r.PriorityBoost}
+		MaxConcurrent: r.MaxConcurrent, MaxPriority: r.MaxPriority, PriorityBoost: r.PriorityBoost,
+		MaxAttempts: r.MaxAttempts}
 }
 
 // planFieldError answers a *accounts.PlanFieldError with 422.
@@ -205,7 +212,8 @@ func planFieldError(c *gin.Context, err error) bool {
 }
 
 // createPlan adds a plan. Omitted limits take the defaults: unlimited
-// jobs, documents and concurrency, max priority normal, no boost.
+// jobs, documents, concurrency and attempts (the global 25), max priority
+// normal, no boost.
 func (a *API) createPlan(c *gin.Context) {
 	var req planRequest
 	if !a.decodeJSON(c, &req) {
@@ -358,6 +366,7 @@ func (a *API) myLimits(c *gin.Context) {
 			"jobs_per_hour":      jobsLimit,
 			"documents_per_user": docs,
 			"max_concurrent":     gin.H{"max": plan.MaxConcurrent, "running_by_queue": u.Running},
+			"max_attempts":       plan.MaxAttempts,
 		},
 		"priority": gin.H{"max_priority": plan.MaxPriority, "priority_boost": plan.PriorityBoost},
 		"note":     "0 as max means unlimited",

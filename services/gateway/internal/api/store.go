@@ -30,6 +30,7 @@ type JobStore interface {
 	ListJobs(ctx context.Context, f jobstore.ListFilter) ([]jobstore.Job, string, error)
 	Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
 	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (jobstore.Job, error)
+	RetryCharged(ctx context.Context, owner uuid.UUID, id uuid.UUID, extraAttempts, perHour int, now time.Time) (jobstore.Job, error)
 	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]content.ArtifactInfo, error)
 	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
 }
