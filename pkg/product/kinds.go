@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/schedule"
+	"go.uber.org/zap"
 )
 
 // The product's kinds (KindEmail, KindDocumentEmbed, KindChatImage and
@@ -144,4 +146,22 @@ func DefaultSchedules() []schedule.Default {
 		{Name: "cleanup", Spec: "0 2 * * *", Timezone: "UTC", Kind: KindCleanup, Payload: json.RawMessage(`{}`)},
 		{Name: "retention", Spec: "@hourly", Timezone: "UTC", Kind: KindCleanup, Payload: json.RawMessage(`{"scope":"retention"}`)},
 	}
+}
+
+// NewWorker builds service's worker on the SDK with a handler for each of
+// the service's kinds, as a user's service registers its own: a kind
+// without a handler in handlers makes Run fail at once.
+func NewWorker(cfg config.Config, log *zap.Logger, service string, handlers map[string]hopper.HandlerFunc) (*hopper.Worker, error) {
+	kinds, err := Kinds(service)
+	if err != nil {
+		return nil, err
+	}
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kinds {
+		w.HandleKind(k, handlers[k.Name])
+	}
+	return w, nil
 }

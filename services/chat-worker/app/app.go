@@ -47,24 +47,17 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	}
 	defer st.Close()
 	lim.Bind(st)
-	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
-	if err != nil {
-		return err
-	}
-	kinds, err := product.Kinds(product.ChatWorker)
-	if err != nil {
-		return err
-	}
 	docs := retriever{store: st, embed: qemb, log: log}
 	handlers := map[string]hopper.HandlerFunc{
-		product.KindQAAsk:          (&answerer{store: st, llm: llm, docs: docs}).handle,
+		product.KindQAAsk:          (&answerer{llm: llm, docs: docs}).handle,
 		product.KindChatImage:      newImageGenerator(settings.Providers.Images, lim, st, log),
 		product.KindChatTranscribe: newTranscriber(settings.Providers.STT, lim, st, log),
 		product.KindChatMessage:    (&chatter{docs: docs, llm: llm}).handle,
 		product.KindChatSearch:     search,
 	}
-	for _, k := range kinds {
-		w.HandleKind(k, handlers[k.Name])
+	w, err := product.NewWorker(cfg, log, product.ChatWorker, handlers)
+	if err != nil {
+		return err
 	}
 	return w.Run(ctx)
 }

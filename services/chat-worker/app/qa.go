@@ -16,9 +16,8 @@ import (
 // answerer runs qa.ask: retrieve the owner's best-matching chunks and
 // answer with citations.
 type answerer struct {
-	store chunkSearcher
-	llm   *providers.ChatClient // nil: answer extractively
-	docs  retriever             // hybrid with embeddings configured, else full text
+	llm  *providers.ChatClient // nil: answer extractively
+	docs retriever             // hybrid with embeddings configured, else full text
 }
 
 // Citation points at the chunk a part of the answer comes from.

@@ -42,20 +42,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	}
 	defer st.Close()
 	lim.Bind(st)
-	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
-	if err != nil {
-		return err
-	}
-	kinds, err := product.Kinds(product.DocumentWorker)
-	if err != nil {
-		return err
-	}
 	handlers := map[string]hopper.HandlerFunc{
 		product.KindDocumentIngest: (&ingester{store: st, extractor: ex, embed: emb.client, log: log}).handle,
 		product.KindDocumentEmbed:  (&reembedder{store: st, embedding: emb, log: log}).handle,
 	}
-	for _, k := range kinds {
-		w.HandleKind(k, handlers[k.Name])
+	w, err := product.NewWorker(cfg, log, product.DocumentWorker, handlers)
+	if err != nil {
+		return err
 	}
 	return w.Run(ctx)
 }

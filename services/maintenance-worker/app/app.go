@@ -45,22 +45,15 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	}
 	defer st.Close()
 	wh.store, em.store = st, st
-	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: &cfg, Logger: log})
-	if err != nil {
-		return err
-	}
-	kinds, err := product.Kinds(product.MaintenanceWorker)
-	if err != nil {
-		return err
-	}
 	handlers := map[string]hopper.HandlerFunc{
 		product.KindWebhook: wh.handle,
 		product.KindEmail:   em.handle,
 		product.KindCleanup: (&cleaner{store: st, retention: settings.Retention, log: log}).handle,
 		product.KindReport:  (&reporter{store: st}).handle,
 	}
-	for _, k := range kinds {
-		w.HandleKind(k, handlers[k.Name])
+	w, err := product.NewWorker(cfg, log, product.MaintenanceWorker, handlers)
+	if err != nil {
+		return err
 	}
 	for _, d := range product.DefaultSchedules() {
 		w.Schedule(hopper.Schedule{Name: d.Name, Spec: d.Spec, Timezone: d.Timezone, Kind: d.Kind, Payload: d.Payload})
