@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
 	"github.com/hopperq/hopper/pkg/product"
@@ -100,6 +101,26 @@ func (s *emailSender) handle(ctx context.Context, job *hopper.RawJob) (any, erro
 	return emailResult{To: m.To, Subject: m.Subject, MessageID: messageID, Template: p.Template, JobID: p.JobID}, nil
 }
 
+// checkRecipients refuses a notice to anyone but owner's own address. The
+// gateway refuses such a notify_email at submit; this holds for a notice
+// created before it did, or by any other path, since the mail leaves from
+// the operator's address.
+func (s *emailSender) checkRecipients(ctx context.Context, owner uuid.UUID, to []string) error {
+	u, err := s.store.GetUser(ctx, owner)
+	if errors.Is(err, store.ErrNotFound) {
+		return hopper.Permanentf("owner %s not found", owner)
+	}
+	if err != nil {
+		return fmt.Errorf("load owner %s: %w", owner, err)
+	}
+	for _, addr := range to {
+		if !jobs.SameAddress(addr, u.Email) {
+			return hopper.Permanentf("%s is not the job owner's address: a job-finished notice goes only to its owner", addr)
+		}
+	}
+	return nil
+}
+
 // render builds the job-finished notice of p.JobID, which must be one of
 // the mail job's owner's finished jobs.
 func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.EmailPayload) (mail.Message, error) {
@@ -117,6 +138,9 @@ func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.
 	}
 	if !target.State.Terminal() {
 		return mail.Message{}, hopper.Permanentf("job %s has not finished (it is %s)", id, target.State)
+	}
+	if err := s.checkRecipients(ctx, owner, p.To); err != nil {
+		return mail.Message{}, err
 	}
 	n := mail.JobNotice{JobID: target.ID.String(), Kind: target.Kind, State: string(target.State),
 		Error: target.Error, Result: string(target.Result)}

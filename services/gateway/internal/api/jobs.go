@@ -38,6 +38,10 @@ func (a *API) submitJob(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
+	if r := a.kindRefusal(c.Request.Context(), p, req.Kind); r != nil {
+		r.answer(c, -1)
+		return
+	}
 	a.submit(c, p, req)
 }
 
@@ -78,8 +82,26 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
+	refused, err := a.followUpRefusal(ctx, p, spec)
+	if err != nil {
+		a.internalError(c, "check follow-ups", err)
+		return
+	}
+	if refused != nil {
+		refused.answer(c, -1)
+		return
+	}
+	var mails []int64
+	if spec.NotifyEmail != "" {
+		if mails, ok = a.takeMails(c, p, 1, false); !ok {
+			return
+		}
+	}
 	job, created, err := a.opts.Store.CreateJob(ctx, store.NewJob{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
 		JobsPerHour: plan.JobsPerHour}, a.opts.Now())
+	if err != nil || !created {
+		a.returnMails(ctx, mails) // no new job, no new mail
+	}
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -345,7 +367,18 @@ func (a *API) retryJob(c *gin.Context) {
 	if k, found := a.opts.Registry.Lookup(job.Kind); found {
 		budget = k.MaxAttempts
 	}
+	// A retried job that asked for mail mails again when it ends: that
+	// mail counts against its owner's rate like a new job's.
+	var mails []int64
+	if p := currentPrincipal(c); job.NotifyEmail != "" && p.User != nil && p.User.ID == job.OwnerID {
+		if mails, ok = a.takeMails(c, p, 1, false); !ok {
+			return
+		}
+	}
 	retried, err := a.opts.Store.Retry(c.Request.Context(), currentPrincipal(c).ownerScope(), job.ID, budget)
+	if err != nil {
+		a.returnMails(c.Request.Context(), mails)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
