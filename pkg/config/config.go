@@ -70,6 +70,11 @@ type Config struct {
 	// (http://user:pass@host:15672) the gateway reads queue figures from;
 	// unset, it reads what AMQP tells.
 	RabbitMQManagementURL string
+	// SystemKinds lets clients submit system.noop and system.sleep
+	// (HOPPER_SYSTEM_KINDS; default on in dev only). They are test aids:
+	// system.sleep holds a worker slot for up to an hour, so a deployment
+	// that serves strangers keeps them off.
+	SystemKinds bool
 }
 
 type serviceDefaults struct {
@@ -123,6 +128,7 @@ func Load(service string, getenv Getenv) (Config, error) {
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 	}
+	c.SystemKinds = r.boolean("HOPPER_SYSTEM_KINDS", c.Env == "dev")
 	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
 	if r.err != nil {
 		return Config{}, r.err
@@ -465,6 +471,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("dispatch_interval", c.DispatchInterval),
 		zap.Duration("republish_after", c.RepublishAfter),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
+		zap.Bool("system_kinds", c.SystemKinds),
 	}
 }
 

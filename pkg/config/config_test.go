@@ -65,6 +65,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"HOPPER_DISPATCH_INTERVAL", "1ns"},
 		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "amqp://guest:guest@127.0.0.1:15672"},
 		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "127.0.0.1:15672"},
+		{"HOPPER_SYSTEM_KINDS", "sure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -74,6 +75,22 @@ func TestLoadRejectsBadValues(t *testing.T) {
 			assert.True(t, strings.HasPrefix(msg, tt.key+":"), "error names the variable: %q", msg)
 			assert.NotContains(t, msg, "\n", "one line")
 		})
+	}
+}
+
+// TestSystemKinds: system.* are submittable in dev unless turned off,
+// and outside dev only when turned on.
+func TestSystemKinds(t *testing.T) {
+	for _, tc := range []struct {
+		env, setting string
+		want         bool
+	}{
+		{"", "", true}, {"dev", "", true}, {"dev", "false", false},
+		{"stage", "", false}, {"prod", "", false}, {"prod", "true", true},
+	} {
+		c, err := config.Load(config.Gateway, env(map[string]string{"HOPPER_ENV": tc.env, "HOPPER_SYSTEM_KINDS": tc.setting}))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.SystemKinds, "HOPPER_ENV=%q HOPPER_SYSTEM_KINDS=%q", tc.env, tc.setting)
 	}
 }
 

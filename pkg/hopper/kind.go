@@ -24,6 +24,22 @@ const (
 	PriorityHigh   = jobs.PriorityHigh
 )
 
+// Visibility says who may submit a kind's jobs through the API.
+type Visibility = jobs.Visibility
+
+// The visibilities of a kind.
+const (
+	// VisibilityPublic: any user may submit it (the default).
+	VisibilityPublic = jobs.VisibilityPublic
+	// VisibilityAdmin: only users with the admin role may submit it; jobs
+	// the platform creates (schedules, follow-ups) need no role.
+	VisibilityAdmin = jobs.VisibilityAdmin
+	// VisibilityInternal: no client may submit it (403); only the platform
+	// creates its jobs — a schedule, a follow-up, a gateway route, or a
+	// service's own transactional enqueue (EnqueueTx).
+	VisibilityInternal = jobs.VisibilityInternal
+)
+
 // Defaults of a KindSpec's unset fields.
 const (
 	DefaultMaxAttempts = 3
@@ -65,6 +81,11 @@ type KindSpec struct {
 	// Version names this definition; default: a hash of it. The catalogue
 	// keeps the definition of the last worker to start with a new version.
 	Version string
+	// Visibility says who may submit the kind through the API: public
+	// (default), admin or internal. Hide a kind that acts beyond its
+	// submitter's own data (a sweep over every tenant) or that only makes
+	// sense as part of a flow the platform drives.
+	Visibility Visibility
 }
 
 // Args is a payload type that names its kind, so Handle needs no
@@ -96,7 +117,7 @@ func (s KindSpec) kind(service string) (jobs.Kind, error) {
 	}
 	k := jobs.Kind{Name: s.Name, Queue: s.Queue, DefaultPriority: s.DefaultPriority, MaxAttempts: s.MaxAttempts,
 		Timeout: s.Timeout, MaxTimeout: s.MaxTimeout, BackoffBase: s.BackoffBase, BackoffCap: s.BackoffCap,
-		Service: service, Description: s.Description, Schema: s.Schema, Version: s.Version}
+		Service: service, Description: s.Description, Schema: s.Schema, Version: s.Version, Visibility: s.Visibility}
 	if err := k.Check(); err != nil {
 		return jobs.Kind{}, err
 	}
@@ -113,10 +134,16 @@ func (s KindSpec) kind(service string) (jobs.Kind, error) {
 	return k, nil
 }
 
-// version hashes everything the catalogue stores of k.
+// version hashes everything the catalogue stores of k. A public kind
+// hashes as it did before kinds had a visibility, so upgrading does not
+// change every published version.
 func version(k jobs.Kind) string {
-	b, _ := json.Marshal([]any{k.Name, k.Queue, k.Service, k.Description, k.DefaultPriority, k.MaxAttempts,
-		k.Timeout, k.MaxTimeout, k.BackoffBase, k.BackoffCap, k.Schema})
+	fields := []any{k.Name, k.Queue, k.Service, k.Description, k.DefaultPriority, k.MaxAttempts,
+		k.Timeout, k.MaxTimeout, k.BackoffBase, k.BackoffCap, k.Schema}
+	if k.Visibility != jobs.VisibilityPublic {
+		fields = append(fields, k.Visibility)
+	}
+	b, _ := json.Marshal(fields)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }

@@ -235,3 +235,11 @@ func TestParseWebhookURL(t *testing.T) {
 		})
 	}
 }
+
+func TestSameAddress(t *testing.T) {
+	assert.True(t, jobs.SameAddress("ada@example.com", "ada@example.com"))
+	assert.True(t, jobs.SameAddress("Ada Lovelace <Ada@Example.com>", "ada@example.com"))
+	assert.False(t, jobs.SameAddress("ada@example.com", "bob@example.com"))
+	assert.False(t, jobs.SameAddress("ada@example.com", "ada@example.com.evil"))
+	assert.False(t, jobs.SameAddress("not an address", "not an address"))
+}

@@ -28,6 +28,46 @@ type Kind struct {
 	Description string          // one line for people
 	Schema      json.RawMessage // the payload's JSON Schema; nil: any object
 	Version     string          // changes whenever the definition does
+
+	// Visibility says who may submit the kind through the API: anyone
+	// (public, the default), admins only, or no client at all (internal:
+	// only the platform creates its jobs — follow-ups, schedules, the
+	// gateway's own routes).
+	Visibility Visibility
+}
+
+// Visibility says who may submit a kind's jobs through the API.
+type Visibility string
+
+// The visibilities; the zero value is public.
+const (
+	VisibilityPublic   Visibility = "public"
+	VisibilityAdmin    Visibility = "admin"
+	VisibilityInternal Visibility = "internal"
+)
+
+// ParseVisibility accepts "", public, admin and internal ("" is public).
+func ParseVisibility(s string) (Visibility, error) {
+	switch v := Visibility(s); v {
+	case "", VisibilityPublic:
+		return VisibilityPublic, nil
+	case VisibilityAdmin, VisibilityInternal:
+		return v, nil
+	}
+	return "", fmt.Errorf("visibility %q is not public, admin or internal", s)
+}
+
+// Submittable reports whether a client may submit a kind of visibility v
+// through the API, as an admin or not. Internal kinds are never
+// submittable: the platform creates their jobs itself.
+func (v Visibility) Submittable(admin bool) bool {
+	switch v {
+	case "", VisibilityPublic:
+		return true
+	case VisibilityAdmin:
+		return admin
+	}
+	return false
 }
 
 // Catalog is where the kinds a deployment accepts are looked up: a fixed
@@ -54,6 +94,11 @@ func (k *Kind) Check() error {
 	case k.DefaultPriority > MaxPriority:
 		return fmt.Errorf("kind %s: default priority %d above %d", k.Name, k.DefaultPriority, MaxPriority)
 	}
+	v, err := ParseVisibility(string(k.Visibility))
+	if err != nil {
+		return fmt.Errorf("kind %s: %w", k.Name, err)
+	}
+	k.Visibility = v
 	if k.MaxTimeout < k.Timeout {
 		k.MaxTimeout = k.Timeout
 	}

@@ -36,3 +36,20 @@ func normalizeNotifyEmail(s string) (string, error) {
 	}
 	return a.Address, nil
 }
+
+// SameAddress reports whether a and b name one mailbox: their bare
+// addresses (display names dropped) equal but for case. Local parts are
+// case-sensitive by the letter of RFC 5321 and case-blind in practice;
+// mail only ever goes to an address already proven, so the lenient
+// reading lets "Ada@Example.com" match "ada@example.com" and nothing else.
+func SameAddress(a, b string) bool {
+	pa, err := mail.ParseAddress(a)
+	if err != nil {
+		return false
+	}
+	pb, err := mail.ParseAddress(b)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(pa.Address, pb.Address)
+}

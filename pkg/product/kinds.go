@@ -32,6 +32,14 @@ const (
 
 // kindDef is a product kind: its definition and the Go type its schema
 // is derived from (or a schema of its own).
+//
+// Visibility: a kind whose jobs only a gateway route or a follow-up can
+// make sense of is internal (document.ingest needs its upload,
+// chat.transcribe its recording, maintenance.webhook is the delivery of
+// a finished job's own webhook); one that acts beyond its submitter's
+// data or speaks for the operator is admin (maintenance.cleanup sweeps
+// every tenant, maintenance.email mails anyone from the operator's
+// address — users get mail through notify_email, to their own address).
 type kindDef struct {
 	spec    hopper.KindSpec
 	service string
@@ -54,7 +62,8 @@ var defs = []kindDef{
 		Timeout: 10 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute}},
 	{service: ChatWorker, schema: derived[TranscribePayload](), spec: hopper.KindSpec{Name: KindChatTranscribe, Queue: "chat",
 		Description: "transcribe a recording (upload it with POST /v1/chat/transcribe)", DefaultPriority: hopper.PriorityHigh,
-		MaxAttempts: 3, Timeout: 10 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute}},
+		Visibility: hopper.VisibilityInternal, MaxAttempts: 3, Timeout: 10 * time.Minute, MaxTimeout: 30 * time.Minute,
+		BackoffBase: 2 * time.Second, BackoffCap: time.Minute}},
 	{service: ChatWorker, schema: derived[SearchPayload](), spec: hopper.KindSpec{Name: KindChatSearch, Queue: "chat",
 		Description: "search the web", DefaultPriority: hopper.PriorityHigh, MaxAttempts: 3,
 		Timeout: time.Minute, MaxTimeout: 5 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second}},
@@ -62,20 +71,23 @@ var defs = []kindDef{
 		Description: "answer a question over the user's documents, with citations", DefaultPriority: hopper.PriorityNormal,
 		MaxAttempts: 3, Timeout: 2 * time.Minute, MaxTimeout: 10 * time.Minute, BackoffBase: time.Second, BackoffCap: 30 * time.Second}},
 	{service: DocumentWorker, schema: derived[IngestPayload](), spec: hopper.KindSpec{Name: KindDocumentIngest, Queue: "document",
-		Description:     "extract, chunk and index an uploaded document (upload it with POST /v1/documents)",
-		DefaultPriority: hopper.PriorityNormal, MaxAttempts: 3, Timeout: 5 * time.Minute, MaxTimeout: 30 * time.Minute,
-		BackoffBase: 2 * time.Second, BackoffCap: time.Minute}},
+		Description: "extract, chunk and index an uploaded document (upload it with POST /v1/documents)",
+		Visibility:  hopper.VisibilityInternal, DefaultPriority: hopper.PriorityNormal, MaxAttempts: 3,
+		Timeout: 5 * time.Minute, MaxTimeout: 30 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: time.Minute}},
 	{service: DocumentWorker, schema: derived[EmbedPayload](), spec: hopper.KindSpec{Name: KindDocumentEmbed, Queue: "document",
 		Description: "(re)compute the embeddings of the user's documents", DefaultPriority: hopper.PriorityLow, MaxAttempts: 3,
 		Timeout: 15 * time.Minute, MaxTimeout: time.Hour, BackoffBase: 5 * time.Second, BackoffCap: 5 * time.Minute}},
 	{service: MaintenanceWorker, schema: derived[WebhookPayload](), spec: hopper.KindSpec{Name: KindWebhook, Queue: "maintenance",
-		Description: "deliver a signed completion webhook", DefaultPriority: hopper.PriorityNormal, MaxAttempts: 8,
+		Description: "deliver a signed completion webhook (submit a job with webhook_url)", Visibility: hopper.VisibilityInternal,
+		DefaultPriority: hopper.PriorityNormal, MaxAttempts: 8,
 		Timeout: 30 * time.Second, MaxTimeout: 2 * time.Minute, BackoffBase: 2 * time.Second, BackoffCap: 10 * time.Minute}},
 	{service: MaintenanceWorker, schema: given(emailSchema), spec: hopper.KindSpec{Name: KindEmail, Queue: "maintenance",
-		Description: "send mail over SMTP", DefaultPriority: hopper.PriorityLow, MaxAttempts: 6,
+		Description: "send mail over SMTP (users: submit a job with notify_email)", Visibility: hopper.VisibilityAdmin,
+		DefaultPriority: hopper.PriorityLow, MaxAttempts: 6,
 		Timeout: time.Minute, MaxTimeout: 5 * time.Minute, BackoffBase: 5 * time.Second, BackoffCap: 15 * time.Minute}},
 	{service: MaintenanceWorker, schema: derived[CleanupPayload](), spec: hopper.KindSpec{Name: KindCleanup, Queue: "maintenance",
-		Description: "delete finished jobs and uploads past retention", DefaultPriority: hopper.PriorityLow, MaxAttempts: 3,
+		Description: "delete every user's finished jobs and uploads past retention", Visibility: hopper.VisibilityAdmin,
+		DefaultPriority: hopper.PriorityLow, MaxAttempts: 3,
 		Timeout: 30 * time.Minute, MaxTimeout: 2 * time.Hour, BackoffBase: 10 * time.Second, BackoffCap: 10 * time.Minute}},
 	{service: MaintenanceWorker, schema: derived[ReportPayload](), spec: hopper.KindSpec{Name: KindReport, Queue: "maintenance",
 		Description: "usage report over N days", DefaultPriority: hopper.PriorityLow, MaxAttempts: 3,

@@ -33,6 +33,21 @@ func TestKinds(t *testing.T) {
 		_, err := jobs.CompileSchema(k.Schema)
 		require.NoError(t, err, k.Name)
 	}
+	visibility := map[string]jobs.Visibility{}
+	for _, k := range all {
+		visibility[k.Name] = k.Visibility
+	}
+	assert.Equal(t, map[string]jobs.Visibility{
+		product.KindChatMessage: "", product.KindChatImage: "", product.KindChatSearch: "", product.KindQAAsk: "",
+		product.KindDocumentEmbed: "", product.KindReport: "",
+		// Their routes create them (an upload, a recording) or the
+		// dispatcher does (a finished job's webhook).
+		product.KindChatTranscribe: jobs.VisibilityInternal, product.KindDocumentIngest: jobs.VisibilityInternal,
+		product.KindWebhook: jobs.VisibilityInternal,
+		// Every tenant's sweep; mail from the operator's address to anyone.
+		product.KindCleanup: jobs.VisibilityAdmin, product.KindEmail: jobs.VisibilityAdmin,
+	}, visibility, "who may submit each product kind")
+
 	email, err := product.Kind(product.KindEmail)
 	require.NoError(t, err)
 	assert.Equal(t, "maintenance", email.Queue)
@@ -76,6 +91,7 @@ func TestPayloadSchemas(t *testing.T) {
 		{product.KindReport, `{"days": 365}`, ""},
 		{product.KindReport, `{"days": 366}`, "payload.days"},
 		{product.KindWebhook, `{"job_id": "` + jobID + `", "event": "job.succeeded"}`, ""},
+		{product.KindWebhook, `{"job_id": "` + jobID + `"}`, ""},
 		{product.KindWebhook, `{"job_id": "x", "event": "job.succeeded"}`, "payload.job_id"},
 		{product.KindChatImage, `{"prompt":"a red fox"}`, ""},
 		{product.KindChatImage, `{"prompt":"a red fox","size":"1024x1024"}`, ""},

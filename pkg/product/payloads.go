@@ -12,11 +12,14 @@ const (
 	MaxTopK          = 20
 )
 
-// WebhookPayload is maintenance.webhook's payload: deliver the event of
-// the finished job JobID to its webhook_url.
+// WebhookPayload is maintenance.webhook's payload: deliver the end of the
+// finished job JobID to its webhook_url. The event sent is read from the
+// job's state when the delivery runs, never from the payload.
 type WebhookPayload struct {
 	JobID string `json:"job_id" jsonschema:"format=uuid"`
-	Event string `json:"event" jsonschema:"enum=job.succeeded,enum=job.failed,enum=job.cancelled"`
+	// Event is ignored; deliveries created before the event was read from
+	// the job carry it.
+	Event string `json:"event,omitempty" jsonschema:"enum=job.succeeded,enum=job.failed,enum=job.cancelled"`
 }
 
 // Chat limits.

@@ -20,8 +20,6 @@ type Settings struct {
 	// Retention is how long finished jobs are kept, by final state, and
 	// how long uploads are kept (0: forever); maintenance.cleanup applies it.
 	Retention Retention
-	// WebhookSecret signs completion webhooks (maintenance worker).
-	WebhookSecret string
 	// WebhookAllowPrivate lets webhooks reach loopback and private
 	// addresses (tests, local development).
 	WebhookAllowPrivate bool
@@ -32,7 +30,15 @@ type Settings struct {
 	// MaxDocumentsPerUser is an optional ceiling on every plan's documents
 	// per user (gateway); 0 (the default) leaves it to the plans.
 	MaxDocumentsPerUser int
+	// NotifyMailsPerHour bounds the job-finished mails (notify_email) one
+	// user may ask for in any sliding hour (gateway); 0 is unlimited. The
+	// mails leave from the operator's address: a bound keeps one user from
+	// spending its reputation.
+	NotifyMailsPerHour int
 }
+
+// DefaultNotifyMailsPerHour is NotifyMailsPerHour unless set.
+const DefaultNotifyMailsPerHour = 20
 
 // Endpoint is an OpenAI-compatible API: base URL, key and model, and the
 // provider's rate limits (0: unlimited), shared by every worker replica
@@ -104,11 +110,11 @@ func LoadSettings(getenv config.Getenv) (Settings, error) {
 			Cancelled: r.Duration("HOPPER_RETENTION_CANCELLED", 7*24*time.Hour),
 			Uploads:   r.Duration("HOPPER_RETENTION_UPLOADS", 0),
 		},
-		WebhookSecret:       r.Str("HOPPER_WEBHOOK_SECRET", ""),
 		WebhookAllowPrivate: r.Bool("HOPPER_WEBHOOK_ALLOW_PRIVATE", false),
 		MaxUploadBytes:      int64(r.PositiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
 		MaxAudioBytes:       int64(r.PositiveInt("HOPPER_MAX_AUDIO_BYTES", 25<<20, 1<<30)),
 		MaxDocumentsPerUser: r.NonNegativeInt("HOPPER_MAX_DOCUMENTS_PER_USER", 0, 1_000_000),
+		NotifyMailsPerHour:  r.NonNegativeInt("HOPPER_NOTIFY_MAILS_PER_HOUR", DefaultNotifyMailsPerHour, 1_000_000),
 	}
 	if err := r.Err(); err != nil {
 		return Settings{}, err
@@ -156,7 +162,7 @@ func (s Settings) LogFields() []zap.Field {
 		zap.Int64("max_upload_bytes", s.MaxUploadBytes),
 		zap.Int64("max_audio_bytes", s.MaxAudioBytes),
 		zap.Int("max_documents_per_user", s.MaxDocumentsPerUser),
-		zap.Bool("webhook_secret_set", s.WebhookSecret != ""),
+		zap.Int("notify_mails_per_hour", s.NotifyMailsPerHour),
 		zap.Bool("webhook_allow_private", s.WebhookAllowPrivate),
 		zap.String("llm_url", config.MaskURL(p.LLM.URL)),
 		zap.String("llm_model", p.LLM.Model),

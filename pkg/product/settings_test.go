@@ -29,12 +29,14 @@ func TestProviders(t *testing.T) {
 	assert.Equal(t, product.Endpoint{}, c.Providers.Images, "unset provider: no model default either")
 	assert.Equal(t, 2525, c.Providers.SMTP.Port)
 	assert.Equal(t, "tls", c.Providers.SMTP.TLS)
+	assert.Equal(t, product.DefaultNotifyMailsPerHour, c.NotifyMailsPerHour)
 
 	for key, bad := range map[string]string{
-		"HOPPER_LLM_URL":     "not a url",
-		"HOPPER_SMTP_PORT":   "70000",
-		"HOPPER_SMTP_TLS":    "ssl3",
-		"HOPPER_SEARXNG_URL": "ftp://x",
+		"HOPPER_LLM_URL":               "not a url",
+		"HOPPER_SMTP_PORT":             "70000",
+		"HOPPER_SMTP_TLS":              "ssl3",
+		"HOPPER_SEARXNG_URL":           "ftp://x",
+		"HOPPER_NOTIFY_MAILS_PER_HOUR": "-1",
 	} {
 		_, err := product.LoadSettings(func(k string) string {
 			if k == key {
@@ -88,12 +90,12 @@ func TestProviderRateLimits(t *testing.T) {
 
 func TestSettingsSecretsMasked(t *testing.T) {
 	s, err := product.LoadSettings(func(k string) string {
-		return map[string]string{"HOPPER_LLM_URL": "https://u:llm-pass@llm.example/v1", "HOPPER_WEBHOOK_SECRET": "whsec-very-secret",
+		return map[string]string{"HOPPER_LLM_URL": "https://u:llm-pass@llm.example/v1",
 			"HOPPER_SMTP_PASSWORD": "smtp-pass"}[k]
 	})
 	require.NoError(t, err)
 	out := fmt.Sprint(s.LogFields())
-	for _, secret := range []string{"llm-pass", "whsec-very-secret", "smtp-pass"} {
+	for _, secret := range []string{"llm-pass", "smtp-pass"} {
 		assert.False(t, strings.Contains(out, secret), secret)
 	}
 }

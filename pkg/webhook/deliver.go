@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,8 +35,6 @@ const maxBodySnippet = 512
 
 // Config configures a Deliverer.
 type Config struct {
-	// Secret signs every delivery (HMAC-SHA256). Required.
-	Secret []byte
 	// Timeout bounds one attempt, connect to last byte; 0 = DefaultTimeout.
 	Timeout time.Duration
 	// AllowPrivate lets deliveries reach loopback, private and link-local
@@ -43,6 +42,32 @@ type Config struct {
 	AllowPrivate bool
 	// Now is the clock used for signature timestamps; nil = time.Now.
 	Now func() time.Time
+}
+
+// Message is one event to deliver.
+type Message struct {
+	URL   string
+	Event string // e.g. job.succeeded: the Hopper-Event header and the body's "event"
+	// ID is the Hopper-Delivery header. Give every attempt at one event
+	// the same ID (DeliveryID) so receivers can de-duplicate; "" sends a
+	// random one.
+	ID string
+	// Secrets sign the body, one v1 signature each, in this order (the
+	// newest first). At least one is required.
+	Secrets [][]byte
+	// Payload is the body's "job".
+	Payload any
+}
+
+// deliveryNamespace scopes the name-based UUIDs DeliveryID makes.
+var deliveryNamespace = uuid.MustParse("7b0f2f8e-3c44-5a8e-9d3b-6f1c2a9e4d10")
+
+// DeliveryID is the delivery id of the event key names (a job's id,
+// attempt and final state, say): a UUID derived from key alone, so every
+// retry of one delivery carries the same Hopper-Delivery header and a
+// receiver that has seen it can drop the duplicate.
+func DeliveryID(key string) string {
+	return uuid.NewSHA1(deliveryNamespace, []byte(key)).String()
 }
 
 // Attempt describes one delivery attempt.
@@ -60,7 +85,6 @@ type Attempt struct {
 
 // Deliverer POSTs signed webhook events. It is safe for concurrent use.
 type Deliverer struct {
-	secret       []byte
 	timeout      time.Duration
 	allowPrivate bool
 	now          func() time.Time
@@ -72,9 +96,6 @@ type Deliverer struct {
 // does not follow redirects, and unless AllowPrivate refuses at connect
 // time any address that CheckURL would refuse.
 func New(cfg Config) (*Deliverer, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, fmt.Errorf("webhook: new deliverer: %w", ErrEmptySecret)
-	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("webhook: new deliverer: negative timeout %s", cfg.Timeout)
 	}
@@ -100,7 +121,6 @@ func New(cfg Config) (*Deliverer, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &Deliverer{
-		secret:       bytes.Clone(cfg.Secret),
 		timeout:      cfg.Timeout,
 		allowPrivate: cfg.AllowPrivate,
 		now:          cfg.Now,
@@ -125,36 +145,42 @@ type envelope struct {
 	Job   any    `json:"job"`
 }
 
-// Deliver makes ONE attempt to POST {"event": event, "job": payload} to
-// url, signed with the Deliverer's secret, and returns what happened. The
+// Deliver makes ONE attempt to POST {"event": m.Event, "job": m.Payload}
+// to m.URL, signed with each of m.Secrets, and returns what happened. The
 // returned error (also Attempt.Err) is nil on a 2xx answer; otherwise
 // IsPermanent says whether to give up and RetryAfter whether the receiver
 // asked for a delay. Retrying is the caller's job.
-func (d *Deliverer) Deliver(ctx context.Context, url, event string, payload any) (Attempt, error) {
-	if err := CheckURL(url, d.allowPrivate); err != nil {
-		return failed(Attempt{}, &DeliveryError{Permanent: true, Err: err})
+func (d *Deliverer) Deliver(ctx context.Context, m Message) (Attempt, error) {
+	a := Attempt{DeliveryID: m.ID}
+	if a.DeliveryID == "" {
+		a.DeliveryID = uuid.NewString()
 	}
-	return d.post(ctx, url, event, payload)
+	if len(m.Secrets) == 0 || slices.ContainsFunc(m.Secrets, func(s []byte) bool { return len(s) == 0 }) {
+		return failed(a, &DeliveryError{Permanent: true, Err: ErrEmptySecret})
+	}
+	if err := CheckURL(m.URL, d.allowPrivate); err != nil {
+		return failed(a, &DeliveryError{Permanent: true, Err: err})
+	}
+	return d.post(ctx, a, m)
 }
 
-// post is Deliver after the static URL check.
-func (d *Deliverer) post(ctx context.Context, url, event string, payload any) (Attempt, error) {
-	a := Attempt{DeliveryID: uuid.NewString()}
-	body, err := json.Marshal(envelope{Event: event, Job: payload})
+// post is Deliver after the static checks.
+func (d *Deliverer) post(ctx context.Context, a Attempt, m Message) (Attempt, error) {
+	body, err := json.Marshal(envelope{Event: m.Event, Job: m.Payload})
 	if err != nil {
 		return failed(a, &DeliveryError{Permanent: true, Err: fmt.Errorf("encode payload: %w", err)})
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(body))
 	if err != nil {
 		return failed(a, &DeliveryError{Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)})
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(EventHeader, event)
+	req.Header.Set(EventHeader, m.Event)
 	req.Header.Set(DeliveryHeader, a.DeliveryID)
-	req.Header.Set(SignatureHeader, Sign(d.secret, d.now(), body))
+	req.Header.Set(SignatureHeader, SignAll(m.Secrets, d.now(), body))
 
 	start := time.Now()
 	resp, err := d.client.Do(req)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,13 +52,15 @@ func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Reque
 
 func newTestDeliverer(t *testing.T, cfg Config) *Deliverer {
 	t.Helper()
-	if cfg.Secret == nil {
-		cfg.Secret = []byte(testSecret)
-	}
 	d, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
 	return d
+}
+
+// msg is a message to url signed with testSecret.
+func msg(url, event string, payload any) Message {
+	return Message{URL: url, Event: event, Payload: payload, Secrets: [][]byte{[]byte(testSecret)}}
 }
 
 type jobPayload struct {
@@ -70,7 +73,7 @@ func TestDeliverSignedSuccess(t *testing.T) {
 	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	d := newTestDeliverer(t, Config{AllowPrivate: true})
 
-	a, err := d.Deliver(context.Background(), rc.srv.URL+"/hook", "job.finished", jobPayload{ID: "j1", State: "succeeded"})
+	a, err := d.Deliver(context.Background(), msg(rc.srv.URL+"/hook", "job.finished", jobPayload{ID: "j1", State: "succeeded"}))
 	require.NoError(t, err)
 	require.NoError(t, a.Err)
 	assert.Equal(t, http.StatusNoContent, a.Status)
@@ -98,9 +101,11 @@ func TestDeliverSignedSuccess(t *testing.T) {
 func TestDeliverReceiverRejectsWrongSecret(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	d := newTestDeliverer(t, Config{AllowPrivate: true, Secret: []byte("whsec_someone_else")})
+	d := newTestDeliverer(t, Config{AllowPrivate: true})
 
-	a, err := d.Deliver(context.Background(), rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+	m := msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+	m.Secrets = [][]byte{[]byte("whsec_someone_else")}
+	a, err := d.Deliver(context.Background(), m)
 	require.Error(t, err)
 	assert.Equal(t, http.StatusUnauthorized, a.Status)
 	assert.True(t, IsPermanent(err))
@@ -113,7 +118,7 @@ func TestDeliverReceiverRejectsStaleTimestamp(t *testing.T) {
 	past := func() time.Time { return time.Now().Add(-10 * time.Minute) }
 	d := newTestDeliverer(t, Config{AllowPrivate: true, Now: past})
 
-	_, err := d.Deliver(context.Background(), rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+	_, err := d.Deliver(context.Background(), msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
 	require.Error(t, err)
 	require.ErrorIs(t, rc.lastErr.Load().(errBox).err, ErrStaleTimestamp)
 }
@@ -155,7 +160,7 @@ func TestDeliverClassifiesStatus(t *testing.T) {
 			})
 			d := newTestDeliverer(t, Config{AllowPrivate: true})
 
-			a, err := d.Deliver(context.Background(), rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+			a, err := d.Deliver(context.Background(), msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
 			require.Error(t, err)
 			assert.Equal(t, err, a.Err)
 			assert.Equal(t, tc.status, a.Status)
@@ -177,7 +182,7 @@ func TestDeliverLoopbackGuard(t *testing.T) {
 	t.Run("refused by CheckURL", func(t *testing.T) {
 		t.Parallel()
 		d := newTestDeliverer(t, Config{})
-		a, err := d.Deliver(ctx, rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+		a, err := d.Deliver(ctx, msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
 		require.ErrorIs(t, err, ErrForbiddenAddress)
 		assert.True(t, IsPermanent(err))
 		assert.Zero(t, a.Status)
@@ -187,7 +192,7 @@ func TestDeliverLoopbackGuard(t *testing.T) {
 		// post skips the static check, as a host name resolving to
 		// 127.0.0.1 would pass it: the dialer must refuse the connection.
 		d := newTestDeliverer(t, Config{})
-		a, err := d.post(ctx, rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+		a, err := d.post(ctx, Attempt{DeliveryID: "d1"}, msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
 		require.ErrorIs(t, err, ErrForbiddenAddress)
 		assert.True(t, IsPermanent(err))
 		assert.Zero(t, a.Status)
@@ -195,7 +200,7 @@ func TestDeliverLoopbackGuard(t *testing.T) {
 	t.Run("allowed when private targets are allowed", func(t *testing.T) {
 		t.Parallel()
 		d := newTestDeliverer(t, Config{AllowPrivate: true})
-		a, err := d.Deliver(ctx, rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+		a, err := d.Deliver(ctx, msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, a.Status)
 	})
@@ -216,7 +221,7 @@ func TestDeliverTimeoutIsRetryable(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	d := newTestDeliverer(t, Config{AllowPrivate: true, Timeout: 200 * time.Millisecond})
 
-	a, err := d.Deliver(context.Background(), srv.URL, "job.finished", jobPayload{ID: "j1"})
+	a, err := d.Deliver(context.Background(), msg(srv.URL, "job.finished", jobPayload{ID: "j1"}))
 	require.Error(t, err)
 	assert.False(t, IsPermanent(err))
 	assert.Zero(t, a.Status)
@@ -230,7 +235,7 @@ func TestDeliverConnectionRefusedIsRetryable(t *testing.T) {
 	srv.Close()
 	d := newTestDeliverer(t, Config{AllowPrivate: true})
 
-	_, err := d.Deliver(context.Background(), url, "job.finished", jobPayload{ID: "j1"})
+	_, err := d.Deliver(context.Background(), msg(url, "job.finished", jobPayload{ID: "j1"}))
 	require.Error(t, err)
 	assert.False(t, IsPermanent(err))
 }
@@ -250,7 +255,7 @@ func TestDeliverBadInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := d.Deliver(context.Background(), tc.url, "job.finished", tc.payload)
+			_, err := d.Deliver(context.Background(), msg(tc.url, "job.finished", tc.payload))
 			require.Error(t, err)
 			assert.True(t, IsPermanent(err))
 		})
@@ -259,10 +264,81 @@ func TestDeliverBadInput(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{})
-	require.ErrorIs(t, err, ErrEmptySecret)
-	_, err = New(Config{Secret: []byte(testSecret), Timeout: -time.Second})
+	_, err := New(Config{Timeout: -time.Second})
 	require.Error(t, err)
+}
+
+// TestDeliverNeedsASecret: a message without a secret (or with an empty
+// one) is never sent unsigned.
+func TestDeliverNeedsASecret(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	d := newTestDeliverer(t, Config{AllowPrivate: true})
+	for _, secrets := range [][][]byte{nil, {[]byte(testSecret), nil}} {
+		m := msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+		m.Secrets = secrets
+		_, err := d.Deliver(context.Background(), m)
+		require.ErrorIs(t, err, ErrEmptySecret)
+		assert.True(t, IsPermanent(err))
+	}
+	assert.Zero(t, rc.hits.Load())
+}
+
+// TestDeliverRotation: during a rotation a delivery carries a signature
+// by each secret, so a receiver holding only the old one and one holding
+// only the new one both verify it; one holding neither does not.
+func TestDeliverRotation(t *testing.T) {
+	t.Parallel()
+	var header atomic.Value
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		body.Store(b)
+		header.Store(r.Header.Get(SignatureHeader))
+	}))
+	t.Cleanup(srv.Close)
+	d := newTestDeliverer(t, Config{AllowPrivate: true})
+	newer, older := []byte("whsec_new"), []byte("whsec_old")
+	_, err := d.Deliver(context.Background(), Message{URL: srv.URL, Event: "job.succeeded", Payload: 1, Secrets: [][]byte{newer, older}})
+	require.NoError(t, err)
+
+	h, b := header.Load().(string), body.Load().([]byte)
+	assert.Regexp(t, `^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$`, h, "one timestamp, the newest secret's signature first")
+	require.NoError(t, Verify(older, h, b, time.Now(), time.Minute))
+	require.NoError(t, Verify(newer, h, b, time.Now(), time.Minute))
+	require.ErrorIs(t, Verify([]byte("whsec_other_tenant"), h, b, time.Now(), time.Minute), ErrSignatureMismatch)
+}
+
+// TestDeliveryIDStable: a delivery's id derives from its key alone: the
+// same on every retry, different for another event.
+func TestDeliveryIDStable(t *testing.T) {
+	t.Parallel()
+	a := DeliveryID("job-1:1:succeeded")
+	assert.Equal(t, a, DeliveryID("job-1:1:succeeded"))
+	assert.NotEqual(t, a, DeliveryID("job-1:2:succeeded"))
+	_, err := uuid.Parse(a)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Header.Get(DeliveryHeader))
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	d := newTestDeliverer(t, Config{AllowPrivate: true})
+	m := msg(srv.URL, "job.succeeded", 1)
+	m.ID = a
+	for range 2 {
+		got, err := d.Deliver(context.Background(), m)
+		require.Error(t, err)
+		assert.Equal(t, a, got.DeliveryID)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{a, a}, seen, "both attempts carry the same Hopper-Delivery")
 }
 
 func TestRetryAfterOnOtherErrors(t *testing.T) {

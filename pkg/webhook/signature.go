@@ -34,6 +34,21 @@ func Sign(secret []byte, ts time.Time, body []byte) string {
 	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(mac(secret, t, body))
 }
 
+// SignAll returns the Hopper-Signature header value for body sent at ts,
+// signed by each of secrets in turn: `t=<unix seconds>,v1=<hex>,v1=<hex>…`
+// (one timestamp, one v1 per secret, in the order given). A sender
+// rotating secrets signs with the new and the old one, so receivers
+// verify with either while they move over, as Stripe does.
+func SignAll(secrets [][]byte, ts time.Time, body []byte) string {
+	t := ts.Unix()
+	var b strings.Builder
+	b.WriteString("t=" + strconv.FormatInt(t, 10))
+	for _, s := range secrets {
+		b.WriteString(",v1=" + hex.EncodeToString(mac(s, t, body)))
+	}
+	return b.String()
+}
+
 // Verify checks a Hopper-Signature header against body. It fails when the
 // header is missing or malformed, when its timestamp is more than tolerance
 // away from now (either way; tolerance <= 0 means DefaultTolerance), or

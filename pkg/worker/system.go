@@ -112,6 +112,17 @@ func checkLoopbackURL(raw string) error {
 	return fmt.Errorf("%q: only loopback hosts are allowed", raw)
 }
 
+// callbackClient posts system.sleep's callbacks. The URL was checked to be
+// loopback; following a redirect (or a proxy from the environment) would
+// let the receiver send the worker anywhere else, so it does neither: a
+// 3xx answer is a failed callback.
+var callbackClient = &http.Client{
+	Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
 func callback(ctx context.Context, target string, body SleepCallback) error {
 	if target == "" {
 		return nil
@@ -127,7 +138,7 @@ func callback(ctx context.Context, target string, body SleepCallback) error {
 		return fmt.Errorf("callback request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := callbackClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("callback: %w", err)
 	}

@@ -77,7 +77,7 @@ func TestComposeStack(t *testing.T) {
 		assert.True(t, svc.ReadOnly, s)
 		assert.Equal(t, []string{"CMD", "/usr/local/bin/" + s, "healthcheck"}, svc.Healthcheck.Test, s)
 		for k, v := range c.Services["maintenance-worker"].Environment {
-			if k != "HOPPER_METRICS_ADDR" && k != "HOPPER_WEBHOOK_SECRET" {
+			if k != "HOPPER_METRICS_ADDR" {
 				assert.Equal(t, v, svc.Environment[k], "%s: %s as the built-in workers have it", s, k)
 			}
 		}

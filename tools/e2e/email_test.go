@@ -24,15 +24,19 @@ const (
 	smtpRejected = "nobody@example.com"
 )
 
-// TestEmail: maintenance.email sends through a real SMTP server with AUTH
-// PLAIN; a 550 fails the job at once; notify_email sends exactly one
-// job-finished notice naming the job.
+// TestEmail: maintenance.email (an admin's kind) sends through a real
+// SMTP server with AUTH PLAIN; a 550 fails the job at once; notify_email
+// sends exactly one job-finished notice naming the job, to the user's own
+// address only; a notice to anyone else fails at the worker too.
 func TestEmail(t *testing.T) {
 	t.Parallel()
 	server := mailtest.Start(t, mailtest.Options{RejectRcpt: smtpRejected, Username: smtpUser, Password: smtpPass})
 	e := newEnv(t)
 	e["HOPPER_DISPATCH_INTERVAL"] = "200ms"
-	c, key := stackWithGateway(t, e, nil)
+	c, _ := stackWithGateway(t, e, nil)
+	own := testkit.UniqueName("notify") + "@example.com"
+	key := newUserKeyWithEmail(t, c, e, "user", own)
+	admin := newUserKeyWithEmail(t, c, e, "admin", testkit.UniqueName("ops")+"@example.com")
 	startWorker(t, e, env{
 		"HOPPER_SMTP_HOST":     "127.0.0.1",
 		"HOPPER_SMTP_PORT":     strconv.Itoa(server.Port),
@@ -42,6 +46,13 @@ func TestEmail(t *testing.T) {
 		"HOPPER_SMTP_TLS":      "none",
 	})
 
+	// Users may not mail anyone from the operator's address.
+	code, out := c.do("POST", "/v1/jobs", key, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
+		"to": []string{"anyone@example.com"}, "subject": "x", "text": "y"}})
+	assert.Equal(t, 403, code, out)
+	code, out = c.do("POST", "/v1/jobs", key, map[string]any{"kind": "system.noop", "notify_email": "anyone@example.com"})
+	assert.Equal(t, 403, code, "notify_email to another address: %v", out)
+
 	// Bad submissions are 422s.
 	for _, body := range []map[string]any{
 		{"kind": "maintenance.email", "payload": map[string]any{"to": []string{"not an address"}, "subject": "x", "text": "y"}},
@@ -49,16 +60,16 @@ func TestEmail(t *testing.T) {
 		{"kind": "maintenance.email", "payload": map[string]any{"to": []string{"ada@example.com"}, "template": "welcome", "job_id": "0193b8a0-0000-7000-8000-000000000001"}},
 		{"kind": "system.noop", "notify_email": "nope"},
 	} {
-		code, out := c.do("POST", "/v1/jobs", key, body)
+		code, out := c.do("POST", "/v1/jobs", admin, body)
 		assert.Equal(t, 422, code, "%v → %v", body, out)
 	}
 
 	t.Run("plain message", func(t *testing.T) {
 		to := testkit.UniqueName("ada") + "@example.com"
-		id := c.submit(key, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
+		id := c.submit(admin, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
 			"to": []string{to}, "subject": "Hello from Hopper", "text": "The quick brown fox.",
 		}})
-		job := c.waitState(key, id, "succeeded", testkit.Deadline)
+		job := c.waitState(admin, id, "succeeded", testkit.Deadline)
 		m, d := onlyMailTo(t, server, to)
 		assert.Equal(t, smtpFrom, m.From)
 		assert.Equal(t, []string{to}, m.To)
@@ -74,16 +85,16 @@ func TestEmail(t *testing.T) {
 	})
 
 	t.Run("550 fails at once", func(t *testing.T) {
-		id := c.submit(key, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
+		id := c.submit(admin, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
 			"to": []string{smtpRejected}, "subject": "Hi", "text": "nobody reads this",
 		}})
-		job := c.waitState(key, id, "failed", testkit.Deadline)
+		job := c.waitState(admin, id, "failed", testkit.Deadline)
 		assert.EqualValues(t, 1, job["attempts"], "a 5xx is permanent: no retry")
 		assert.Contains(t, job["error"], "550")
 	})
 
 	t.Run("notify_email", func(t *testing.T) {
-		to := testkit.UniqueName("notify") + "@example.com"
+		to := own
 		id := c.submit(key, map[string]any{"kind": "system.noop", "notify_email": to})
 		job := c.waitState(key, id, "succeeded", testkit.Deadline)
 		assert.Equal(t, to, job["notify_email"])
@@ -110,6 +121,19 @@ func TestEmail(t *testing.T) {
 		}, "one succeeded notice job for %s (have %v)", id, notices)
 		assert.Len(t, mailsTo(server, to), 1)
 	})
+
+	t.Run("a notice goes to its owner only", func(t *testing.T) {
+		// An admin may send mail, but a job-finished notice of a job
+		// speaks for its owner: the worker sends it to the owner alone.
+		done := c.submit(admin, map[string]any{"kind": "system.noop"})
+		c.waitState(admin, done, "succeeded", testkit.Deadline)
+		stranger := testkit.UniqueName("stranger") + "@example.com"
+		id := c.submit(admin, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
+			"to": []string{stranger}, "template": "job_finished", "job_id": done}})
+		job := c.waitState(admin, id, "failed", testkit.Deadline)
+		assert.Contains(t, job["error"], "not the job owner's address")
+		assert.Empty(t, mailsTo(server, stranger))
+	})
 }
 
 // TestEmailNotConfigured: a worker without HOPPER_SMTP_HOST fails mail
@@ -117,13 +141,14 @@ func TestEmail(t *testing.T) {
 func TestEmailNotConfigured(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c, key := stackWithGateway(t, e, nil)
+	c, _ := stackWithGateway(t, e, nil)
 	startWorker(t, e, env{"HOPPER_SMTP_FROM": smtpFrom})
+	admin := newUserKeyWithEmail(t, c, e, "admin", testkit.UniqueName("ops")+"@example.com")
 
-	id := c.submit(key, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
+	id := c.submit(admin, map[string]any{"kind": "maintenance.email", "payload": map[string]any{
 		"to": []string{"ada@example.com"}, "subject": "Hi", "text": "never sent",
 	}})
-	job := c.waitState(key, id, "failed", testkit.Deadline)
+	job := c.waitState(admin, id, "failed", testkit.Deadline)
 	assert.EqualValues(t, 1, job["attempts"])
 	assert.Contains(t, job["error"], "HOPPER_SMTP_HOST")
 }

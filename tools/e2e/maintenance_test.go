@@ -54,8 +54,12 @@ func TestReportAndCleanup(t *testing.T) {
 	res := job["result"].(map[string]any)
 	assert.GreaterOrEqual(t, res["total"], float64(6))
 
-	id = c.submit(key, map[string]any{"kind": "maintenance.cleanup", "payload": map[string]any{"scope": "retention"}})
-	job = c.waitState(key, id, "succeeded", testkit.Deadline)
+	// Every tenant's sweep is the operators': users are refused.
+	code, out := c.do("POST", "/v1/jobs", key, map[string]any{"kind": "maintenance.cleanup", "payload": map[string]any{"scope": "retention"}})
+	require.Equal(t, 403, code, out)
+	admin := newUserKeyWithEmail(t, c, e, "admin", testkit.UniqueName("ops")+"@example.com")
+	id = c.submit(admin, map[string]any{"kind": "maintenance.cleanup", "payload": map[string]any{"scope": "retention"}})
+	job = c.waitState(admin, id, "succeeded", testkit.Deadline)
 	deleted := job["result"].(map[string]any)["jobs_deleted"].(map[string]any)
 	assert.GreaterOrEqual(t, deleted["succeeded"], float64(6), "five noops and the report")
 	assert.Equal(t, float64(1), deleted["failed"])
@@ -64,6 +68,6 @@ func TestReportAndCleanup(t *testing.T) {
 		assert.Equal(t, 404, code, "job %s past retention is deleted", gone)
 	}
 
-	code, out := c.do("POST", "/v1/jobs", key, map[string]any{"kind": "maintenance.cleanup", "payload": map[string]any{"scope": "everything"}})
+	code, out = c.do("POST", "/v1/jobs", admin, map[string]any{"kind": "maintenance.cleanup", "payload": map[string]any{"scope": "everything"}})
 	assert.Equal(t, 422, code, out)
 }

@@ -78,6 +78,9 @@ func newEnv(t *testing.T) env {
 		"HOPPER_ADMIN_TOKEN":    testkit.UniqueName("e2e-admin-token-"),
 		"HOPPER_SHUTDOWN_GRACE": "10s",
 		"HOPPER_ENV":            "stage",
+		// The tests submit system.noop and system.sleep, which stage
+		// refuses unless enabled (TestSystemKindsOff runs without it).
+		"HOPPER_SYSTEM_KINDS": "true",
 	}
 }
 

@@ -140,12 +140,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	assert.False(t, hasBob, "alice's dashboard must not show bob's job")
 	screenshot(t, ctx, "01-jobs.png")
 
-	// The form's kinds come from GET /v1/kinds: choosing one sets its
+	// The form's kinds come from GET /v1/kinds, those alice may submit
+	// (no internal or admin kinds): choosing one sets its
 	// default priority, shows its description and required fields, and
 	// prefills them; the schema's refusal is shown.
 	require.NoError(t, waitJS(ctx, `[...document.querySelectorAll('#new-kind option')].map(o => o.value).join() ===
 		[...document.querySelectorAll('#new-kind option')].map(o => o.value).sort().join() &&
-		['acme.resize', 'system.sleep', 'system.noop', 'maintenance.webhook'].every(k => document.querySelector('#new-kind option[value="' + k + '"]'))`, 10*time.Second))
+		['acme.resize', 'system.sleep', 'system.noop', 'maintenance.report'].every(k => document.querySelector('#new-kind option[value="' + k + '"]')) &&
+		!['maintenance.webhook', 'maintenance.cleanup', 'document.ingest'].some(k => document.querySelector('#new-kind option[value="' + k + '"]'))`, 10*time.Second))
 	var hint, prio, payload string
 	require.NoError(t, chromedp.Run(ctx,
 		selectKind("acme.resize"),

@@ -26,6 +26,7 @@ type kindRow struct {
 	BackoffCapMS    int64
 	PayloadSchema   []byte
 	Version         string
+	Visibility      string
 }
 
 func (r kindRow) kind() jobs.Kind {
@@ -34,7 +35,7 @@ func (r kindRow) kind() jobs.Kind {
 		DefaultPriority: jobs.Priority(r.DefaultPriority), MaxAttempts: r.MaxAttempts,
 		Timeout: time.Duration(r.TimeoutMS) * time.Millisecond, MaxTimeout: time.Duration(r.MaxTimeoutMS) * time.Millisecond,
 		BackoffBase: time.Duration(r.BackoffBaseMS) * time.Millisecond, BackoffCap: time.Duration(r.BackoffCapMS) * time.Millisecond,
-		Version: r.Version,
+		Version: r.Version, Visibility: jobs.Visibility(r.Visibility),
 	}
 	if len(r.PayloadSchema) > 0 {
 		k.Schema = json.RawMessage(r.PayloadSchema)
@@ -55,18 +56,19 @@ func (s *Store) PublishKinds(ctx context.Context, kinds []jobs.Kind) error {
 				schema = []byte(k.Schema)
 			}
 			err := tx.Exec(`INSERT INTO kinds (name, queue, service, description, default_priority, max_attempts,
-					timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?)
+					timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version, visibility)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, coalesce(nullif(?, ''), 'public'))
 				ON CONFLICT (name) DO UPDATE SET queue = EXCLUDED.queue, service = EXCLUDED.service,
 					description = EXCLUDED.description, default_priority = EXCLUDED.default_priority,
 					max_attempts = EXCLUDED.max_attempts, timeout_ms = EXCLUDED.timeout_ms,
 					max_timeout_ms = EXCLUDED.max_timeout_ms, backoff_base_ms = EXCLUDED.backoff_base_ms,
 					backoff_cap_ms = EXCLUDED.backoff_cap_ms, payload_schema = EXCLUDED.payload_schema,
-					version = EXCLUDED.version, updated_at = clock_timestamp()
-				WHERE kinds.version IS DISTINCT FROM EXCLUDED.version OR kinds.service IS DISTINCT FROM EXCLUDED.service`,
+					version = EXCLUDED.version, visibility = EXCLUDED.visibility, updated_at = clock_timestamp()
+				WHERE kinds.version IS DISTINCT FROM EXCLUDED.version OR kinds.service IS DISTINCT FROM EXCLUDED.service
+					OR kinds.visibility IS DISTINCT FROM EXCLUDED.visibility`,
 				k.Name, k.Queue, k.Service, k.Description, int(k.DefaultPriority), k.MaxAttempts,
 				k.Timeout.Milliseconds(), k.MaxTimeout.Milliseconds(), k.BackoffBase.Milliseconds(), k.BackoffCap.Milliseconds(),
-				schema, k.Version).Error
+				schema, k.Version, string(k.Visibility)).Error
 			if err != nil {
 				return fmt.Errorf("kind %s: %w", k.Name, err)
 			}
@@ -85,7 +87,7 @@ func (s *Store) ListKinds(ctx context.Context) ([]jobs.Kind, error) {
 }
 
 const kindColumns = `name, queue, service, description, default_priority, max_attempts,
-	timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version`
+	timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version, visibility`
 
 // ReadKinds reads the catalogue with q (a pool, or a caller's transaction:
 // hopper.EnqueueTx checks a submission against the kinds as its own
@@ -105,7 +107,7 @@ func ReadKinds(ctx context.Context, q pg.Querier, names ...string) ([]jobs.Kind,
 	for rows.Next() {
 		var r kindRow
 		err := rows.Scan(&r.Name, &r.Queue, &r.Service, &r.Description, &r.DefaultPriority, &r.MaxAttempts,
-			&r.TimeoutMS, &r.MaxTimeoutMS, &r.BackoffBaseMS, &r.BackoffCapMS, &r.PayloadSchema, &r.Version)
+			&r.TimeoutMS, &r.MaxTimeoutMS, &r.BackoffBaseMS, &r.BackoffCapMS, &r.PayloadSchema, &r.Version, &r.Visibility)
 		if err != nil {
 			return nil, fmt.Errorf("list kinds: %w", err)
 		}

@@ -73,6 +73,20 @@ func topologyFor(cfg config.Config) (broker.Topology, error) {
 	return topo, nil
 }
 
+// systemKinds are the platform's own kinds as this gateway accepts them:
+// public when enabled (HOPPER_SYSTEM_KINDS, on in dev), else internal, so
+// no client can park a worker slot for an hour with system.sleep or make
+// it call back to loopback; schedules an admin creates may still use them.
+func systemKinds(enabled bool) []jobs.Kind {
+	kinds := jobs.DefaultKinds()
+	if !enabled {
+		for i := range kinds {
+			kinds[i].Visibility = jobs.VisibilityInternal
+		}
+	}
+	return kinds
+}
+
 // Run serves the gateway until ctx ends, then shuts down cleanly.
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) error {
 	log.Info("starting", cfg.LogFields()...)
@@ -84,9 +98,12 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		opts.Settings = &settings
 	}
 	log.Info("product settings", opts.Settings.LogFields()...)
-	reg, err := jobs.DefaultRegistry()
+	reg, err := jobs.NewRegistry(systemKinds(cfg.SystemKinds)...)
 	if err != nil {
 		return fmt.Errorf("kind registry: %w", err)
+	}
+	if !cfg.SystemKinds {
+		log.Info("system.* kinds are internal: clients cannot submit them (HOPPER_SYSTEM_KINDS=true to allow)")
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 20, Logger: log})
 	if err != nil {
@@ -144,7 +161,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
 		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
-		AppID: cfg.Service, Logger: log,
+		NotifyMailsPerHour: opts.Settings.NotifyMailsPerHour,
+		AppID:              cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 	})

@@ -1,6 +1,6 @@
 // Package app runs the maintenance-worker service: it consumes the queues
-// named by HOPPER_QUEUES and runs maintenance.webhook (signed completion
-// webhooks), maintenance.email (SMTP mail and job-finished notices),
+// named by HOPPER_QUEUES and runs maintenance.webhook (completion webhooks
+// signed with their owner's secrets), maintenance.email (SMTP mail and job-finished notices),
 // maintenance.cleanup (retention), maintenance.report (usage) and
 // system.*.
 package app
@@ -29,8 +29,10 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		return err
 	}
 	defer wh.close()
-	if !wh.configured() {
-		log.Warn("HOPPER_WEBHOOK_SECRET is not set: webhook deliveries will fail until it is")
+	if os.Getenv("HOPPER_WEBHOOK_SECRET") != "" {
+		// One secret for every tenant let any tenant verify, and so forge,
+		// another's webhooks; each user now signs with their own.
+		log.Warn("HOPPER_WEBHOOK_SECRET is no longer used: webhooks are signed with their owner's secrets (POST /v1/users/me/webhook-secrets)")
 	}
 	em, err := newEmailSender(settings, log)
 	if err != nil {

@@ -9,9 +9,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/hopper"
+	"github.com/hopperq/hopper/pkg/jobs"
 	hlog "github.com/hopperq/hopper/pkg/log"
 	"github.com/hopperq/hopper/pkg/mail"
 	"github.com/hopperq/hopper/pkg/product"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
@@ -22,10 +24,17 @@ type jobReader interface {
 	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
 }
 
+// noticeStore is what a job-finished notice reads: the job it describes
+// and its owner, whose own address is the only recipient allowed.
+type noticeStore interface {
+	jobReader
+	GetUser(ctx context.Context, id uuid.UUID) (accounts.User, error)
+}
+
 // emailSender runs maintenance.email: a plain message, or the
 // job-finished notice of one of the owner's jobs, sent over SMTP.
 type emailSender struct {
-	store  jobReader
+	store  noticeStore
 	sender *mail.Sender // nil when mail is not configured
 	// missing names the unset setting when sender is nil.
 	missing mail.ErrNotConfigured
@@ -107,6 +116,26 @@ func (s *emailSender) handle(ctx context.Context, job *hopper.RawJob) (any, erro
 	return emailResult{To: m.To, Subject: m.Subject, MessageID: messageID, Template: p.Template, JobID: p.JobID}, nil
 }
 
+// checkRecipients refuses a notice to anyone but owner's own address. The
+// gateway refuses such a notify_email at submit; this holds for a notice
+// created before it did, or by any other path, since the mail leaves from
+// the operator's address.
+func (s *emailSender) checkRecipients(ctx context.Context, owner uuid.UUID, to []string) error {
+	u, err := s.store.GetUser(ctx, owner)
+	if errors.Is(err, pg.ErrNotFound) {
+		return hopper.Permanentf("owner %s not found", owner)
+	}
+	if err != nil {
+		return fmt.Errorf("load owner %s: %w", owner, err)
+	}
+	for _, addr := range to {
+		if !jobs.SameAddress(addr, u.Email) {
+			return hopper.Permanentf("%s is not the job owner's address: a job-finished notice goes only to its owner", addr)
+		}
+	}
+	return nil
+}
+
 // render builds the job-finished notice of p.JobID, which must be one of
 // the mail job's owner's finished jobs.
 func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.EmailPayload) (mail.Message, error) {
@@ -124,6 +153,9 @@ func (s *emailSender) render(ctx context.Context, job *hopper.RawJob, p product.
 	}
 	if !target.State.Terminal() {
 		return mail.Message{}, hopper.Permanentf("job %s has not finished (it is %s)", id, target.State)
+	}
+	if err := s.checkRecipients(ctx, owner, p.To); err != nil {
+		return mail.Message{}, err
 	}
 	n := mail.JobNotice{JobID: target.ID.String(), Kind: target.Kind, State: string(target.State),
 		Error: target.Error, Result: string(target.Result)}

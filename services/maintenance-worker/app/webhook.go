@@ -21,36 +21,29 @@ import (
 type webhookStore interface {
 	jobReader
 	AppendEvent(ctx context.Context, jobID uuid.UUID, eventType, message string) error
+	// WebhookSigningSecrets are the owner's secrets that sign now.
+	WebhookSigningSecrets(ctx context.Context, owner uuid.UUID, now time.Time) ([][]byte, error)
 }
 
 // webhookSender runs maintenance.webhook: POST the finished job to its
-// webhook_url, signed, and record each attempt in that job's timeline.
+// webhook_url, signed with its owner's secrets, and record each attempt
+// in that job's timeline.
 type webhookSender struct {
 	store        webhookStore
-	deliverer    *webhook.Deliverer // nil without HOPPER_WEBHOOK_SECRET
+	deliverer    *webhook.Deliverer
 	allowPrivate bool
+	now          func() time.Time
 }
 
 func newWebhookSender(settings product.Settings) (*webhookSender, error) {
-	s := &webhookSender{allowPrivate: settings.WebhookAllowPrivate}
-	if settings.WebhookSecret == "" {
-		return s, nil
-	}
-	d, err := webhook.New(webhook.Config{Secret: []byte(settings.WebhookSecret), AllowPrivate: settings.WebhookAllowPrivate})
+	d, err := webhook.New(webhook.Config{AllowPrivate: settings.WebhookAllowPrivate})
 	if err != nil {
-		return nil, fmt.Errorf("HOPPER_WEBHOOK_SECRET: %w", err)
+		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	s.deliverer = d
-	return s, nil
+	return &webhookSender{deliverer: d, allowPrivate: settings.WebhookAllowPrivate, now: time.Now}, nil
 }
 
-func (s *webhookSender) configured() bool { return s.deliverer != nil }
-
-func (s *webhookSender) close() {
-	if s.deliverer != nil {
-		s.deliverer.Close()
-	}
-}
+func (s *webhookSender) close() { s.deliverer.Close() }
 
 // webhookJob is the job as a webhook receiver sees it.
 type webhookJob struct {
@@ -64,10 +57,13 @@ type webhookJob struct {
 	FinishedAt *time.Time `json:"finished_at"`
 }
 
+// handle delivers the end of the job the payload names. What it says is
+// read from that job now — its state is the event, its id, attempt and
+// state the delivery id — so a delivery cannot claim anything the job did
+// not do, and every retry of one delivery carries the same id. It is
+// signed with the owner's live secrets only: a receiver holding another
+// tenant's secret cannot verify it.
 func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, error) {
-	if s.deliverer == nil {
-		return nil, hopper.Permanentf("webhooks are not configured: set HOPPER_WEBHOOK_SECRET")
-	}
 	var p product.WebhookPayload
 	if err := product.Decode(job.Payload, &p); err != nil {
 		return nil, hopper.Permanent(err)
@@ -79,22 +75,38 @@ func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, er
 	owner := job.Owner
 	target, err := s.store.GetJob(ctx, &owner, id)
 	if errors.Is(err, pg.ErrNotFound) {
-		return nil, hopper.Permanentf("job %s not found (deleted?)", id)
+		return nil, hopper.Permanentf("job %s not found (deleted, or not yours)", id)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if !target.State.Terminal() {
+		// Retried since it finished: its next end brings a delivery of its
+		// own (a retry clears the webhook stamp).
+		return webhookResult{JobID: id.String(), Skipped: fmt.Sprintf("job is %s again; its next end is delivered", target.State)}, nil
+	}
+	event := "job." + string(target.State)
 	if err := webhook.CheckURL(target.WebhookURL, s.allowPrivate); err != nil {
 		s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s refused: %v", target.WebhookURL, err))
 		return nil, hopper.Permanent(err)
 	}
+	secrets, err := s.store.WebhookSigningSecrets(ctx, owner, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if len(secrets) == 0 {
+		err := errors.New("no webhook secret to sign with: create one (POST /v1/users/me/webhook-secrets)")
+		s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s %s not sent: %v", event, target.WebhookURL, err))
+		return nil, hopper.Permanent(err)
+	}
 
-	attempt, err := s.deliverer.Deliver(ctx, target.WebhookURL, p.Event, view(target))
+	attempt, err := s.deliverer.Deliver(ctx, webhook.Message{URL: target.WebhookURL, Event: event, Secrets: secrets,
+		ID: webhook.DeliveryID(fmt.Sprintf("%s:%d:%s", target.ID, target.Attempt, target.State)), Payload: view(target)})
 	if err == nil {
 		s.record(ctx, id, jobstore.EventWebhookDelivered, fmt.Sprintf("%s %s → %d in %s (delivery %s)",
-			p.Event, target.WebhookURL, attempt.Status, attempt.Duration.Round(time.Millisecond), attempt.DeliveryID))
-		return map[string]any{"job_id": id.String(), "event": p.Event, "status": attempt.Status,
-			"delivery_id": attempt.DeliveryID, "duration_ms": attempt.Duration.Milliseconds()}, nil
+			event, target.WebhookURL, attempt.Status, attempt.Duration.Round(time.Millisecond), attempt.DeliveryID))
+		return webhookResult{JobID: id.String(), Event: event, Status: attempt.Status,
+			DeliveryID: attempt.DeliveryID, DurationMS: attempt.Duration.Milliseconds()}, nil
 	}
 	next := "will retry"
 	switch {
@@ -109,9 +121,20 @@ func (s *webhookSender) handle(ctx context.Context, job *hopper.RawJob) (any, er
 			err = hopper.RetryAfter(err, after)
 		}
 	}
-	s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d: %v (%s)",
-		p.Event, target.WebhookURL, job.Attempt, job.MaxAttempts, attempt.Err, next))
+	s.record(ctx, id, jobstore.EventWebhookFailed, fmt.Sprintf("%s %s, attempt %d of %d, delivery %s: %v (%s)",
+		event, target.WebhookURL, job.Attempt, job.MaxAttempts, attempt.DeliveryID, attempt.Err, next))
 	return nil, err
+}
+
+// webhookResult is a delivery job's result.
+type webhookResult struct {
+	JobID      string `json:"job_id"`
+	Event      string `json:"event,omitempty"`
+	Status     int    `json:"status,omitempty"`
+	DeliveryID string `json:"delivery_id,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	// Skipped says why nothing was sent.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // record appends a delivery event to the finished job's timeline; losing

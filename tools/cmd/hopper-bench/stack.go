@@ -87,7 +87,7 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	}
 	token := "bench-admin-" + randHex(12)
 	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
-		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
+		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_SYSTEM_KINDS=true", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
 		"HOPPER_METRICS_ADDR="+metricsAddr, fmt.Sprintf("HOPPER_CONCURRENCY=%d", concurrency), "HOPPER_DISPATCH_INTERVAL=200ms")
 	s.pprof = map[string]string{}
 	for _, name := range []string{"gateway", "maintenance-worker"} {

@@ -38,8 +38,11 @@ type Options struct {
 	// WebhookAllowPrivate accepts webhook URLs on loopback and private
 	// addresses (HOPPER_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool
-	AppID               string
-	Logger              *zap.Logger
+	// NotifyMailsPerHour bounds the job-finished mails one user may ask
+	// for in a sliding hour (HOPPER_NOTIFY_MAILS_PER_HOUR); 0 is unlimited.
+	NotifyMailsPerHour int
+	AppID              string
+	Logger             *zap.Logger
 	// PublishTimeout bounds the synchronous publish on submit; a job whose
 	// publish is not confirmed in time stays in the outbox for the
 	// dispatcher.
@@ -141,6 +144,9 @@ func New(opts Options) *gin.Engine {
 	v1.GET("/users/me", a.me)
 	v1.GET("/users/me/report", a.myReport)
 	v1.GET("/users/me/limits", a.myLimits)
+	v1.POST("/users/me/webhook-secrets", a.createWebhookSecret)
+	v1.GET("/users/me/webhook-secrets", a.listWebhookSecrets)
+	v1.DELETE("/users/me/webhook-secrets/:id", a.deleteWebhookSecret)
 	v1.GET("/queues", a.listQueues)
 	v1.GET("/workers", a.requireAdmin, a.listWorkers)
 	v1.GET("/kinds", a.listKinds)

@@ -43,9 +43,15 @@ func (a *API) submitBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
+	ctx := c.Request.Context()
 	batch := make([]jobstore.NewJob, len(req.Jobs))
+	notices := 0
 	for i, r := range req.Jobs {
-		spec, err := a.validate(c.Request.Context(), r)
+		if refused := a.kindRefusal(ctx, p, r.Kind); refused != nil {
+			refused.answer(c, i)
+			return
+		}
+		spec, err := a.validate(ctx, r)
 		if err == nil {
 			err = applyPlan(&spec, r.Priority, r.MaxAttempts != nil, plan)
 		}
@@ -53,10 +59,28 @@ func (a *API) submitBatch(c *gin.Context) {
 			a.batchValidationError(c, i, err)
 			return
 		}
+		refused, err := a.followUpRefusal(ctx, p, spec)
+		if err != nil {
+			a.internalError(c, "check follow-ups", err)
+			return
+		}
+		if refused != nil {
+			refused.answer(c, i)
+			return
+		}
+		if spec.NotifyEmail != "" {
+			notices++
+		}
 		batch[i] = jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}
 	}
-	ctx := c.Request.Context()
+	mails, ok := a.takeMails(c, p, notices, true)
+	if !ok {
+		return
+	}
 	created, err := a.db.jobs.Enqueue(ctx, batch, a.opts.Now())
+	if err != nil {
+		a.returnMails(ctx, mails)
+	}
 	if a.quotaError(c, plan, err) {
 		return
 	}

@@ -38,6 +38,10 @@ func (a *API) submitJob(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
+	if r := a.kindRefusal(c.Request.Context(), p, req.Kind); r != nil {
+		r.answer(c, -1)
+		return
+	}
 	a.submit(c, p, req)
 }
 
@@ -78,8 +82,26 @@ func (a *API) submit(c *gin.Context, p principal, req jobs.SubmitRequest) {
 	}
 
 	ctx := c.Request.Context()
+	refused, err := a.followUpRefusal(ctx, p, spec)
+	if err != nil {
+		a.internalError(c, "check follow-ups", err)
+		return
+	}
+	if refused != nil {
+		refused.answer(c, -1)
+		return
+	}
+	var mails []int64
+	if spec.NotifyEmail != "" {
+		if mails, ok = a.takeMails(c, p, 1, false); !ok {
+			return
+		}
+	}
 	res, err := a.db.jobs.Enqueue(ctx, []jobstore.NewJob{{OwnerID: p.User.ID, Spec: spec, IdempotencyKey: key,
 		JobsPerHour: plan.JobsPerHour}}, a.opts.Now())
+	if err != nil || !res[0].Created {
+		a.returnMails(ctx, mails) // no new job, no new mail
+	}
 	if a.quotaError(c, plan, err) {
 		return
 	}
@@ -321,6 +343,14 @@ func (a *API) retryJob(c *gin.Context) {
 		budget = k.MaxAttempts
 	}
 	p := currentPrincipal(c)
+	// A retried job that asked for mail mails again when it ends: that
+	// mail counts against its owner's rate like a new job's.
+	var mails []int64
+	if job.NotifyEmail != "" && p.User != nil && p.User.ID == job.OwnerID {
+		if mails, ok = a.takeMails(c, p, 1, false); !ok {
+			return
+		}
+	}
 	var retried jobstore.Job
 	var err error
 	if p.isAdmin() {
@@ -328,13 +358,20 @@ func (a *API) retryJob(c *gin.Context) {
 	} else {
 		plan, ok := a.callerPlan(c, p)
 		if !ok {
+			a.returnMails(c.Request.Context(), mails)
 			return
 		}
 		budget, _ = jobs.PlanAttempts(budget, false, plan.Name, plan.MaxAttempts)
 		retried, err = a.db.jobs.RetryCharged(c.Request.Context(), p.User.ID, job.ID, budget, plan.JobsPerHour, a.opts.Now())
+		if err != nil {
+			a.returnMails(c.Request.Context(), mails)
+		}
 		if a.quotaError(c, plan, err) {
 			return
 		}
+	}
+	if err != nil {
+		a.returnMails(c.Request.Context(), mails)
 	}
 	switch {
 	case errors.Is(err, pg.ErrNotFound):

@@ -33,6 +33,13 @@ type KindView struct {
 	BackoffCapSeconds  float64         `json:"backoff_cap_seconds"`
 	PayloadSchema      json.RawMessage `json:"payload_schema,omitempty"`
 	Version            string          `json:"version,omitempty"`
+	// Visibility is who may submit the kind: public (anyone), admin
+	// (users with the admin role) or internal (no client: Hopper creates
+	// its jobs — a route, a follow-up, a schedule).
+	Visibility string `json:"visibility"`
+	// Submittable says whether the caller may submit it with POST
+	// /v1/jobs; a submit it is false for answers 403.
+	Submittable bool `json:"submittable"`
 	// Workers counts the live worker instances running the kind; 0 means
 	// its jobs are accepted and wait in their queue until one starts.
 	Workers int `json:"workers"`
@@ -43,16 +50,26 @@ type KindList struct {
 	Kinds []KindView `json:"kinds"`
 }
 
-func kindView(k jobs.Kind, workers int) KindView {
+// kindView is k as p sees it.
+func kindView(k jobs.Kind, workers int, p principal) KindView {
+	visibility := k.Visibility
+	if visibility == "" {
+		visibility = jobs.VisibilityPublic
+	}
 	return KindView{Name: k.Name, Queue: k.Queue, Service: k.Service, Description: k.Description,
 		DefaultPriority: int(k.DefaultPriority), MaxAttempts: k.MaxAttempts,
 		TimeoutSeconds: k.Timeout.Seconds(), MaxTimeoutSeconds: k.MaxTimeout.Seconds(),
 		BackoffBaseSeconds: k.BackoffBase.Seconds(), BackoffCapSeconds: k.BackoffCap.Seconds(),
-		PayloadSchema: k.Schema, Version: k.Version, Workers: workers}
+		PayloadSchema: k.Schema, Version: k.Version, Workers: workers,
+		Visibility: string(visibility), Submittable: p.User != nil && visibility.Submittable(p.isAdmin())}
 }
 
 // listKinds answers GET /v1/kinds: every kind the gateway accepts, with
-// its defaults, payload schema and live worker count.
+// its defaults, payload schema, live worker count, visibility and whether
+// the caller may submit it. Internal and admin kinds are listed for
+// everyone, marked, not hidden: users see jobs of internal kinds among
+// their own (a document's ingest, a webhook delivery), and a kind they
+// can look up explains a 403 better than one that seems not to exist.
 func (a *API) listKinds(c *gin.Context) {
 	workers, err := a.db.fleet.KindWorkers(c.Request.Context(), workersSeenWithin)
 	if err != nil {
@@ -62,7 +79,7 @@ func (a *API) listKinds(c *gin.Context) {
 	kinds := a.opts.Registry.Kinds()
 	out := KindList{Kinds: make([]KindView, len(kinds))}
 	for i, k := range kinds {
-		out.Kinds[i] = kindView(k, workers[k.Name])
+		out.Kinds[i] = kindView(k, workers[k.Name], currentPrincipal(c))
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -80,7 +97,7 @@ func (a *API) getKind(c *gin.Context) {
 		a.internalError(c, "count workers per kind", err)
 		return
 	}
-	c.JSON(http.StatusOK, kindView(k, workers[k.Name]))
+	c.JSON(http.StatusOK, kindView(k, workers[k.Name], currentPrincipal(c)))
 }
 
 // deleteKind answers DELETE /v1/admin/kinds/{name} (admins): the kind

@@ -101,6 +101,7 @@ type Store interface {
 	JobStore
 	UploadStore
 	AccountStore
+	SecretStore
 	PlanStore
 	ScheduleStore
 	FleetStore

@@ -101,7 +101,7 @@ async function jobsView() {
   const charts = h("div", { class: "charts" }, h("div", {}, h("h2", {}, "Throughput (jobs/min, last hour)"), svgEl("chart-throughput")),
     h("div", {}, h("h2", {}, "Failure rate % (last hour)"), svgEl("chart-failures")));
 
-  // The submit form offers the kinds the gateway accepts (GET /v1/kinds):
+  // The submit form offers the kinds the user may submit (GET /v1/kinds):
   // choosing one sets its default priority, says what it is and which
   // payload fields its schema requires, and prefills those fields until
   // the payload is edited by hand.
@@ -137,8 +137,11 @@ async function jobsView() {
       h("button", { type: "submit", id: "submit-job" }, "Submit job"), submitErr),
     hint);
   api("GET", "/v1/kinds").then((list) => {
-    kinds = new Map(list.kinds.map((k) => [k.name, k]));
-    newKind.replaceChildren(...list.kinds.map((k) => h("option", { value: k.name, title: k.description || null }, k.name)));
+    // Only what this user may submit: internal kinds (made by Hopper
+    // itself) and admin kinds (for others) would only answer 403.
+    const mine = list.kinds.filter((k) => k.submittable);
+    kinds = new Map(mine.map((k) => [k.name, k]));
+    newKind.replaceChildren(...mine.map((k) => h("option", { value: k.name, title: k.description || null }, k.name)));
     chooseKind();
   }).catch((ex) => {
     if (ex.status === 401) return loginView("Your session ended; sign in again.");
