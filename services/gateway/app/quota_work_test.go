@@ -100,7 +100,9 @@ func TestRetriesAndFollowUpsCountAgainstQuota(t *testing.T) {
 	assert.Equal(t, 202, code, "the operator's retries are not charged")
 
 	_, other := s.newUserOnPlan("user", "three")
-	s.waitState(other, s.submit(other, map[string]any{"kind": "system.noop", "notify_email": "me@example.com"}), "succeeded")
+	code, me := s.do("GET", "/v1/users/me", other, nil, nil)
+	require.Equal(t, 200, code, me)
+	s.waitState(other, s.submit(other, map[string]any{"kind": "system.noop", "notify_email": me["email"]}), "succeeded")
 	testkit.WaitFor(t, testkit.Deadline, func() bool { return used(other) == 2 }, "the follow-up mail to count")
 	s.submit(other, map[string]any{"kind": "system.noop"})
 	code, out = s.do("POST", "/v1/jobs", other, map[string]any{"kind": "system.noop"}, nil)
