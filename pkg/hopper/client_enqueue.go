@@ -152,16 +152,9 @@ type BatchItem struct {
 // bad item refuses the batch with an *APIError whose Details.Index names
 // it.
 func (c *Client) EnqueueMany(ctx context.Context, items []BatchItem) ([]EnqueueResult, error) {
-	reqs := make([]submitRequest, len(items))
-	for i, it := range items {
-		cfg, err := buildSubmit(it.Kind, it.Payload, it.Options)
-		if err != nil {
-			return nil, fmt.Errorf("hopper: enqueue batch: item %d: %w", i, err)
-		}
-		if cfg.idempotencyKey != "" {
-			return nil, fmt.Errorf("hopper: enqueue batch: item %d: idempotency keys are not supported in a batch", i)
-		}
-		reqs[i] = cfg.req
+	reqs, err := batchRequests(items)
+	if err != nil {
+		return nil, err
 	}
 	body := struct {
 		Jobs []submitRequest `json:"jobs"`
@@ -176,4 +169,21 @@ func (c *Client) EnqueueMany(ctx context.Context, items []BatchItem) ([]EnqueueR
 		return nil, fmt.Errorf("hopper: enqueue batch of %d: the gateway answered %d jobs", len(items), len(out.Jobs))
 	}
 	return out.Jobs, nil
+}
+
+// batchRequests builds a batch's submissions, the same for the HTTP and
+// the transactional path; items take no idempotency key.
+func batchRequests(items []BatchItem) ([]submitRequest, error) {
+	reqs := make([]submitRequest, len(items))
+	for i, it := range items {
+		cfg, err := buildSubmit(it.Kind, it.Payload, it.Options)
+		if err != nil {
+			return nil, fmt.Errorf("hopper: enqueue batch: item %d: %w", i, err)
+		}
+		if cfg.idempotencyKey != "" {
+			return nil, fmt.Errorf("hopper: enqueue batch: item %d: idempotency keys are not supported in a batch", i)
+		}
+		reqs[i] = cfg.req
+	}
+	return reqs, nil
 }

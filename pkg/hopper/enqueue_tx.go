@@ -117,16 +117,9 @@ func EnqueueManyTx(ctx context.Context, tx DBTX, owner uuid.UUID, items []BatchI
 	if len(items) > MaxBatchItems {
 		return nil, fmt.Errorf("hopper: enqueue batch: %d jobs, limit %d: %w", len(items), MaxBatchItems, ErrUnprocessable)
 	}
-	reqs := make([]submitRequest, len(items))
-	for i, it := range items {
-		cfg, err := buildSubmit(it.Kind, it.Payload, it.Options)
-		if err != nil {
-			return nil, fmt.Errorf("hopper: enqueue batch: item %d: %w", i, err)
-		}
-		if cfg.idempotencyKey != "" {
-			return nil, fmt.Errorf("hopper: enqueue batch: item %d: idempotency keys are not supported in a batch", i)
-		}
-		reqs[i] = cfg.req
+	reqs, err := batchRequests(items)
+	if err != nil {
+		return nil, err
 	}
 	specs, err := txSpecs(ctx, tx, reqs, true)
 	if err != nil {

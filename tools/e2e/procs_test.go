@@ -88,7 +88,13 @@ func newEnv(t *testing.T) env {
 // SIGTERM when the test ends.
 func start(t *testing.T, service string, e env, extra env) *proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binaries(t), service))
+	return startBinary(t, service, filepath.Join(binaries(t), service), e, extra)
+}
+
+// startBinary runs the program at path as name, with e plus extra.
+func startBinary(t *testing.T, name, path string, e env, extra env) *proc {
+	t.Helper()
+	cmd := exec.Command(path)
 	cmd.Env = os.Environ()
 	for k, v := range e {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -96,15 +102,14 @@ func start(t *testing.T, service string, e env, extra env) *proc {
 	for k, v := range extra {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	return startCmd(t, service, cmd)
+	return startCmd(t, name, cmd)
 }
 
 // startCmd starts cmd as the process name; it is stopped with SIGTERM
 // when the test ends.
 func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
-	service := name
-	p := &proc{name: service, cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	w := &lockedWriter{mu: p.mu, w: p.log}
 	cmd.Stdout, cmd.Stderr = w, w
 	require.NoError(t, cmd.Start())
@@ -115,7 +120,7 @@ func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("--- %s log (last 4KB) ---\n%s", service, p.tail(4096))
+			t.Logf("--- %s log (last 4KB) ---\n%s", name, p.tail(4096))
 		}
 	})
 	return p

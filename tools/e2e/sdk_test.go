@@ -59,14 +59,8 @@ func startLeaderboard(t *testing.T, e env) (*proc, string) {
 func launchLeaderboard(t *testing.T, e env) (*proc, string) {
 	t.Helper()
 	addr := freeAddr(t)
-	bin := leaderboardBinary(t)
-	cmd := exec.Command(bin)
-	cmd.Env = os.Environ()
-	for k, v := range e {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(cmd.Env, "HOPPER_METRICS_ADDR="+addr, "HOPPER_CONCURRENCY=2")
-	return startCmd(t, "leaderboard", cmd), addr
+	return startBinary(t, "leaderboard", leaderboardBinary(t), e,
+		env{"HOPPER_METRICS_ADDR": addr, "HOPPER_CONCURRENCY": "2"}), addr
 }
 
 // TestWorkerStartsFirst: in a fresh deployment a worker may start before
