@@ -75,6 +75,8 @@ type Config struct {
 	// system.sleep holds a worker slot for up to an hour, so a deployment
 	// that serves strangers keeps them off.
 	SystemKinds bool
+	// Access bounds streams, sessions and failed sign-ins (access.go).
+	Access Access
 }
 
 type serviceDefaults struct {
@@ -130,11 +132,15 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	c.SystemKinds = r.boolean("HOPPER_SYSTEM_KINDS", c.Env == "dev")
 	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
+	c.Access = r.access()
 	if r.err != nil {
 		return Config{}, r.err
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return Config{}, fmt.Errorf("HOPPER_ADMIN_TOKEN: must be at least 16 characters")
+	}
+	if err := checkSecrets(c); err != nil {
+		return Config{}, err
 	}
 	if c.Lease < time.Second {
 		return Config{}, fmt.Errorf("HOPPER_LEASE: %s is too short (at least 1s)", c.Lease)
@@ -453,7 +459,7 @@ func (c Config) LogFields() []zap.Field {
 	if c.AdminToken != "" {
 		token = "(set)"
 	}
-	return []zap.Field{
+	return append([]zap.Field{
 		zap.String("env", c.Env),
 		zap.String("log_level", c.LogLevel),
 		zap.String("database_url", MaskURL(c.DatabaseURL)),
@@ -472,7 +478,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("republish_after", c.RepublishAfter),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
 		zap.Bool("system_kinds", c.SystemKinds),
-	}
+	}, c.Access.logFields()...)
 }
 
 // Reader reads HOPPER_* variables with the rules and messages Load uses,

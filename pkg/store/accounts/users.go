@@ -196,3 +196,34 @@ func (s *Store) RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error {
 	}
 	return nil
 }
+
+// ListAPIKeys returns user id's keys, newest first: ids, prefixes and
+// times only (the table holds no secret to show). An unknown user is
+// pg.ErrNotFound; a user without keys is an empty list.
+func (s *Store) ListAPIKeys(ctx context.Context, userID uuid.UUID) ([]APIKey, error) {
+	if _, err := s.GetUser(ctx, userID); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	var keys []APIKey
+	err := s.db.WithContext(ctx).Raw(
+		`SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID).Scan(&keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of user %s: %w", userID, err)
+	}
+	return keys, nil
+}
+
+// KeyActive reports nil when key id still authenticates (not revoked, its
+// user active), else pg.ErrNotFound: what an open event stream re-checks.
+func (s *Store) KeyActive(ctx context.Context, keyID uuid.UUID) error {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM api_keys k JOIN users u ON u.id = k.user_id
+	WHERE k.id = ? AND k.revoked_at IS NULL AND u.active`, keyID).Scan(&n).Error
+	if err != nil {
+		return fmt.Errorf("check api key %s: %w", keyID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("check api key %s: %w", keyID, pg.ErrNotFound)
+	}
+	return nil
+}

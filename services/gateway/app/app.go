@@ -26,6 +26,7 @@ import (
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/store"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
 )
@@ -157,6 +158,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		return fmt.Errorf("register backlog metrics: %w", err)
 	}
 	shuttingDown := make(chan struct{})
+	// Revoked keys and deactivated users reach every gateway at once.
+	authChanges := accounts.NewAuthListener(cfg.DatabaseURL, log)
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
@@ -165,6 +168,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		AppID:              cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
+		Access: cfg.Access, AuthChanges: authChanges,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -183,6 +187,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return disp.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
+	g.Go(func() error { return authChanges.Run(gctx) })
 	g.Go(func() error { return kinds.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })

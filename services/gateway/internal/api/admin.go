@@ -90,7 +90,9 @@ func (a *API) revokeKey(c *gin.Context) {
 		return
 	}
 	err = a.db.accounts.RevokeAPIKey(c.Request.Context(), id)
-	a.keys.forget()
+	// This gateway acts at once even if its listener is down; the others
+	// hear it from Postgres.
+	a.authChanged(accounts.AuthChange{KeyID: id})
 	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
 		return
@@ -100,4 +102,72 @@ func (a *API) revokeKey(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// keyView is an API key as the admin's list shows it: no secret (none is
+// stored), only what tells keys apart and whether they work.
+type keyView struct {
+	ID         string  `json:"id"`
+	UserID     string  `json:"user_id"`
+	Prefix     string  `json:"prefix"`
+	CreatedAt  any     `json:"created_at"`
+	LastUsedAt any     `json:"last_used_at"`
+	RevokedAt  any     `json:"revoked_at"`
+	Active     bool    `json:"active"`
+	Note       *string `json:"note,omitempty"`
+}
+
+type keyList struct {
+	Keys []keyView `json:"keys"`
+}
+
+// listKeys answers GET /v1/admin/users/{id}/keys, newest first.
+func (a *API) listKeys(c *gin.Context) {
+	userID, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+		return
+	}
+	keys, err := a.db.accounts.ListAPIKeys(c.Request.Context(), userID)
+	if a.storeFailed(c, "list keys", err, func(c *gin.Context) {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+	}) {
+		return
+	}
+	out := keyList{Keys: make([]keyView, len(keys))}
+	for i, k := range keys {
+		out.Keys[i] = keyView{ID: k.ID.String(), UserID: k.UserID.String(), Prefix: k.Prefix,
+			CreatedAt: rfc3339(&k.CreatedAt), LastUsedAt: rfc3339(k.LastUsedAt), RevokedAt: rfc3339(k.RevokedAt),
+			Active: k.RevokedAt == nil}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// setUserActive answers POST /v1/admin/users/{id}/deactivate and
+// /activate. Deactivating stops every key and dashboard session of the
+// user on every gateway at once (Postgres announces it) and ends the
+// user's open event streams; the user's jobs stay.
+func (a *API) setUserActive(active bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		userID, err := uuid.Parse(c.Param("id"))
+		if err != nil {
+			httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+			return
+		}
+		err = a.db.accounts.SetUserActive(c.Request.Context(), userID, active)
+		if a.storeFailed(c, "set user active", err, func(c *gin.Context) {
+			httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+		}) {
+			return
+		}
+		// This gateway acts at once even if its listener is down.
+		a.authChanged(accounts.AuthChange{UserID: userID})
+		u, err := a.db.accounts.GetUser(c.Request.Context(), userID)
+		if a.storeFailed(c, "get user", err, func(c *gin.Context) {
+			httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "user not found", nil)
+		}) {
+			return
+		}
+		c.JSON(http.StatusOK, userView(u))
+	}
 }

@@ -14,9 +14,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
@@ -65,6 +67,18 @@ type Options struct {
 	// event streams end then (clients resume with Last-Event-ID), so the
 	// shutdown does not wait on them. nil never closes.
 	ShuttingDown <-chan struct{}
+	// Access bounds event streams, dashboard sessions and failed
+	// authentications; zero fields take config's defaults.
+	Access config.Access
+	// AuthChanges announces keys revoked and users changed on any
+	// replica (*accounts.AuthListener); nil, only this gateway's own
+	// revocations act at once, others after keyCacheTTL.
+	AuthChanges AuthChanges
+}
+
+// AuthChanges delivers key and user changes from Postgres.
+type AuthChanges interface {
+	OnChange(fn func(accounts.AuthChange))
 }
 
 // API holds the handlers.
@@ -78,6 +92,10 @@ type API struct {
 	// publisher publishes accepted jobs and marks them (Marker, else the
 	// store at once).
 	publisher *dispatch.JobPublisher
+	// failures counts failed authentications per client address.
+	failures *authLimiter
+	// streams counts open event streams per key and in total.
+	streams *streamRegistry
 }
 
 // New builds the gin engine serving the whole API.
@@ -97,7 +115,13 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
-	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
+	opts.Access = withAccessDefaults(opts.Access)
+	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
+		failures: newAuthLimiter(opts.Access.AuthFailuresPerMinute),
+		streams:  newStreamRegistry(opts.Access.StreamsPerKey, opts.Access.Streams)}
+	if opts.AuthChanges != nil {
+		opts.AuthChanges.OnChange(a.authChanged)
+	}
 	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
 	if opts.Marker != nil {
 		mark = opts.Marker.MarkAll
@@ -107,6 +131,13 @@ func New(opts Options) *gin.Engine {
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// The client address that failed authentications count against is the
+	// peer's, or X-Forwarded-For's from a trusted proxy only: otherwise
+	// a client would pick its own address with the header.
+	if err := r.SetTrustedProxies(opts.Access.TrustedProxies); err != nil {
+		a.log.Error("HOPPER_TRUSTED_PROXIES ignored", zap.Error(err))
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
@@ -167,6 +198,9 @@ func New(opts Options) *gin.Engine {
 	admin.PUT("/plans/:name", a.updatePlan)
 	admin.DELETE("/plans/:name", a.deletePlan)
 	admin.DELETE("/keys/:id", a.revokeKey)
+	admin.GET("/users/:id/keys", a.listKeys)
+	admin.POST("/users/:id/deactivate", a.setUserActive(false))
+	admin.POST("/users/:id/activate", a.setUserActive(true))
 	admin.DELETE("/kinds/:name", a.deleteKind)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
@@ -224,4 +258,29 @@ func (a *API) readyz(c *gin.Context) {
 		body["status"] = "ready"
 		c.JSON(http.StatusOK, body)
 	}
+}
+
+// withAccessDefaults fills the zero fields of a (tests building Options
+// by hand) with config's defaults.
+func withAccessDefaults(a config.Access) config.Access {
+	d := config.DefaultAccess()
+	if a.StreamsPerKey <= 0 {
+		a.StreamsPerKey = d.StreamsPerKey
+	}
+	if a.Streams <= 0 {
+		a.Streams = d.Streams
+	}
+	if a.StreamRecheck <= 0 {
+		a.StreamRecheck = d.StreamRecheck
+	}
+	if a.SessionIdle <= 0 {
+		a.SessionIdle = d.SessionIdle
+	}
+	if a.SessionMaxAge <= 0 {
+		a.SessionMaxAge = d.SessionMaxAge
+	}
+	if a.AuthFailuresPerMinute <= 0 {
+		a.AuthFailuresPerMinute = d.AuthFailuresPerMinute
+	}
+	return a
 }

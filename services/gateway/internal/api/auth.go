@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -16,15 +19,29 @@ import (
 	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
-// principal is who made the request: a user (by API key) or the operator
-// holding HOPPER_ADMIN_TOKEN (no user).
+// principal is who made the request: a user (by API key or dashboard
+// session) or the operator holding HOPPER_ADMIN_TOKEN (no user).
 type principal struct {
 	User       *accounts.User
 	AdminToken bool
+	// KeyID is the API key that authenticated the request, or that signed
+	// the dashboard session in; zero for the admin token.
+	KeyID uuid.UUID
+	// Session is the dashboard session's id when the request came with
+	// the session cookie, so a stream can check it again.
+	Session string
 }
 
 func (p principal) isAdmin() bool {
 	return p.AdminToken || (p.User != nil && p.User.Role == accounts.RoleAdmin)
+}
+
+// streamBucket is what the per-key stream cap counts against.
+func (p principal) streamBucket() string {
+	if p.AdminToken {
+		return "admin-token"
+	}
+	return p.KeyID.String()
 }
 
 // ownerScope is the owner filter for job reads: admins see every job,
@@ -46,9 +63,9 @@ func currentPrincipal(c *gin.Context) principal {
 }
 
 // authenticate accepts "Authorization: Bearer <key>" with a user's API key
-// or the admin token, or the dashboard's session cookie holding one.
-// Cookie-authenticated requests that change state must carry the
-// X-Hopper-CSRF header, which a cross-site form or image cannot send.
+// or the admin token, or the dashboard's session cookie. Cookie-
+// authenticated requests that change state must carry the X-Hopper-CSRF
+// header, which a cross-site form or image cannot send.
 func (a *API) authenticate(c *gin.Context) {
 	token, fromCookie := bearerToken(c)
 	if token == "" {
@@ -61,8 +78,23 @@ func (a *API) authenticate(c *gin.Context) {
 		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden, "missing "+csrfHeader+" header on a cookie-authenticated request", nil)
 		return
 	}
-	p, err := a.resolve(c.Request.Context(), token)
+	var (
+		p   principal
+		err error
+	)
+	if fromCookie {
+		p, err = a.resolveSession(c, token)
+	} else {
+		p, err = a.resolve(c, token)
+	}
+	if errors.Is(err, errAuthThrottled) {
+		return // answered
+	}
 	if errors.Is(err, pg.ErrNotFound) {
+		if fromCookie {
+			httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "the dashboard session ended; sign in again", nil)
+			return
+		}
 		c.Header("WWW-Authenticate", `Bearer realm="hopper", error="invalid_token"`)
 		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
 		return
@@ -97,9 +129,15 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// resolve maps a credential to its principal; ErrNotFound when it is
-// invalid, revoked or its user inactive.
-func (a *API) resolve(ctx context.Context, token string) (principal, error) {
+// errAuthThrottled: the client used up its failed authentications; the
+// answer (429) is written.
+var errAuthThrottled = errors.New("authentication throttled")
+
+// resolve maps an API key or the admin token to its principal; ErrNotFound
+// when it is invalid, revoked or its user inactive. Keys this gateway
+// resolved lately come from the cache; an unknown key from a client over
+// its failure budget is refused (429) without a lookup.
+func (a *API) resolve(c *gin.Context, token string) (principal, error) {
 	if a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1 {
 		return principal{AdminToken: true}, nil
 	}
@@ -107,13 +145,79 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 	if p, ok := a.keys.get(token, now); ok {
 		return p, nil
 	}
-	user, _, err := a.db.accounts.Authenticate(ctx, token)
+	if a.throttled(c, now) {
+		return principal{}, errAuthThrottled
+	}
+	if a.failures.knownBad(token, now) {
+		a.failures.fail(c.ClientIP(), token, now)
+		return principal{}, fmt.Errorf("authenticate: %w", pg.ErrNotFound)
+	}
+	user, key, err := a.db.accounts.Authenticate(c.Request.Context(), token)
+	if errors.Is(err, pg.ErrNotFound) {
+		a.failures.fail(c.ClientIP(), token, now)
+	}
 	if err != nil {
 		return principal{}, err
 	}
-	p := principal{User: &user}
+	p := principal{User: &user, KeyID: key.ID}
 	a.keys.put(token, p, now)
 	return p, nil
+}
+
+// resolveSession maps a dashboard session id to its principal, from the
+// database each time: sessions serve a person's browser, not a busy
+// client, and sign-out or revocation must end them on every replica at
+// once.
+func (a *API) resolveSession(c *gin.Context, id string) (principal, error) {
+	now := a.opts.Now()
+	if a.throttled(c, now) {
+		return principal{}, errAuthThrottled
+	}
+	user, sess, err := a.db.accounts.SessionUser(c.Request.Context(), id, a.opts.Access.SessionIdle)
+	if errors.Is(err, pg.ErrNotFound) {
+		a.failures.fail(c.ClientIP(), id, now)
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{User: &user, KeyID: sess.KeyID, Session: id}, nil
+}
+
+// throttled answers 429 when the client used up its failed
+// authentications.
+func (a *API) throttled(c *gin.Context, now time.Time) bool {
+	blocked, retry := a.failures.blocked(c.ClientIP(), now)
+	if !blocked {
+		return false
+	}
+	secs := int(retry.Seconds()) + 1
+	c.Header("Retry-After", strconv.Itoa(secs))
+	httpx.Abort(c, http.StatusTooManyRequests, httpx.CodeRateLimited,
+		"too many failed authentications from this address; retry later", map[string]any{"retry_after_seconds": secs})
+	return true
+}
+
+// recheck tells whether p's credential still holds, bypassing every
+// cache: what an open event stream asks periodically and when told its
+// key or user changed. ErrNotFound when it does not.
+func (a *API) recheck(ctx context.Context, p principal) error {
+	switch {
+	case p.AdminToken:
+		return nil
+	case p.Session != "":
+		_, _, err := a.db.accounts.SessionUser(ctx, p.Session, a.opts.Access.SessionIdle)
+		return err
+	default:
+		return a.db.accounts.KeyActive(ctx, p.KeyID)
+	}
+}
+
+// authChanged applies a key or user change announced by Postgres (any
+// gateway's revocation): the cached keys of that key or user go, and
+// their open streams check their credential at once.
+func (a *API) authChanged(ch accounts.AuthChange) {
+	a.keys.drop(ch)
+	a.streams.changed(ch)
 }
 
 func (a *API) requireAdmin(c *gin.Context) {

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -15,17 +16,15 @@ import (
 	"github.com/hopperq/hopper/services/gateway/internal/ui"
 )
 
-// sessionTTL bounds a dashboard session; the key itself stays valid.
-const sessionTTL = 12 * time.Hour
-
 // routeDashboard serves the web dashboard at /ui and its session endpoints.
 func (a *API) routeDashboard(r *gin.Engine) {
 	assets := ui.Assets()
 	r.GET("/ui", func(c *gin.Context) { a.serveAsset(c, assets, "index.html") })
 	r.GET("/ui/assets/*filepath", func(c *gin.Context) { a.serveAsset(c, assets, c.Param("filepath")[1:]) })
+	r.GET("/favicon.ico", func(c *gin.Context) { a.serveAsset(c, assets, "favicon.svg") })
 	r.POST("/ui/session", a.signIn)
 	r.DELETE("/ui/session", a.signOut)
-	r.GET("/ui/session", a.authenticate, a.whoami)
+	r.GET("/ui/session", a.whoami)
 }
 
 func (a *API) serveAsset(c *gin.Context, assets fs.FS, name string) {
@@ -58,9 +57,12 @@ type signInRequest struct {
 	Key string `json:"key"`
 }
 
-// signIn checks an API key (or the admin token) and keeps it in an
-// HttpOnly, SameSite=Strict cookie. A JSON body is required: a cross-site
-// form cannot send one, so no other site can sign a visitor in.
+// signIn checks a user's API key and opens a server-side session: the
+// cookie holds a random session id (HttpOnly, SameSite=Strict, Secure on
+// TLS), never the key. The admin token is refused: it is the operator's
+// credential for tools, not for a browser (an admin signs in with an
+// admin user's key). A JSON body is required: a cross-site form cannot
+// send one, so no other site can sign a visitor in.
 func (a *API) signIn(c *gin.Context) {
 	if ct, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); ct != "application/json" {
 		httpx.Abort(c, http.StatusUnsupportedMediaType, httpx.CodeBadRequest, "send {\"key\": ...} as application/json", nil)
@@ -70,22 +72,47 @@ func (a *API) signIn(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	if _, err := a.resolve(c.Request.Context(), req.Key); err != nil {
-		if errors.Is(err, pg.ErrNotFound) || req.Key == "" {
-			httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
-			return
-		}
+	req.Key = strings.TrimSpace(req.Key)
+	if req.Key == "" {
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "key: an API key is required", nil)
+		return
+	}
+	p, err := a.resolve(c, req.Key)
+	switch {
+	case errors.Is(err, errAuthThrottled):
+		return
+	case errors.Is(err, pg.ErrNotFound):
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid, revoked or inactive API key", nil)
+		return
+	case err != nil:
+		a.internalError(c, "sign in", err)
+		return
+	case p.AdminToken:
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"the admin token is not a dashboard credential: sign in with an admin user's API key (hopperctl users create <email> -role admin; hopperctl keys create <user id>)", nil)
+		return
+	}
+	id, err := a.db.accounts.CreateSession(c.Request.Context(), p.User.ID, p.KeyID, a.opts.Access.SessionMaxAge)
+	if err != nil {
 		a.internalError(c, "sign in", err)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: sessionCookie, Value: req.Key, Path: "/", MaxAge: int(sessionTTL.Seconds()),
+		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(a.opts.Access.SessionMaxAge.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(c),
 	})
 	c.Status(http.StatusNoContent)
 }
 
+// signOut deletes the session on the server, so the cookie's value is
+// worthless even if it was copied, and clears the cookie.
 func (a *API) signOut(c *gin.Context) {
+	if id, err := c.Cookie(sessionCookie); err == nil && id != "" {
+		if err := a.db.accounts.DeleteSession(c.Request.Context(), id); err != nil {
+			a.internalError(c, "sign out", err)
+			return
+		}
+	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(c)})
 	c.Status(http.StatusNoContent)
@@ -95,15 +122,39 @@ func isHTTPS(c *gin.Context) bool {
 	return c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https"
 }
 
-// whoami tells the page who is signed in.
+// sessionView answers GET /ui/session.
+type sessionView struct {
+	SignedIn bool    `json:"signed_in"`
+	ID       string  `json:"id,omitempty"`
+	Email    string  `json:"email,omitempty"`
+	Role     string  `json:"role,omitempty"`
+	Plan     string  `json:"plan,omitempty"`
+	Admin    bool    `json:"admin"`
+	Reason   *string `json:"reason,omitempty"`
+}
+
+// whoami tells the page who is signed in, or 200 {signed_in: false}: the
+// page asks before anyone signed in, and that is no error.
 func (a *API) whoami(c *gin.Context) {
-	p := currentPrincipal(c)
-	if p.User == nil {
-		c.JSON(http.StatusOK, gin.H{"email": nil, "role": "admin", "admin": true, "admin_token": true})
+	id, err := c.Cookie(sessionCookie)
+	if err != nil || id == "" {
+		c.JSON(http.StatusOK, sessionView{})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": p.User.ID.String(), "email": p.User.Email, "role": p.User.Role,
-		"plan": p.User.Plan, "admin": p.isAdmin()})
+	p, err := a.resolveSession(c, id)
+	switch {
+	case errors.Is(err, errAuthThrottled):
+		return
+	case errors.Is(err, pg.ErrNotFound):
+		reason := "the session ended (signed out, expired, key revoked or user deactivated)"
+		c.JSON(http.StatusOK, sessionView{Reason: &reason})
+		return
+	case err != nil:
+		a.internalError(c, "session", err)
+		return
+	}
+	c.JSON(http.StatusOK, sessionView{SignedIn: true, ID: p.User.ID.String(), Email: p.User.Email,
+		Role: p.User.Role, Plan: p.User.Plan, Admin: p.isAdmin()})
 }
 
 // me answers GET /v1/users/me.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -79,11 +80,17 @@ func (a *API) jobEvents(c *gin.Context) {
 			"Last-Event-ID: want the id of an event this stream sent", nil)
 		return
 	}
+	p := currentPrincipal(c)
+	open, ok := a.openStream(c, p)
+	if !ok {
+		return
+	}
+	defer a.streams.release(open)
 	wake, unsubscribe := a.subscribeJob(id)
 	defer unsubscribe()
 
 	ctx := c.Request.Context()
-	scope := currentPrincipal(c).ownerScope()
+	scope := p.ownerScope()
 	job, evs, err := a.db.jobs.JobSnapshot(ctx, scope, id, after)
 	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
@@ -105,17 +112,45 @@ func (a *API) jobEvents(c *gin.Context) {
 	st := &jobStream{out: newSSEWriter(c.Writer), jobID: id, lastID: after}
 	log := a.log.With(hlog.JobID(id.String()))
 	log.Debug("event stream opened", zap.Int64("last_event_id", after))
-	reason := a.streamJob(ctx, st, scope, job, evs, wake, log)
+	reason := a.streamJob(ctx, st, p, open, job, evs, wake, log)
 	log.Debug("event stream closed", zap.String("reason", reason))
+}
+
+// openStream counts a new stream against the caller's and the gateway's
+// caps, or answers why not: 429 over the key's cap (the client holds the
+// streams it would need to close), 503 over the gateway's (another
+// replica may have room).
+func (a *API) openStream(c *gin.Context, p principal) (*openStream, bool) {
+	open, err := a.streams.acquire(p)
+	switch {
+	case errors.Is(err, errStreamsPerKey):
+		c.Header("Retry-After", "5")
+		httpx.Abort(c, http.StatusTooManyRequests, httpx.CodeRateLimited,
+			fmt.Sprintf("%s (at most %d at once): close one first", err, a.opts.Access.StreamsPerKey),
+			map[string]any{"limit": a.opts.Access.StreamsPerKey})
+		return nil, false
+	case err != nil:
+		c.Header("Retry-After", "5")
+		httpx.Abort(c, http.StatusServiceUnavailable, httpx.CodeUnavailable,
+			fmt.Sprintf("%s: retry shortly", err), nil)
+		return nil, false
+	}
+	return open, true
 }
 
 // streamJob sends the first snapshot, then one after every wake-up (or
 // poll while notifications are down) until the job is over, the client
-// leaves or the server shuts down. It returns why the stream ended.
-func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job jobstore.Job, evs []jobstore.Event,
+// leaves, the server shuts down or the caller's credential stops holding
+// (checked every Access.StreamRecheck, and at once when Postgres
+// announces a change of its key or user). It returns why the stream
+// ended.
+func (a *API) streamJob(ctx context.Context, st *jobStream, p principal, open *openStream, job jobstore.Job, evs []jobstore.Event,
 	wake <-chan struct{}, log *zap.Logger) string {
+	scope := p.ownerScope()
 	keepAlive := time.NewTicker(eventsKeepAlive)
 	defer keepAlive.Stop()
+	recheck := time.NewTicker(a.opts.Access.StreamRecheck)
+	defer recheck.Stop()
 	poll := time.NewTicker(eventsPoll)
 	defer poll.Stop()
 	failures := 0
@@ -140,6 +175,16 @@ func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, jo
 				return "client gone: " + err.Error()
 			}
 			continue
+		case <-recheck.C:
+			if ended := a.credentialEnded(ctx, p, log); ended != "" {
+				return ended
+			}
+			continue
+		case <-open.check:
+			if ended := a.credentialEnded(ctx, p, log); ended != "" {
+				return ended
+			}
+			continue
 		case <-poll.C:
 			if a.notificationsFlow() && failures == 0 {
 				continue
@@ -162,6 +207,24 @@ func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, jo
 				return "database unavailable"
 			}
 		}
+	}
+}
+
+// credentialEnded checks the stream's credential again and says why the
+// stream must end, or "" to go on. A failed check (database trouble) goes
+// on: the next check decides.
+func (a *API) credentialEnded(ctx context.Context, p principal, log *zap.Logger) string {
+	err := a.recheck(ctx, p)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, pg.ErrNotFound):
+		return "credential revoked, user deactivated or session ended"
+	case ctx.Err() != nil:
+		return "client gone"
+	default:
+		log.Warn("event stream: credential check failed", zap.Error(err))
+		return ""
 	}
 }
 

@@ -4,11 +4,16 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hopperq/hopper/pkg/store/accounts"
 )
 
 // keyCache remembers resolved API keys briefly, so a busy client does not
 // cost a database lookup per request. A revoked key or deactivated user
-// keeps working for at most keyCacheTTL on a gateway that saw it recently.
+// is dropped at once when Postgres announces it (accounts.AuthListener);
+// keyCacheTTL bounds staleness only while that announcement is missed.
 type keyCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]cachedPrincipal
@@ -48,6 +53,22 @@ func (k *keyCache) put(token string, p principal, now time.Time) {
 		k.entries = map[[32]byte]cachedPrincipal{}
 	}
 	k.entries[h] = cachedPrincipal{p: p, expires: now.Add(k.ttl)}
+}
+
+// drop forgets the cached keys of the key or user that changed; a reset
+// forgets every key.
+func (k *keyCache) drop(ch accounts.AuthChange) {
+	if ch.Reset() {
+		k.forget()
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for h, e := range k.entries {
+		if (ch.KeyID != uuid.Nil && e.p.KeyID == ch.KeyID) || (ch.UserID != uuid.Nil && e.p.User != nil && e.p.User.ID == ch.UserID) {
+			delete(k.entries, h)
+		}
+	}
 }
 
 // forget drops every cached key, e.g. after this gateway revoked one.

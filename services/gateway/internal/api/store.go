@@ -45,13 +45,20 @@ type UploadStore interface {
 	DeleteDocument(ctx context.Context, owner, id uuid.UUID) error
 }
 
-// AccountStore serves authentication and the admin's user and key
-// endpoints.
+// AccountStore serves authentication, dashboard sessions and the admin's
+// user and key endpoints.
 type AccountStore interface {
 	Authenticate(ctx context.Context, plaintext string) (accounts.User, accounts.APIKey, error)
+	KeyActive(ctx context.Context, keyID uuid.UUID) error
 	CreateUser(ctx context.Context, email, role, plan string) (accounts.User, error)
+	SetUserActive(ctx context.Context, id uuid.UUID, active bool) error
+	GetUser(ctx context.Context, id uuid.UUID) (accounts.User, error)
 	CreateAPIKey(ctx context.Context, userID uuid.UUID) (accounts.APIKey, string, error)
+	ListAPIKeys(ctx context.Context, userID uuid.UUID) ([]accounts.APIKey, error)
 	RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error
+	CreateSession(ctx context.Context, userID, keyID uuid.UUID, ttl time.Duration) (string, error)
+	SessionUser(ctx context.Context, id string, idle time.Duration) (accounts.User, accounts.Session, error)
+	DeleteSession(ctx context.Context, id string) error
 }
 
 // PlanStore serves the plan endpoints, the plan cache and the caller's

@@ -1,6 +1,7 @@
 // Hopper dashboard: a small single-page app over the /v1 API. It signs in
-// by posting an API key to /ui/session (which sets an HttpOnly cookie) and
-// sends X-Hopper-CSRF on every request that changes something.
+// by posting an API key to /ui/session, which opens a server-side session
+// (an HttpOnly cookie holds its random id, never the key), and sends
+// X-Hopper-CSRF on every request that changes something.
 "use strict";
 
 const main = document.getElementById("main");
@@ -60,7 +61,13 @@ function payloadSkeleton(schema, required) {
 }
 
 function stateBadge(s) { return h("span", { class: "state " + s, "data-state": s }, s); }
-function bar(pct, big) { return h("span", { class: big ? "bar big" : "bar", role: "progressbar", "aria-valuenow": pct }, h("span", { style: "width:" + pct + "%" })); }
+// bar's width is set through the CSSOM: the page's CSP (style-src 'self')
+// blocks style attributes, not element.style.
+function bar(pct, big) {
+  const fill = h("span");
+  fill.style.width = pct + "%";
+  return h("span", { class: big ? "bar big" : "bar", role: "progressbar", "aria-valuenow": pct }, fill);
+}
 function fmtTime(t) { return t ? new Date(t).toLocaleString() : "—"; }
 function terminal(s) { return s === "succeeded" || s === "failed" || s === "cancelled"; }
 
@@ -77,7 +84,7 @@ function loginView(message) {
   clearInterval(timer);
   stopStream();
   document.getElementById("nav").hidden = true;
-  const key = h("input", { id: "key", type: "password", placeholder: "hop_… or the admin token", size: 50, autocomplete: "off" });
+  const key = h("input", { id: "key", type: "password", placeholder: "hop_… (an admin signs in with an admin user's key)", size: 50, autocomplete: "off" });
   const err = h("p", { class: "error", id: "login-error" }, message || "");
   const form = h("form", { class: "card", id: "login", onsubmit: async (e) => {
     e.preventDefault();
@@ -313,9 +320,16 @@ function route() {
 }
 
 async function start() {
+  // GET /ui/session answers 200 {signed_in: false} before sign-in, so the
+  // first visit logs no failed request.
   try {
     me = await api("GET", "/ui/session");
   } catch (ex) {
+    me = null;
+    return loginView(ex.message);
+  }
+  if (!me.signed_in) {
+    me = null;
     return loginView();
   }
   document.getElementById("nav").hidden = false;
