@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -36,10 +37,12 @@ func (s *Store) CreateSession(ctx context.Context, userID, keyID uuid.UUID, ttl 
 	}
 	id := base64.RawURLEncoding.EncodeToString(buf)
 	err := s.db.WithContext(ctx).Exec(`
-WITH gone AS (DELETE FROM ui_sessions WHERE user_id = ? AND expires_at < now())
+WITH gone AS (DELETE FROM ui_sessions WHERE user_id = @user AND expires_at < now())
 INSERT INTO ui_sessions (id_hash, user_id, key_id, expires_at)
-VALUES (?, ?, ?, now() + make_interval(secs => ?))`,
-		userID, hashKey(id), userID, keyID, ttl.Seconds()).Error
+VALUES (decode(@hash, 'hex'), @user, @key, now() + make_interval(secs => @ttl))`,
+		// Hex, not bytes: gorm expands a []byte inside parentheses into
+		// one parameter per byte.
+		map[string]any{"user": userID, "hash": hex.EncodeToString(hashKey(id)), "key": keyID, "ttl": ttl.Seconds()}).Error
 	if pg.Code(err) == pg.ForeignKeyViolation {
 		return "", fmt.Errorf("create session for user %s: %w", userID, pg.ErrNotFound)
 	}

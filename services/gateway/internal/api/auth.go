@@ -213,10 +213,12 @@ func (a *API) recheck(ctx context.Context, p principal) error {
 }
 
 // authChanged applies a key or user change announced by Postgres (any
-// gateway's revocation): the cached keys of that key or user go, and
-// their open streams check their credential at once.
+// gateway's revocation): the cached keys of that key or user go, their
+// open streams check their credential at once, and credentials that
+// failed lately may be tried again (the change may be an activation).
 func (a *API) authChanged(ch accounts.AuthChange) {
 	a.keys.drop(ch)
+	a.failures.forgetBad()
 	a.streams.changed(ch)
 }
 

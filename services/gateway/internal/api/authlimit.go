@@ -100,3 +100,11 @@ func (l *authLimiter) sweep(now time.Time) {
 		clear(l.perIP)
 	}
 }
+
+// forgetBad forgets the credentials that failed: a user activated again
+// makes their keys good, and which ones they are is not known here.
+func (l *authLimiter) forgetBad() {
+	l.mu.Lock()
+	clear(l.bad)
+	l.mu.Unlock()
+}
