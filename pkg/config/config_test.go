@@ -66,6 +66,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "amqp://guest:guest@127.0.0.1:15672"},
 		{"HOPPER_RABBITMQ_MANAGEMENT_URL", "127.0.0.1:15672"},
 		{"HOPPER_SYSTEM_KINDS", "sure"},
+		{"HOPPER_SSE_MAX_STREAMS_PER_KEY", "0"},
+		{"HOPPER_SSE_MAX_STREAMS", "-1"},
+		{"HOPPER_SSE_RECHECK", "1ms"},
+		{"HOPPER_SESSION_IDLE", "10ms"},
+		{"HOPPER_SESSION_MAX_AGE", "1m"}, // below the default idle (30m)
+		{"HOPPER_AUTH_FAILURES_PER_MINUTE", "none"},
+		{"HOPPER_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -135,4 +142,47 @@ func TestSecretsMasked(t *testing.T) {
 	assert.NotContains(t, s, "mgmt-pass")
 	assert.Contains(t, s, "https://ops:xxxxx@mq:15671")
 	assert.Equal(t, "https://ops:mgmt-pass@mq:15671", c.RabbitMQManagementURL)
+}
+
+// TestPlaceholderAdminTokenRefusedOutsideDev: the compose file's example
+// admin token (or any "change-me" value) starts a dev stack, never a
+// stage or prod one.
+func TestPlaceholderAdminTokenRefusedOutsideDev(t *testing.T) {
+	for _, tc := range []struct {
+		env, token string
+		ok         bool
+	}{
+		{"dev", "local-admin-token-change-me", true},
+		{"stage", "local-admin-token-change-me", false},
+		{"prod", "local-admin-token-change-me", false},
+		{"prod", "PLEASE-CHANGEME-0123456789", false},
+		{"prod", "replace-me-with-a-random-token", false},
+		{"prod", "9f2c4e1a7b3d5f6e8a0c2e4f6a8b0d2e", true},
+	} {
+		t.Run(tc.env+"/"+tc.token, func(t *testing.T) {
+			_, err := config.Load(config.Gateway, env(map[string]string{"HOPPER_ENV": tc.env, "HOPPER_ADMIN_TOKEN": tc.token}))
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "HOPPER_ADMIN_TOKEN:"), err.Error())
+			assert.NotContains(t, err.Error(), tc.token, "the value is not echoed")
+		})
+	}
+}
+
+func TestAccessSettings(t *testing.T) {
+	c, err := config.Load(config.Gateway, env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, config.DefaultAccess(), c.Access)
+	c, err = config.Load(config.Gateway, env(map[string]string{
+		"HOPPER_SSE_MAX_STREAMS_PER_KEY": "3", "HOPPER_SSE_MAX_STREAMS": "50", "HOPPER_SSE_RECHECK": "5s",
+		"HOPPER_SESSION_IDLE": "10m", "HOPPER_SESSION_MAX_AGE": "8h", "HOPPER_AUTH_FAILURES_PER_MINUTE": "7",
+		"HOPPER_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, config.Access{StreamsPerKey: 3, Streams: 50, StreamRecheck: 5 * time.Second,
+		SessionIdle: 10 * time.Minute, SessionMaxAge: 8 * time.Hour, AuthFailuresPerMinute: 7,
+		TrustedProxies: []string{"10.0.0.0/8", "192.0.2.1"}}, c.Access)
 }

@@ -102,11 +102,43 @@ func TestCLI(t *testing.T) {
 	require.Error(t, err, "workers is admin-only")
 	assert.Contains(t, out, "HTTP 403")
 
+	// users keys lists the user's keys without secrets.
+	userID := user["id"].(string)
+	out, err = hopperctl(t, c.base, admin, "users", "keys", userID)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "PREFIX")
+	assert.Contains(t, out, key["id"].(string))
+	assert.Contains(t, out, key["prefix"].(string))
+	assert.NotContains(t, out, apiKey, "no secret in the list")
+
 	// keys revoke: the key stops working.
 	out, err = hopperctl(t, c.base, admin, "keys", "revoke", key["id"].(string))
 	require.NoError(t, err, out)
 	out, err = hopperctl(t, c.base, apiKey, "list")
 	require.Error(t, err)
+	assert.Contains(t, out, "HTTP 401")
+	out, err = hopperctl(t, c.base, admin, "-o", "json", "users", "keys", userID)
+	require.NoError(t, err, out)
+	var keys map[string][]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &keys))
+	require.Len(t, keys["keys"], 1)
+	assert.NotNil(t, keys["keys"][0]["revoked_at"], "the list shows the revocation")
+
+	// users deactivate: every key of the user stops at once.
+	out, err = hopperctl(t, c.base, admin, "-o", "json", "keys", "create", userID)
+	require.NoError(t, err, out)
+	require.NoError(t, json.Unmarshal([]byte(out), &key))
+	second := key["key"].(string)
+	out, err = hopperctl(t, c.base, second, "list")
+	require.NoError(t, err, out)
+	out, err = hopperctl(t, c.base, admin, "users", "deactivate", userID)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "inactive")
+	out, err = hopperctl(t, c.base, second, "submit", "system.noop")
+	require.Error(t, err)
+	assert.Contains(t, out, "HTTP 401")
+	out, err = hopperctl(t, c.base, apiKey, "users", "deactivate", userID)
+	require.Error(t, err, "a user cannot deactivate")
 	assert.Contains(t, out, "HTTP 401")
 }
 

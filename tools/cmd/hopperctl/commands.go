@@ -422,12 +422,26 @@ func (c *cli) printRaw(raw json.RawMessage, field string) error {
 	return w.Flush()
 }
 
+const usersUsage = "usage: hopperctl users create <email> [-plan PLAN] [-role user|admin] | users plan <user id> <plan> | " +
+	"users keys <user id> | users deactivate <user id> | users activate <user id>"
+
 func (c *cli) users(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "plan" {
-		return c.userPlan(ctx, args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "plan":
+			return c.userPlan(ctx, args[1:])
+		case "keys":
+			return c.userKeys(ctx, args[1:])
+		case "deactivate", "activate":
+			userID, err := parseWithArg(flag.NewFlagSet("users "+args[0], flag.ContinueOnError), args[1:], "users "+args[0]+" <user id>")
+			if err != nil {
+				return err
+			}
+			return c.sendUser(ctx, "POST", "/v1/admin/users/"+url.PathEscape(userID)+"/"+args[0], nil)
+		}
 	}
 	if len(args) == 0 || args[0] != "create" {
-		return usagef("usage: hopperctl users create <email> [-plan PLAN] [-role user|admin] | users plan <user id> <plan>")
+		return usagef(usersUsage)
 	}
 	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -440,8 +454,22 @@ func (c *cli) users(ctx context.Context, args []string) error {
 	return c.sendUser(ctx, "POST", "/v1/admin/users", map[string]any{"email": email, "plan": *plan, "role": *role})
 }
 
-// sendUser sends a request answered with a user (users create, users
-// plan) and prints the user: its id, email, role and plan.
+// userKeys lists a user's API keys: ids, prefixes and times, no secrets.
+func (c *cli) userKeys(ctx context.Context, args []string) error {
+	userID, err := parseWithArg(flag.NewFlagSet("users keys", flag.ContinueOnError), args, "users keys <user id>")
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.api.do(ctx, "GET", "/v1/admin/users/"+url.PathEscape(userID)+"/keys", nil, nil, &raw); err != nil {
+		return err
+	}
+	return c.printRaw(raw, "keys")
+}
+
+// sendUser sends a request answered with a user (users create, plan,
+// activate, deactivate) and prints the user: its id, email, role, plan
+// and whether it is active.
 func (c *cli) sendUser(ctx context.Context, method, path string, body any) error {
 	var u map[string]any
 	if err := c.api.do(ctx, method, path, body, nil, &u); err != nil {
@@ -450,7 +478,11 @@ func (c *cli) sendUser(ctx context.Context, method, path string, body any) error
 	if c.json {
 		return c.emit(u)
 	}
-	fmt.Fprintf(c.out, "%v\t%v\t%v\t%v\n", u["id"], u["email"], u["role"], u["plan"])
+	state := "active"
+	if u["active"] == false {
+		state = "inactive"
+	}
+	fmt.Fprintf(c.out, "%v\t%v\t%v\t%v\t%s\n", u["id"], u["email"], u["role"], u["plan"], state)
 	return nil
 }
 

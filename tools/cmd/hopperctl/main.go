@@ -40,6 +40,9 @@ Operations:
   workers                   live worker instances (admin)
   users create <email> [-plan PLAN] [-role user|admin]   (admin)
   users plan <user id> <plan>   move a user to a plan (admin)
+  users keys <user id>      the user's API keys: id, prefix, created, last used, revoked (admin)
+  users deactivate <user id>   every key and session of the user stops at once (admin)
+  users activate <user id>  undo a deactivation (admin)
   limits                    your plan, limits, usage and what remains
 Plans (admin):
   plans list                limits of every plan (0 = unlimited)
