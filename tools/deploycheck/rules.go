@@ -105,6 +105,7 @@ func (s *Set) Check() []error {
 		}
 		if d.Spec.Template.Labels[workerLabel] == "worker" {
 			errs = append(errs, s.checkWorker(d)...)
+			errs = append(errs, s.checkWorkerEgress(d.Spec.Template.Labels, ref)...)
 		} else if !s.hasHPA(d.Name) {
 			add("%s: no HorizontalPodAutoscaler targets it", ref)
 		}

@@ -7,9 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,6 +76,45 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s", path)
 }
 
+// consoleErrors collects what Chromium's console reports as an error on
+// ctx's page from now on: failed requests (a 401 or 404 logs "Failed to
+// load resource"), Content-Security-Policy violations, console.error and
+// uncaught exceptions. The returned function reads what was collected.
+func consoleErrors(ctx context.Context) func() []string {
+	var (
+		mu   sync.Mutex
+		errs []string
+	)
+	add := func(s string) {
+		mu.Lock()
+		errs = append(errs, s)
+		mu.Unlock()
+	}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError {
+				add(fmt.Sprintf("%s: %s (%s)", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+			}
+		case *cdpruntime.EventConsoleAPICalled:
+			if ev.Type == cdpruntime.APITypeError {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value))
+				}
+				add("console.error: " + strings.Join(args, " "))
+			}
+		case *cdpruntime.EventExceptionThrown:
+			add("exception: " + ev.ExceptionDetails.Error())
+		}
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
+}
+
 // waitJS polls a JavaScript boolean expression until it holds.
 func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -127,14 +170,40 @@ func TestDashboardInBrowser(t *testing.T) {
 	}, "the gateway accepts the published kind")
 
 	ctx := browser(t)
+	consoleLog := consoleErrors(ctx)
+	// Before sign-in the page loads without a console error: it asks for
+	// the session without a 401, finds its icon, breaks no CSP rule.
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Navigate(c.base+"/ui"),
 		chromedp.WaitVisible(`#key`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.readyState === 'complete'`, 10*time.Second))
+	assert.Empty(t, consoleLog(), "console errors before sign-in")
+	// The admin token is not a browser credential.
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SendKeys(`#key`, e["HOPPER_ADMIN_TOKEN"], chromedp.ByQuery),
+		chromedp.Click(`#login button[type=submit]`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#login-error').textContent.includes("admin user's API key")`, 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate(c.base+"/ui"),
+		chromedp.WaitVisible(`#key`, chromedp.ByQuery),
+	))
+	before := len(consoleLog()) // the refused sign-in's 403 is logged, rightly
+	require.NoError(t, chromedp.Run(ctx,
 		chromedp.SendKeys(`#key`, alice, chromedp.ByQuery),
 		chromedp.Click(`#login button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#submit-form`, chromedp.ByQuery),
 	))
 	require.NoError(t, waitJS(ctx, fmt.Sprintf(`!!document.querySelector('[data-job="%s"]')`, aliceJob), 30*time.Second))
+	// Signed in, and after a reload with the session: still no error
+	// (the jobs list draws progress bars, which the CSP once blocked).
+	require.NoError(t, chromedp.Run(ctx, chromedp.Reload(), chromedp.WaitVisible(`#submit-form`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`!!document.querySelector('[data-job="%s"] [role=progressbar]')`, aliceJob), 30*time.Second))
+	var cookieVisible bool
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.cookie.includes('hopper_session')`, &cookieVisible)))
+	assert.False(t, cookieVisible, "the session cookie is HttpOnly")
+	assert.Empty(t, consoleLog()[before:], "console errors after sign-in")
 	var hasBob bool
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`!!document.querySelector('[data-job="%s"]')`, bobJob), &hasBob)))
 	assert.False(t, hasBob, "alice's dashboard must not show bob's job")
