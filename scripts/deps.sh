@@ -56,7 +56,10 @@ docker_ok() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
 start_with_docker() {
   log "starting RabbitMQ + Postgres with docker compose (just those two services of the stack)"
-  docker compose -f "$ROOT/deployments/compose/compose.yaml" up -d --wait rabbitmq postgres
+  # Compose reads the whole file, whose services require an admin token;
+  # these two never use it.
+  HOPPER_ADMIN_TOKEN="${HOPPER_ADMIN_TOKEN:-deps-only-unused-by-rabbitmq-and-postgres}" \
+    docker compose -f "$ROOT/deployments/compose/compose.yaml" up -d --wait rabbitmq postgres
 }
 
 apt_install() {

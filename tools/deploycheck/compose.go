@@ -92,6 +92,20 @@ func checkComposeWorker(name string, svc ComposeService) []error {
 	return errs
 }
 
+// checkComposeSecret: the admin token comes from the operator, required
+// (${HOPPER_ADMIN_TOKEN:?message}, so compose refuses to start without
+// it), never a value or default written in the file, which every reader
+// of the repository would know.
+func checkComposeSecret(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if !strings.HasPrefix(v, "${HOPPER_ADMIN_TOKEN:?") || !strings.HasSuffix(v, "}") {
+		return fmt.Errorf("%s: HOPPER_ADMIN_TOKEN must be required from the environment (${HOPPER_ADMIN_TOKEN:?message}), not %q", name, v)
+	}
+	return nil
+}
+
 // CheckCompose checks images, healthchecks, the dependency order, the
 // workers' metrics address and the files the compose file mounts; dir is
 // the compose file's directory.
@@ -133,6 +147,9 @@ func CheckCompose(c *Compose, dir string) []error {
 		}
 		if svc.Worker() {
 			errs = append(errs, checkComposeWorker(name, svc)...)
+		}
+		if err := checkComposeSecret(name, svc.Environment["HOPPER_ADMIN_TOKEN"]); err != nil {
+			errs = append(errs, err)
 		}
 		for _, v := range svc.Volumes {
 			src, _, _ := strings.Cut(v, ":")

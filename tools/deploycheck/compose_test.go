@@ -104,6 +104,8 @@ func TestComposeCheckFails(t *testing.T) {
 		{"worker without a metrics address", "      HOPPER_METRICS_ADDR: \":9100\"\n", "", "leaderboard: a worker needs HOPPER_METRICS_ADDR"},
 		{"worker metrics on loopback", `HOPPER_METRICS_ADDR: ":9100"`, `HOPPER_METRICS_ADDR: "127.0.0.1:9100"`, "leaderboard: HOPPER_METRICS_ADDR 127.0.0.1:9100 listens on 127.0.0.1 only"},
 		{"example without its Dockerfile", "dockerfile: examples/leaderboard/Dockerfile", "dockerfile: examples/leaderboard/Dockerfil", "leaderboard: build dockerfile examples/leaderboard/Dockerfil"},
+		{"admin token with a default", "${HOPPER_ADMIN_TOKEN:?set", "${HOPPER_ADMIN_TOKEN:-local-admin-token-change-me}${X:?set",
+			"HOPPER_ADMIN_TOKEN must be required from the environment"},
 		{"unknown dependency", "      postgres: {condition: service_healthy}\n\n  gateway:", "      postgis: {condition: service_healthy}\n\n  gateway:", "depends on unknown service postgis"},
 	}
 	orig, err := os.ReadFile(filepath.Join(composeDir, "compose.yaml"))
