@@ -102,7 +102,7 @@ func TestK8sValidateFails(t *testing.T) {
 			"Deployment/chat-worker: NetworkPolicy/hopper-workers-egress-providers egress[0]: ipBlock 0.0.0.0/0 does not except 169.254.169.254/32"},
 		{"worker egress reaches the cluster", "base/networkpolicies.yaml", "              - 10.0.0.0/8\n", "", "ipBlock 0.0.0.0/0 does not except 10.0.0.0/8"},
 		{"worker egress to any address", "base/networkpolicies.yaml", "    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0", "    - to:\n        - namespaceSelector: {}\n        - ipBlock:\n            cidr: 0.0.0.0/0",
-			"reaches pods by selector on ports 443, 80, 587, 465"},
+			"reaches every pod of the selected namespaces on ports 443, 80, 587, 465"},
 		{"unknown kind", "base/keda-auth.yaml", "apiVersion: keda.sh/v1alpha1", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n---\napiVersion: keda.sh/v1alpha1", "unknown type"},
 	}
 	for _, tt := range tests {

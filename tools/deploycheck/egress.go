@@ -30,8 +30,9 @@ var forbiddenEgress = []netip.Prefix{
 
 // checkWorkerEgress: every Egress rule of a policy selecting a worker's
 // pods that opens a port other than the backends' reaches only ipBlocks
-// whose exceptions cover the metadata address and the private ranges —
-// no "any destination", no pod or namespace selector.
+// whose exceptions cover the metadata address and the private ranges, or
+// pods named by labels (an in-cluster provider) — never any destination,
+// nor every pod of a namespace.
 func (s *Set) checkWorkerEgress(podLabels map[string]string, ref string) []error {
 	var errs []error
 	for _, np := range s.NetPolicies {
@@ -51,7 +52,11 @@ func (s *Set) checkWorkerEgress(podLabels map[string]string, ref string) []error
 			}
 			for _, peer := range rule.To {
 				if peer.IPBlock == nil {
-					errs = append(errs, fmt.Errorf("%s reaches pods by selector on %s: a worker's outbound calls go outside the cluster", where, portList(rule.Ports)))
+					// Named pods (an in-cluster provider) are a choice;
+					// every pod of a namespace, or of all, is the cluster.
+					if peer.PodSelector == nil || (len(peer.PodSelector.MatchLabels) == 0 && len(peer.PodSelector.MatchExpressions) == 0) {
+						errs = append(errs, fmt.Errorf("%s reaches every pod of the selected namespaces on %s: name the pods (podSelector with labels)", where, portList(rule.Ports)))
+					}
 					continue
 				}
 				if missing := uncovered(*peer.IPBlock); len(missing) > 0 {

@@ -107,6 +107,8 @@ func run(bin string, grace time.Duration) error {
   Create a user and a key:
     curl -s -H "Authorization: Bearer %[2]s" -d '{"email":"me@example.com"}' http://%[1]s/v1/admin/users
     curl -s -H "Authorization: Bearer %[2]s" -X POST http://%[1]s/v1/admin/users/<user id>/keys
+  Dashboard: http://%[1]s/ui — sign in with a user's key (the admin token is not
+    accepted there: for the admin pages create a user with "role":"admin")
   Press Ctrl-C to stop everything.
 
 `, addr, token, withoutUser(mgmt), mgmtNote)
