@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,17 +12,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // AuthChannel is the channel migration 00020's triggers notify when a key
 // is revoked or deleted, or a user deactivated, deleted or changed.
 const AuthChannel = "hopper_auth"
-
-// Reconnect delays of the listener.
-const (
-	authMinBackoff = 100 * time.Millisecond
-	authMaxBackoff = 5 * time.Second
-)
 
 // AuthChange names what changed: a key (KeyID and its UserID) or a user
 // (UserID, KeyID zero). Reset (both zero) means notifications may have
@@ -76,26 +71,7 @@ func (l *AuthListener) Listening() bool { return l.listening.Load() }
 // database outage does not stop it: the caches' own expiry still bounds
 // staleness meanwhile.
 func (l *AuthListener) Run(ctx context.Context) error {
-	next := time.Duration(0)
-	for ctx.Err() == nil {
-		connected, err := l.listen(ctx)
-		l.listening.Store(false)
-		if ctx.Err() != nil {
-			break
-		}
-		if connected {
-			next = 0
-		}
-		next = min(max(2*next, authMinBackoff), authMaxBackoff)
-		delay := next + rand.N(next/5+1)
-		l.log.Warn("auth change listener interrupted; reconnecting", zap.Duration("in", delay), zap.Error(err))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
+	pg.RunReconnecting(ctx, l.log, "auth change listener", l.listen, func() { l.listening.Store(false) })
 	return nil
 }
 

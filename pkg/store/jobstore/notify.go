@@ -3,7 +3,6 @@ package jobstore
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,17 +12,14 @@ import (
 	"go.uber.org/zap"
 
 	hlog "github.com/hopperq/hopper/pkg/log"
+	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Timing of the notifier.
 const (
 	// notifyPollEvery is how often the notifier looks for changes: live
 	// events arrive at most this late (the API promises 1 s).
-	notifyPollEvery = 50 * time.Millisecond
-	// Reconnect delays: a Postgres restart costs a moment; a long outage
-	// does not become a connection storm from every gateway.
-	notifyMinBackoff   = 100 * time.Millisecond
-	notifyMaxBackoff   = 5 * time.Second
+	notifyPollEvery    = 50 * time.Millisecond
 	notifyQueryTimeout = 5 * time.Second
 )
 
@@ -119,30 +115,13 @@ func (n *JobNotifier) Listening() bool { return n.listening.Load() }
 // the connection fails. It returns nil when ctx ends: a database outage is
 // not a reason to stop the process, only to poll meanwhile.
 func (n *JobNotifier) Run(ctx context.Context) error {
-	next := time.Duration(0)
-	for ctx.Err() == nil {
-		connected, err := n.watch(ctx)
+	pg.RunReconnecting(ctx, n.log, "job change detection", n.watch, func() {
 		n.pid.Store(0)
 		if n.listening.Swap(false) {
 			// Subscribers switch to polling until the next connection.
 			n.wakeAll()
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		if connected {
-			next = 0
-		}
-		next = min(max(2*next, notifyMinBackoff), notifyMaxBackoff)
-		delay := next + rand.N(next/5+1)
-		n.log.Warn("job change detection interrupted; reconnecting", zap.Duration("in", delay), zap.Error(err))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
+	})
 	return nil
 }
 

@@ -25,21 +25,7 @@ import (
 func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := store.Open(ctx, testkit.DatabaseURL(t), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.Migrate(ctx))
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	kind, ok := reg.Lookup(jobs.KindNoop)
-	require.True(t, ok)
-	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
-	require.NoError(t, err)
-	res, err := st.Enqueue(ctx, []jobstore.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
-		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,
-	}}}, time.Now())
-	require.NoError(t, err)
-	job := res[0].Job
+	st, reg, _, job := streamFixture(t)
 
 	admin := testkit.UniqueName("admin-token-")
 	srv := httptest.NewServer(New(Options{Store: st, Registry: reg, AdminToken: admin}))
@@ -76,6 +62,28 @@ func TestJobEventsPollWithoutNotifier(t *testing.T) {
 	case <-time.After(testkit.Deadline):
 		t.Fatal("the stream did not end")
 	}
+}
+
+// streamFixture is a migrated store of its own schema, the default kind
+// registry, a user and a queued system.noop job of theirs.
+func streamFixture(t *testing.T) (*store.Store, *jobs.Registry, accounts.User, jobstore.Job) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := store.Open(ctx, testkit.DatabaseURL(t), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.Migrate(ctx))
+	reg, err := jobs.DefaultRegistry()
+	require.NoError(t, err)
+	kind, ok := reg.Lookup(jobs.KindNoop)
+	require.True(t, ok)
+	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
+	require.NoError(t, err)
+	res, err := st.Enqueue(ctx, []jobstore.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
+		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,
+	}}}, time.Now())
+	require.NoError(t, err)
+	return st, reg, user, res[0].Job
 }
 
 type testEvent struct {

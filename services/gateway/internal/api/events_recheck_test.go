@@ -8,10 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hopperq/hopper/pkg/config"
-	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store"
-	"github.com/hopperq/hopper/pkg/store/accounts"
-	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/testkit"
 )
 
@@ -22,27 +18,14 @@ import (
 func TestStreamRechecksItsKey(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := store.Open(ctx, testkit.DatabaseURL(t), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.Migrate(ctx))
-	reg, err := jobs.DefaultRegistry()
-	require.NoError(t, err)
-	kind, ok := reg.Lookup(jobs.KindNoop)
-	require.True(t, ok)
-	user, err := st.CreateUser(ctx, testkit.UniqueName("u")+"@example.com", accounts.RoleUser, "")
-	require.NoError(t, err)
+	st, reg, user, job := streamFixture(t)
 	key, plaintext, err := st.CreateAPIKey(ctx, user.ID)
-	require.NoError(t, err)
-	res, err := st.Enqueue(ctx, []jobstore.NewJob{{OwnerID: user.ID, Spec: jobs.Spec{
-		Kind: kind, Priority: jobs.PriorityNormal, MaxAttempts: 1, Timeout: time.Minute,
-	}}}, time.Now())
 	require.NoError(t, err)
 
 	recheck := 200 * time.Millisecond
 	srv := httptest.NewServer(New(Options{Store: st, Registry: reg, Access: config.Access{StreamRecheck: recheck}}))
 	t.Cleanup(srv.Close)
-	msgs := readEvents(t, srv.URL+"/v1/jobs/"+res[0].Job.ID.String()+"/events", plaintext)
+	msgs := readEvents(t, srv.URL+"/v1/jobs/"+job.ID.String()+"/events", plaintext)
 	select {
 	case m := <-msgs:
 		require.Equal(t, "created", m.event)
