@@ -226,10 +226,11 @@ func TestFailedAuthIsRateLimited(t *testing.T) {
 // is a random id (HttpOnly, SameSite=Strict, Secure behind TLS), never the
 // key; GET /ui/session answers 200 before and after; sign-out deletes the
 // session so a copied cookie is worthless; the admin token is refused;
-// revoking the key ends the session; sessions expire when idle.
+// revoking the key ends the session; sessions expire when idle, and at
+// their maximum age however busy.
 func TestDashboardSessions(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackOptions{env: map[string]string{"HOPPER_SESSION_IDLE": "2s", "HOPPER_SESSION_MAX_AGE": "1h"}})
+	s := startStack(t, stackOptions{env: map[string]string{"HOPPER_SESSION_IDLE": "2s", "HOPPER_SESSION_MAX_AGE": "4s"}})
 	code, who := s.do("GET", "/ui/session", "", nil, nil)
 	require.Equal(t, 200, code)
 	assert.Equal(t, false, who["signed_in"], "no session: 200, not 401")
@@ -264,15 +265,24 @@ func TestDashboardSessions(t *testing.T) {
 	assert.Equal(t, 401, code, "the signed-out session id is refused")
 	assert.True(t, tls.signedIn(t), "other sessions stay")
 
-	// Idle expiry: unused for HOPPER_SESSION_IDLE, the session ends.
+	// Expiry: a session used all the time lives past the idle timeout
+	// (2s) and ends at its absolute one (4s); tls, unused meanwhile,
+	// ended when idle.
+	busy := signIn(t, s.base, adminKey)
 	start := time.Now()
+	var lastAlive time.Duration
 	testkit.WaitFor(t, testkit.Deadline, func() bool {
-		// Polling the database through the admin token, not the session,
-		// which a request would keep alive.
-		code, _ := s.do("GET", "/v1/users/me", adminKey, nil, nil)
-		return code == 200 && time.Since(start) > 2500*time.Millisecond
-	}, "idle time passes")
-	assert.False(t, tls.signedIn(t), "the idle session ended")
+		if busy.signedIn(t) {
+			lastAlive = time.Since(start)
+			return false
+		}
+		return true
+	}, "the busy session to reach its maximum age")
+	ended := time.Since(start)
+	t.Logf("busy session: alive at %s, ended by %s (idle 2s, max age 4s)", lastAlive, ended)
+	assert.Greater(t, lastAlive, 2500*time.Millisecond, "use keeps a session past the idle timeout")
+	assert.Less(t, ended, 6*time.Second, "the absolute timeout ends it anyway")
+	assert.False(t, tls.signedIn(t), "the unused session ended when idle")
 
 	// Revoking the key ends its sessions.
 	_, userKey := s.newUser("user")
