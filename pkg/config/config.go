@@ -64,6 +64,13 @@ type Config struct {
 	// RepublishAfter is how long a published job may stay unclaimed before
 	// the gateway dispatcher publishes it again (0: never).
 	RepublishAfter time.Duration
+	// OutputMaxBytes bounds one attempt's output chunks
+	// (HOPPER_OUTPUT_MAX_BYTES, default 1 MiB).
+	OutputMaxBytes int64
+	// OutputFlushEvery is the longest a worker holds an output chunk to
+	// write it with the next ones (HOPPER_OUTPUT_FLUSH_EVERY, default
+	// 20ms; 0 writes every chunk at once).
+	OutputFlushEvery time.Duration
 	// PprofAddr, when set, serves Go profiling endpoints there.
 	PprofAddr string
 	// RabbitMQManagementURL, when set, is the RabbitMQ management API
@@ -125,6 +132,8 @@ func Load(service string, getenv Getenv) (Config, error) {
 		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
 		RepublishAfter:   r.duration("HOPPER_REPUBLISH_AFTER", 5*time.Minute),
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
+		OutputMaxBytes:   int64(r.positiveInt("HOPPER_OUTPUT_MAX_BYTES", 1<<20, 64<<20)),
+		OutputFlushEvery: r.duration("HOPPER_OUTPUT_FLUSH_EVERY", 20*time.Millisecond),
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 	}
@@ -467,6 +476,8 @@ func (c Config) LogFields() []zap.Field {
 		zap.String("admin_token", token),
 		zap.Duration("shutdown_grace", c.ShutdownGrace),
 		zap.Int64("max_body_bytes", c.MaxBodyBytes),
+		zap.Int64("output_max_bytes", c.OutputMaxBytes),
+		zap.Duration("output_flush_every", c.OutputFlushEvery),
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
 		zap.Duration("republish_after", c.RepublishAfter),

@@ -24,8 +24,39 @@ type Job struct {
 	Payload     json.RawMessage
 
 	reporter  *progressReporter
+	output    *outputWriter
 	log       *zap.Logger
 	artifacts artifactWriter
+}
+
+// Output appends text to the job's output, which clients follow live at
+// GET /v1/jobs/{id}/output (Server-Sent Events, one event per chunk, in
+// order) and read whole after the job ended. Chunks are batched: each
+// is written within ~20 ms, so calling Output per LLM token is the
+// intended use. Text longer than 16 KiB is split; invalid UTF-8 is
+// replaced. It fails with ErrOutputLimit past the attempt's output limit
+// (HOPPER_OUTPUT_MAX_BYTES), and with the error of an earlier write that
+// failed (a lost lease).
+func (j *Job) Output(ctx context.Context, text string) error {
+	if j.output == nil {
+		return errors.New("output: this job has no output writer")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return j.output.write(text)
+}
+
+// Write makes a Job an io.Writer of its output (fmt.Fprintf, a template,
+// io.Copy from a stream): each call is one Output.
+func (j *Job) Write(p []byte) (int, error) {
+	if j.output == nil {
+		return 0, errors.New("output: this job has no output writer")
+	}
+	if err := j.output.write(string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Logger returns a logger carrying the job's id, kind and attempt.

@@ -46,6 +46,12 @@ type Options struct {
 	// ProgressThrottle is the least time between two progress writes of one
 	// job (default 250ms).
 	ProgressThrottle time.Duration
+	// OutputFlushEvery is the longest an output chunk waits to be
+	// written with the next ones (default DefaultOutputFlushEvery).
+	OutputFlushEvery time.Duration
+	// OutputMaxBytes bounds one attempt's output (default
+	// jobstore.DefaultOutputMaxBytes).
+	OutputMaxBytes int64
 	// ShutdownGrace is how long in-flight jobs may finish after Run's
 	// context ends before they are released to another worker.
 	ShutdownGrace time.Duration
@@ -88,6 +94,12 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.ProgressThrottle <= 0 {
 		opts.ProgressThrottle = 250 * time.Millisecond
+	}
+	if opts.OutputFlushEvery <= 0 {
+		opts.OutputFlushEvery = DefaultOutputFlushEvery
+	}
+	if opts.OutputMaxBytes <= 0 {
+		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -314,11 +326,20 @@ func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logge
 	}
 	stopHeartbeat := (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).start(runCtx)
 
+	output := &outputWriter{store: p.opts.Store, jobID: sj.ID, attempt: sj.Attempt, workerID: p.opts.WorkerID,
+		every: p.opts.OutputFlushEvery, maxBytes: p.opts.OutputMaxBytes, onSignal: reporter.onSignal, ctx: runCtx}
 	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
-		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, log: log, artifacts: p.opts.Store}
+		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, output: output, log: log, artifacts: p.opts.Store}
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
+	// The output lands before the outcome: a client seeing the job end
+	// reads all of it.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	if err := output.close(flushCtx); err != nil && !errors.Is(err, jobstore.ErrOutputLimit) {
+		log.Warn("output not written", zap.Error(err))
+	}
+	cancelFlush()
 	took := time.Since(started)
 	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(took.Seconds())
 	stopHeartbeat()

@@ -162,6 +162,7 @@ func RunService(ctx context.Context, svc Service) error {
 		Store: st, Registry: kindsFirst{own: own, rest: svc.Registry}, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
 		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery, Paused: consumer.IsPaused,
+		OutputMaxBytes: cfg.OutputMaxBytes, OutputFlushEvery: outputFlushEvery(cfg.OutputFlushEvery),
 	})
 	RegisterSystem(proc)
 	for name, h := range svc.Handlers {
@@ -321,4 +322,13 @@ func newWorkerID(service string) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s@%s-%d-%s", service, host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// outputFlushEvery maps HOPPER_OUTPUT_FLUSH_EVERY (0: every chunk at
+// once) to the processor's option (its zero is the default).
+func outputFlushEvery(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }

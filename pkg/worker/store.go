@@ -27,6 +27,7 @@ type Store interface {
 	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
 	leaseStore
 	artifactWriter
+	outputStore
 }
 
 // leaseStore is what an attempt's heartbeat and progress reports write.

@@ -156,6 +156,11 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err := m.Register(newBacklogCollector(st, inspector, log)); err != nil {
 		return fmt.Errorf("register backlog metrics: %w", err)
 	}
+	// One LISTEN connection per gateway delivers output appends to the
+	// output streams; the taker consumes for pull workers' claims.
+	output := jobstore.NewOutputListener(cfg.DatabaseURL, log)
+	taker := broker.NewTaker(cfg.AMQPURL, topo)
+	defer taker.Close()
 	shuttingDown := make(chan struct{})
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
@@ -165,6 +170,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		AppID:              cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
+		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -183,6 +189,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return disp.Run(gctx) })
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
+	g.Go(func() error { return output.Run(gctx) })
 	g.Go(func() error { return kinds.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })

@@ -17,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/metrics"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
@@ -61,6 +62,15 @@ type Options struct {
 	// Notifier wakes GET /v1/jobs/{id}/events streams when their job
 	// changes; nil (or while it is not listening) they poll twice a second.
 	Notifier Notifier
+	// Output delivers appended output to GET /v1/jobs/{id}/output
+	// streams; nil, they poll twice a second.
+	Output OutputSource
+	// OutputMaxBytes bounds an attempt's output appended through the
+	// pull protocol (HOPPER_OUTPUT_MAX_BYTES).
+	OutputMaxBytes int64
+	// Taker takes deliveries for the pull protocol's claims; nil answers
+	// 503 there.
+	Taker Taker
 	// ShuttingDown closes when the server begins a graceful shutdown:
 	// event streams end then (clients resume with Last-Event-ID), so the
 	// shutdown does not wait on them. nil never closes.
@@ -78,6 +88,8 @@ type API struct {
 	// publisher publishes accepted jobs and marks them (Marker, else the
 	// store at once).
 	publisher *dispatch.JobPublisher
+	// pull is the pull protocol's waiting claims and call rates.
+	pull *pullState
 }
 
 // New builds the gin engine serving the whole API.
@@ -97,7 +109,11 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
-	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{}}
+	if opts.OutputMaxBytes <= 0 {
+		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
+	}
+	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
+		pull: newPullState()}
 	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
 	if opts.Marker != nil {
 		mark = opts.Marker.MarkAll
@@ -140,6 +156,7 @@ func New(opts Options) *gin.Engine {
 	v1.POST("/jobs/:id/retry", a.retryJob)
 	v1.GET("/jobs/:id/events", a.jobEvents)
 	v1.GET("/jobs/:id/artifacts/:name", a.getArtifact)
+	v1.GET("/jobs/:id/output", a.jobOutput)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
 	v1.GET("/users/me/report", a.myReport)
@@ -168,6 +185,9 @@ func New(opts Options) *gin.Engine {
 	admin.DELETE("/plans/:name", a.deletePlan)
 	admin.DELETE("/keys/:id", a.revokeKey)
 	admin.DELETE("/kinds/:name", a.deleteKind)
+	admin.POST("/worker-tokens", a.createWorkerToken)
+	admin.GET("/worker-tokens", a.listWorkerTokens)
+	admin.DELETE("/worker-tokens/:id", a.revokeWorkerToken)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
 	admin.GET("/schedules", a.listSchedules)
@@ -176,6 +196,17 @@ func New(opts Options) *gin.Engine {
 	admin.POST("/schedules/:name/disable", a.disableSchedule)
 	admin.POST("/schedules/:name/trigger", a.triggerSchedule)
 	admin.DELETE("/schedules/:name", a.deleteSchedule)
+
+	// The pull protocol: worker tokens only (authenticateWorker).
+	pull := r.Group("/v1/worker", a.authenticateWorker)
+	pull.POST("/kinds", a.pullRegister)
+	pull.POST("/claim", a.pullClaim)
+	pull.POST("/jobs/:id/heartbeat", a.pullHeartbeat)
+	pull.POST("/jobs/:id/progress", a.pullProgress)
+	pull.POST("/jobs/:id/output", a.pullOutput)
+	pull.POST("/jobs/:id/succeed", a.pullSucceed)
+	pull.POST("/jobs/:id/fail", a.pullFail(true))
+	pull.POST("/jobs/:id/retry", a.pullFail(false))
 	return r
 }
 

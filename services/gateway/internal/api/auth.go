@@ -21,6 +21,9 @@ import (
 type principal struct {
 	User       *accounts.User
 	AdminToken bool
+	// Worker is an external worker's token: it may call /v1/worker/*
+	// only.
+	Worker *accounts.WorkerToken
 }
 
 func (p principal) isAdmin() bool {
@@ -71,6 +74,41 @@ func (a *API) authenticate(c *gin.Context) {
 		a.internalError(c, "authenticate", err)
 		return
 	}
+	if p.Worker != nil {
+		// A worker token neither submits nor reads jobs: it is no user.
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden, "a worker token may only call /v1/worker/*", nil)
+		return
+	}
+	c.Set(principalKey, p)
+	c.Next()
+}
+
+// authenticateWorker accepts "Authorization: Bearer <worker token>" only
+// (no cookie, no API key): the pull protocol's credential.
+func (a *API) authenticateWorker(c *gin.Context) {
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="hopper-worker"`)
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized,
+			"missing worker token: send Authorization: Bearer <worker token>", nil)
+		return
+	}
+	if !strings.HasPrefix(token, accounts.WorkerTokenScheme) {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"/v1/worker/* takes a worker token (hwt_…), created by an admin at POST /v1/admin/worker-tokens", nil)
+		return
+	}
+	p, err := a.resolve(c.Request.Context(), token)
+	if errors.Is(err, pg.ErrNotFound) {
+		c.Header("WWW-Authenticate", `Bearer realm="hopper-worker", error="invalid_token"`)
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid or revoked worker token", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "authenticate worker", err)
+		return
+	}
 	c.Set(principalKey, p)
 	c.Next()
 }
@@ -105,6 +143,15 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 	}
 	now := a.opts.Now()
 	if p, ok := a.keys.get(token, now); ok {
+		return p, nil
+	}
+	if strings.HasPrefix(token, accounts.WorkerTokenScheme) {
+		t, err := a.db.accounts.AuthenticateWorker(ctx, token)
+		if err != nil {
+			return principal{}, err
+		}
+		p := principal{Worker: &t}
+		a.keys.put(token, p, now)
 		return p, nil
 	}
 	user, _, err := a.db.accounts.Authenticate(ctx, token)

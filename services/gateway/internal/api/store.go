@@ -32,6 +32,7 @@ type JobStore interface {
 	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (jobstore.Job, error)
 	RetryCharged(ctx context.Context, owner uuid.UUID, id uuid.UUID, extraAttempts, perHour int, now time.Time) (jobstore.Job, error)
 	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]content.ArtifactInfo, error)
+	ReadOutput(ctx context.Context, jobID uuid.UUID, after int64, limit int) ([]jobstore.OutputChunk, error)
 	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
 }
 
@@ -52,6 +53,25 @@ type AccountStore interface {
 	CreateUser(ctx context.Context, email, role, plan string) (accounts.User, error)
 	CreateAPIKey(ctx context.Context, userID uuid.UUID) (accounts.APIKey, string, error)
 	RevokeAPIKey(ctx context.Context, keyID uuid.UUID) error
+	AuthenticateWorker(ctx context.Context, plaintext string) (accounts.WorkerToken, error)
+	CreateWorkerToken(ctx context.Context, name string, queues []string, maxInFlight int) (accounts.WorkerToken, string, error)
+	ListWorkerTokens(ctx context.Context) ([]accounts.WorkerToken, error)
+	RevokeWorkerToken(ctx context.Context, id uuid.UUID) error
+}
+
+// PullStore serves the pull protocol of external workers: the same
+// claim, lease, progress, output and finish calls as the Go worker
+// runtime (worker.Store), and the catalogue's publish.
+type PullStore interface {
+	Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
+	ClaimUrgent(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Heartbeat(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, lease time.Duration) (bool, error)
+	Progress(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, pct int, msg string, lease time.Duration) (bool, error)
+	AppendOutput(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, chunks []string, maxBytes int64) (int64, bool, error)
+	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
+	RunningBy(ctx context.Context, workerID string) (int, error)
+	PublishKinds(ctx context.Context, kinds []jobs.Kind) error
 }
 
 // PlanStore serves the plan endpoints, the plan cache and the caller's
@@ -106,6 +126,7 @@ type Store interface {
 	ScheduleStore
 	FleetStore
 	ReportStore
+	PullStore
 	Ping(ctx context.Context) error
 }
 
@@ -125,8 +146,9 @@ type stores struct {
 	schedules ScheduleStore
 	fleet     FleetStore
 	reports   ReportStore
+	pull      PullStore
 }
 
 func newStores(st Store) stores {
-	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st}
+	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st, pull: st}
 }
