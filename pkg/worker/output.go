@@ -79,17 +79,19 @@ func (w *outputWriter) write(text string) error {
 	}
 	full := len(w.buf) >= jobstore.MaxOutputBatch
 	if !full && w.timer == nil {
-		w.timer = time.AfterFunc(max(0, time.Until(w.last.Add(w.every))), func() { _ = w.flush(w.ctx) })
+		w.timer = time.AfterFunc(max(0, time.Until(w.last.Add(w.every))), func() { _ = w.flush(w.ctx, false) })
 	}
 	w.mu.Unlock()
 	if full {
-		return w.flush(w.ctx)
+		return w.flush(w.ctx, false)
 	}
 	return nil
 }
 
-// flush writes what is buffered, in batches of at most MaxOutputBatch.
-func (w *outputWriter) flush(ctx context.Context) error {
+// flush writes one batch of what is buffered (at most MaxOutputBatch),
+// or with all everything. Chunks arriving meanwhile start the next
+// window.
+func (w *outputWriter) flush(ctx context.Context, all bool) error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
 	for {
@@ -124,13 +126,22 @@ func (w *outputWriter) flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if !all {
+			// What did not fit in this batch goes in the next window.
+			w.mu.Lock()
+			if len(w.buf) > 0 && w.timer == nil {
+				w.timer = time.AfterFunc(w.every, func() { _ = w.flush(w.ctx, false) })
+			}
+			w.mu.Unlock()
+			return nil
+		}
 	}
 }
 
 // close writes the rest before the attempt's outcome, so a client that
 // sees the job finished can read its whole output.
 func (w *outputWriter) close(ctx context.Context) error {
-	return w.flush(ctx)
+	return w.flush(ctx, true)
 }
 
 // cleanOutput makes text storable as Postgres text: valid UTF-8, no NUL.

@@ -271,12 +271,22 @@ func TestPullProtocol(t *testing.T) {
 // with stopAt > 0 it hangs up once it has that many chunks (end is nil).
 func (s *stack) readOutput(key, id string, after int64, stopAt int) ([]outChunk, map[string]any) {
 	s.t.Helper()
+	return s.readOutputOpened(key, id, after, stopAt, nil)
+}
+
+// readOutputOpened is readOutput calling opened (if set) once the stream
+// is open: the server subscribed before it answered.
+func (s *stack) readOutputOpened(key, id string, after int64, stopAt int, opened func()) ([]outChunk, map[string]any) {
+	s.t.Helper()
 	last := ""
 	if after > 0 {
 		last = fmt.Sprint(after)
 	}
 	st := s.openStream(key, "/v1/jobs/"+id+"/output", last)
 	defer st.Close()
+	if opened != nil {
+		opened()
+	}
 	var chunks []outChunk
 	for {
 		m, ok := st.next(s.t)
