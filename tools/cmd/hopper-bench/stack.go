@@ -26,6 +26,7 @@ import (
 type stack struct {
 	base   string
 	key    string
+	admin  string // the gateway's admin token
 	userID string // the key's user
 	dsn    string // the schema's database URL, as a service sharing Postgres uses it
 	schema string
@@ -86,6 +87,7 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 		return nil, err
 	}
 	token := "bench-admin-" + randHex(12)
+	s.admin = token
 	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
 		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_SYSTEM_KINDS=true", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
 		"HOPPER_METRICS_ADDR="+metricsAddr, fmt.Sprintf("HOPPER_CONCURRENCY=%d", concurrency), "HOPPER_DISPATCH_INTERVAL=200ms")
