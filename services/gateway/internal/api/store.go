@@ -11,6 +11,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/schedules"
+	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
 // The API declares, per group of handlers, the store calls they make:
@@ -96,6 +97,15 @@ type ReportStore interface {
 	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
+// WorkflowStore serves the workflow endpoints.
+type WorkflowStore interface {
+	CreateWorkflow(ctx context.Context, nw workflows.NewWorkflow, now time.Time) (workflows.Created, error)
+	GetWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID) (workflows.Detail, error)
+	ListWorkflows(ctx context.Context, f workflows.ListFilter) ([]workflows.Workflow, string, error)
+	CancelWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts int, now time.Time) ([]jobstore.Job, error)
+}
+
 // Store is every group's calls, and the readiness probe's.
 type Store interface {
 	JobStore
@@ -106,6 +116,7 @@ type Store interface {
 	ScheduleStore
 	FleetStore
 	ReportStore
+	WorkflowStore
 	Ping(ctx context.Context) error
 }
 
@@ -125,8 +136,9 @@ type stores struct {
 	schedules ScheduleStore
 	fleet     FleetStore
 	reports   ReportStore
+	workflows WorkflowStore
 }
 
 func newStores(st Store) stores {
-	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st}
+	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st, workflows: st}
 }
