@@ -130,7 +130,7 @@ func ValidateWorkflow(c Catalog, req WorkflowRequest) (WorkflowPlan, error) {
 	}
 	if req.IdempotencyKey != "" {
 		if err := ValidateIdempotencyKey(req.IdempotencyKey); err != nil {
-			return WorkflowPlan{}, invalid("idempotency_key", "%s", err.(*ValidationError).Message)
+			return WorkflowPlan{}, invalid("idempotency_key", "%s", strings.TrimPrefix(err.Error(), "Idempotency-Key: "))
 		}
 	}
 	policy := req.FailurePolicy
