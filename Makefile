@@ -64,7 +64,7 @@ test: deps lint k8s-validate
 # run's whole time on them.
 FUZZ_TARGETS := \
 	./pkg/extract:FuzzDOCX ./pkg/extract:FuzzHTML ./pkg/extract:FuzzMarkdown \
-	./pkg/schedule:FuzzParse ./pkg/jobs:FuzzParseWebhookURL ./pkg/webhook:FuzzCheckURL \
+	./pkg/schedule:FuzzParse ./pkg/jobs:FuzzParseWebhookURL ./pkg/jobs:FuzzForEach ./pkg/webhook:FuzzCheckURL \
 	./services/gateway/internal/api:FuzzUpload
 # A count, not a duration: with a duration, the fuzzer's own deadline can
 # end a run that found nothing as "context deadline exceeded" (seen in a

@@ -1,6 +1,7 @@
 // Package store composes Hopper's store for a service's wiring: Open
 // connects once and returns a Store that is every aggregate at once — the
-// shared base (pg), jobstore, accounts, content and schedules. Consumers
+// shared base (pg), jobstore, accounts, content, schedules and
+// workflows. Consumers
 // do not take a Store: each declares the few calls it makes (worker.Store,
 // dispatch.Store, the API's handler groups…) and imports the aggregate
 // packages for their types; the wiring passes a Store, which has every
@@ -16,6 +17,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/store/schedules"
+	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
 // The aggregates' types are all named Store; embedded under these names,
@@ -25,6 +27,7 @@ type (
 	accountsStore  = accounts.Store
 	contentStore   = content.Store
 	schedulesStore = schedules.Store
+	workflowsStore = workflows.Store
 )
 
 // Store is every aggregate of Hopper's store over one connection pool
@@ -36,6 +39,7 @@ type Store struct {
 	*accountsStore
 	*contentStore
 	*schedulesStore
+	*workflowsStore
 }
 
 // Options tunes Open.
@@ -55,8 +59,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	// A workflow's steps are resolved in the transaction of each of its
+	// jobs' ends (pkg/store/workflows).
+	flows := workflows.New(db)
+	jobs.OnWorkflowJobEnded(flows.ResolveWorkflows)
 	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
-		contentStore: content.New(db), schedulesStore: schedules.New(db)}, nil
+		contentStore: content.New(db), schedulesStore: schedules.New(db), workflowsStore: flows}, nil
 }
 
 // Close releases the connection pools.

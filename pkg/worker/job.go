@@ -22,11 +22,42 @@ type Job struct {
 	MaxAttempts int
 	Owner       uuid.UUID
 	Payload     json.RawMessage
+	// Workflow is set when the job runs a workflow's step.
+	Workflow *WorkflowStep
 
 	reporter  *progressReporter
 	output    *outputWriter
 	log       *zap.Logger
 	artifacts artifactWriter
+	parents   parentReader
+}
+
+// WorkflowStep names the workflow step a job runs.
+type WorkflowStep struct {
+	ID   uuid.UUID
+	Step string
+	// Element is the job's position in a fan-out step, from 0 (its
+	// payload's "index"); nil for a step of one job.
+	Element *int
+}
+
+// ParentResults returns the results of the parents of the workflow step
+// this job runs, by step name: a parent's result as its handler returned
+// it, or for a fan-out parent the list of its elements' results in
+// element order. They are read from the parents' own job rows when
+// called, never copied into this job. A job outside a workflow has none.
+func (j *Job) ParentResults(ctx context.Context) (map[string]json.RawMessage, error) {
+	if j.Workflow == nil {
+		return map[string]json.RawMessage{}, nil
+	}
+	if j.parents == nil {
+		return nil, errors.New("parent results: this job has no store")
+	}
+	res, err := j.parents.ParentResults(ctx, j.ID)
+	if err != nil {
+		return nil, fmt.Errorf("parent results: %w", err)
+	}
+	return res, nil
 }
 
 // Output appends text to the job's output, which clients follow live at

@@ -329,7 +329,11 @@ func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logge
 	output := &outputWriter{store: p.opts.Store, jobID: sj.ID, attempt: sj.Attempt, workerID: p.opts.WorkerID,
 		every: p.opts.OutputFlushEvery, maxBytes: p.opts.OutputMaxBytes, onSignal: reporter.onSignal, ctx: runCtx}
 	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
-		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, output: output, log: log, artifacts: p.opts.Store}
+		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, output: output, log: log, artifacts: p.opts.Store,
+		parents: p.opts.Store}
+	if sj.WorkflowID != nil && sj.WorkflowStep != nil {
+		job.Workflow = &WorkflowStep{ID: *sj.WorkflowID, Step: *sj.WorkflowStep, Element: sj.WorkflowElement}
+	}
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
@@ -428,7 +432,7 @@ func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessag
 
 // outcome decides the attempt's final state.
 func (p *Processor) outcome(sj jobstore.Job, result json.RawMessage, runErr, cause, deadlineErr error, timeout time.Duration) jobstore.Outcome {
-	o := jobstore.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID}
+	o := jobstore.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID, Workflow: sj.WorkflowID != nil}
 	switch {
 	case runErr == nil:
 		o.State, o.Result = jobs.StateSucceeded, result

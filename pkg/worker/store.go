@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,13 @@ type Store interface {
 	leaseStore
 	artifactWriter
 	outputStore
+	parentReader
+}
+
+// parentReader is what Job.ParentResults reads: a workflow step's
+// parents' results, from their own job rows.
+type parentReader interface {
+	ParentResults(ctx context.Context, jobID uuid.UUID) (map[string]json.RawMessage, error)
 }
 
 // leaseStore is what an attempt's heartbeat and progress reports write.

@@ -11,6 +11,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/schedules"
+	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
 // The API declares, per group of handlers, the store calls they make:
@@ -116,6 +117,15 @@ type ReportStore interface {
 	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
+// WorkflowStore serves the workflow endpoints.
+type WorkflowStore interface {
+	CreateWorkflow(ctx context.Context, nw workflows.NewWorkflow, now time.Time) (workflows.Created, error)
+	GetWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID) (workflows.Detail, error)
+	ListWorkflows(ctx context.Context, f workflows.ListFilter) ([]workflows.Workflow, string, error)
+	CancelWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts int, now time.Time) ([]jobstore.Job, error)
+}
+
 // Store is every group's calls, and the readiness probe's.
 type Store interface {
 	JobStore
@@ -127,6 +137,7 @@ type Store interface {
 	FleetStore
 	ReportStore
 	PullStore
+	WorkflowStore
 	Ping(ctx context.Context) error
 }
 
@@ -147,8 +158,9 @@ type stores struct {
 	fleet     FleetStore
 	reports   ReportStore
 	pull      PullStore
+	workflows WorkflowStore
 }
 
 func newStores(st Store) stores {
-	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st, pull: st}
+	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st, pull: st, workflows: st}
 }
