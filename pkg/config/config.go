@@ -41,17 +41,17 @@ type QueueConfig struct {
 
 // Config is one service's effective configuration.
 type Config struct {
-	Service       string
-	Env           string // dev | stage | prod
-	LogLevel      string
-	DatabaseURL   string
-	AMQPURL       string
-	AMQPPrefix    string
-	QueueType     string // classic | quorum
-	HTTPAddr      string // gateway API
+	Service     string
+	Env         string // dev | stage | prod
+	LogLevel    string
+	DatabaseURL string
+	AMQPURL     string
+	AMQPPrefix  string
+	QueueType   string // classic | quorum
+	HTTPAddr    string // gateway API
 	// MetricsAddr serves a worker's /healthz, /readyz, /metrics, and the
 	// gateway's /metrics (kept off its public port).
-	MetricsAddr string
+	MetricsAddr   string
 	Queues        []QueueConfig
 	Concurrency   int
 	AdminToken    string

@@ -25,15 +25,15 @@ import (
 // test process against the real Postgres and RabbitMQ, isolated by schema
 // and AMQP prefix.
 type stack struct {
-	t      *testing.T
-	base   string
+	t    *testing.T
+	base string
 	// metrics is the gateway's metrics server (http://host:port).
 	metrics string
-	admin  string
-	cfg    config.Config
-	getenv config.Getenv
-	ctx    context.Context
-	done   chan error
+	admin   string
+	cfg     config.Config
+	getenv  config.Getenv
+	ctx     context.Context
+	done    chan error
 	// running counts services to wait for at cleanup.
 	running int
 }

@@ -288,4 +288,3 @@ func (b *envelopeBudget) Read(p []byte) (int, error) {
 	b.left -= int64(n)
 	return n, err
 }
-
