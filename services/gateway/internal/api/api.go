@@ -108,6 +108,9 @@ func New(opts Options) *gin.Engine {
 	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
 		uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal)}
+	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
+		a.log.Warn("uploads gauge not registered", zap.Error(err))
+	}
 	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
 	if opts.Marker != nil {
 		mark = opts.Marker.MarkAll

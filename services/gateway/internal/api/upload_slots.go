@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // uploadSlots bounds the uploads in progress, per API key and in total:
@@ -51,4 +52,19 @@ func (s *uploadSlots) acquire(key uuid.UUID) (release func(), refusal slotRefusa
 			delete(s.byKey, key)
 		}
 	}), slotGranted
+}
+
+// inProgress counts the uploads holding a slot.
+func (s *uploadSlots) inProgress() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inUse
+}
+
+// gauge exports inProgress as hopper_uploads_in_progress.
+func (s *uploadSlots) gauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hopper_uploads_in_progress",
+		Help: "Uploads this gateway is receiving (bounded by HOPPER_UPLOADS_TOTAL).",
+	}, func() float64 { return float64(s.inProgress()) })
 }
