@@ -41,15 +41,17 @@ type QueueConfig struct {
 
 // Config is one service's effective configuration.
 type Config struct {
-	Service       string
-	Env           string // dev | stage | prod
-	LogLevel      string
-	DatabaseURL   string
-	AMQPURL       string
-	AMQPPrefix    string
-	QueueType     string // classic | quorum
-	HTTPAddr      string // gateway API
-	MetricsAddr   string // a worker's /healthz, /readyz, /metrics
+	Service     string
+	Env         string // dev | stage | prod
+	LogLevel    string
+	DatabaseURL string
+	AMQPURL     string
+	AMQPPrefix  string
+	QueueType   string // classic | quorum
+	HTTPAddr    string // gateway API
+	// MetricsAddr serves a worker's /healthz, /readyz, /metrics, and the
+	// gateway's /metrics (kept off its public port).
+	MetricsAddr   string
 	Queues        []QueueConfig
 	Concurrency   int
 	AdminToken    string
@@ -77,11 +79,33 @@ type Config struct {
 	// (http://user:pass@host:15672) the gateway reads queue figures from;
 	// unset, it reads what AMQP tells.
 	RabbitMQManagementURL string
+	// HTTP bounds the gateway's connections (HOPPER_HTTP_*).
+	HTTP HTTPTimeouts
+	// MetricsCache is how long the gateway reuses its expensive scrape-time
+	// figures (a count in Postgres, queue figures from RabbitMQ).
+	MetricsCache time.Duration
+	// MemoryLimitMiB is the container's memory limit (HOPPER_MEMORY_LIMIT_MIB,
+	// from the Deployment's resourceFieldRef); 0 sets none. The service's
+	// Go memory limit is about 90% of it (ApplyMemoryLimit).
+	MemoryLimitMiB int
 	// SystemKinds lets clients submit system.noop and system.sleep
 	// (HOPPER_SYSTEM_KINDS; default on in dev only). They are test aids:
 	// system.sleep holds a worker slot for up to an hour, so a deployment
 	// that serves strangers keeps them off.
 	SystemKinds bool
+}
+
+// HTTPTimeouts are an HTTP server's bounds on its clients: a client that
+// sends its headers or body too slowly, or idles, is cut off.
+type HTTPTimeouts struct {
+	ReadHeader time.Duration // HOPPER_HTTP_READ_HEADER_TIMEOUT
+	// Read bounds reading a whole request; routes that take uploads set
+	// their own deadline (HOPPER_UPLOAD_TIMEOUT).
+	Read time.Duration // HOPPER_HTTP_READ_TIMEOUT
+	// Write bounds a response; event streams clear it for themselves.
+	Write          time.Duration // HOPPER_HTTP_WRITE_TIMEOUT
+	Idle           time.Duration // HOPPER_HTTP_IDLE_TIMEOUT
+	MaxHeaderBytes int           // HOPPER_HTTP_MAX_HEADER_BYTES
 }
 
 type serviceDefaults struct {
@@ -90,7 +114,7 @@ type serviceDefaults struct {
 }
 
 var defaultsByService = map[string]serviceDefaults{
-	Gateway:           {metricsAddr: "", queues: ""},
+	Gateway:           {metricsAddr: "127.0.0.1:9100", queues: ""},
 	ChatWorker:        {metricsAddr: "127.0.0.1:9101", queues: "chat"},
 	DocumentWorker:    {metricsAddr: "127.0.0.1:9102", queues: "document"},
 	MaintenanceWorker: {metricsAddr: "127.0.0.1:9103", queues: "maintenance"},
@@ -137,6 +161,15 @@ func Load(service string, getenv Getenv) (Config, error) {
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 	}
+	c.HTTP = HTTPTimeouts{
+		ReadHeader:     r.duration("HOPPER_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		Read:           r.duration("HOPPER_HTTP_READ_TIMEOUT", 30*time.Second),
+		Write:          r.duration("HOPPER_HTTP_WRITE_TIMEOUT", 60*time.Second),
+		Idle:           r.duration("HOPPER_HTTP_IDLE_TIMEOUT", 120*time.Second),
+		MaxHeaderBytes: r.positiveInt("HOPPER_HTTP_MAX_HEADER_BYTES", 64<<10, 16<<20),
+	}
+	c.MetricsCache = r.duration("HOPPER_METRICS_CACHE", 10*time.Second)
+	c.MemoryLimitMiB = r.nonNegativeInt("HOPPER_MEMORY_LIMIT_MIB", 0, 1<<24)
 	c.SystemKinds = r.boolean("HOPPER_SYSTEM_KINDS", c.Env == "dev")
 	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
 	if r.err != nil {
@@ -153,6 +186,9 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	if c.RepublishAfter != 0 && c.RepublishAfter < time.Second {
 		return Config{}, fmt.Errorf("HOPPER_REPUBLISH_AFTER: %s is too short (at least 1s, or 0 for never)", c.RepublishAfter)
+	}
+	if c.HTTP.ReadHeader <= 0 {
+		return Config{}, fmt.Errorf("HOPPER_HTTP_READ_HEADER_TIMEOUT: must be positive (a client sending headers slowly would hold a connection forever)")
 	}
 	if err := checkPprofAddr(c.PprofAddr, pprofForce); err != nil {
 		return Config{}, err
@@ -483,6 +519,13 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("republish_after", c.RepublishAfter),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
 		zap.Bool("system_kinds", c.SystemKinds),
+		zap.Int("memory_limit_mib", c.MemoryLimitMiB),
+		zap.Duration("http_read_header_timeout", c.HTTP.ReadHeader),
+		zap.Duration("http_read_timeout", c.HTTP.Read),
+		zap.Duration("http_write_timeout", c.HTTP.Write),
+		zap.Duration("http_idle_timeout", c.HTTP.Idle),
+		zap.Int("http_max_header_bytes", c.HTTP.MaxHeaderBytes),
+		zap.Duration("metrics_cache", c.MetricsCache),
 	}
 }
 

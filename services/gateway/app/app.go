@@ -34,6 +34,9 @@ import (
 type Options struct {
 	// OnListen learns the API's bound address (HOPPER_HTTP_ADDR=:0).
 	OnListen func(addr string)
+	// OnMetricsListen learns the metrics server's bound address
+	// (HOPPER_METRICS_ADDR=:0).
+	OnMetricsListen func(addr string)
 	// Settings are the product's settings its routes use (upload bounds,
 	// webhooks); nil reads them from the environment.
 	Settings *product.Settings
@@ -153,7 +156,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err != nil {
 		return fmt.Errorf("HOPPER_RABBITMQ_MANAGEMENT_URL: %w", err)
 	}
-	if err := m.Register(newBacklogCollector(st, inspector, log)); err != nil {
+	if err := m.Register(newBacklogCollector(st, inspector, log, cfg.MetricsCache)); err != nil {
 		return fmt.Errorf("register backlog metrics: %w", err)
 	}
 	// One LISTEN connection per gateway delivers output appends to the
@@ -167,7 +170,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
 		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
 		NotifyMailsPerHour: opts.Settings.NotifyMailsPerHour,
-		AppID:              cfg.Service, Logger: log,
+		UploadsPerKey:      opts.Settings.UploadsPerKey, UploadsTotal: opts.Settings.UploadsTotal,
+		UploadTimeout: opts.Settings.UploadTimeout,
+		AppID:         cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
@@ -180,7 +185,19 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr().String())
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("HOPPER_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	if opts.OnMetricsListen != nil {
+		opts.OnMetricsListen(metricsLn.Addr().String())
+	}
+	// The API's clients are strangers: each phase of a request has its
+	// bound (uploads and event streams set their own per request).
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
+		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes}
+	metricsSrv := newMetricsServer(m)
 	// Event streams never go idle: end them when shutdown starts.
 	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(shuttingDown) }))
 
@@ -201,12 +218,20 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		return nil
 	})
 	g.Go(func() error {
+		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
+		_ = metricsSrv.Shutdown(shutdownCtx)
 		return srv.Shutdown(shutdownCtx)
 	})
-	log.Info("gateway listening", zap.String("addr", "http://"+ln.Addr().String()))
+	log.Info("gateway listening", zap.String("addr", "http://"+ln.Addr().String()),
+		zap.String("metrics", "http://"+metricsLn.Addr().String()+"/metrics"))
 	err = g.Wait()
 	log.Info("stopped")
 	return err

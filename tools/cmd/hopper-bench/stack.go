@@ -86,6 +86,10 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	if err != nil {
 		return nil, err
 	}
+	gatewayMetrics, err := freePort() // the gateway's /metrics: not the worker's port
+	if err != nil {
+		return nil, err
+	}
 	token := "bench-admin-" + randHex(12)
 	s.admin = token
 	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
@@ -95,13 +99,16 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	for _, name := range []string{"gateway", "maintenance-worker"} {
 		cmd := exec.Command(filepath.Join(o.bin, name))
 		cmd.Env = env
+		if name == "gateway" {
+			cmd.Env = append(append([]string(nil), env...), "HOPPER_METRICS_ADDR="+gatewayMetrics)
+		}
 		if o.profile != "" {
 			addr, err := freePort()
 			if err != nil {
 				return nil, err
 			}
 			s.pprof[name] = addr
-			cmd.Env = append(append([]string(nil), env...), "HOPPER_PPROF_ADDR="+addr)
+			cmd.Env = append(cmd.Env, "HOPPER_PPROF_ADDR="+addr)
 		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

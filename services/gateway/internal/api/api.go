@@ -32,6 +32,12 @@ type Options struct {
 	MaxUploadBytes int64
 	// MaxAudioBytes bounds an audio upload (POST /v1/chat/transcribe).
 	MaxAudioBytes int64
+	// UploadsPerKey and UploadsTotal bound the uploads in progress per API
+	// key (over it: 429) and on this gateway (503); 0 is unbounded.
+	UploadsPerKey, UploadsTotal int
+	// UploadTimeout is an upload's read and write deadline, in place of
+	// the server's (set per request); 0 keeps the server's.
+	UploadTimeout time.Duration
 	// MaxDocumentsPerUser is a global ceiling on every plan's documents
 	// per user (HOPPER_MAX_DOCUMENTS_PER_USER); 0 means none, the plans
 	// alone decide.
@@ -51,7 +57,8 @@ type Options struct {
 	Now            func() time.Time
 	// Leading reports whether this replica's dispatcher leads (readyz).
 	Leading func() bool
-	// Metrics is served at /metrics and receives HTTP and submit counts.
+	// Metrics receives HTTP and submit counts; the gateway serves it on
+	// its own port (HOPPER_METRICS_ADDR), not here.
 	Metrics *metrics.Metrics
 	// Marker batches the published marks of confirmed submits; nil marks
 	// each job with its own statement.
@@ -90,6 +97,8 @@ type API struct {
 	publisher *dispatch.JobPublisher
 	// pull is the pull protocol's waiting claims and call rates.
 	pull *pullState
+	// uploads bounds the uploads in progress.
+	uploads *uploadSlots
 }
 
 // New builds the gin engine serving the whole API.
@@ -113,7 +122,10 @@ func New(opts Options) *gin.Engine {
 		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
 	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
-		pull: newPullState()}
+		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal)}
+	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
+		a.log.Warn("uploads gauge not registered", zap.Error(err))
+	}
 	mark := func(ctx context.Context, ids ...uuid.UUID) error { return a.db.jobs.MarkPublished(ctx, ids...) }
 	if opts.Marker != nil {
 		mark = opts.Marker.MarkAll
@@ -141,7 +153,6 @@ func New(opts Options) *gin.Engine {
 		}))
 
 	r.GET("/healthz", a.healthz)
-	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 	r.GET("/docs", a.docs)
 	a.routeDashboard(r)

@@ -19,7 +19,10 @@ import (
 // principal is who made the request: a user (by API key) or the operator
 // holding HOPPER_ADMIN_TOKEN (no user).
 type principal struct {
-	User       *accounts.User
+	User *accounts.User
+	// KeyID is the API key's id (uuid.Nil for the admin token); uploads
+	// are bounded per key.
+	KeyID      uuid.UUID
 	AdminToken bool
 	// Worker is an external worker's token: it may call /v1/worker/*
 	// only.
@@ -154,11 +157,11 @@ func (a *API) resolve(ctx context.Context, token string) (principal, error) {
 		a.keys.put(token, p, now)
 		return p, nil
 	}
-	user, _, err := a.db.accounts.Authenticate(ctx, token)
+	user, key, err := a.db.accounts.Authenticate(ctx, token)
 	if err != nil {
 		return principal{}, err
 	}
-	p := principal{User: &user}
+	p := principal{User: &user, KeyID: key.ID}
 	a.keys.put(token, p, now)
 	return p, nil
 }

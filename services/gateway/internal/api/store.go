@@ -41,7 +41,7 @@ type JobStore interface {
 // reads it (documents, recordings), and the document endpoints.
 type UploadStore interface {
 	CreateDocument(ctx context.Context, nd content.NewDocument, now time.Time) (content.Document, jobstore.Job, error)
-	CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a content.NewArtifact, now time.Time) (jobstore.Job, content.ArtifactInfo, error)
+	CreateJobWithUpload(ctx context.Context, a content.NewArtifact, build func() (jobstore.NewJob, error), now time.Time) (jobstore.Job, content.ArtifactInfo, error)
 	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
 	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
 	DeleteDocument(ctx context.Context, owner, id uuid.UUID) error
