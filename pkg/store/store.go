@@ -15,6 +15,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/pushkinds"
 	"github.com/hopperq/hopper/pkg/store/schedules"
 )
 
@@ -27,6 +28,10 @@ type (
 	schedulesStore = schedules.Store
 )
 
+// PushKinds is the push-kinds aggregate. Its method names (Create, Get,
+// List…) are generic, so it is a named field rather than promoted.
+type PushKinds = pushkinds.Store
+
 // Store is every aggregate of Hopper's store over one connection pool
 // (and the jobs aggregate's hot-path pool). It is safe for concurrent
 // use.
@@ -36,6 +41,8 @@ type Store struct {
 	*accountsStore
 	*contentStore
 	*schedulesStore
+	// Push holds the push kinds (migration 00024).
+	Push *PushKinds
 }
 
 // Options tunes Open.
@@ -56,7 +63,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
-		contentStore: content.New(db), schedulesStore: schedules.New(db)}, nil
+		contentStore: content.New(db), schedulesStore: schedules.New(db),
+		Push: pushkinds.New(db)}, nil
 }
 
 // Close releases the connection pools.
