@@ -38,7 +38,7 @@ func TestSendAllowList(t *testing.T) {
 	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) })
 	u, err := url.Parse(rc.srv.URL)
 	require.NoError(t, err)
-	req := Request{URL: rc.srv.URL, Body: []byte(`{}`), Secrets: [][]byte{[]byte("s")}, MaxResponseBytes: 4}
+	req := Request{URL: rc.srv.URL, Body: []byte(`{}`), Secrets: [][]byte{[]byte(testSecret)}, MaxResponseBytes: 4}
 	for _, tc := range []struct {
 		name, allow string
 		ok          bool
