@@ -106,6 +106,7 @@ type Store interface {
 	ScheduleStore
 	FleetStore
 	ReportStore
+	CallbackStore
 	Ping(ctx context.Context) error
 }
 
