@@ -208,6 +208,7 @@ func (a *API) createPushKind(c *gin.Context) {
 		return
 	}
 	a.bindPushKind(ctx, k)
+	a.refreshKinds(ctx)
 	v := pushKindView(pk)
 	v.Secret, v.Note = secret, secretNote
 	c.JSON(http.StatusCreated, v)
@@ -223,6 +224,16 @@ func (a *API) bindPushKind(ctx context.Context, k jobs.Kind) {
 	}
 	if err := a.opts.BindKind(ctx, k); err != nil {
 		a.log.Warn("push kind not bound to its queue yet; the push worker binds it", zap.String("kind", k.Name), zap.Error(err))
+	}
+}
+
+// refreshKinds makes this gateway's catalogue see a change at once (the
+// others see it at their next look, within a second).
+func (a *API) refreshKinds(ctx context.Context) {
+	if r, ok := a.opts.Registry.(interface{ Refresh(context.Context) error }); ok {
+		if err := r.Refresh(ctx); err != nil {
+			a.log.Warn("kind catalogue not refreshed", zap.Error(err))
+		}
 	}
 }
 
@@ -275,6 +286,7 @@ func (a *API) updatePushKind(c *gin.Context) {
 	if a.storeFailed(c, "update push kind", err, a.pushNotFound) {
 		return
 	}
+	a.refreshKinds(ctx)
 	c.JSON(http.StatusOK, pushKindView(pk))
 }
 
@@ -285,6 +297,7 @@ func (a *API) deletePushKind(c *gin.Context) {
 	if a.storeFailed(c, "delete push kind", err, a.pushNotFound) {
 		return
 	}
+	a.refreshKinds(c.Request.Context())
 	c.Status(http.StatusNoContent)
 }
 
