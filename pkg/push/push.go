@@ -24,7 +24,7 @@ import (
 // Every push kind is bound to one queue and run by one service.
 const (
 	Queue   = "push"
-	Service = "push-worker"
+	Service = config.PushWorker
 )
 
 // The headers of a delivery, besides Content-Type, User-Agent,
