@@ -7,8 +7,8 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/... ./examples/leaderboard/...
-SERVICES := gateway chat-worker document-worker maintenance-worker
+PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./services/push-worker/... ./tools/... ./examples/leaderboard/...
+SERVICES := gateway chat-worker document-worker maintenance-worker push-worker
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 

@@ -22,6 +22,7 @@ const (
 	ChatWorker        = "chat-worker"
 	DocumentWorker    = "document-worker"
 	MaintenanceWorker = "maintenance-worker"
+	PushWorker        = "push-worker"
 )
 
 // Defaults shared by every service.
@@ -118,6 +119,7 @@ var defaultsByService = map[string]serviceDefaults{
 	ChatWorker:        {metricsAddr: "127.0.0.1:9101", queues: "chat"},
 	DocumentWorker:    {metricsAddr: "127.0.0.1:9102", queues: "document"},
 	MaintenanceWorker: {metricsAddr: "127.0.0.1:9103", queues: "maintenance"},
+	PushWorker:        {metricsAddr: "127.0.0.1:9104", queues: "push"},
 }
 
 // Getenv looks a variable up; os.Getenv fits, tests pass a map's lookup.

@@ -16,6 +16,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/pushkinds"
 	"github.com/hopperq/hopper/pkg/store/schedules"
 	"github.com/hopperq/hopper/pkg/store/workflows"
 )
@@ -30,6 +31,10 @@ type (
 	workflowsStore = workflows.Store
 )
 
+// PushKinds is the push-kinds aggregate. Its method names (Create, Get,
+// List…) are generic, so it is a named field rather than promoted.
+type PushKinds = pushkinds.Store
+
 // Store is every aggregate of Hopper's store over one connection pool
 // (and the jobs aggregate's hot-path pool). It is safe for concurrent
 // use.
@@ -40,6 +45,8 @@ type Store struct {
 	*contentStore
 	*schedulesStore
 	*workflowsStore
+	// Push holds the push kinds (migration 00024).
+	Push *PushKinds
 }
 
 // Options tunes Open.
@@ -64,7 +71,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	flows := workflows.New(db)
 	jobs.OnWorkflowJobEnded(flows.ResolveWorkflows)
 	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
-		contentStore: content.New(db), schedulesStore: schedules.New(db), workflowsStore: flows}, nil
+		contentStore: content.New(db), schedulesStore: schedules.New(db), workflowsStore: flows,
+		Push: pushkinds.New(db)}, nil
 }
 
 // Close releases the connection pools.

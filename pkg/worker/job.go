@@ -18,7 +18,8 @@ import (
 type Job struct {
 	ID          uuid.UUID
 	Kind        string
-	Attempt     int // 1-based
+	Queue       string // the queue it was delivered on
+	Attempt     int    // 1-based
 	MaxAttempts int
 	Owner       uuid.UUID
 	Payload     json.RawMessage
@@ -197,6 +198,30 @@ func snoozedUntil(err error) (time.Time, bool) {
 		return s.until, true
 	}
 	return time.Time{}, false
+}
+
+// detachError is Detach's.
+type detachError struct{ lease time.Duration }
+
+func (e detachError) Error() string { return "detached for " + e.lease.String() }
+
+// Detach ends the handler without finishing its job: the attempt stays
+// running, its lease extended to lease, for a party outside this worker to
+// finish — an HTTP target that answered 202 finishes it through its
+// job-scoped callback. The worker's slot is free at once, so a long task
+// costs no goroutine and no slot. If nobody finishes it before the lease
+// ends, the reaper retries it as it would a crashed worker's.
+func Detach(lease time.Duration) error {
+	return detachError{lease: lease}
+}
+
+// detachedFor returns the lease Detach asked for, if err is a detach.
+func detachedFor(err error) (time.Duration, bool) {
+	var d detachError
+	if errors.As(err, &d) && d.lease > 0 {
+		return d.lease, true
+	}
+	return 0, false
 }
 
 // IsPermanent reports whether err was marked with Permanent.

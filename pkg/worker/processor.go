@@ -69,6 +69,8 @@ type Processor struct {
 	opts     Options
 	log      *zap.Logger
 	handlers map[string]HandlerFunc
+	// byQueue runs the kinds without a handler of their own, by queue.
+	byQueue  map[string]HandlerFunc
 	inFlight sync.WaitGroup
 
 	mu      sync.Mutex
@@ -107,13 +109,19 @@ func NewProcessor(opts Options) *Processor {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New(opts.Service)
 	}
-	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{},
+	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{}, byQueue: map[string]HandlerFunc{},
 		running: map[uuid.UUID]context.CancelCauseFunc{}, finishing: make(chan struct{}, opts.Concurrency)}
 }
 
 // Handle registers h for kind.
 func (p *Processor) Handle(kind string, h HandlerFunc) {
 	p.handlers[kind] = h
+}
+
+// HandleQueue registers h for every kind delivered on queue that has no
+// handler of its own.
+func (p *Processor) HandleQueue(queue string, h HandlerFunc) {
+	p.byQueue[queue] = h
 }
 
 // Kinds lists the kinds with a handler.
@@ -286,7 +294,11 @@ func (p *Processor) run(ctx context.Context, sj jobstore.Job, freeSlot func()) {
 	// The outcome write must land even when the worker is shutting down.
 	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancelWrite()
-	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
+	if outcome.detach > 0 {
+		p.detach(writeCtx, log, sj, outcome.detach)
+		return
+	}
+	if _, err := p.opts.Store.Finish(writeCtx, outcome.Outcome); err != nil {
 		if errors.Is(err, jobstore.ErrLeaseLost) {
 			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
 			return
@@ -295,13 +307,32 @@ func (p *Processor) run(ctx context.Context, sj jobstore.Job, freeSlot func()) {
 		log.Error("finish write failed", zap.Error(err))
 		return
 	}
-	p.logOutcome(log, outcome, took)
-	p.countOutcome(sj.Kind, outcome)
+	p.logOutcome(log, outcome.Outcome, took)
+	p.countOutcome(sj.Kind, outcome.Outcome)
+}
+
+// detach leaves a running attempt to whoever finishes it outside the
+// worker (Detach): one lease extension, no outcome.
+func (p *Processor) detach(ctx context.Context, log *zap.Logger, sj jobstore.Job, lease time.Duration) {
+	if _, err := p.opts.Store.Heartbeat(ctx, sj.ID, sj.Attempt, p.opts.WorkerID, lease); err != nil {
+		// Lost or not extended: the lease in place decides, as for a crash.
+		log.Warn("detached job's lease not extended", zap.Error(err))
+		return
+	}
+	log.Info("task_detached", zap.Duration("lease", lease))
+	p.opts.Metrics.JobsFinished.WithLabelValues(sj.Kind, "detached").Inc()
+}
+
+// attemptEnd is how an attempt ended: an outcome to write, or a detach
+// (the lease to leave it under).
+type attemptEnd struct {
+	jobstore.Outcome
+	detach time.Duration
 }
 
 // execute runs the handler of one claimed attempt, renewing its lease
 // meanwhile, and decides the attempt's outcome.
-func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logger) (jobstore.Outcome, time.Duration) {
+func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logger) (attemptEnd, time.Duration) {
 	timeout := sj.Timeout()
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
@@ -328,7 +359,7 @@ func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logge
 
 	output := &outputWriter{store: p.opts.Store, jobID: sj.ID, attempt: sj.Attempt, workerID: p.opts.WorkerID,
 		every: p.opts.OutputFlushEvery, maxBytes: p.opts.OutputMaxBytes, onSignal: reporter.onSignal, ctx: runCtx}
-	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
+	job := &Job{ID: sj.ID, Kind: sj.Kind, Queue: sj.Queue, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
 		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, output: output, log: log, artifacts: p.opts.Store,
 		parents: p.opts.Store}
 	if sj.WorkflowID != nil && sj.WorkflowStep != nil {
@@ -347,7 +378,10 @@ func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logge
 	took := time.Since(started)
 	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(took.Seconds())
 	stopHeartbeat()
-	return p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout), took
+	if lease, ok := detachedFor(runErr); ok && context.Cause(runCtx) == nil {
+		return attemptEnd{detach: lease}, took
+	}
+	return attemptEnd{Outcome: p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout)}, took
 }
 
 func (p *Processor) countOutcome(kind string, o jobstore.Outcome) {
@@ -403,6 +437,9 @@ func (p *Processor) InFlight() int {
 // invoke calls the handler, turning a panic into an error.
 func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessage, err error) {
 	h, ok := p.handlers[job.Kind]
+	if !ok {
+		h, ok = p.byQueue[job.Queue]
+	}
 	if !ok {
 		return nil, Permanentf("no handler for kind %s in %s", job.Kind, p.opts.Service)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/product"
+	"github.com/hopperq/hopper/pkg/push"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/services/gateway/internal/api"
@@ -40,6 +41,9 @@ type Options struct {
 	// Settings are the product's settings its routes use (upload bounds,
 	// webhooks); nil reads them from the environment.
 	Settings *product.Settings
+	// Push are the push-kind settings; nil reads them from the
+	// environment (HOPPER_PUSH_ALLOW_HOSTS).
+	Push *push.Settings
 }
 
 // Migrate applies the embedded database migrations and returns.
@@ -101,6 +105,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		opts.Settings = &settings
 	}
 	log.Info("product settings", opts.Settings.LogFields()...)
+	if opts.Push == nil {
+		ps, err := push.LoadSettings(os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.Push = &ps
+	}
 	reg, err := jobs.NewRegistry(systemKinds(cfg.SystemKinds)...)
 	if err != nil {
 		return fmt.Errorf("kind registry: %w", err)
@@ -176,6 +187,12 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
+		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts,
+		BindKind: func(ctx context.Context, k jobs.Kind) error {
+			t := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
+			t.Bind(k.Queue, k.Name)
+			return broker.DeclareOnce(ctx, cfg.AMQPURL, cfg.Service+".bind", t)
+		},
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,8 +17,10 @@ import (
 	"github.com/hopperq/hopper/pkg/broker"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/webhook"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
@@ -82,6 +85,13 @@ type Options struct {
 	// event streams end then (clients resume with Last-Event-ID), so the
 	// shutdown does not wait on them. nil never closes.
 	ShuttingDown <-chan struct{}
+	// Push holds the push kinds; PushAllowHosts lets their targets on
+	// internal hosts past the guard (HOPPER_PUSH_ALLOW_HOSTS).
+	Push           PushStore
+	PushAllowHosts webhook.AllowList
+	// BindKind binds a kind declared at run time (a push kind) to its
+	// queue on the broker; nil leaves it to the push worker.
+	BindKind func(ctx context.Context, k jobs.Kind) error
 }
 
 // API holds the handlers.
@@ -99,6 +109,8 @@ type API struct {
 	pull *pullState
 	// uploads bounds the uploads in progress.
 	uploads *uploadSlots
+	// pushKey caches the push callback tokens' key.
+	pushKey atomic.Pointer[[]byte]
 }
 
 // New builds the gin engine serving the whole API.
@@ -157,6 +169,8 @@ func New(opts Options) *gin.Engine {
 	r.GET("/docs", a.docs)
 	a.routeDashboard(r)
 	r.GET("/readyz", a.readyz)
+	// Authenticated by its job-scoped token, not an API key.
+	r.POST("/v1/push/callback/:id/:attempt/:action", a.pushCallback)
 
 	v1 := r.Group("/v1", a.authenticate)
 	v1.POST("/jobs", a.submitJob)
@@ -223,6 +237,12 @@ func New(opts Options) *gin.Engine {
 	pull.POST("/jobs/:id/succeed", a.pullSucceed)
 	pull.POST("/jobs/:id/fail", a.pullFail(true))
 	pull.POST("/jobs/:id/retry", a.pullFail(false))
+	admin.POST("/push-kinds", a.createPushKind)
+	admin.GET("/push-kinds", a.listPushKinds)
+	admin.GET("/push-kinds/:name", a.getPushKind)
+	admin.PATCH("/push-kinds/:name", a.updatePushKind)
+	admin.DELETE("/push-kinds/:name", a.deletePushKind)
+	admin.POST("/push-kinds/:name/rotate-secret", a.rotatePushSecret)
 	return r
 }
 

@@ -138,6 +138,7 @@ type Store interface {
 	ReportStore
 	PullStore
 	WorkflowStore
+	CallbackStore
 	Ping(ctx context.Context) error
 }
 
