@@ -7,8 +7,8 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./tools/... ./examples/leaderboard/...
-SERVICES := gateway chat-worker document-worker maintenance-worker
+PKGS  := ./pkg/... ./services/gateway/... ./services/chat-worker/... ./services/document-worker/... ./services/maintenance-worker/... ./services/push-worker/... ./tools/... ./examples/leaderboard/...
+SERVICES := gateway chat-worker document-worker maintenance-worker push-worker
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
@@ -64,7 +64,7 @@ test: deps lint k8s-validate
 # run's whole time on them.
 FUZZ_TARGETS := \
 	./pkg/extract:FuzzDOCX ./pkg/extract:FuzzHTML ./pkg/extract:FuzzMarkdown \
-	./pkg/schedule:FuzzParse ./pkg/jobs:FuzzParseWebhookURL ./pkg/webhook:FuzzCheckURL \
+	./pkg/schedule:FuzzParse ./pkg/jobs:FuzzParseWebhookURL ./pkg/jobs:FuzzForEach ./pkg/webhook:FuzzCheckURL \
 	./services/gateway/internal/api:FuzzUpload
 # A count, not a duration: with a duration, the fuzzer's own deadline can
 # end a run that found nothing as "context deadline exceeded" (seen in a

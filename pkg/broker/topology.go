@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -165,4 +166,22 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 		}
 	}
 	return nil
+}
+
+// DeclareOnce declares t over a short connection of its own to the broker
+// at url, then closes it: for a binding decided at run time (a kind
+// declared after the services started), which a running publisher's or
+// consumer's topology does not hold. Bindings of durable queues are
+// durable: they outlive the connection and broker restarts.
+func DeclareOnce(ctx context.Context, url, name string, t Topology) error {
+	conn, err := dial(ctx, url, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("broker: open channel: %w", err)
+	}
+	return t.Declare(ch)
 }

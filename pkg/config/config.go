@@ -22,6 +22,7 @@ const (
 	ChatWorker        = "chat-worker"
 	DocumentWorker    = "document-worker"
 	MaintenanceWorker = "maintenance-worker"
+	PushWorker        = "push-worker"
 )
 
 // Defaults shared by every service.
@@ -41,15 +42,17 @@ type QueueConfig struct {
 
 // Config is one service's effective configuration.
 type Config struct {
-	Service       string
-	Env           string // dev | stage | prod
-	LogLevel      string
-	DatabaseURL   string
-	AMQPURL       string
-	AMQPPrefix    string
-	QueueType     string // classic | quorum
-	HTTPAddr      string // gateway API
-	MetricsAddr   string // a worker's /healthz, /readyz, /metrics
+	Service     string
+	Env         string // dev | stage | prod
+	LogLevel    string
+	DatabaseURL string
+	AMQPURL     string
+	AMQPPrefix  string
+	QueueType   string // classic | quorum
+	HTTPAddr    string // gateway API
+	// MetricsAddr serves a worker's /healthz, /readyz, /metrics, and the
+	// gateway's /metrics (kept off its public port).
+	MetricsAddr   string
 	Queues        []QueueConfig
 	Concurrency   int
 	AdminToken    string
@@ -64,12 +67,28 @@ type Config struct {
 	// RepublishAfter is how long a published job may stay unclaimed before
 	// the gateway dispatcher publishes it again (0: never).
 	RepublishAfter time.Duration
+	// OutputMaxBytes bounds one attempt's output chunks
+	// (HOPPER_OUTPUT_MAX_BYTES, default 1 MiB).
+	OutputMaxBytes int64
+	// OutputFlushEvery is the longest a worker holds an output chunk to
+	// write it with the next ones (HOPPER_OUTPUT_FLUSH_EVERY, default
+	// 20ms; 0 writes every chunk at once).
+	OutputFlushEvery time.Duration
 	// PprofAddr, when set, serves Go profiling endpoints there.
 	PprofAddr string
 	// RabbitMQManagementURL, when set, is the RabbitMQ management API
 	// (http://user:pass@host:15672) the gateway reads queue figures from;
 	// unset, it reads what AMQP tells.
 	RabbitMQManagementURL string
+	// HTTP bounds the gateway's connections (HOPPER_HTTP_*).
+	HTTP HTTPTimeouts
+	// MetricsCache is how long the gateway reuses its expensive scrape-time
+	// figures (a count in Postgres, queue figures from RabbitMQ).
+	MetricsCache time.Duration
+	// MemoryLimitMiB is the container's memory limit (HOPPER_MEMORY_LIMIT_MIB,
+	// from the Deployment's resourceFieldRef); 0 sets none. The service's
+	// Go memory limit is about 90% of it (ApplyMemoryLimit).
+	MemoryLimitMiB int
 	// SystemKinds lets clients submit system.noop and system.sleep
 	// (HOPPER_SYSTEM_KINDS; default on in dev only). They are test aids:
 	// system.sleep holds a worker slot for up to an hour, so a deployment
@@ -79,16 +98,30 @@ type Config struct {
 	Access Access
 }
 
+// HTTPTimeouts are an HTTP server's bounds on its clients: a client that
+// sends its headers or body too slowly, or idles, is cut off.
+type HTTPTimeouts struct {
+	ReadHeader time.Duration // HOPPER_HTTP_READ_HEADER_TIMEOUT
+	// Read bounds reading a whole request; routes that take uploads set
+	// their own deadline (HOPPER_UPLOAD_TIMEOUT).
+	Read time.Duration // HOPPER_HTTP_READ_TIMEOUT
+	// Write bounds a response; event streams clear it for themselves.
+	Write          time.Duration // HOPPER_HTTP_WRITE_TIMEOUT
+	Idle           time.Duration // HOPPER_HTTP_IDLE_TIMEOUT
+	MaxHeaderBytes int           // HOPPER_HTTP_MAX_HEADER_BYTES
+}
+
 type serviceDefaults struct {
 	metricsAddr string
 	queues      string
 }
 
 var defaultsByService = map[string]serviceDefaults{
-	Gateway:           {metricsAddr: "", queues: ""},
+	Gateway:           {metricsAddr: "127.0.0.1:9100", queues: ""},
 	ChatWorker:        {metricsAddr: "127.0.0.1:9101", queues: "chat"},
 	DocumentWorker:    {metricsAddr: "127.0.0.1:9102", queues: "document"},
 	MaintenanceWorker: {metricsAddr: "127.0.0.1:9103", queues: "maintenance"},
+	PushWorker:        {metricsAddr: "127.0.0.1:9104", queues: "push"},
 }
 
 // Getenv looks a variable up; os.Getenv fits, tests pass a map's lookup.
@@ -127,9 +160,20 @@ func Load(service string, getenv Getenv) (Config, error) {
 		DispatchInterval: r.duration("HOPPER_DISPATCH_INTERVAL", time.Second),
 		RepublishAfter:   r.duration("HOPPER_REPUBLISH_AFTER", 5*time.Minute),
 		PprofAddr:        r.addr("HOPPER_PPROF_ADDR", ""),
+		OutputMaxBytes:   int64(r.positiveInt("HOPPER_OUTPUT_MAX_BYTES", 1<<20, 64<<20)),
+		OutputFlushEvery: r.duration("HOPPER_OUTPUT_FLUSH_EVERY", 20*time.Millisecond),
 		RabbitMQManagementURL: r.optionalURL("HOPPER_RABBITMQ_MANAGEMENT_URL",
 			"http://guest:guest@127.0.0.1:15672", "http", "https"),
 	}
+	c.HTTP = HTTPTimeouts{
+		ReadHeader:     r.duration("HOPPER_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		Read:           r.duration("HOPPER_HTTP_READ_TIMEOUT", 30*time.Second),
+		Write:          r.duration("HOPPER_HTTP_WRITE_TIMEOUT", 60*time.Second),
+		Idle:           r.duration("HOPPER_HTTP_IDLE_TIMEOUT", 120*time.Second),
+		MaxHeaderBytes: r.positiveInt("HOPPER_HTTP_MAX_HEADER_BYTES", 64<<10, 16<<20),
+	}
+	c.MetricsCache = r.duration("HOPPER_METRICS_CACHE", 10*time.Second)
+	c.MemoryLimitMiB = r.nonNegativeInt("HOPPER_MEMORY_LIMIT_MIB", 0, 1<<24)
 	c.SystemKinds = r.boolean("HOPPER_SYSTEM_KINDS", c.Env == "dev")
 	pprofForce := r.boolean("HOPPER_PPROF_FORCE", false)
 	c.Access = r.access()
@@ -150,6 +194,9 @@ func Load(service string, getenv Getenv) (Config, error) {
 	}
 	if c.RepublishAfter != 0 && c.RepublishAfter < time.Second {
 		return Config{}, fmt.Errorf("HOPPER_REPUBLISH_AFTER: %s is too short (at least 1s, or 0 for never)", c.RepublishAfter)
+	}
+	if c.HTTP.ReadHeader <= 0 {
+		return Config{}, fmt.Errorf("HOPPER_HTTP_READ_HEADER_TIMEOUT: must be positive (a client sending headers slowly would hold a connection forever)")
 	}
 	if err := checkPprofAddr(c.PprofAddr, pprofForce); err != nil {
 		return Config{}, err
@@ -473,11 +520,20 @@ func (c Config) LogFields() []zap.Field {
 		zap.String("admin_token", token),
 		zap.Duration("shutdown_grace", c.ShutdownGrace),
 		zap.Int64("max_body_bytes", c.MaxBodyBytes),
+		zap.Int64("output_max_bytes", c.OutputMaxBytes),
+		zap.Duration("output_flush_every", c.OutputFlushEvery),
 		zap.Duration("lease", c.Lease),
 		zap.Duration("dispatch_interval", c.DispatchInterval),
 		zap.Duration("republish_after", c.RepublishAfter),
 		zap.String("rabbitmq_management_url", MaskURL(c.RabbitMQManagementURL)),
 		zap.Bool("system_kinds", c.SystemKinds),
+		zap.Int("memory_limit_mib", c.MemoryLimitMiB),
+		zap.Duration("http_read_header_timeout", c.HTTP.ReadHeader),
+		zap.Duration("http_read_timeout", c.HTTP.Read),
+		zap.Duration("http_write_timeout", c.HTTP.Write),
+		zap.Duration("http_idle_timeout", c.HTTP.Idle),
+		zap.Int("http_max_header_bytes", c.HTTP.MaxHeaderBytes),
+		zap.Duration("metrics_cache", c.MetricsCache),
 	}, c.Access.logFields()...)
 }
 

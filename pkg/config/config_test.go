@@ -31,6 +31,10 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:8080", g.HTTPAddr)
 	assert.Empty(t, g.Queues)
 	assert.Empty(t, g.RabbitMQManagementURL, "queue figures come from AMQP unless set")
+	assert.Equal(t, "127.0.0.1:9100", g.MetricsAddr, "the gateway's /metrics is off the public port")
+	assert.Equal(t, config.HTTPTimeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second,
+		Idle: 120 * time.Second, MaxHeaderBytes: 64 << 10}, g.HTTP)
+	assert.Equal(t, 10*time.Second, g.MetricsCache)
 }
 
 func TestLoadQueues(t *testing.T) {

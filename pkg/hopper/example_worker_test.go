@@ -138,3 +138,25 @@ func ExampleWorker_Run() {
 		fmt.Fprintln(os.Stderr, err)
 	}
 }
+
+// Kinds defined at run time: one handler serves every kind of a queue,
+// including kinds published after the worker started, and hands long work
+// to another system with Detach (Hopper's push worker works this way).
+func ExampleWorker_HandleQueue() {
+	w, err := hopper.NewWorker(hopper.WorkerConfig{Config: exampleConfig(), Logger: zap.NewNop()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w.HandleQueue("tenant-hooks", func(ctx context.Context, job *hopper.RawJob) (any, error) {
+		job.Logger().Info("running a kind defined at run time", zap.String("kind", job.Kind))
+		if len(job.Payload) > 64<<10 {
+			// The other system finishes it later (or the lease runs out
+			// and the job is retried).
+			return nil, hopper.Detach(time.Hour)
+		}
+		return map[string]string{"kind": job.Kind}, nil
+	})
+	fmt.Println(w.Kinds())
+	// Output: []
+}

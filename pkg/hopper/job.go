@@ -41,6 +41,15 @@ func Snooze(d time.Duration) error { return worker.Snooze(d) }
 // SnoozeUntil runs the job again at t without using an attempt.
 func SnoozeUntil(t time.Time) error { return worker.SnoozeUntil(t) }
 
+// Detach ends the handler without finishing its job: the attempt stays
+// running under a lease of lease, for someone outside the worker to
+// finish — a push target that answered 202 finishes it through its
+// job-scoped callback (POST /v1/push/callback/…). The worker's slot is
+// free at once, so an hour-long task holds no goroutine and no slot. If
+// nobody finishes the attempt before its lease ends, the reaper retries
+// it (or fails it when its attempts are used), as for a crashed worker.
+func Detach(lease time.Duration) error { return worker.Detach(lease) }
+
 // typed adapts a typed handler to a raw one. A payload that does not
 // decode into T fails the job at once: no retry can fix it. (The gateway
 // has checked it against the kind's schema already.)

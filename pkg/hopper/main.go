@@ -11,7 +11,8 @@ import (
 
 // Main is the whole main() of a worker service: it loads the HOPPER_*
 // configuration of service (a bad variable: one line naming it, exit code
-// 2), builds the logger, and calls run until SIGINT or SIGTERM, which
+// 2), builds the logger, sets the Go memory limit from
+// HOPPER_MEMORY_LIMIT_MIB (about 90% of it), and calls run until SIGINT or SIGTERM, which
 // ends run's ctx (Run then drains). It returns the exit code:
 //
 //	func main() { os.Exit(hopper.Main("leaderboard", run)) }

@@ -43,6 +43,7 @@ type Worker struct {
 	onListen  func(string)
 	kinds     []jobs.Kind
 	handlers  map[string]HandlerFunc
+	byQueue   map[string]HandlerFunc
 	schedules []schedule.Default
 	// errs collects registration mistakes; Run returns them, so a
 	// service cannot start half-registered.
@@ -71,7 +72,8 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			return nil, err
 		}
 	}
-	return &Worker{cfg: c, log: log, onListen: cfg.OnListen, handlers: map[string]HandlerFunc{}}, nil
+	return &Worker{cfg: c, log: log, onListen: cfg.OnListen, handlers: map[string]HandlerFunc{},
+		byQueue: map[string]HandlerFunc{}}, nil
 }
 
 // Handle registers fn for the kind T names (River-style): T's Kind()
@@ -118,6 +120,27 @@ func (w *Worker) HandleKind(spec KindSpec, fn HandlerFunc) {
 // definition (asynq-style).
 func (w *Worker) HandleFunc(name string, fn HandlerFunc) {
 	w.HandleKind(KindSpec{Name: name}, fn)
+}
+
+// HandleQueue registers fn for every kind of queue that has no handler of
+// its own on this worker: kinds defined at run time rather than in code —
+// an admin declaring them, a table of tenants' endpoints — as Hopper's
+// push worker serves the push kinds admins declare. The worker consumes
+// queue, reads the kind catalogue every second, and binds each kind of
+// queue it finds there to it, so a kind published after the worker
+// started is run without a restart; its backoff comes from its catalogue
+// definition. The handler tells kinds apart by job.Kind.
+func (w *Worker) HandleQueue(queue string, fn HandlerFunc) {
+	switch {
+	case queue == "":
+		w.errs = append(w.errs, errors.New("HandleQueue: empty queue name"))
+	case fn == nil:
+		w.errs = append(w.errs, fmt.Errorf("queue %s: nil handler", queue))
+	case w.byQueue[queue] != nil:
+		w.errs = append(w.errs, fmt.Errorf("queue %s handled twice", queue))
+	default:
+		w.byQueue[queue] = fn
+	}
 }
 
 // Schedule is a cron schedule of one of the worker's kinds.
@@ -191,5 +214,5 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("hopper: %w", err)
 	}
 	return worker.RunService(ctx, worker.Service{Config: w.cfg, Logger: w.log, OnListen: w.onListen,
-		Kinds: w.kinds, Handlers: w.handlers, Schedules: w.schedules})
+		Kinds: w.kinds, Handlers: w.handlers, QueueHandlers: w.byQueue, Schedules: w.schedules})
 }

@@ -5,7 +5,9 @@ package httpx
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -61,12 +63,18 @@ func LimitBody(max int64) gin.HandlerFunc {
 
 // LimitBodyByRoute is LimitBody with max for every route but those in
 // larger, keyed "METHOD /route/template" (gin's FullPath), which get their
-// own cap: uploads take more than a JSON request.
+// own cap: uploads take more than a JSON request. On those routes an
+// error answered before the body was read closes the connection
+// (RefuseUnread).
 func LimitBodyByRoute(max int64, larger map[string]int64) gin.HandlerFunc {
 	normal := LimitBody(max)
 	per := make(map[string]gin.HandlerFunc, len(larger))
 	for route, n := range larger {
-		per[route] = LimitBody(n)
+		limit := LimitBody(n)
+		per[route] = func(c *gin.Context) {
+			RefuseUnread(c)
+			limit(c)
+		}
 	}
 	return func(c *gin.Context) {
 		if h, ok := per[c.Request.Method+" "+c.FullPath()]; ok {
@@ -76,6 +84,53 @@ func LimitBodyByRoute(max int64, larger map[string]int64) gin.HandlerFunc {
 		normal(c)
 	}
 }
+
+// RefuseUnread makes an error answer (4xx, 5xx) given before the request's
+// body was read to its end close the connection. Otherwise net/http, to
+// keep the connection, would first read what remains of a body it cannot
+// recognise as its own (once LimitBody has wrapped it) — from a client
+// that is waiting for the answer before sending a large upload, until the
+// read timeout. Closing is what it does anyway for a large unread body it
+// does recognise. Call it before anything reads the body.
+func RefuseUnread(c *gin.Context) {
+	if c.Request.ContentLength == 0 {
+		return
+	}
+	b := &eofBody{ReadCloser: c.Request.Body}
+	c.Request.Body = b
+	c.Writer = &closeUnread{ResponseWriter: c.Writer, body: b}
+}
+
+// eofBody notes when its reader ended (EOF or an error).
+type eofBody struct {
+	io.ReadCloser
+	ended atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.ended.Store(true)
+	}
+	return n, err
+}
+
+// closeUnread adds "Connection: close" to an error answer while its
+// request's body has not ended.
+type closeUnread struct {
+	gin.ResponseWriter
+	body *eofBody
+}
+
+func (w *closeUnread) WriteHeader(code int) {
+	if code >= 400 && !w.body.ended.Load() && !w.Written() {
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *closeUnread) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // IsTooLarge reports whether err came from reading past LimitBody's cap.
 func IsTooLarge(err error) bool {

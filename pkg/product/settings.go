@@ -27,6 +27,14 @@ type Settings struct {
 	MaxUploadBytes int64
 	// MaxAudioBytes bounds one audio upload for transcription (gateway).
 	MaxAudioBytes int64
+	// UploadsPerKey and UploadsTotal bound the uploads one gateway
+	// receives at once, per API key (more: 429) and in all (more: 503);
+	// each holds a database connection while its client sends the file.
+	UploadsPerKey int
+	UploadsTotal  int
+	// UploadTimeout is how long one upload may take to arrive, in place
+	// of the server's read timeout (gateway).
+	UploadTimeout time.Duration
 	// MaxDocumentsPerUser is an optional ceiling on every plan's documents
 	// per user (gateway); 0 (the default) leaves it to the plans.
 	MaxDocumentsPerUser int
@@ -36,6 +44,11 @@ type Settings struct {
 	// spending its reputation.
 	NotifyMailsPerHour int
 }
+
+// maxUploadsTotal bounds HOPPER_UPLOADS_TOTAL below the gateway's
+// Postgres pool (20 connections): uploads in progress hold one each, and
+// must leave some to every other request.
+const maxUploadsTotal = 16
 
 // DefaultNotifyMailsPerHour is NotifyMailsPerHour unless set.
 const DefaultNotifyMailsPerHour = 20
@@ -114,6 +127,9 @@ func LoadSettings(getenv config.Getenv) (Settings, error) {
 		MaxUploadBytes:      int64(r.PositiveInt("HOPPER_MAX_UPLOAD_BYTES", 20<<20, 1<<30)),
 		MaxAudioBytes:       int64(r.PositiveInt("HOPPER_MAX_AUDIO_BYTES", 25<<20, 1<<30)),
 		MaxDocumentsPerUser: r.NonNegativeInt("HOPPER_MAX_DOCUMENTS_PER_USER", 0, 1_000_000),
+		UploadsPerKey:       r.PositiveInt("HOPPER_UPLOADS_PER_KEY", 2, 1000),
+		UploadsTotal:        r.PositiveInt("HOPPER_UPLOADS_TOTAL", 8, maxUploadsTotal),
+		UploadTimeout:       r.Duration("HOPPER_UPLOAD_TIMEOUT", 5*time.Minute),
 		NotifyMailsPerHour:  r.NonNegativeInt("HOPPER_NOTIFY_MAILS_PER_HOUR", DefaultNotifyMailsPerHour, 1_000_000),
 	}
 	if err := r.Err(); err != nil {
@@ -162,6 +178,9 @@ func (s Settings) LogFields() []zap.Field {
 		zap.Int64("max_upload_bytes", s.MaxUploadBytes),
 		zap.Int64("max_audio_bytes", s.MaxAudioBytes),
 		zap.Int("max_documents_per_user", s.MaxDocumentsPerUser),
+		zap.Int("uploads_per_key", s.UploadsPerKey),
+		zap.Int("uploads_total", s.UploadsTotal),
+		zap.Duration("upload_timeout", s.UploadTimeout),
 		zap.Int("notify_mails_per_hour", s.NotifyMailsPerHour),
 		zap.Bool("webhook_allow_private", s.WebhookAllowPrivate),
 		zap.String("llm_url", config.MaskURL(p.LLM.URL)),

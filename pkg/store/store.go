@@ -1,6 +1,7 @@
 // Package store composes Hopper's store for a service's wiring: Open
 // connects once and returns a Store that is every aggregate at once — the
-// shared base (pg), jobstore, accounts, content and schedules. Consumers
+// shared base (pg), jobstore, accounts, content, schedules and
+// workflows. Consumers
 // do not take a Store: each declares the few calls it makes (worker.Store,
 // dispatch.Store, the API's handler groups…) and imports the aggregate
 // packages for their types; the wiring passes a Store, which has every
@@ -15,7 +16,9 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/pushkinds"
 	"github.com/hopperq/hopper/pkg/store/schedules"
+	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
 // The aggregates' types are all named Store; embedded under these names,
@@ -25,7 +28,12 @@ type (
 	accountsStore  = accounts.Store
 	contentStore   = content.Store
 	schedulesStore = schedules.Store
+	workflowsStore = workflows.Store
 )
+
+// PushKinds is the push-kinds aggregate. Its method names (Create, Get,
+// List…) are generic, so it is a named field rather than promoted.
+type PushKinds = pushkinds.Store
 
 // Store is every aggregate of Hopper's store over one connection pool
 // (and the jobs aggregate's hot-path pool). It is safe for concurrent
@@ -36,6 +44,9 @@ type Store struct {
 	*accountsStore
 	*contentStore
 	*schedulesStore
+	*workflowsStore
+	// Push holds the push kinds (migration 00024).
+	Push *PushKinds
 }
 
 // Options tunes Open.
@@ -55,8 +66,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	// A workflow's steps are resolved in the transaction of each of its
+	// jobs' ends (pkg/store/workflows).
+	flows := workflows.New(db)
+	jobs.OnWorkflowJobEnded(flows.ResolveWorkflows)
 	return &Store{DB: db, jobsStore: jobs, accountsStore: accounts.New(db),
-		contentStore: content.New(db), schedulesStore: schedules.New(db)}, nil
+		contentStore: content.New(db), schedulesStore: schedules.New(db), workflowsStore: flows,
+		Push: pushkinds.New(db)}, nil
 }
 
 // Close releases the connection pools.

@@ -35,7 +35,7 @@ func TestSearchPathSelectsSchema(t *testing.T) {
 	var tables []string
 	require.NoError(t, s.Gorm().WithContext(t.Context()).Raw(
 		"SELECT tablename FROM pg_tables WHERE schemaname = ? ORDER BY tablename", schema).Scan(&tables).Error)
-	require.Equal(t, []string{"api_keys", "document_blobs", "document_chunks", "documents", "goose_db_version", "job_artifacts", "job_events", "jobs", "kinds", "mail_sends", "plans", "provider_limits", "queue_pauses", "quota_charges", "schedules", "ui_sessions", "users", "webhook_secrets", "workers"}, tables)
+	require.Equal(t, []string{"api_keys", "document_blobs", "document_chunks", "documents", "goose_db_version", "job_artifacts", "job_events", "job_output", "jobs", "kinds", "mail_sends", "plans", "provider_limits", "push_kind_secrets", "push_kinds", "push_settings", "queue_pauses", "quota_charges", "schedules", "ui_sessions", "upload_parts", "users", "webhook_secrets", "worker_tokens", "workers", "workflow_steps", "workflows"}, tables)
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {

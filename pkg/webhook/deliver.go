@@ -40,6 +40,9 @@ type Config struct {
 	// AllowPrivate lets deliveries reach loopback, private and link-local
 	// addresses (HOPPER_WEBHOOK_ALLOW_PRIVATE). Off in production.
 	AllowPrivate bool
+	// Allow lets deliveries reach the internal hosts it names while the
+	// guard refuses every other (HOPPER_PUSH_ALLOW_HOSTS).
+	Allow AllowList
 	// Now is the clock used for signature timestamps; nil = time.Now.
 	Now func() time.Time
 }
@@ -87,6 +90,7 @@ type Attempt struct {
 type Deliverer struct {
 	timeout      time.Duration
 	allowPrivate bool
+	allow        AllowList
 	now          func() time.Time
 	client       *http.Client
 }
@@ -105,24 +109,25 @@ func New(cfg Config) (*Deliverer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
-	if !cfg.AllowPrivate {
-		dialer.Control = dialControl
-	}
+	// Connecting is bounded apart from the answer: a long Timeout (a push
+	// target's hour) must not let a dead address hold a slot that long.
+	connect := min(cfg.Timeout, maxConnectTimeout)
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
+		DialContext:           guardedDial(dialer, cfg.AllowPrivate, cfg.Allow),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          32,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   cfg.Timeout,
+		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: cfg.Timeout,
 		ExpectContinueTimeout: time.Second,
 	}
 	return &Deliverer{
 		timeout:      cfg.Timeout,
 		allowPrivate: cfg.AllowPrivate,
+		allow:        cfg.Allow,
 		now:          cfg.Now,
 		client: &http.Client{
 			Transport: transport,
@@ -151,51 +156,120 @@ type envelope struct {
 // IsPermanent says whether to give up and RetryAfter whether the receiver
 // asked for a delay. Retrying is the caller's job.
 func (d *Deliverer) Deliver(ctx context.Context, m Message) (Attempt, error) {
-	a := Attempt{DeliveryID: m.ID}
-	if a.DeliveryID == "" {
-		a.DeliveryID = uuid.NewString()
-	}
-	if len(m.Secrets) == 0 || slices.ContainsFunc(m.Secrets, func(s []byte) bool { return len(s) == 0 }) {
-		return failed(a, &DeliveryError{Permanent: true, Err: ErrEmptySecret})
-	}
-	if err := CheckURL(m.URL, d.allowPrivate); err != nil {
-		return failed(a, &DeliveryError{Permanent: true, Err: err})
-	}
-	return d.post(ctx, a, m)
-}
-
-// post is Deliver after the static checks.
-func (d *Deliverer) post(ctx context.Context, a Attempt, m Message) (Attempt, error) {
 	body, err := json.Marshal(envelope{Event: m.Event, Job: m.Payload})
 	if err != nil {
+		a := Attempt{DeliveryID: m.ID}
 		return failed(a, &DeliveryError{Permanent: true, Err: fmt.Errorf("encode payload: %w", err)})
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(body))
-	if err != nil {
-		return failed(a, &DeliveryError{Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)})
+	resp, err := d.Send(ctx, Request{URL: m.URL, Body: body, Secrets: m.Secrets, ID: m.ID,
+		Header: http.Header{EventHeader: {m.Event}}})
+	return resp.Attempt, err
+}
+
+// maxConnectTimeout bounds connecting and the TLS handshake.
+const maxConnectTimeout = 30 * time.Second
+
+// Request is one signed POST of Body as it is (Send).
+type Request struct {
+	URL  string
+	Body []byte
+	// Header adds headers (Content-Type defaults to application/json).
+	Header http.Header
+	// Secrets sign Body, one v1 signature each (at least one).
+	Secrets [][]byte
+	// ID is the Hopper-Delivery header; "" sends a random one.
+	ID string
+	// Timeout bounds the attempt below the Deliverer's own (0: its own).
+	Timeout time.Duration
+	// MaxResponseBytes is how much of a 2xx answer's body is kept
+	// (Response.Body); more sets Response.Truncated. 0 keeps none.
+	MaxResponseBytes int64
+}
+
+// Response is what Send got back.
+type Response struct {
+	Attempt
+	Header http.Header
+	// Body is a 2xx answer's body, up to Request.MaxResponseBytes.
+	Body      []byte
+	Truncated bool
+}
+
+// Send makes ONE attempt to POST r.Body to r.URL, signed with each of
+// r.Secrets (Hopper-Signature over the timestamp and the body, the scheme
+// of every webhook), through the same guard as Deliver. Errors are
+// classified as Deliver's are.
+func (d *Deliverer) Send(ctx context.Context, r Request) (Response, error) {
+	out := Response{Attempt: Attempt{DeliveryID: r.ID}}
+	if out.DeliveryID == "" {
+		out.DeliveryID = uuid.NewString()
 	}
-	req.Header.Set("Content-Type", "application/json")
+	fail := func(err *DeliveryError) (Response, error) {
+		out.Err = err
+		return out, err
+	}
+	if len(r.Secrets) == 0 || slices.ContainsFunc(r.Secrets, func(s []byte) bool { return len(s) == 0 }) {
+		return fail(&DeliveryError{Permanent: true, Err: ErrEmptySecret})
+	}
+	check := CheckURLAllowing(r.URL, d.allow)
+	if d.allowPrivate {
+		check = CheckURL(r.URL, true)
+	}
+	if check != nil {
+		return fail(&DeliveryError{Permanent: true, Err: check})
+	}
+	return d.send(ctx, out, r)
+}
+
+// send is Send after the static checks.
+func (d *Deliverer) send(ctx context.Context, out Response, r Request) (Response, error) {
+	fail := func(err *DeliveryError) (Response, error) {
+		out.Err = err
+		return out, err
+	}
+	timeout := d.timeout
+	if r.Timeout > 0 {
+		timeout = min(timeout, r.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return fail(&DeliveryError{Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)})
+	}
+	for k, v := range r.Header {
+		req.Header[k] = v
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(EventHeader, m.Event)
-	req.Header.Set(DeliveryHeader, a.DeliveryID)
-	req.Header.Set(SignatureHeader, SignAll(m.Secrets, d.now(), body))
+	req.Header.Set(DeliveryHeader, out.DeliveryID)
+	req.Header.Set(SignatureHeader, SignAll(r.Secrets, d.now(), r.Body))
 
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		a.Duration = time.Since(start)
-		return failed(a, &DeliveryError{Permanent: errors.Is(err, ErrForbiddenAddress), Err: fmt.Errorf("POST: %w", err)})
+		out.Duration = time.Since(start)
+		return fail(&DeliveryError{Permanent: errors.Is(err, ErrForbiddenAddress), Err: fmt.Errorf("POST: %w", err)})
+	}
+	defer resp.Body.Close()
+	out.Status, out.Header = resp.StatusCode, resp.Header
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, r.MaxResponseBytes+1))
+		out.Duration = time.Since(start)
+		if err != nil {
+			return fail(&DeliveryError{Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)})
+		}
+		if int64(len(body)) > r.MaxResponseBytes {
+			body, out.Truncated = body[:r.MaxResponseBytes], true
+		}
+		out.Body = body
+		return out, nil
 	}
 	snippet := readSnippet(resp.Body)
-	_ = resp.Body.Close()
-	a.Duration = time.Since(start)
-	a.Status = resp.StatusCode
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return a, nil
-	}
-	return failed(a, classifyStatus(resp.StatusCode, resp.Header, snippet, d.now()))
+	out.Duration = time.Since(start)
+	return fail(classifyStatus(resp.StatusCode, resp.Header, snippet, d.now()))
 }
 
 func failed(a Attempt, err *DeliveryError) (Attempt, error) {

@@ -189,10 +189,11 @@ func TestDeliverLoopbackGuard(t *testing.T) {
 	})
 	t.Run("refused at dial time", func(t *testing.T) {
 		t.Parallel()
-		// post skips the static check, as a host name resolving to
+		// send skips the static check, as a host name resolving to
 		// 127.0.0.1 would pass it: the dialer must refuse the connection.
 		d := newTestDeliverer(t, Config{})
-		a, err := d.post(ctx, Attempt{DeliveryID: "d1"}, msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"}))
+		m := msg(rc.srv.URL, "job.finished", jobPayload{ID: "j1"})
+		a, err := d.send(ctx, Response{Attempt: Attempt{DeliveryID: "d1"}}, Request{URL: m.URL, Body: []byte(`{}`), Secrets: m.Secrets})
 		require.ErrorIs(t, err, ErrForbiddenAddress)
 		assert.True(t, IsPermanent(err))
 		assert.Zero(t, a.Status)

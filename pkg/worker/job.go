@@ -18,14 +18,77 @@ import (
 type Job struct {
 	ID          uuid.UUID
 	Kind        string
-	Attempt     int // 1-based
+	Queue       string // the queue it was delivered on
+	Attempt     int    // 1-based
 	MaxAttempts int
 	Owner       uuid.UUID
 	Payload     json.RawMessage
+	// Workflow is set when the job runs a workflow's step.
+	Workflow *WorkflowStep
 
 	reporter  *progressReporter
+	output    *outputWriter
 	log       *zap.Logger
 	artifacts artifactWriter
+	parents   parentReader
+}
+
+// WorkflowStep names the workflow step a job runs.
+type WorkflowStep struct {
+	ID   uuid.UUID
+	Step string
+	// Element is the job's position in a fan-out step, from 0 (its
+	// payload's "index"); nil for a step of one job.
+	Element *int
+}
+
+// ParentResults returns the results of the parents of the workflow step
+// this job runs, by step name: a parent's result as its handler returned
+// it, or for a fan-out parent the list of its elements' results in
+// element order. They are read from the parents' own job rows when
+// called, never copied into this job. A job outside a workflow has none.
+func (j *Job) ParentResults(ctx context.Context) (map[string]json.RawMessage, error) {
+	if j.Workflow == nil {
+		return map[string]json.RawMessage{}, nil
+	}
+	if j.parents == nil {
+		return nil, errors.New("parent results: this job has no store")
+	}
+	res, err := j.parents.ParentResults(ctx, j.ID)
+	if err != nil {
+		return nil, fmt.Errorf("parent results: %w", err)
+	}
+	return res, nil
+}
+
+// Output appends text to the job's output, which clients follow live at
+// GET /v1/jobs/{id}/output (Server-Sent Events, one event per chunk, in
+// order) and read whole after the job ended. Chunks are batched: each
+// is written within ~20 ms, so calling Output per LLM token is the
+// intended use. Text longer than 16 KiB is split; invalid UTF-8 is
+// replaced. It fails with ErrOutputLimit past the attempt's output limit
+// (HOPPER_OUTPUT_MAX_BYTES), and with the error of an earlier write that
+// failed (a lost lease).
+func (j *Job) Output(ctx context.Context, text string) error {
+	if j.output == nil {
+		return errors.New("output: this job has no output writer")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return j.output.write(text)
+}
+
+// Write makes a Job an io.Writer of its output (fmt.Fprintf, a template,
+// io.Copy from a stream): each call is one Output.
+func (j *Job) Write(p []byte) (int, error) {
+	if j.output == nil {
+		return 0, errors.New("output: this job has no output writer")
+	}
+	if err := j.output.write(string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Logger returns a logger carrying the job's id, kind and attempt.
@@ -135,6 +198,30 @@ func snoozedUntil(err error) (time.Time, bool) {
 		return s.until, true
 	}
 	return time.Time{}, false
+}
+
+// detachError is Detach's.
+type detachError struct{ lease time.Duration }
+
+func (e detachError) Error() string { return "detached for " + e.lease.String() }
+
+// Detach ends the handler without finishing its job: the attempt stays
+// running, its lease extended to lease, for a party outside this worker to
+// finish — an HTTP target that answered 202 finishes it through its
+// job-scoped callback. The worker's slot is free at once, so a long task
+// costs no goroutine and no slot. If nobody finishes it before the lease
+// ends, the reaper retries it as it would a crashed worker's.
+func Detach(lease time.Duration) error {
+	return detachError{lease: lease}
+}
+
+// detachedFor returns the lease Detach asked for, if err is a detach.
+func detachedFor(err error) (time.Duration, bool) {
+	var d detachError
+	if errors.As(err, &d) && d.lease > 0 {
+		return d.lease, true
+	}
+	return 0, false
 }
 
 // IsPermanent reports whether err was marked with Permanent.

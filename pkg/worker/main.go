@@ -19,8 +19,8 @@ import (
 type RunFunc func(ctx context.Context, cfg config.Config, log *zap.Logger) error
 
 // Main is the whole main() of a worker service: load the configuration
-// (one clear line and exit code 2 when it is bad), build the logger, run
-// until SIGINT/SIGTERM. It returns the process exit code.
+// (one clear line and exit code 2 when it is bad), build the logger, set
+// the Go memory limit (HOPPER_MEMORY_LIMIT_MIB), run until SIGINT/SIGTERM. It returns the process exit code.
 //
 // `<service> healthcheck` instead probes the running service's /healthz on
 // HOPPER_METRICS_ADDR and exits 0 or 1 (the container HEALTHCHECK).
@@ -39,6 +39,9 @@ func Main(service string, run RunFunc) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	if n := cfg.ApplyMemoryLimit(); n > 0 {
+		log.Info("go memory limit set from HOPPER_MEMORY_LIMIT_MIB", zap.Int64("bytes", n))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {

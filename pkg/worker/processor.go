@@ -46,6 +46,12 @@ type Options struct {
 	// ProgressThrottle is the least time between two progress writes of one
 	// job (default 250ms).
 	ProgressThrottle time.Duration
+	// OutputFlushEvery is the longest an output chunk waits to be
+	// written with the next ones (default DefaultOutputFlushEvery).
+	OutputFlushEvery time.Duration
+	// OutputMaxBytes bounds one attempt's output (default
+	// jobstore.DefaultOutputMaxBytes).
+	OutputMaxBytes int64
 	// ShutdownGrace is how long in-flight jobs may finish after Run's
 	// context ends before they are released to another worker.
 	ShutdownGrace time.Duration
@@ -63,6 +69,8 @@ type Processor struct {
 	opts     Options
 	log      *zap.Logger
 	handlers map[string]HandlerFunc
+	// byQueue runs the kinds without a handler of their own, by queue.
+	byQueue  map[string]HandlerFunc
 	inFlight sync.WaitGroup
 
 	mu      sync.Mutex
@@ -89,19 +97,31 @@ func NewProcessor(opts Options) *Processor {
 	if opts.ProgressThrottle <= 0 {
 		opts.ProgressThrottle = 250 * time.Millisecond
 	}
+	if opts.OutputFlushEvery <= 0 {
+		opts.OutputFlushEvery = DefaultOutputFlushEvery
+	}
+	if opts.OutputMaxBytes <= 0 {
+		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New(opts.Service)
 	}
-	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{},
+	return &Processor{opts: opts, log: opts.Logger, handlers: map[string]HandlerFunc{}, byQueue: map[string]HandlerFunc{},
 		running: map[uuid.UUID]context.CancelCauseFunc{}, finishing: make(chan struct{}, opts.Concurrency)}
 }
 
 // Handle registers h for kind.
 func (p *Processor) Handle(kind string, h HandlerFunc) {
 	p.handlers[kind] = h
+}
+
+// HandleQueue registers h for every kind delivered on queue that has no
+// handler of its own.
+func (p *Processor) HandleQueue(queue string, h HandlerFunc) {
+	p.byQueue[queue] = h
 }
 
 // Kinds lists the kinds with a handler.
@@ -274,7 +294,11 @@ func (p *Processor) run(ctx context.Context, sj jobstore.Job, freeSlot func()) {
 	// The outcome write must land even when the worker is shutting down.
 	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancelWrite()
-	if _, err := p.opts.Store.Finish(writeCtx, outcome); err != nil {
+	if outcome.detach > 0 {
+		p.detach(writeCtx, log, sj, outcome.detach)
+		return
+	}
+	if _, err := p.opts.Store.Finish(writeCtx, outcome.Outcome); err != nil {
 		if errors.Is(err, jobstore.ErrLeaseLost) {
 			log.Warn("lease lost before finish; outcome discarded", zap.String("state", string(outcome.State)))
 			return
@@ -283,13 +307,32 @@ func (p *Processor) run(ctx context.Context, sj jobstore.Job, freeSlot func()) {
 		log.Error("finish write failed", zap.Error(err))
 		return
 	}
-	p.logOutcome(log, outcome, took)
-	p.countOutcome(sj.Kind, outcome)
+	p.logOutcome(log, outcome.Outcome, took)
+	p.countOutcome(sj.Kind, outcome.Outcome)
+}
+
+// detach leaves a running attempt to whoever finishes it outside the
+// worker (Detach): one lease extension, no outcome.
+func (p *Processor) detach(ctx context.Context, log *zap.Logger, sj jobstore.Job, lease time.Duration) {
+	if _, err := p.opts.Store.Heartbeat(ctx, sj.ID, sj.Attempt, p.opts.WorkerID, lease); err != nil {
+		// Lost or not extended: the lease in place decides, as for a crash.
+		log.Warn("detached job's lease not extended", zap.Error(err))
+		return
+	}
+	log.Info("task_detached", zap.Duration("lease", lease))
+	p.opts.Metrics.JobsFinished.WithLabelValues(sj.Kind, "detached").Inc()
+}
+
+// attemptEnd is how an attempt ended: an outcome to write, or a detach
+// (the lease to leave it under).
+type attemptEnd struct {
+	jobstore.Outcome
+	detach time.Duration
 }
 
 // execute runs the handler of one claimed attempt, renewing its lease
 // meanwhile, and decides the attempt's outcome.
-func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logger) (jobstore.Outcome, time.Duration) {
+func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logger) (attemptEnd, time.Duration) {
 	timeout := sj.Timeout()
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
@@ -314,15 +357,31 @@ func (p *Processor) execute(ctx context.Context, sj jobstore.Job, log *zap.Logge
 	}
 	stopHeartbeat := (&heartbeat{reporter: reporter, every: p.opts.HeartbeatEvery}).start(runCtx)
 
-	job := &Job{ID: sj.ID, Kind: sj.Kind, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
-		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, log: log, artifacts: p.opts.Store}
+	output := &outputWriter{store: p.opts.Store, jobID: sj.ID, attempt: sj.Attempt, workerID: p.opts.WorkerID,
+		every: p.opts.OutputFlushEvery, maxBytes: p.opts.OutputMaxBytes, onSignal: reporter.onSignal, ctx: runCtx}
+	job := &Job{ID: sj.ID, Kind: sj.Kind, Queue: sj.Queue, Attempt: sj.Attempt, MaxAttempts: sj.MaxAttempts,
+		Owner: sj.OwnerID, Payload: sj.Payload, reporter: reporter, output: output, log: log, artifacts: p.opts.Store,
+		parents: p.opts.Store}
+	if sj.WorkflowID != nil && sj.WorkflowStep != nil {
+		job.Workflow = &WorkflowStep{ID: *sj.WorkflowID, Step: *sj.WorkflowStep, Element: sj.WorkflowElement}
+	}
 	started := time.Now()
 	log.Info("task_started", zap.String("worker_id", p.opts.WorkerID))
 	result, runErr := p.invoke(deadlineCtx, job)
+	// The output lands before the outcome: a client seeing the job end
+	// reads all of it.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	if err := output.close(flushCtx); err != nil && !errors.Is(err, jobstore.ErrOutputLimit) {
+		log.Warn("output not written", zap.Error(err))
+	}
+	cancelFlush()
 	took := time.Since(started)
 	p.opts.Metrics.JobRunSeconds.WithLabelValues(sj.Kind).Observe(took.Seconds())
 	stopHeartbeat()
-	return p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout), took
+	if lease, ok := detachedFor(runErr); ok && context.Cause(runCtx) == nil {
+		return attemptEnd{detach: lease}, took
+	}
+	return attemptEnd{Outcome: p.outcome(sj, result, runErr, context.Cause(runCtx), deadlineCtx.Err(), timeout)}, took
 }
 
 func (p *Processor) countOutcome(kind string, o jobstore.Outcome) {
@@ -379,6 +438,9 @@ func (p *Processor) InFlight() int {
 func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessage, err error) {
 	h, ok := p.handlers[job.Kind]
 	if !ok {
+		h, ok = p.byQueue[job.Queue]
+	}
+	if !ok {
 		return nil, Permanentf("no handler for kind %s in %s", job.Kind, p.opts.Service)
 	}
 	defer func() {
@@ -407,7 +469,7 @@ func (p *Processor) invoke(ctx context.Context, job *Job) (result json.RawMessag
 
 // outcome decides the attempt's final state.
 func (p *Processor) outcome(sj jobstore.Job, result json.RawMessage, runErr, cause, deadlineErr error, timeout time.Duration) jobstore.Outcome {
-	o := jobstore.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID}
+	o := jobstore.Outcome{JobID: sj.ID, Attempt: sj.Attempt, WorkerID: p.opts.WorkerID, Workflow: sj.WorkflowID != nil}
 	switch {
 	case runErr == nil:
 		o.State, o.Result = jobs.StateSucceeded, result

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hopperq/hopper/pkg/broker"
+	"github.com/hopperq/hopper/pkg/catalog"
 	"github.com/hopperq/hopper/pkg/clock"
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/httpx"
@@ -35,6 +37,12 @@ type Service struct {
 	// those queues unless HOPPER_QUEUES names others.
 	Kinds    []jobs.Kind
 	Handlers map[string]HandlerFunc
+	// QueueHandlers run, by queue, the kinds without a handler of their
+	// own: kinds defined at run time rather than in code (push kinds an
+	// admin declares). The service consumes each such queue, follows the
+	// catalogue, and binds every kind of the queue it finds there,
+	// however late it was published.
+	QueueHandlers map[string]HandlerFunc
 	// Schedules are cron schedules of the service's kinds, created at
 	// start unless one of that name exists (an admin's change stands).
 	Schedules []schedule.Default
@@ -49,6 +57,9 @@ type Service struct {
 	// RegistryEvery overrides DefaultRegistryEvery, how often the
 	// instance renews its workers row (tests).
 	RegistryEvery time.Duration
+	// CatalogEvery overrides catalog.DefaultEvery, how often a service
+	// with QueueHandlers looks for new kinds.
+	CatalogEvery time.Duration
 }
 
 // TopologyFor builds the AMQP topology a service declares: each queue
@@ -85,8 +96,8 @@ func platformKinds(queues []string) []jobs.Kind {
 }
 
 // consumedQueues is HOPPER_QUEUES, or when that names none, the queues of
-// the service's kinds.
-func consumedQueues(cfg config.Config, kinds []jobs.Kind) []string {
+// the service's kinds and queue handlers.
+func consumedQueues(cfg config.Config, kinds []jobs.Kind, byQueue map[string]HandlerFunc) []string {
 	if names := cfg.QueueNames(); len(names) > 0 {
 		return names
 	}
@@ -94,6 +105,11 @@ func consumedQueues(cfg config.Config, kinds []jobs.Kind) []string {
 	for _, k := range kinds {
 		if !slices.Contains(out, k.Queue) {
 			out = append(out, k.Queue)
+		}
+	}
+	for _, q := range slices.Sorted(maps.Keys(byQueue)) {
+		if !slices.Contains(out, q) {
+			out = append(out, q)
 		}
 	}
 	return out
@@ -127,7 +143,7 @@ func RunService(ctx context.Context, svc Service) error {
 	for i := range svc.Kinds {
 		svc.Kinds[i].Service = cfg.Service
 	}
-	queues := consumedQueues(cfg, svc.Kinds)
+	queues := consumedQueues(cfg, svc.Kinds, svc.QueueHandlers)
 	if len(queues) == 0 {
 		return errors.New("HOPPER_QUEUES: a worker needs at least one queue to consume (none configured and no kind registered)")
 	}
@@ -150,8 +166,25 @@ func RunService(ctx context.Context, svc Service) error {
 		return nil // stopped before it could start
 	}
 
+	// Kinds defined at run time are looked up in the catalogue (their
+	// backoff); a service with none needs only its own and the seed.
+	var rest jobs.Catalog = svc.Registry
+	var cat *catalog.Catalog
+	if len(svc.QueueHandlers) > 0 {
+		cat = catalog.New(st, svc.Registry, log, svc.CatalogEvery)
+		if err := cat.Refresh(ctx); err != nil {
+			log.Warn("kind catalogue not read yet", zap.Error(err))
+		}
+		rest = cat
+	}
+
 	m := metrics.New(cfg.Service)
 	topo := TopologyFor(cfg, append(slices.Clone(svc.Kinds), platformKinds(queues)...)...)
+	for q := range svc.QueueHandlers {
+		if !slices.ContainsFunc(topo.Queues, func(s broker.QueueSpec) bool { return s.Name == q }) {
+			topo.Queues = append(topo.Queues, broker.QueueSpec{Name: q})
+		}
+	}
 	consumer := broker.NewConsumer(cfg.AMQPURL, topo, broker.ConsumerOptions{
 		Queues: queues, Prefetch: cfg.Concurrency, Tag: workerID, Logger: log,
 		OnReconnect:  func() { m.Reconnects.WithLabelValues("consumer").Inc() },
@@ -159,13 +192,17 @@ func RunService(ctx context.Context, svc Service) error {
 	})
 	control := broker.NewControlListener(cfg.AMQPURL, topo, broker.ControlListenerOptions{Name: workerID, Logger: log})
 	proc := NewProcessor(Options{
-		Store: st, Registry: kindsFirst{own: own, rest: svc.Registry}, WorkerID: workerID, Service: cfg.Service, Metrics: m,
+		Store: st, Registry: kindsFirst{own: own, rest: rest}, WorkerID: workerID, Service: cfg.Service, Metrics: m,
 		Concurrency: cfg.Concurrency, ShutdownGrace: cfg.ShutdownGrace, Logger: log,
 		Lease: cfg.Lease, HeartbeatEvery: svc.HeartbeatEvery, Paused: consumer.IsPaused,
+		OutputMaxBytes: cfg.OutputMaxBytes, OutputFlushEvery: outputFlushEvery(cfg.OutputFlushEvery),
 	})
 	RegisterSystem(proc)
 	for name, h := range svc.Handlers {
 		proc.Handle(name, h)
+	}
+	for q, h := range svc.QueueHandlers {
+		proc.HandleQueue(q, h)
 	}
 
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
@@ -218,6 +255,20 @@ func RunService(ctx context.Context, svc Service) error {
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(controlCtx, cfg.PprofAddr) })
 	}
+	if cat != nil {
+		every := svc.CatalogEvery
+		if every <= 0 {
+			every = catalog.DefaultEvery
+		}
+		g.Go(func() error { return cat.Run(consumeCtx) })
+		g.Go(func() error {
+			return (&kindBinder{kinds: cat.Kinds, queues: slices.Sorted(maps.Keys(svc.QueueHandlers)),
+				topo: broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType), every: every, log: log, bound: map[string]bool{},
+				declare: func(ctx context.Context, t broker.Topology) error {
+					return broker.DeclareOnce(ctx, cfg.AMQPURL, workerID+".bind", t)
+				}}).Run(consumeCtx)
+		})
+	}
 	g.Go(func() error {
 		if err := health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("health server: %w", err)
@@ -268,7 +319,7 @@ func announce(ctx context.Context, st *store.Store, svc Service, own *jobs.Regis
 // kindsFirst looks a kind up among the service's own kinds, then rest.
 type kindsFirst struct {
 	own  *jobs.Registry
-	rest *jobs.Registry
+	rest jobs.Catalog
 }
 
 func (c kindsFirst) Lookup(name string) (jobs.Kind, bool) {
@@ -321,4 +372,13 @@ func newWorkerID(service string) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s@%s-%d-%s", service, host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// outputFlushEvery maps HOPPER_OUTPUT_FLUSH_EVERY (0: every chunk at
+// once) to the processor's option (its zero is the default).
+func outputFlushEvery(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }

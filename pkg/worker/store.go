@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,14 @@ type Store interface {
 	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
 	leaseStore
 	artifactWriter
+	outputStore
+	parentReader
+}
+
+// parentReader is what Job.ParentResults reads: a workflow step's
+// parents' results, from their own job rows.
+type parentReader interface {
+	ParentResults(ctx context.Context, jobID uuid.UUID) (map[string]json.RawMessage, error)
 }
 
 // leaseStore is what an attempt's heartbeat and progress reports write.

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/httpx"
 	hlog "github.com/hopperq/hopper/pkg/log"
@@ -35,6 +37,9 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if n := cfg.ApplyMemoryLimit(); n > 0 {
+		log.Info("go memory limit set from HOPPER_MEMORY_LIMIT_MIB", zap.Int64("bytes", n))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -143,11 +143,19 @@ func TestChatWithProviders(t *testing.T) {
 		return code == 200 && job["state"] == "running" && strings.Contains(msg, "loading dock door")
 	}, "the partial answer on the running job")
 	assert.NotContains(t, job["status_message"], "drivers find it", "only the first half has streamed")
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		_, out := c.do("GET", "/v1/jobs/"+id+"/output?format=text", key, nil)
+		text, _ := out["text"].(string)
+		return strings.Contains(text, "loading dock door") && out["state"] == "running"
+	}, "the tokens streamed so far in the job's output")
 	close(llm.release)
 
 	job = c.waitState(key, id, "succeeded", testkit.Deadline)
 	res := job["result"].(map[string]any)
 	assert.Equal(t, llm.answer, res["answer"])
+	code, out := c.do("GET", "/v1/jobs/"+id+"/output?format=text", key, nil)
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, llm.answer, out["text"], "every token, in order, in the output")
 	assert.Equal(t, "llm", res["mode"])
 	assert.Equal(t, "fake-chat", res["model"])
 	cites := res["citations"].([]any)

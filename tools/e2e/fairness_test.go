@@ -65,7 +65,7 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 	w := start(t, "maintenance-worker", e, env{"HOPPER_METRICS_ADDR": addr, "HOPPER_QUEUES": "maintenance", "HOPPER_CONCURRENCY": "4"})
 	waitReady(t, "http://"+addr+"/readyz", w)
 
-	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 60 * time.Second}}
+	c := &client{t: t, base: "http://" + api, metrics: gw.metrics, http: &http.Client{Timeout: 60 * time.Second}}
 	st, err := store.Open(t.Context(), e["HOPPER_DATABASE_URL"], store.Options{MaxOpenConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
@@ -106,7 +106,7 @@ func fairnessRun(t *testing.T, limit int) time.Duration {
 	t.Logf("A's %d jobs submitted in %s", floodJobs, time.Since(started).Round(time.Millisecond))
 	// The cap holds A's flood back in Postgres, and the gateway says so:
 	// the jobs count as held, not as waiting for a worker.
-	held := scrape(t, c.base+"/metrics")[`hopper_queue_held_jobs{queue="maintenance",service="gateway"}`]
+	held := scrape(t, c.metrics+"/metrics")[`hopper_queue_held_jobs{queue="maintenance",service="gateway"}`]
 	t.Logf("held after the flood (limit %d): %.0f", limit, held)
 	if limit > 0 {
 		assert.Greater(t, held, float64(floodJobs/2), "most of the flood is held")

@@ -256,7 +256,7 @@ func TestFaultQueuePurge(t *testing.T) {
 			succeeded++
 		}
 	}
-	republished := scrape(t, c.base+"/metrics")[`hopper_jobs_republished_total{queue="maintenance",service="gateway"}`]
+	republished := scrape(t, c.metrics+"/metrics")[`hopper_jobs_republished_total{queue="maintenance",service="gateway"}`]
 	t.Logf("queue purge: accepted=%d marked_when_purged=%d succeeded=%d republished=%.0f", len(ids), lost, succeeded, republished)
 	assert.Equal(t, len(ids), succeeded)
 	assert.GreaterOrEqual(t, republished, float64(lost), "the purged jobs were republished")

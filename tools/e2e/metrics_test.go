@@ -27,7 +27,7 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		ids = append(ids, c.submit(key, map[string]any{"kind": "system.noop"}))
 	}
 	testkit.WaitFor(t, testkit.Deadline, func() bool {
-		return scrape(t, c.base+"/metrics")[`hopper_queue_waiting_jobs{queue="maintenance",service="gateway"}`] == 4
+		return scrape(t, c.metrics+"/metrics")[`hopper_queue_waiting_jobs{queue="maintenance",service="gateway"}`] == 4
 	}, "backlog of 4 in gateway metrics")
 
 	workerAddr := freeAddr(t)
@@ -49,7 +49,7 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		}, "job %s finished", id)
 	}
 
-	gw := scrape(t, c.base+"/metrics")
+	gw := scrape(t, c.metrics+"/metrics")
 	assert.Equal(t, 10.0, gw[`hopper_jobs_submitted_total{kind="system.noop",service="gateway"}`])
 	assert.Equal(t, 5.0, gw[`hopper_jobs_submitted_total{kind="system.sleep",service="gateway"}`])
 	assert.Equal(t, 15.0, gw[`hopper_http_requests_total{code="202",method="POST",route="/v1/jobs",service="gateway"}`])

@@ -60,11 +60,13 @@ func binaries(t *testing.T) string {
 
 // proc is one running service binary.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	mu   *sync.Mutex
-	done chan struct{}
+	// metrics is a gateway's metrics server (http://host:port).
+	metrics string
+	name    string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	mu      *sync.Mutex
+	done    chan struct{}
 }
 
 // env is the environment shared by one test's services.
@@ -102,7 +104,26 @@ func startBinary(t *testing.T, name, path string, e env, extra env) *proc {
 	for k, v := range extra {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	return startCmd(t, name, cmd)
+	// A gateway serves /metrics on a port of its own; tests scrape it
+	// fresh (no cache) unless they say otherwise.
+	metrics := ""
+	if name == "gateway" {
+		addr, set := extra["HOPPER_METRICS_ADDR"]
+		if !set {
+			addr, set = e["HOPPER_METRICS_ADDR"]
+		}
+		if !set {
+			addr = freeAddr(t)
+			cmd.Env = append(cmd.Env, "HOPPER_METRICS_ADDR="+addr)
+		}
+		metrics = "http://" + addr
+		if _, ok := extra["HOPPER_METRICS_CACHE"]; !ok {
+			cmd.Env = append(cmd.Env, "HOPPER_METRICS_CACHE=0s")
+		}
+	}
+	p := startCmd(t, name, cmd)
+	p.metrics = metrics
+	return p
 }
 
 // startCmd starts cmd as the process name; it is stopped with SIGTERM
@@ -212,7 +233,10 @@ func waitReady(t *testing.T, url string, p *proc) {
 type client struct {
 	t    *testing.T
 	base string
-	http *http.Client
+	// metrics is its gateway's metrics server (http://host:port), where
+	// the test knows it.
+	metrics string
+	http    *http.Client
 }
 
 func (c *client) do(method, path, key string, body any) (int, map[string]any) {

@@ -23,7 +23,7 @@ func stackWithGateway(t *testing.T, e env, extra env) (*client, string) {
 	extra["HOPPER_HTTP_ADDR"] = api
 	gw := start(t, "gateway", e, extra)
 	waitReady(t, "http://"+api+"/readyz", gw)
-	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &client{t: t, base: "http://" + api, metrics: gw.metrics, http: &http.Client{Timeout: 30 * time.Second}}
 	return c, newUserKey(t, c, e)
 }
 

@@ -3,6 +3,8 @@
 package accounts
 
 import (
+	"database/sql"
+
 	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/store/pg"
@@ -10,10 +12,11 @@ import (
 
 // Store reads and writes accounts. It is safe for concurrent use.
 type Store struct {
-	db *gorm.DB
+	db  *gorm.DB
+	sql *sql.DB
 }
 
 // New returns the accounts aggregate over db.
 func New(db *pg.DB) *Store {
-	return &Store{db: db.Gorm()}
+	return &Store{db: db.Gorm(), sql: db.SQL()}
 }

@@ -89,7 +89,7 @@ func (s *Store) SetUserActive(ctx context.Context, id uuid.UUID, active bool) er
 // which is never stored and cannot be shown again. An unknown user is
 // pg.ErrNotFound.
 func (s *Store) CreateAPIKey(ctx context.Context, userID uuid.UUID) (APIKey, string, error) {
-	plaintext, prefix, err := newKeyText()
+	plaintext, prefix, err := newKeyText(keyScheme)
 	if err != nil {
 		return APIKey{}, "", fmt.Errorf("create api key: %w", err)
 	}
@@ -111,13 +111,14 @@ func (s *Store) CreateAPIKey(ctx context.Context, userID uuid.UUID) (APIKey, str
 	return k, plaintext, nil
 }
 
-// newKeyText returns a fresh plaintext key and its visible prefix.
-func newKeyText() (plaintext, prefix string, err error) {
+// newKeyText returns a fresh plaintext key of scheme and its visible
+// prefix.
+func newKeyText(scheme string) (plaintext, prefix string, err error) {
 	buf := make([]byte, keyPrefixBytes+keySecretBytes)
 	if _, err := rand.Read(buf); err != nil {
 		return "", "", fmt.Errorf("read random bytes: %w", err)
 	}
-	prefix = keyScheme + hex.EncodeToString(buf[:keyPrefixBytes])
+	prefix = scheme + hex.EncodeToString(buf[:keyPrefixBytes])
 	secret := base64.RawURLEncoding.EncodeToString(buf[keyPrefixBytes:])
 	return prefix + "_" + secret, prefix, nil
 }

@@ -41,6 +41,9 @@ type NewArtifact struct {
 	Name        string
 	ContentType string
 	Data        []byte
+	// Body, when set, streams the bytes instead of Data (bounded memory,
+	// for uploads); only CreateJobWithUpload reads it.
+	Body UploadBody
 }
 
 // checkArtifactName refuses names that could not be served as a URL path
@@ -142,27 +145,58 @@ FROM job_artifacts WHERE job_id = ? ORDER BY name`, jobID).Scan(&out).Error
 // transaction, as CreateDocument does for uploads: the job exists with its
 // input, or not at all. The job carries no idempotency key.
 func (s *Store) CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a NewArtifact, now time.Time) (jobstore.Job, ArtifactInfo, error) {
-	if nj.IdempotencyKey != "" {
-		return jobstore.Job{}, ArtifactInfo{}, errors.New("create job with artifact: idempotency keys are not supported")
-	}
+	return s.CreateJobWithUpload(ctx, a, func() (jobstore.NewJob, error) { return nj, nil }, now)
+}
+
+const insertUploadedArtifactSQL = `
+INSERT INTO job_artifacts (job_id, name, content_type, size_bytes, sha256, data, created_at)
+VALUES ($1, $2, $3, $4, $5, ` + "%s" + `, $6)`
+
+// CreateJobWithUpload is CreateJobWithArtifact for a streamed input
+// (a.Body, else a.Data): the bytes go to Postgres in parts first, then
+// build makes the job — its payload may depend on what followed the file
+// in the request — and the job and its artifact are stored, all in one
+// transaction. An error of a.Body or build is returned wrapped.
+func (s *Store) CreateJobWithUpload(ctx context.Context, a NewArtifact, build func() (jobstore.NewJob, error), now time.Time) (jobstore.Job, ArtifactInfo, error) {
 	if err := checkArtifactName(a.Name); err != nil {
 		return jobstore.Job{}, ArtifactInfo{}, fmt.Errorf("create job with artifact: %w", err)
+	}
+	if a.ContentType == "" {
+		a.ContentType = "application/octet-stream"
+	}
+	body := a.Body
+	if body == nil {
+		body = bytesBody(a.Data)
 	}
 	var (
 		job  jobstore.Job
 		info ArtifactInfo
 	)
 	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		created, err := jobstore.Enqueue(ctx, tx.Statement.ConnPool, []jobstore.NewJob{nj}, now)
+		q := tx.Statement.ConnPool
+		upload, size, sum, err := streamUpload(ctx, q, body)
+		if err != nil {
+			return err
+		}
+		nj, err := build()
+		if err != nil {
+			return err
+		}
+		if nj.IdempotencyKey != "" {
+			return errors.New("idempotency keys are not supported")
+		}
+		created, err := jobstore.Enqueue(ctx, q, []jobstore.NewJob{nj}, now)
 		if err != nil {
 			return err
 		}
 		job = created[0].Job
-		info, err = putArtifact(ctx, tx, job.ID, a, now)
+		info = ArtifactInfo{JobID: job.ID, Name: a.Name, ContentType: a.ContentType, SizeBytes: size, Sha256: sum, CreatedAt: now}
+		_, err = q.ExecContext(ctx, fmt.Sprintf(insertUploadedArtifactSQL, assembledUpload(7)),
+			job.ID, info.Name, info.ContentType, info.SizeBytes, info.Sha256, now, upload)
 		if err != nil {
 			return fmt.Errorf("insert artifact %s: %w", a.Name, err)
 		}
-		return nil
+		return dropParts(ctx, q, upload)
 	})
 	var qe *pg.QuotaError
 	if errors.As(err, &qe) {

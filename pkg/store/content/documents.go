@@ -2,8 +2,6 @@ package content
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,7 +48,10 @@ type NewDocument struct {
 	Filename    string
 	ContentType string
 	Format      string
-	Data        []byte
+	// Data is the file; Body instead streams it (bounded memory, for
+	// uploads). Exactly one of them is used: Body when it is set.
+	Data []byte
+	Body UploadBody
 	// MaxPerUser is the owner's quota; 0 means none.
 	MaxPerUser int
 	// Ingest builds the ingest job for the new document's id; its
@@ -67,11 +68,13 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 	if err != nil {
 		return Document{}, jobstore.Job{}, fmt.Errorf("create document: %w", err)
 	}
-	sum := sha256.Sum256(nd.Data)
+	body := nd.Body
+	if body == nil {
+		body = bytesBody(nd.Data)
+	}
 	doc := Document{
 		ID: id, OwnerID: nd.OwnerID, Filename: nd.Filename, ContentType: nd.ContentType,
-		Format: nd.Format, SizeBytes: int64(len(nd.Data)), Sha256: hex.EncodeToString(sum[:]),
-		State: DocumentPending, CreatedAt: now, UpdatedAt: now,
+		Format: nd.Format, State: DocumentPending, CreatedAt: now, UpdatedAt: now,
 	}
 	nj, err := nd.Ingest(id)
 	if err != nil {
@@ -79,11 +82,18 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 	}
 	var job jobstore.Job
 	err = s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Statement.ConnPool
+		// The bytes first, before any lock: a slow client holds only its
+		// own connection, never another upload's quota lock.
+		upload, size, sum, err := streamUpload(ctx, q, body)
+		if err != nil {
+			return err
+		}
+		doc.SizeBytes, doc.Sha256 = size, sum
 		// Lock order, the same in every upload: the owner's quota lock
 		// (which Enqueue takes again, advisory locks nest), then the
 		// owner's row, before the job's insert takes a share of it: two
 		// uploads holding a share each would wait on each other's.
-		q := tx.Statement.ConnPool
 		if nj.JobsPerHour > 0 {
 			if err := jobstore.LockQuota(ctx, q, nj.OwnerID); err != nil {
 				return err
@@ -112,10 +122,10 @@ func (s *Store) CreateDocument(ctx context.Context, nd NewDocument, now time.Tim
 		if err := tx.Create(&doc).Error; err != nil {
 			return fmt.Errorf("insert document: %w", err)
 		}
-		if err := tx.Exec(`INSERT INTO document_blobs (document_id, data) VALUES (?, ?)`, id, nd.Data).Error; err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO document_blobs (document_id, data) VALUES ($1, `+assembledUpload(2)+`)`, id, upload); err != nil {
 			return fmt.Errorf("insert document bytes: %w", err)
 		}
-		return nil
+		return dropParts(ctx, q, upload)
 	})
 	if err != nil {
 		if errors.Is(err, pg.ErrQuotaExceeded) {

@@ -114,7 +114,7 @@ func (s *Store) ReapExpired(ctx context.Context, now time.Time, limit int, retry
 				out = append(out, reaped)
 			}
 		}
-		return nil
+		return s.ended(ctx, tx, out...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reap expired leases: %w", err)

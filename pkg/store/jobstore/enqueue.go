@@ -44,6 +44,16 @@ type NewJob struct {
 	// the insert runs under the owner's quota lock and fails with a
 	// *pg.QuotaError when the sliding hour is full; 0 skips the check.
 	JobsPerHour int
+	// Workflow, when set, makes the job a step's (or a fan-out element's)
+	// of a workflow; such jobs carry no idempotency key.
+	Workflow *WorkflowRef
+}
+
+// WorkflowRef names the workflow step a job runs.
+type WorkflowRef struct {
+	ID      uuid.UUID
+	Step    string
+	Element *int // position in a fan-out step; nil for a step of one job
 }
 
 // Enqueued is a submission as Enqueue left it.
@@ -212,10 +222,12 @@ func answerReplays(ctx context.Context, q pg.Querier, rows []jobRow, fresh []int
 const insertBatchSQL = `
 WITH ins AS (
 	INSERT INTO jobs (id, owner_id, kind, queue, state, priority, payload, max_attempts,
-	                  timeout_ms, webhook_url, notify_email, run_at, created_at, updated_at)
+	                  timeout_ms, webhook_url, notify_email, run_at, created_at, updated_at,
+	                  workflow_id, workflow_step, workflow_element)
 	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::smallint[],
 	                     $7::jsonb[], $8::int[], $9::bigint[], $10::text[], $11::text[],
-	                     $12::timestamptz[], $13::timestamptz[], $13::timestamptz[])
+	                     $12::timestamptz[], $13::timestamptz[], $13::timestamptz[],
+	                     $14::uuid[], $15::text[], $16::int[])
 	RETURNING ` + jobColumns + `
 ), e AS (
 	INSERT INTO job_events (job_id, at, type, state, attempt)
@@ -253,6 +265,8 @@ func insertEach(ctx context.Context, db pg.Querier, rows []jobRow) ([]groupcommi
 		maxAttempts             = make([]int32, n)
 		timeouts                = make([]int64, n)
 		runAts, nows            = make([]time.Time, n), make([]time.Time, n)
+		workflows, steps        = make([]*string, n), make([]*string, n)
+		elements                = make([]*int32, n)
 	)
 	for i, r := range rows {
 		ids[i], owners[i] = r.id.String(), r.owner.String()
@@ -260,9 +274,17 @@ func insertEach(ctx context.Context, db pg.Querier, rows []jobRow) ([]groupcommi
 		payloads[i], hooks[i], emails[i] = string(r.payload), r.webhookURL, r.notifyEmail
 		priorities[i], maxAttempts[i], timeouts[i] = int16(r.priority), int32(r.maxAttempts), r.timeoutMS
 		runAts[i], nows[i] = r.runAt, r.now
+		if w := r.workflow; w != nil {
+			id, step := w.ID.String(), w.Step
+			workflows[i], steps[i] = &id, &step
+			if w.Element != nil {
+				e := int32(*w.Element)
+				elements[i] = &e
+			}
+		}
 	}
 	got, err := queryJobs(ctx, db, insertBatchSQL, ids, owners, kinds, queues, states, priorities,
-		payloads, maxAttempts, timeouts, hooks, emails, runAts, nows)
+		payloads, maxAttempts, timeouts, hooks, emails, runAts, nows, workflows, steps, elements)
 	if err != nil {
 		return nil, fmt.Errorf("create %d jobs: %w", n, err)
 	}
@@ -337,6 +359,7 @@ type jobRow struct {
 	webhookURL, notifyEmail string
 	key                     *string // nil: no idempotency key
 	runAt, now              time.Time
+	workflow                *WorkflowRef
 }
 
 // newJobRow checks a submission and makes its row as of now.
@@ -363,6 +386,9 @@ func newJobRow(nj NewJob, now time.Time) (jobRow, error) {
 	if runAt.IsZero() {
 		runAt = now
 	}
+	if nj.Workflow != nil && nj.IdempotencyKey != "" {
+		return jobRow{}, errors.New("a workflow's job takes no idempotency key")
+	}
 	var key *string
 	if nj.IdempotencyKey != "" {
 		key = &nj.IdempotencyKey
@@ -372,6 +398,7 @@ func newJobRow(nj NewJob, now time.Time) (jobRow, error) {
 		state: string(spec.InitialState(now)), priority: int(spec.Priority), payload: payload,
 		maxAttempts: spec.MaxAttempts, timeoutMS: spec.Timeout.Milliseconds(),
 		webhookURL: spec.WebhookURL, notifyEmail: spec.NotifyEmail, key: key, runAt: runAt, now: now,
+		workflow: nj.Workflow,
 	}, nil
 }
 

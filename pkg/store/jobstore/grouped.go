@@ -200,6 +200,7 @@ WITH o AS (
 		finished_at = now(), lease_expires_at = NULL, updated_at = now()
 	FROM o
 	WHERE j.id = o.id AND j.attempt = o.attempt AND j.worker_id = o.worker_id AND j.state || '' = '` + string(completeFrom) + `'
+		AND j.workflow_id IS NULL
 	RETURNING j.id, j.state, j.attempt
 ), e AS (
 	INSERT INTO job_events (job_id, type, state, attempt, message)
@@ -207,7 +208,9 @@ WITH o AS (
 )
 SELECT id FROM u`
 
-// completeBatch records succeeded outcomes (see Finish).
+// completeBatch records succeeded outcomes (see Finish). A workflow's
+// job is left out (ErrLeaseLost): its finish resolves its workflow in a
+// transaction of its own (finishIn).
 func (s *Store) completeBatch(ctx context.Context, outs []Outcome) ([]groupcommit.Result[jobs.State], error) {
 	n := len(outs)
 	var (

@@ -275,17 +275,39 @@ type Outcome struct {
 	// Snooze, with state retrying, runs the job again at RetryAt without
 	// charging the attempt (a handler's "not now").
 	Snooze bool
+	// Workflow says the job is a workflow's (Job.WorkflowID): its success
+	// skips the group commit, which would not write it.
+	Workflow bool
 }
 
 // Finish ends a running attempt the worker still owns; otherwise
 // ErrLeaseLost (the reaper or a cancel got there first, or the attempt is
 // stale). If a cancel was requested, a retrying or released job becomes
 // cancelled instead: the user asked for it not to run again. It returns
-// the state the job was left in.
+// the state the job was left in. A success is group-committed, except
+// for a workflow's job (o.Workflow, or found to be one): its end and its
+// workflow's resolution commit together (finishIn).
 func (s *Store) Finish(ctx context.Context, o Outcome) (jobs.State, error) {
-	if o.State == jobs.StateSucceeded {
-		return s.grouped.completions.Do(ctx, o)
+	if o.State == jobs.StateSucceeded && !o.Workflow {
+		st, err := s.grouped.completions.Do(ctx, o)
+		if !errors.Is(err, ErrLeaseLost) {
+			return st, err
+		}
+		// The batch does not write a workflow's job: try it as one, which
+		// answers ErrLeaseLost again if the attempt is really lost.
 	}
+	var st jobs.State
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		st, err = s.finishIn(ctx, tx, o)
+		return err
+	})
+	return st, err
+}
+
+// finishIn writes outcome o in transaction tx, and resolves the workflow
+// of a job it ends.
+func (s *Store) finishIn(ctx context.Context, tx *gorm.DB, o Outcome) (jobs.State, error) {
 	t, err := finishTransition(o)
 	if err != nil {
 		return "", fmt.Errorf("finish job %s: %w", o.JobID, err)
@@ -293,22 +315,28 @@ func (s *Store) Finish(ctx context.Context, o Outcome) (jobs.State, error) {
 	if o.State == jobs.StateRetrying || o.State == jobs.StateQueued {
 		t.where += ` AND NOT cancel_requested`
 	}
-	j, ok, err := t.runOne(ctx, s.db)
+	j, ok, err := t.runOne(ctx, tx)
 	if err != nil {
 		return "", fmt.Errorf("finish job %s as %s: %w", o.JobID, o.State, err)
 	}
-	if ok {
-		return j.State, nil
+	if !ok && (o.State == jobs.StateRetrying || o.State == jobs.StateQueued) {
+		j, ok, err = s.finishCancelled(ctx, tx, o)
+		if err != nil {
+			return "", err
+		}
 	}
-	if o.State == jobs.StateRetrying || o.State == jobs.StateQueued {
-		return s.finishCancelled(ctx, o)
+	if !ok {
+		return "", fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
 	}
-	return "", fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
+	if err := s.ended(ctx, tx, j); err != nil {
+		return "", fmt.Errorf("finish job %s: %w", o.JobID, err)
+	}
+	return j.State, nil
 }
 
 // finishCancelled ends an attempt whose job had a cancel requested while
 // the worker wanted to retry or release it.
-func (s *Store) finishCancelled(ctx context.Context, o Outcome) (jobs.State, error) {
+func (s *Store) finishCancelled(ctx context.Context, tx *gorm.DB, o Outcome) (Job, bool, error) {
 	c := o
 	c.State = jobs.StateCancelled
 	c.Message = "cancel requested"
@@ -317,22 +345,19 @@ func (s *Store) finishCancelled(ctx context.Context, o Outcome) (jobs.State, err
 	}
 	t, err := finishTransition(c)
 	if err != nil {
-		return "", fmt.Errorf("finish job %s: %w", o.JobID, err)
+		return Job{}, false, fmt.Errorf("finish job %s: %w", o.JobID, err)
 	}
 	t.where += ` AND cancel_requested`
-	j, ok, err := t.runOne(ctx, s.db)
+	j, ok, err := t.runOne(ctx, tx)
 	if err != nil {
-		return "", fmt.Errorf("finish job %s as cancelled: %w", o.JobID, err)
+		return Job{}, false, fmt.Errorf("finish job %s as cancelled: %w", o.JobID, err)
 	}
-	if !ok {
-		return "", fmt.Errorf("finish job %s attempt %d as %s: %w", o.JobID, o.Attempt, o.State, ErrLeaseLost)
-	}
-	return j.State, nil
+	return j, ok, nil
 }
 
-// finishTransition builds the UPDATE for an outcome other than success
-// (group-committed: completeBatchSQL), conditional on the worker owning
-// the attempt.
+// finishTransition builds the UPDATE for an outcome, conditional on the
+// worker owning the attempt. Successes are group-committed
+// (completeBatchSQL) but a workflow's.
 func finishTransition(o Outcome) (transition, error) {
 	var (
 		set   string
@@ -342,6 +367,9 @@ func finishTransition(o Outcome) (transition, error) {
 	)
 	result := nullJSON(o.Result)
 	switch o.State {
+	case jobs.StateSucceeded:
+		set = `result = ?, error = '', progress = 100, finished_at = now()`
+		args = []any{result}
 	case jobs.StateFailed:
 		set = `result = ?, error = ?, finished_at = now()`
 		args = []any{result, o.Error}
@@ -425,7 +453,17 @@ const cancelTries = 5
 func (s *Store) Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (Job, error) {
 	t := cancelTransition(ownerID, id)
 	for range cancelTries {
-		j, ok, err := t.runOne(ctx, s.db)
+		var (
+			j  Job
+			ok bool
+		)
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			if j, ok, err = t.runOne(ctx, tx); err != nil || !ok {
+				return err
+			}
+			return s.ended(ctx, tx, j)
+		})
 		if err != nil {
 			return Job{}, fmt.Errorf("cancel job %s: %w", id, err)
 		}
@@ -446,4 +484,16 @@ func (s *Store) Cancel(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (J
 		// It changed state between the two statements; try again.
 	}
 	return Job{}, fmt.Errorf("cancel job %s: state keeps changing, gave up after %d tries", id, cancelTries)
+}
+
+// EncodeCursor is the keyset cursor after a row created at createdAt
+// with id, for other aggregates' lists (workflows) to page as ListJobs.
+func EncodeCursor(createdAt time.Time, id uuid.UUID) string {
+	return encodeCursor(cursor{createdAt: createdAt, id: id})
+}
+
+// DecodeCursor reads a cursor of EncodeCursor; ErrBadCursor otherwise.
+func DecodeCursor(s string) (createdAt time.Time, id uuid.UUID, err error) {
+	c, err := decodeCursor(s)
+	return c.createdAt, c.id, err
 }

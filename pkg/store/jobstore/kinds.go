@@ -49,13 +49,23 @@ func (r kindRow) kind() jobs.Kind {
 // and the gateways' change check (KindsVersion) stays quiet; a changed
 // definition replaces the row: the last worker to start wins.
 func (s *Store) PublishKinds(ctx context.Context, kinds []jobs.Kind) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, k := range kinds {
-			var schema any
-			if len(k.Schema) > 0 {
-				schema = []byte(k.Schema)
-			}
-			err := tx.Exec(`INSERT INTO kinds (name, queue, service, description, default_priority, max_attempts,
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return PublishKindsTx(tx, kinds) })
+	if err != nil {
+		return fmt.Errorf("publish kinds: %w", err)
+	}
+	return nil
+}
+
+// PublishKindsTx is PublishKinds in the caller's transaction tx, for an
+// aggregate that writes a kind together with rows of its own (a push
+// kind's target and secret).
+func PublishKindsTx(tx *gorm.DB, kinds []jobs.Kind) error {
+	for _, k := range kinds {
+		var schema any
+		if len(k.Schema) > 0 {
+			schema = []byte(k.Schema)
+		}
+		err := tx.Exec(`INSERT INTO kinds (name, queue, service, description, default_priority, max_attempts,
 					timeout_ms, max_timeout_ms, backoff_base_ms, backoff_cap_ms, payload_schema, version, visibility)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, coalesce(nullif(?, ''), 'public'))
 				ON CONFLICT (name) DO UPDATE SET queue = EXCLUDED.queue, service = EXCLUDED.service,
@@ -66,17 +76,12 @@ func (s *Store) PublishKinds(ctx context.Context, kinds []jobs.Kind) error {
 					version = EXCLUDED.version, visibility = EXCLUDED.visibility, updated_at = clock_timestamp()
 				WHERE kinds.version IS DISTINCT FROM EXCLUDED.version OR kinds.service IS DISTINCT FROM EXCLUDED.service
 					OR kinds.visibility IS DISTINCT FROM EXCLUDED.visibility`,
-				k.Name, k.Queue, k.Service, k.Description, int(k.DefaultPriority), k.MaxAttempts,
-				k.Timeout.Milliseconds(), k.MaxTimeout.Milliseconds(), k.BackoffBase.Milliseconds(), k.BackoffCap.Milliseconds(),
-				schema, k.Version, string(k.Visibility)).Error
-			if err != nil {
-				return fmt.Errorf("kind %s: %w", k.Name, err)
-			}
+			k.Name, k.Queue, k.Service, k.Description, int(k.DefaultPriority), k.MaxAttempts,
+			k.Timeout.Milliseconds(), k.MaxTimeout.Milliseconds(), k.BackoffBase.Milliseconds(), k.BackoffCap.Milliseconds(),
+			schema, k.Version, string(k.Visibility)).Error
+		if err != nil {
+			return fmt.Errorf("kind %s: %w", k.Name, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("publish kinds: %w", err)
 	}
 	return nil
 }

@@ -58,6 +58,12 @@ type Job struct {
 	// Held: queued but over its owner's fairness cap; waits in Postgres,
 	// unpublished, until the dispatcher admits it (migration 00011).
 	Held bool
+	// WorkflowID, WorkflowStep and WorkflowElement name the workflow step
+	// the job runs (migration 00021); nil for a job of its own. Element is
+	// the job's position in a fan-out step.
+	WorkflowID      *uuid.UUID
+	WorkflowStep    *string
+	WorkflowElement *int
 }
 
 // TableName maps Job to its table.

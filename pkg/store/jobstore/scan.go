@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hopperq/hopper/pkg/jobs"
 )
 
@@ -15,7 +17,7 @@ import (
 const jobColumns = `id, owner_id, kind, queue, state, priority, payload, result, error, progress,
 	status_message, attempt, max_attempts, timeout_ms, webhook_url, notify_email, idempotency_key,
 	cancel_requested, worker_id, lease_expires_at, run_at, created_at, updated_at, started_at,
-	finished_at, published_at, held`
+	finished_at, published_at, held, workflow_id, workflow_step, workflow_element`
 
 // scanJobs reads every row of rows (selected as jobColumns) and closes it.
 func scanJobs(rows *sql.Rows) ([]Job, error) {
@@ -39,13 +41,16 @@ func scanJob(rows *sql.Rows) (Job, error) {
 		j                                   Job
 		state                               string
 		payload, result                     []byte
-		key                                 sql.NullString
+		key, step                           sql.NullString
 		lease, started, finished, published sql.NullTime
+		workflow                            uuid.NullUUID
+		element                             sql.NullInt32
 	)
 	err := rows.Scan(&j.ID, &j.OwnerID, &j.Kind, &j.Queue, &state, &j.Priority, &payload, &result,
 		&j.Error, &j.Progress, &j.StatusMessage, &j.Attempt, &j.MaxAttempts, &j.TimeoutMS, &j.WebhookURL,
 		&j.NotifyEmail, &key, &j.CancelRequested, &j.WorkerID, &lease, &j.RunAt, &j.CreatedAt,
-		&j.UpdatedAt, &started, &finished, &published, &j.Held)
+		&j.UpdatedAt, &started, &finished, &published, &j.Held,
+		&workflow, &step, &element)
 	if err != nil {
 		return Job{}, err
 	}
@@ -61,6 +66,16 @@ func scanJob(rows *sql.Rows) (Job, error) {
 	j.StartedAt = nullTime(started)
 	j.FinishedAt = nullTime(finished)
 	j.PublishedAt = nullTime(published)
+	if workflow.Valid {
+		j.WorkflowID = &workflow.UUID
+	}
+	if step.Valid {
+		j.WorkflowStep = &step.String
+	}
+	if element.Valid {
+		e := int(element.Int32)
+		j.WorkflowElement = &e
+	}
 	return j, nil
 }
 

@@ -32,6 +32,8 @@ type Store struct {
 	// dsn opens the dedicated connections some readers need
 	// (ListenEnqueued).
 	dsn string
+	// onEnded resolves workflows as their jobs end (workflow_hook.go).
+	onEnded EndedHook
 }
 
 // New returns the jobs aggregate over db, with a pool of its own for the

@@ -30,7 +30,7 @@ func TestTransitionsFollowTheLifecycle(t *testing.T) {
 		"reap failed":   reapTransition(Job{ID: id, Attempt: 2, MaxAttempts: 2}, soon),
 		"reap cancel":   reapTransition(Job{ID: id, Attempt: 1, MaxAttempts: 2, CancelRequested: true}, soon),
 	}
-	for _, st := range []jobs.State{jobs.StateFailed, jobs.StateCancelled, jobs.StateRetrying, jobs.StateQueued} {
+	for _, st := range []jobs.State{jobs.StateSucceeded, jobs.StateFailed, jobs.StateCancelled, jobs.StateRetrying, jobs.StateQueued} {
 		tr, err := finishTransition(outcome(st))
 		require.NoError(t, err)
 		statements["finish "+string(st)] = tr
@@ -40,6 +40,7 @@ func TestTransitionsFollowTheLifecycle(t *testing.T) {
 	tr, err := finishTransition(snooze)
 	require.NoError(t, err)
 	statements["snooze"] = tr
+	statements["cancel a workflow's waiting jobs"] = cancelWaitingTransition(id, "", "workflow stopped")
 
 	for name, tr := range statements {
 		require.NotEmpty(t, tr.moves, name)

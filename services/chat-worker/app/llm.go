@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/hopperq/hopper/pkg/hopper"
 	"github.com/hopperq/hopper/pkg/product"
 	"github.com/hopperq/hopper/pkg/providers"
@@ -38,8 +40,9 @@ type LLMAnswer struct {
 	Finish string
 }
 
-// run streams the completion; each delta updates the job's status message
-// with the answer so far (progress writes are throttled by the runtime).
+// run streams the completion: each delta is appended to the job's output
+// and updates its status message with the answer so far (progress writes
+// are throttled by the runtime).
 func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *hopper.RawJob) (LLMAnswer, error) {
 	var msgs []providers.Message
 	system := t.System
@@ -56,8 +59,17 @@ func (t llmTurn) run(ctx context.Context, llm *providers.ChatClient, job *hopper
 
 	var partial strings.Builder
 	started := time.Now()
+	outputFull := false
 	res, err := llm.Chat(ctx, msgs, func(delta string) error {
 		partial.WriteString(delta)
+		// Every token to the job's output stream (clients follow it at
+		// GET /v1/jobs/{id}/output); the status message keeps the tail.
+		if !outputFull {
+			if err := job.Output(ctx, delta); err != nil {
+				outputFull = true // the result still carries the whole answer
+				job.Logger().Warn("answer no longer streamed", zap.Error(err))
+			}
+		}
 		_ = job.Progress(ctx, streamProgress(started), tail(partial.String(), partialRunes))
 		return nil
 	})

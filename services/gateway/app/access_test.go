@@ -151,8 +151,8 @@ func TestRevocationReachesEveryReplicaAtOnce(t *testing.T) {
 }
 
 // TestEventStreamCaps: one key may hold HOPPER_SSE_MAX_STREAMS_PER_KEY
-// streams (then 429), the gateway HOPPER_SSE_MAX_STREAMS (then 503); a
-// closed stream frees its place.
+// streams — job events and output alike — (then 429), the gateway
+// HOPPER_SSE_MAX_STREAMS (then 503); a closed stream frees its place.
 func TestEventStreamCaps(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{env: map[string]string{
@@ -173,6 +173,13 @@ func TestEventStreamCaps(t *testing.T) {
 	assert.Contains(t, body, `"code":"rate_limited"`)
 	assert.Contains(t, body, "too many open event streams for this API key")
 	assert.NotEmpty(t, over.Header.Get("Retry-After"))
+	req, err := http.NewRequest("GET", s.base+"/v1/jobs/"+aliceJob+"/output", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	out, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body = readAll(t, out)
+	assert.Equal(t, 429, out.StatusCode, "output streams count against the same cap: %s", body)
 
 	s.openEvents(bob, bobJob, "") // the third stream of the gateway
 	full := openRaw(t, s.base, bob, bobJob)

@@ -25,6 +25,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/product"
+	"github.com/hopperq/hopper/pkg/push"
 	"github.com/hopperq/hopper/pkg/store"
 	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
@@ -35,9 +36,15 @@ import (
 type Options struct {
 	// OnListen learns the API's bound address (HOPPER_HTTP_ADDR=:0).
 	OnListen func(addr string)
+	// OnMetricsListen learns the metrics server's bound address
+	// (HOPPER_METRICS_ADDR=:0).
+	OnMetricsListen func(addr string)
 	// Settings are the product's settings its routes use (upload bounds,
 	// webhooks); nil reads them from the environment.
 	Settings *product.Settings
+	// Push are the push-kind settings; nil reads them from the
+	// environment (HOPPER_PUSH_ALLOW_HOSTS).
+	Push *push.Settings
 }
 
 // Migrate applies the embedded database migrations and returns.
@@ -99,6 +106,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		opts.Settings = &settings
 	}
 	log.Info("product settings", opts.Settings.LogFields()...)
+	if opts.Push == nil {
+		ps, err := push.LoadSettings(os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.Push = &ps
+	}
 	reg, err := jobs.NewRegistry(systemKinds(cfg.SystemKinds)...)
 	if err != nil {
 		return fmt.Errorf("kind registry: %w", err)
@@ -154,9 +168,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if err != nil {
 		return fmt.Errorf("HOPPER_RABBITMQ_MANAGEMENT_URL: %w", err)
 	}
-	if err := m.Register(newBacklogCollector(st, inspector, log)); err != nil {
+	if err := m.Register(newBacklogCollector(st, inspector, log, cfg.MetricsCache)); err != nil {
 		return fmt.Errorf("register backlog metrics: %w", err)
 	}
+	// One LISTEN connection per gateway delivers output appends to the
+	// output streams; the taker consumes for pull workers' claims.
+	output := jobstore.NewOutputListener(cfg.DatabaseURL, log)
+	taker := broker.NewTaker(cfg.AMQPURL, topo)
+	defer taker.Close()
 	shuttingDown := make(chan struct{})
 	// Revoked keys and deactivated users reach every gateway at once.
 	authChanges := accounts.NewAuthListener(cfg.DatabaseURL, log)
@@ -165,10 +184,19 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
 		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
 		NotifyMailsPerHour: opts.Settings.NotifyMailsPerHour,
-		AppID:              cfg.Service, Logger: log,
+		UploadsPerKey:      opts.Settings.UploadsPerKey, UploadsTotal: opts.Settings.UploadsTotal,
+		UploadTimeout: opts.Settings.UploadTimeout,
+		AppID:         cfg.Service, Logger: log,
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 		Access: cfg.Access, AuthChanges: authChanges,
+		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
+		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts,
+		BindKind: func(ctx context.Context, k jobs.Kind) error {
+			t := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
+			t.Bind(k.Queue, k.Name)
+			return broker.DeclareOnce(ctx, cfg.AMQPURL, cfg.Service+".bind", t)
+		},
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -178,7 +206,19 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr().String())
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("HOPPER_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	if opts.OnMetricsListen != nil {
+		opts.OnMetricsListen(metricsLn.Addr().String())
+	}
+	// The API's clients are strangers: each phase of a request has its
+	// bound (uploads and event streams set their own per request).
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
+		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes}
+	metricsSrv := newMetricsServer(m)
 	// Event streams never go idle: end them when shutdown starts.
 	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(shuttingDown) }))
 
@@ -188,6 +228,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return marker.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
 	g.Go(func() error { return authChanges.Run(gctx) })
+	g.Go(func() error { return output.Run(gctx) })
 	g.Go(func() error { return kinds.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })
@@ -199,12 +240,20 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		return nil
 	})
 	g.Go(func() error {
+		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
+		_ = metricsSrv.Shutdown(shutdownCtx)
 		return srv.Shutdown(shutdownCtx)
 	})
-	log.Info("gateway listening", zap.String("addr", "http://"+ln.Addr().String()))
+	log.Info("gateway listening", zap.String("addr", "http://"+ln.Addr().String()),
+		zap.String("metrics", "http://"+metricsLn.Addr().String()+"/metrics"))
 	err = g.Wait()
 	log.Info("stopped")
 	return err

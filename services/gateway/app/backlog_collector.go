@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +13,9 @@ import (
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
-// backlogCollector exports, at scrape time, how many jobs wait in Postgres
+// backlogCollector exports, at scrape time (at most once per its cache
+// period, one gathering at a time: concurrent scrapes wait for it and share
+// its figures), how many jobs wait in Postgres
 // per queue and the age of the oldest: the signal for "no consumers" and
 // "queue falling behind" alerts, whatever RabbitMQ holds. Jobs a fairness
 // cap holds back count apart, as held: workers cannot start them, so they
@@ -26,6 +29,14 @@ type backlogCollector struct {
 	oldest    *prometheus.Desc
 	depth     *prometheus.Desc
 	consumers *prometheus.Desc
+
+	// every is how long gathered figures are reused (0: every scrape).
+	every time.Duration
+	// mu makes one gathering at a time: a burst of scrapes costs one
+	// count in Postgres, not one each.
+	mu       sync.Mutex
+	cached   []prometheus.Metric
+	gathered time.Time
 }
 
 // backlogStore reads what waits in Postgres per queue.
@@ -33,9 +44,9 @@ type backlogStore interface {
 	Backlog(ctx context.Context) ([]jobstore.QueueBacklog, error)
 }
 
-func newBacklogCollector(st backlogStore, inspector *broker.Inspector, log *zap.Logger) *backlogCollector {
+func newBacklogCollector(st backlogStore, inspector *broker.Inspector, log *zap.Logger, every time.Duration) *backlogCollector {
 	return &backlogCollector{
-		store: st, inspector: inspector, log: log,
+		store: st, inspector: inspector, log: log, every: every,
 		depth: prometheus.NewDesc(metrics.QueueDepth,
 			"Messages in the broker queue: ready plus unacked (unacked only with the management API).", []string{"queue"}, nil),
 		consumers: prometheus.NewDesc(metrics.QueueConsumers,
@@ -58,6 +69,27 @@ func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gathered.IsZero() || time.Since(c.gathered) >= c.every {
+		buf := make(chan prometheus.Metric, 64)
+		go func() {
+			c.gather(buf)
+			close(buf)
+		}()
+		c.cached = c.cached[:0]
+		for m := range buf {
+			c.cached = append(c.cached, m)
+		}
+		c.gathered = time.Now()
+	}
+	for _, m := range c.cached {
+		ch <- m
+	}
+}
+
+// gather reads the figures from RabbitMQ and Postgres.
+func (c *backlogCollector) gather(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if c.inspector != nil {

@@ -91,6 +91,8 @@ func (m sseMessage) dbTime(t *testing.T) time.Time {
 type eventStream struct {
 	Messages <-chan sseMessage
 	Header   http.Header
+	// Close hangs up (the client leaving).
+	Close func()
 }
 
 // openEvents opens job id's event stream on s with key (and Last-Event-ID
@@ -98,9 +100,16 @@ type eventStream struct {
 // closed when the test ends.
 func (s *stack) openEvents(key, id, lastEventID string) *eventStream {
 	s.t.Helper()
+	return s.openStream(key, "/v1/jobs/"+id+"/events", lastEventID)
+}
+
+// openStream opens the event stream at path (see openEvents); Close ends
+// it early.
+func (s *stack) openStream(key, path, lastEventID string) *eventStream {
+	s.t.Helper()
 	t := s.t
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", s.base+"/v1/jobs/"+id+"/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", s.base+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Accept", "text/event-stream")
@@ -115,7 +124,7 @@ func (s *stack) openEvents(key, id, lastEventID string) *eventStream {
 	if resp.StatusCode != http.StatusOK {
 		cancel()
 		_ = resp.Body.Close()
-		t.Fatalf("events of %s: status %d", id, resp.StatusCode)
+		t.Fatalf("stream %s: status %d", path, resp.StatusCode)
 	}
 	msgs := make(chan sseMessage, 256)
 	readerDone := make(chan struct{})
@@ -157,12 +166,15 @@ func (s *stack) openEvents(key, id, lastEventID string) *eventStream {
 			}
 		}
 	}()
-	t.Cleanup(func() {
+	closeStream := sync.OnceFunc(func() {
 		cancel()
 		_ = resp.Body.Close()
+		for range msgs { // unblock the reader
+		}
 		<-readerDone
 	})
-	return &eventStream{Messages: msgs, Header: resp.Header}
+	t.Cleanup(closeStream)
+	return &eventStream{Messages: msgs, Header: resp.Header, Close: closeStream}
 }
 
 // next returns the stream's next message; ok is false once the server

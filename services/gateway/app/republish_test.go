@@ -56,7 +56,7 @@ func TestPurgedQueueJobsAreRepublished(t *testing.T) {
 	for _, id := range ids {
 		s.waitState(key, id, "succeeded")
 	}
-	assert.GreaterOrEqual(t, republished(t, s.base+"/metrics"), float64(n), "republishes are counted")
+	assert.GreaterOrEqual(t, republished(t, s.metrics+"/metrics"), float64(n), "republishes are counted")
 }
 
 // republished reads hopper_jobs_republished_total for the maintenance queue.

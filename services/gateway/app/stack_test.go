@@ -25,13 +25,15 @@ import (
 // test process against the real Postgres and RabbitMQ, isolated by schema
 // and AMQP prefix.
 type stack struct {
-	t      *testing.T
-	base   string
-	admin  string
-	cfg    config.Config
-	getenv config.Getenv
-	ctx    context.Context
-	done   chan error
+	t    *testing.T
+	base string
+	// metrics is the gateway's metrics server (http://host:port).
+	metrics string
+	admin   string
+	cfg     config.Config
+	getenv  config.Getenv
+	ctx     context.Context
+	done    chan error
 	// running counts services to wait for at cleanup.
 	running int
 }
@@ -70,10 +72,11 @@ func startStack(t *testing.T, o stackOptions) *stack {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	addrCh := make(chan string, 1)
+	metricsCh := make(chan string, 1)
 	done := make(chan error, 8)
 	go func() {
 		done <- app.Run(ctx, cfg, zaptest.NewLogger(t).Named("gateway"), app.Options{
-			OnListen: func(a string) { addrCh <- a }, Settings: &settings,
+			OnListen: func(a string) { addrCh <- a }, OnMetricsListen: func(a string) { metricsCh <- a }, Settings: &settings,
 		})
 	}()
 	var addr string
@@ -85,7 +88,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal("gateway did not listen")
 	}
 	publishProductKinds(t, cfg.DatabaseURL) // the gateway has migrated
-	s := &stack{t: t, base: "http://" + addr, admin: env["HOPPER_ADMIN_TOKEN"], cfg: cfg,
+	s := &stack{t: t, base: "http://" + addr, metrics: "http://" + <-metricsCh, admin: env["HOPPER_ADMIN_TOKEN"], cfg: cfg,
 		getenv: getenv, ctx: ctx, done: done, running: 1}
 	t.Cleanup(func() {
 		cancel()

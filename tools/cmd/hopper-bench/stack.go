@@ -26,6 +26,7 @@ import (
 type stack struct {
 	base   string
 	key    string
+	admin  string // the gateway's admin token
 	userID string // the key's user
 	dsn    string // the schema's database URL, as a service sharing Postgres uses it
 	schema string
@@ -85,7 +86,12 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	if err != nil {
 		return nil, err
 	}
+	gatewayMetrics, err := freePort() // the gateway's /metrics: not the worker's port
+	if err != nil {
+		return nil, err
+	}
 	token := "bench-admin-" + randHex(12)
+	s.admin = token
 	env := append(os.Environ(), "HOPPER_DATABASE_URL="+dsn, "HOPPER_AMQP_URL="+o.amqpURL, "HOPPER_AMQP_PREFIX="+s.prefix,
 		"HOPPER_ADMIN_TOKEN="+token, "HOPPER_ENV=prod", "HOPPER_SYSTEM_KINDS=true", "HOPPER_LOG_LEVEL=error", "HOPPER_HTTP_ADDR="+api,
 		"HOPPER_METRICS_ADDR="+metricsAddr, fmt.Sprintf("HOPPER_CONCURRENCY=%d", concurrency), "HOPPER_DISPATCH_INTERVAL=200ms")
@@ -93,13 +99,16 @@ func startStack(ctx context.Context, o options, concurrency int) (*stack, error)
 	for _, name := range []string{"gateway", "maintenance-worker"} {
 		cmd := exec.Command(filepath.Join(o.bin, name))
 		cmd.Env = env
+		if name == "gateway" {
+			cmd.Env = append(append([]string(nil), env...), "HOPPER_METRICS_ADDR="+gatewayMetrics)
+		}
 		if o.profile != "" {
 			addr, err := freePort()
 			if err != nil {
 				return nil, err
 			}
 			s.pprof[name] = addr
-			cmd.Env = append(append([]string(nil), env...), "HOPPER_PPROF_ADDR="+addr)
+			cmd.Env = append(cmd.Env, "HOPPER_PPROF_ADDR="+addr)
 		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

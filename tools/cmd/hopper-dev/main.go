@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-var services = []string{"gateway", "chat-worker", "document-worker", "maintenance-worker"}
+var services = []string{"gateway", "chat-worker", "document-worker", "maintenance-worker", "push-worker"}
 
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the service binaries")
@@ -48,6 +48,10 @@ func run(bin string, grace time.Duration) error {
 	addr := os.Getenv("HOPPER_HTTP_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
+	}
+	// Push targets answering 202 call the gateway back here.
+	if os.Getenv("HOPPER_PUSH_CALLBACK_URL") == "" {
+		env = append(env, "HOPPER_PUSH_CALLBACK_URL=http://"+addr)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -59,6 +59,11 @@ Schedules (admin):
   schedules enable|disable <name>
   schedules trigger <name>  create one job now
   schedules delete <name>
+  push-kinds list|get <name>  kinds whose handler is an HTTP endpoint
+  push-kinds create <name> -url URL [-timeout S] [-attempts N] [-concurrency N] [-rate R] [-schema JSON] …
+  push-kinds update <name> [same flags; only those given change]
+  push-kinds rotate-secret <name> [-overlap S]   new signing secret, shown once
+  push-kinds delete <name>
 
 Environment: HOPPER_URL, HOPPER_API_KEY, HOPPER_ADMIN_TOKEN.
 `
@@ -143,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.limits(ctx, cmdArgs)
 	case "schedules":
 		return c.schedules(ctx, cmdArgs)
+	case "push-kinds":
+		return c.pushKinds(ctx, cmdArgs)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

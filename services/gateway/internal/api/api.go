@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,8 +18,11 @@ import (
 	"github.com/hopperq/hopper/pkg/config"
 	"github.com/hopperq/hopper/pkg/dispatch"
 	"github.com/hopperq/hopper/pkg/httpx"
+	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/metrics"
 	"github.com/hopperq/hopper/pkg/store/accounts"
+	"github.com/hopperq/hopper/pkg/store/jobstore"
+	"github.com/hopperq/hopper/pkg/webhook"
 	"github.com/hopperq/hopper/services/gateway/internal/api/openapi"
 )
 
@@ -33,6 +37,12 @@ type Options struct {
 	MaxUploadBytes int64
 	// MaxAudioBytes bounds an audio upload (POST /v1/chat/transcribe).
 	MaxAudioBytes int64
+	// UploadsPerKey and UploadsTotal bound the uploads in progress per API
+	// key (over it: 429) and on this gateway (503); 0 is unbounded.
+	UploadsPerKey, UploadsTotal int
+	// UploadTimeout is an upload's read and write deadline, in place of
+	// the server's (set per request); 0 keeps the server's.
+	UploadTimeout time.Duration
 	// MaxDocumentsPerUser is a global ceiling on every plan's documents
 	// per user (HOPPER_MAX_DOCUMENTS_PER_USER); 0 means none, the plans
 	// alone decide.
@@ -52,7 +62,8 @@ type Options struct {
 	Now            func() time.Time
 	// Leading reports whether this replica's dispatcher leads (readyz).
 	Leading func() bool
-	// Metrics is served at /metrics and receives HTTP and submit counts.
+	// Metrics receives HTTP and submit counts; the gateway serves it on
+	// its own port (HOPPER_METRICS_ADDR), not here.
 	Metrics *metrics.Metrics
 	// Marker batches the published marks of confirmed submits; nil marks
 	// each job with its own statement.
@@ -63,10 +74,26 @@ type Options struct {
 	// Notifier wakes GET /v1/jobs/{id}/events streams when their job
 	// changes; nil (or while it is not listening) they poll twice a second.
 	Notifier Notifier
+	// Output delivers appended output to GET /v1/jobs/{id}/output
+	// streams; nil, they poll twice a second.
+	Output OutputSource
+	// OutputMaxBytes bounds an attempt's output appended through the
+	// pull protocol (HOPPER_OUTPUT_MAX_BYTES).
+	OutputMaxBytes int64
+	// Taker takes deliveries for the pull protocol's claims; nil answers
+	// 503 there.
+	Taker Taker
 	// ShuttingDown closes when the server begins a graceful shutdown:
 	// event streams end then (clients resume with Last-Event-ID), so the
 	// shutdown does not wait on them. nil never closes.
 	ShuttingDown <-chan struct{}
+	// Push holds the push kinds; PushAllowHosts lets their targets on
+	// internal hosts past the guard (HOPPER_PUSH_ALLOW_HOSTS).
+	Push           PushStore
+	PushAllowHosts webhook.AllowList
+	// BindKind binds a kind declared at run time (a push kind) to its
+	// queue on the broker; nil leaves it to the push worker.
+	BindKind func(ctx context.Context, k jobs.Kind) error
 	// Access bounds event streams, dashboard sessions and failed
 	// authentications; zero fields take config's defaults.
 	Access config.Access
@@ -96,6 +123,12 @@ type API struct {
 	failures *authLimiter
 	// streams counts open event streams per key and in total.
 	streams *streamRegistry
+	// pull is the pull protocol's waiting claims and call rates.
+	pull *pullState
+	// uploads bounds the uploads in progress.
+	uploads *uploadSlots
+	// pushKey caches the push callback tokens' key.
+	pushKey atomic.Pointer[[]byte]
 }
 
 // New builds the gin engine serving the whole API.
@@ -115,10 +148,17 @@ func New(opts Options) *gin.Engine {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
 	}
+	if opts.OutputMaxBytes <= 0 {
+		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
+	}
 	opts.Access = withAccessDefaults(opts.Access)
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
+		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal),
 		failures: newAuthLimiter(opts.Access.AuthFailuresPerMinute),
 		streams:  newStreamRegistry(opts.Access.StreamsPerKey, opts.Access.Streams)}
+	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
+		a.log.Warn("uploads gauge not registered", zap.Error(err))
+	}
 	if opts.AuthChanges != nil {
 		opts.AuthChanges.OnChange(a.authChanged)
 	}
@@ -156,11 +196,12 @@ func New(opts Options) *gin.Engine {
 		}))
 
 	r.GET("/healthz", a.healthz)
-	r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 	r.GET("/docs", a.docs)
 	a.routeDashboard(r)
 	r.GET("/readyz", a.readyz)
+	// Authenticated by its job-scoped token, not an API key.
+	r.POST("/v1/push/callback/:id/:attempt/:action", a.pushCallback)
 
 	v1 := r.Group("/v1", a.authenticate)
 	v1.POST("/jobs", a.submitJob)
@@ -171,6 +212,12 @@ func New(opts Options) *gin.Engine {
 	v1.POST("/jobs/:id/retry", a.retryJob)
 	v1.GET("/jobs/:id/events", a.jobEvents)
 	v1.GET("/jobs/:id/artifacts/:name", a.getArtifact)
+	v1.GET("/jobs/:id/output", a.jobOutput)
+	v1.POST("/workflows", a.submitWorkflow)
+	v1.GET("/workflows", a.listWorkflows)
+	v1.GET("/workflows/:id", a.getWorkflow)
+	v1.POST("/workflows/:id/cancel", a.cancelWorkflow)
+	v1.POST("/workflows/:id/steps/:name/retry", a.retryWorkflowStep)
 	v1.GET("/stats", a.stats)
 	v1.GET("/users/me", a.me)
 	v1.GET("/users/me/report", a.myReport)
@@ -202,6 +249,9 @@ func New(opts Options) *gin.Engine {
 	admin.POST("/users/:id/deactivate", a.setUserActive(false))
 	admin.POST("/users/:id/activate", a.setUserActive(true))
 	admin.DELETE("/kinds/:name", a.deleteKind)
+	admin.POST("/worker-tokens", a.createWorkerToken)
+	admin.GET("/worker-tokens", a.listWorkerTokens)
+	admin.DELETE("/worker-tokens/:id", a.revokeWorkerToken)
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
 	admin.GET("/schedules", a.listSchedules)
@@ -210,6 +260,23 @@ func New(opts Options) *gin.Engine {
 	admin.POST("/schedules/:name/disable", a.disableSchedule)
 	admin.POST("/schedules/:name/trigger", a.triggerSchedule)
 	admin.DELETE("/schedules/:name", a.deleteSchedule)
+
+	// The pull protocol: worker tokens only (authenticateWorker).
+	pull := r.Group("/v1/worker", a.authenticateWorker)
+	pull.POST("/kinds", a.pullRegister)
+	pull.POST("/claim", a.pullClaim)
+	pull.POST("/jobs/:id/heartbeat", a.pullHeartbeat)
+	pull.POST("/jobs/:id/progress", a.pullProgress)
+	pull.POST("/jobs/:id/output", a.pullOutput)
+	pull.POST("/jobs/:id/succeed", a.pullSucceed)
+	pull.POST("/jobs/:id/fail", a.pullFail(true))
+	pull.POST("/jobs/:id/retry", a.pullFail(false))
+	admin.POST("/push-kinds", a.createPushKind)
+	admin.GET("/push-kinds", a.listPushKinds)
+	admin.GET("/push-kinds/:name", a.getPushKind)
+	admin.PATCH("/push-kinds/:name", a.updatePushKind)
+	admin.DELETE("/push-kinds/:name", a.deletePushKind)
+	admin.POST("/push-kinds/:name/rotate-secret", a.rotatePushSecret)
 	return r
 }
 

@@ -22,14 +22,18 @@ import (
 // principal is who made the request: a user (by API key or dashboard
 // session) or the operator holding HOPPER_ADMIN_TOKEN (no user).
 type principal struct {
-	User       *accounts.User
-	AdminToken bool
+	User *accounts.User
 	// KeyID is the API key that authenticated the request, or that signed
-	// the dashboard session in; zero for the admin token.
-	KeyID uuid.UUID
+	// the dashboard session in (uuid.Nil for the admin token); uploads
+	// and event streams are bounded per key.
+	KeyID      uuid.UUID
+	AdminToken bool
 	// Session is the dashboard session's id when the request came with
 	// the session cookie, so a stream can check it again.
 	Session string
+	// Worker is an external worker's token: it may call /v1/worker/*
+	// only.
+	Worker *accounts.WorkerToken
 }
 
 func (p principal) isAdmin() bool {
@@ -103,6 +107,44 @@ func (a *API) authenticate(c *gin.Context) {
 		a.internalError(c, "authenticate", err)
 		return
 	}
+	if p.Worker != nil {
+		// A worker token neither submits nor reads jobs: it is no user.
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden, "a worker token may only call /v1/worker/*", nil)
+		return
+	}
+	c.Set(principalKey, p)
+	c.Next()
+}
+
+// authenticateWorker accepts "Authorization: Bearer <worker token>" only
+// (no cookie, no API key): the pull protocol's credential.
+func (a *API) authenticateWorker(c *gin.Context) {
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="hopper-worker"`)
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized,
+			"missing worker token: send Authorization: Bearer <worker token>", nil)
+		return
+	}
+	if !strings.HasPrefix(token, accounts.WorkerTokenScheme) {
+		httpx.Abort(c, http.StatusForbidden, httpx.CodeForbidden,
+			"/v1/worker/* takes a worker token (hwt_…), created by an admin at POST /v1/admin/worker-tokens", nil)
+		return
+	}
+	p, err := a.resolve(c, token)
+	if errors.Is(err, errAuthThrottled) {
+		return // answered
+	}
+	if errors.Is(err, pg.ErrNotFound) {
+		c.Header("WWW-Authenticate", `Bearer realm="hopper-worker", error="invalid_token"`)
+		httpx.Abort(c, http.StatusUnauthorized, httpx.CodeUnauthorized, "invalid or revoked worker token", nil)
+		return
+	}
+	if err != nil {
+		a.internalError(c, "authenticate worker", err)
+		return
+	}
 	c.Set(principalKey, p)
 	c.Next()
 }
@@ -152,7 +194,20 @@ func (a *API) resolve(c *gin.Context, token string) (principal, error) {
 		a.failures.fail(c.ClientIP(), token, now)
 		return principal{}, fmt.Errorf("authenticate: %w", pg.ErrNotFound)
 	}
-	user, key, err := a.db.accounts.Authenticate(c.Request.Context(), token)
+	ctx := c.Request.Context()
+	if strings.HasPrefix(token, accounts.WorkerTokenScheme) {
+		t, err := a.db.accounts.AuthenticateWorker(ctx, token)
+		if errors.Is(err, pg.ErrNotFound) {
+			a.failures.fail(c.ClientIP(), token, now)
+		}
+		if err != nil {
+			return principal{}, err
+		}
+		p := principal{Worker: &t}
+		a.keys.put(token, p, now)
+		return p, nil
+	}
+	user, key, err := a.db.accounts.Authenticate(ctx, token)
 	if errors.Is(err, pg.ErrNotFound) {
 		a.failures.fail(c.ClientIP(), token, now)
 	}

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -21,9 +20,6 @@ import (
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
-// uploadOverhead is what a multipart envelope may add to the file's bytes.
-const uploadOverhead = 64 << 10
-
 // contentTypes names each format's media type, whatever the client said.
 var contentTypes = map[extract.Format]string{
 	extract.FormatText:     "text/plain; charset=utf-8",
@@ -35,25 +31,31 @@ var contentTypes = map[extract.Format]string{
 
 // uploadDocument stores a multipart upload (field "file") and the
 // document.ingest job that indexes it, in one transaction, then publishes
-// the job. The bytes are sniffed, not trusted to the client's type.
+// the job. Key, plan, quotas and an upload slot are checked before the
+// body is read; the bytes are sniffed from the file's head, not trusted to
+// the client's type, and streamed once into Postgres (startUpload).
 func (a *API) uploadDocument(c *gin.Context) {
 	p, ok := jobOwner(c)
 	if !ok {
 		return
 	}
-	data, filename, ok := readUpload(c, a.opts.MaxUploadBytes, "document", "HOPPER_MAX_UPLOAD_BYTES")
-	if !ok {
-		return
-	}
-	name := cleanFilename(filename)
-	format, err := extract.Sniff(data[:min(len(data), extract.SniffLen)], name)
-	if err != nil {
-		documentFormatError(c, err)
-		return
-	}
-
 	plan, ok := a.callerPlan(c, p)
 	if !ok {
+		return
+	}
+	release, ok := a.startUpload(c, p, plan, true)
+	if !ok {
+		return
+	}
+	defer release()
+	up, ok := openUpload(c, a.opts.MaxUploadBytes, extract.SniffLen, "document", "HOPPER_MAX_UPLOAD_BYTES")
+	if !ok {
+		return
+	}
+	name := cleanFilename(up.Filename)
+	format, err := extract.Sniff(up.Head, name)
+	if err != nil {
+		documentFormatError(c, err)
 		return
 	}
 	ingest := func(id uuid.UUID) (jobstore.NewJob, error) {
@@ -73,9 +75,9 @@ func (a *API) uploadDocument(c *gin.Context) {
 	ctx := c.Request.Context()
 	doc, job, err := a.db.uploads.CreateDocument(ctx, content.NewDocument{
 		OwnerID: p.User.ID, Filename: name, ContentType: contentTypes[format], Format: string(format),
-		Data: data, MaxPerUser: a.documentsLimit(plan), Ingest: ingest,
+		Body: up.copyTo, MaxPerUser: a.documentsLimit(plan), Ingest: ingest,
 	}, a.opts.Now())
-	if a.quotaError(c, plan, err) {
+	if a.quotaError(c, plan, err) || answerUploadError(c, err) {
 		return
 	}
 	if err != nil {
@@ -84,45 +86,6 @@ func (a *API) uploadDocument(c *gin.Context) {
 	}
 	a.accepted(ctx, job)
 	c.JSON(http.StatusAccepted, gin.H{"document": documentView(doc), "job": acceptedBody(job)})
-}
-
-// readUpload reads the multipart field "file", at most limit bytes (the
-// value of setting). When it returns ok false it has answered: 413 naming
-// the setting, or 400.
-func readUpload(c *gin.Context, limit int64, what, setting string) (data []byte, filename string, ok bool) {
-	tooLarge := func() {
-		httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
-			"the "+what+" is larger than "+setting, map[string]any{"limit_bytes": limit})
-	}
-	fh, err := c.FormFile("file")
-	switch {
-	case httpx.IsTooLarge(err):
-		tooLarge()
-		return nil, "", false
-	case err != nil:
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
-			"want a multipart/form-data body with the "+what+" in the field \"file\"", nil)
-		return nil, "", false
-	case fh.Size > limit:
-		tooLarge()
-		return nil, "", false
-	}
-	f, err := fh.Open()
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return nil, "", false
-	}
-	defer func() { _ = f.Close() }()
-	data, err = io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "cannot read the uploaded file", nil)
-		return nil, "", false
-	}
-	if int64(len(data)) > limit {
-		tooLarge()
-		return nil, "", false
-	}
-	return data, fh.Filename, true
 }
 
 // documentFormatError answers an upload whose bytes are no supported

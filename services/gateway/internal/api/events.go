@@ -106,6 +106,13 @@ func (a *API) jobEvents(c *gin.Context) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c.Status(http.StatusOK)
+	// A stream outlives the server's read and write timeouts, which suit
+	// a request and its answer: it ends with its job, its client or the
+	// shutdown instead. (The read timeout would cancel the request's
+	// context through the server's background read.)
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{}) // unsupported (a test recorder): nothing to clear
+	_ = rc.SetWriteDeadline(time.Time{})
 	// Headers go out now, even if the first snapshot has nothing to send
 	// (a resumed stream of a waiting job).
 	c.Writer.Flush()

@@ -338,6 +338,13 @@ func (a *API) retryJob(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if job.WorkflowID != nil {
+		// Its workflow accounts for each end once: a retry goes through
+		// the workflow, which resumes the steps the failure stopped.
+		httpx.Abort(c, http.StatusConflict, httpx.CodeConflict, "this job is a workflow's step: retry it with POST /v1/workflows/"+
+			job.WorkflowID.String()+"/steps/"+*job.WorkflowStep+"/retry", map[string]any{"workflow_id": job.WorkflowID.String()})
+		return
+	}
 	budget := 1
 	if k, found := a.opts.Registry.Lookup(job.Kind); found {
 		budget = k.MaxAttempts
@@ -417,6 +424,9 @@ func jobView(j jobstore.Job, events []jobstore.Event) gin.H {
 	}
 	if j.NotifyEmail != "" {
 		v["notify_email"] = j.NotifyEmail
+	}
+	if j.WorkflowID != nil && j.WorkflowStep != nil {
+		v["workflow_id"], v["workflow_step"] = j.WorkflowID.String(), *j.WorkflowStep
 	}
 	if j.Held && j.State == jobs.StateQueued {
 		v["held"] = true // waiting for room under the owner's fairness cap

@@ -48,6 +48,10 @@ var audioFormats = []struct {
 // supportedAudio lists the accepted formats for error details.
 var supportedAudio = []string{"mp3", "mp4", "m4a", "wav", "webm", "ogg", "flac"}
 
+// audioSniffLen is how much of a recording sniffAudio looks at: what
+// mimetype reads by default.
+const audioSniffLen = 3072
+
 // sniffAudio detects a recording's format from its bytes; ok is false for
 // anything else, with the detected media type.
 func sniffAudio(data []byte) (f audioFormat, detected string, ok bool) {
@@ -65,57 +69,73 @@ func sniffAudio(data []byte) (f audioFormat, detected string, ok bool) {
 }
 
 // uploadTranscription stores a multipart recording (field "file",
-// optional "language" and "priority") as the input artifact of a new
-// chat.transcribe job, both in one transaction, then publishes the job.
-// The bytes are sniffed, not trusted to the client's type, and never go
-// into AMQP.
+// optional "language" and "priority", before or after it) as the input
+// artifact of a new chat.transcribe job, both in one transaction, then
+// publishes the job. Key, plan, quota and an upload slot are checked
+// before the body is read; the bytes are sniffed from the file's head,
+// not trusted to the client's type, streamed once into Postgres, and
+// never go into AMQP.
 func (a *API) uploadTranscription(c *gin.Context) {
 	p, ok := jobOwner(c)
 	if !ok {
-		return
-	}
-	data, filename, ok := readUpload(c, a.opts.MaxAudioBytes, "recording", "HOPPER_MAX_AUDIO_BYTES")
-	if !ok {
-		return
-	}
-	format, detected, ok := sniffAudio(data)
-	if !ok {
-		httpx.Abort(c, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia,
-			"the file is "+detected+", not a supported recording (mp3, mp4, m4a, wav, webm, ogg, flac)",
-			map[string]any{"detected": detected, "supported": supportedAudio})
-		return
-	}
-	language := strings.TrimSpace(c.PostForm("language"))
-	if err := product.CheckLanguage(language); err != nil {
-		a.validationError(c, err)
-		return
-	}
-	artifact := "input." + format.ext
-	payload, err := json.Marshal(product.TranscribePayload{Artifact: artifact, Filename: cleanFilename(filename), Language: language})
-	if err != nil {
-		a.internalError(c, "encode payload", err)
 		return
 	}
 	plan, ok := a.callerPlan(c, p)
 	if !ok {
 		return
 	}
-	priority := formPriority(c.PostForm("priority"))
-	spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindChatTranscribe, Payload: payload, Priority: priority})
-	if err == nil {
-		err = applyPlan(&spec, priority, false, plan)
-	}
-	if err != nil {
-		a.validationError(c, err)
+	release, ok := a.startUpload(c, p, plan, false)
+	if !ok {
 		return
+	}
+	defer release()
+	up, ok := openUpload(c, a.opts.MaxAudioBytes, audioSniffLen, "recording", "HOPPER_MAX_AUDIO_BYTES", "language", "priority")
+	if !ok {
+		return
+	}
+	format, detected, ok := sniffAudio(up.Head)
+	if !ok {
+		httpx.Abort(c, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia,
+			"the file is "+detected+", not a supported recording (mp3, mp4, m4a, wav, webm, ogg, flac)",
+			map[string]any{"detected": detected, "supported": supportedAudio})
+		return
+	}
+	artifact := "input." + format.ext
+	// The job is built once the whole body is read: its fields may follow
+	// the file. A refusal here rolls the stored bytes back.
+	var invalid error
+	build := func() (jobstore.NewJob, error) {
+		language := strings.TrimSpace(up.Field("language"))
+		if err := product.CheckLanguage(language); err != nil {
+			invalid = err
+			return jobstore.NewJob{}, err
+		}
+		payload, err := json.Marshal(product.TranscribePayload{Artifact: artifact, Filename: cleanFilename(up.Filename), Language: language})
+		if err != nil {
+			return jobstore.NewJob{}, err
+		}
+		priority := formPriority(up.Field("priority"))
+		spec, err := a.validate(c.Request.Context(), jobs.SubmitRequest{Kind: product.KindChatTranscribe, Payload: payload, Priority: priority})
+		if err == nil {
+			err = applyPlan(&spec, priority, false, plan)
+		}
+		if err != nil {
+			invalid = err
+			return jobstore.NewJob{}, err
+		}
+		return jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour}, nil
 	}
 	ctx := c.Request.Context()
-	job, _, err := a.db.uploads.CreateJobWithArtifact(ctx, jobstore.NewJob{OwnerID: p.User.ID, Spec: spec, JobsPerHour: plan.JobsPerHour},
-		content.NewArtifact{Name: artifact, ContentType: format.contentType, Data: data}, a.opts.Now())
-	if a.quotaError(c, plan, err) {
+	job, _, err := a.db.uploads.CreateJobWithUpload(ctx, content.NewArtifact{Name: artifact, ContentType: format.contentType, Body: up.copyTo},
+		build, a.opts.Now())
+	switch {
+	case err == nil:
+	case invalid != nil:
+		a.validationError(c, invalid)
 		return
-	}
-	if err != nil {
+	case a.quotaError(c, plan, err) || answerUploadError(c, err):
+		return
+	default:
 		a.internalError(c, "create transcription job", err)
 		return
 	}

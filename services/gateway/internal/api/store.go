@@ -11,6 +11,7 @@ import (
 	"github.com/hopperq/hopper/pkg/store/content"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/schedules"
+	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
 // The API declares, per group of handlers, the store calls they make:
@@ -32,6 +33,7 @@ type JobStore interface {
 	Retry(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (jobstore.Job, error)
 	RetryCharged(ctx context.Context, owner uuid.UUID, id uuid.UUID, extraAttempts, perHour int, now time.Time) (jobstore.Job, error)
 	ListArtifacts(ctx context.Context, jobID uuid.UUID) ([]content.ArtifactInfo, error)
+	ReadOutput(ctx context.Context, jobID uuid.UUID, after int64, limit int) ([]jobstore.OutputChunk, error)
 	GetArtifact(ctx context.Context, ownerID *uuid.UUID, jobID uuid.UUID, name string) (content.Artifact, error)
 }
 
@@ -39,7 +41,7 @@ type JobStore interface {
 // reads it (documents, recordings), and the document endpoints.
 type UploadStore interface {
 	CreateDocument(ctx context.Context, nd content.NewDocument, now time.Time) (content.Document, jobstore.Job, error)
-	CreateJobWithArtifact(ctx context.Context, nj jobstore.NewJob, a content.NewArtifact, now time.Time) (jobstore.Job, content.ArtifactInfo, error)
+	CreateJobWithUpload(ctx context.Context, a content.NewArtifact, build func() (jobstore.NewJob, error), now time.Time) (jobstore.Job, content.ArtifactInfo, error)
 	GetDocument(ctx context.Context, owner, id uuid.UUID) (content.Document, error)
 	ListDocuments(ctx context.Context, owner uuid.UUID, limit int) ([]content.Document, error)
 	DeleteDocument(ctx context.Context, owner, id uuid.UUID) error
@@ -59,6 +61,25 @@ type AccountStore interface {
 	CreateSession(ctx context.Context, userID, keyID uuid.UUID, ttl time.Duration) (string, error)
 	SessionUser(ctx context.Context, id string, idle time.Duration) (accounts.User, accounts.Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	AuthenticateWorker(ctx context.Context, plaintext string) (accounts.WorkerToken, error)
+	CreateWorkerToken(ctx context.Context, name string, queues []string, maxInFlight int) (accounts.WorkerToken, string, error)
+	ListWorkerTokens(ctx context.Context) ([]accounts.WorkerToken, error)
+	RevokeWorkerToken(ctx context.Context, id uuid.UUID) error
+}
+
+// PullStore serves the pull protocol of external workers: the same
+// claim, lease, progress, output and finish calls as the Go worker
+// runtime (worker.Store), and the catalogue's publish.
+type PullStore interface {
+	Claim(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
+	ClaimUrgent(ctx context.Context, jobID uuid.UUID, workerID string, lease time.Duration) (jobstore.Job, error)
+	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
+	Heartbeat(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, lease time.Duration) (bool, error)
+	Progress(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, pct int, msg string, lease time.Duration) (bool, error)
+	AppendOutput(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, chunks []string, maxBytes int64) (int64, bool, error)
+	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
+	RunningBy(ctx context.Context, workerID string) (int, error)
+	PublishKinds(ctx context.Context, kinds []jobs.Kind) error
 }
 
 // PlanStore serves the plan endpoints, the plan cache and the caller's
@@ -103,6 +124,15 @@ type ReportStore interface {
 	Usage(ctx context.Context, owner uuid.UUID, days int, now time.Time) (jobstore.UsageReport, error)
 }
 
+// WorkflowStore serves the workflow endpoints.
+type WorkflowStore interface {
+	CreateWorkflow(ctx context.Context, nw workflows.NewWorkflow, now time.Time) (workflows.Created, error)
+	GetWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID) (workflows.Detail, error)
+	ListWorkflows(ctx context.Context, f workflows.ListFilter) ([]workflows.Workflow, string, error)
+	CancelWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts int, now time.Time) ([]jobstore.Job, error)
+}
+
 // Store is every group's calls, and the readiness probe's.
 type Store interface {
 	JobStore
@@ -113,6 +143,9 @@ type Store interface {
 	ScheduleStore
 	FleetStore
 	ReportStore
+	PullStore
+	WorkflowStore
+	CallbackStore
 	Ping(ctx context.Context) error
 }
 
@@ -132,8 +165,10 @@ type stores struct {
 	schedules ScheduleStore
 	fleet     FleetStore
 	reports   ReportStore
+	pull      PullStore
+	workflows WorkflowStore
 }
 
 func newStores(st Store) stores {
-	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st}
+	return stores{jobs: st, uploads: st, accounts: st, plans: st, schedules: st, fleet: st, reports: st, pull: st, workflows: st}
 }

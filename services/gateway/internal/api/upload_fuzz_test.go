@@ -17,9 +17,10 @@ import (
 	"github.com/hopperq/hopper/pkg/httpx"
 )
 
-// The multipart parsing itself is the standard library's (mime/multipart
-// through gin's FormFile); ours is what wraps it: readUpload (size limits,
-// 400/413 answers), cleanFilename, and the sniffing of the bytes.
+// The multipart parsing itself is the standard library's (mime/multipart);
+// ours is what wraps it: openUpload and copyTo (the streamed file, the
+// fields around it, size limits, 400/413 answers), cleanFilename, and the
+// sniffing of the file's head.
 const (
 	fuzzUploadLimit = 512
 	fuzzBodyLimit   = fuzzUploadLimit + 1024
@@ -39,10 +40,21 @@ func uploadRouter(t *testing.T, seen *uploadSeen) *gin.Engine {
 	r := gin.New()
 	r.Use(httpx.LimitBody(fuzzBodyLimit))
 	r.POST("/upload", func(c *gin.Context) {
-		data, filename, ok := readUpload(c, fuzzUploadLimit, "document", "HOPPER_MAX_UPLOAD_BYTES")
-		*seen = uploadSeen{ok: ok, data: data, filename: filename}
+		up, ok := openUpload(c, fuzzUploadLimit, extract.SniffLen, "document", "HOPPER_MAX_UPLOAD_BYTES", "language")
 		if !ok {
 			return
+		}
+		var buf bytes.Buffer
+		if err := up.copyTo(&buf); err != nil {
+			if !answerUploadError(c, err) {
+				t.Fatalf("copyTo: untyped error %T: %v", err, err)
+			}
+			return
+		}
+		data, filename := buf.Bytes(), up.Filename
+		*seen = uploadSeen{ok: true, data: data, filename: filename}
+		if !bytes.HasPrefix(data, up.Head) {
+			t.Fatalf("the head %q is not the start of the file %q", up.Head, data)
 		}
 		name := cleanFilename(filename)
 		if !utf8.ValidString(name) || len(name) > 255 || name == "" || name == "." || name == ".." ||
@@ -89,7 +101,7 @@ func checkAnswer(t *testing.T, w *httptest.ResponseRecorder, seen uploadSeen) {
 			t.Fatalf("%d with body %q: want the standard error shape", w.Code, w.Body.String())
 		}
 		if seen.ok {
-			t.Fatalf("%d but readUpload said ok", w.Code)
+			t.Fatalf("%d but the upload was read whole", w.Code)
 		}
 	default:
 		t.Fatalf("status %d: want 200, 400 or 413 (%s)", w.Code, w.Body.String())

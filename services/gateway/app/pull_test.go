@@ -1,0 +1,314 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hopperq/hopper/pkg/testkit"
+)
+
+// pullWorker is an external worker as any language would write one: plain
+// HTTP and JSON against /v1/worker/*, no SDK, no database or broker.
+type pullWorker struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+// newPullWorker has the admin create a worker token for queues.
+func (s *stack) newPullWorker(name string, queues ...string) *pullWorker {
+	s.t.Helper()
+	code, out := s.do("POST", "/v1/admin/worker-tokens", s.admin, map[string]any{"name": name, "queues": queues}, nil)
+	require.Equal(s.t, 201, code, out)
+	require.Equal(s.t, "hwt_", out["token"].(string)[:4])
+	return &pullWorker{t: s.t, base: s.base, token: out["token"].(string)}
+}
+
+// call posts body to path and returns the status and decoded answer.
+func (w *pullWorker) call(path string, body any) (int, map[string]any) {
+	w.t.Helper()
+	raw, err := json.Marshal(body)
+	require.NoError(w.t, err)
+	req, err := http.NewRequest("POST", w.base+path, bytes.NewReader(raw))
+	require.NoError(w.t, err)
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(w.t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(w.t, err)
+	out := map[string]any{}
+	if len(data) > 0 {
+		require.NoError(w.t, json.Unmarshal(data, &out), "body: %s", data)
+	}
+	return resp.StatusCode, out
+}
+
+// register publishes kinds (name → queue) with a short backoff.
+func (w *pullWorker) register(kinds ...map[string]any) {
+	w.t.Helper()
+	code, out := w.call("/v1/worker/kinds", map[string]any{"kinds": kinds})
+	require.Equal(w.t, 200, code, out)
+}
+
+// claim long-polls; it returns the job or nil on 204.
+func (w *pullWorker) claim(body map[string]any) map[string]any {
+	w.t.Helper()
+	code, out := w.call("/v1/worker/claim", body)
+	if code == 204 {
+		return nil
+	}
+	require.Equal(w.t, 200, code, out)
+	return out["job"].(map[string]any)
+}
+
+func jobAttempt(j map[string]any) int { return int(j["attempt"].(float64)) }
+
+// TestPullProtocol: an external worker over plain HTTP registers a kind,
+// claims its job, reports progress, streams output and succeeds; sees a
+// cancel on its heartbeat; loses a job to the reaper when it stops
+// heartbeating, after which another claim runs attempt 2 exactly once;
+// claims a backlog in priority order; and its token reaches nothing
+// outside its queues.
+func TestPullProtocol(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	userID, key := s.newUser("user")
+	_ = userID
+
+	t.Run("claim progress output succeed", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-echo", "pyecho")
+		w.register(map[string]any{"name": "pyecho.run", "description": "echo in Python",
+			"payload_schema": map[string]any{"type": "object", "required": []string{"text"}}})
+		code, out := s.do("POST", "/v1/jobs", key, map[string]any{"kind": "pyecho.run", "payload": map[string]any{}}, nil)
+		require.Equal(t, 422, code, "the registered schema applies: %v", out)
+		id := s.submit(key, map[string]any{"kind": "pyecho.run", "payload": map[string]any{"text": "hi"}})
+
+		start := time.Now()
+		job := w.claim(map[string]any{"wait_seconds": 10})
+		t.Logf("claim latency with the job waiting: %s", time.Since(start))
+		require.NotNil(t, job)
+		require.Equal(t, id, job["id"])
+		require.Equal(t, 1, jobAttempt(job))
+		require.Equal(t, "hi", job["payload"].(map[string]any)["text"])
+
+		path := "/v1/worker/jobs/" + id
+		code, out = w.call(path+"/progress", map[string]any{"attempt": 1, "progress": 40, "message": "thinking"})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, false, out["cancel_requested"])
+		for i, chunks := range [][]string{{"Hel", "lo"}, {", "}, {"world", "!"}} {
+			code, out = w.call(path+"/output", map[string]any{"attempt": 1, "chunks": chunks})
+			require.Equal(t, 200, code, "batch %d: %v", i, out)
+		}
+		require.Equal(t, float64(5), out["last_seq"])
+		got := s.waitState(key, id, "running")
+		require.Equal(t, float64(40), got["progress"])
+		require.Equal(t, "thinking", got["status_message"])
+
+		code, out = w.call(path+"/succeed", map[string]any{"attempt": 1, "result": map[string]any{"echo": "hi"}})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, "succeeded", out["state"])
+		got = s.waitState(key, id, "succeeded")
+		require.Equal(t, "hi", got["result"].(map[string]any)["echo"])
+
+		code, text := s.do("GET", "/v1/jobs/"+id+"/output?format=text", key, nil, nil)
+		require.Equal(t, 200, code, text)
+		require.Equal(t, "Hello, world!", text["text"])
+		chunks, end := s.readOutput(key, id, 0, 0)
+		require.Len(t, chunks, 5)
+		require.Equal(t, "succeeded", end["state"])
+
+		// The attempt is over: a late write is refused.
+		code, out = w.call(path+"/output", map[string]any{"attempt": 1, "chunks": []string{"late"}})
+		require.Equal(t, 409, code, out)
+		code, _ = w.call(path+"/succeed", map[string]any{"attempt": 1, "result": nil})
+		require.Equal(t, 409, code)
+	})
+
+	t.Run("cancel seen on heartbeat", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-cancel", "pycancel")
+		w.register(map[string]any{"name": "pycancel.run"})
+		id := s.submit(key, map[string]any{"kind": "pycancel.run", "payload": map[string]any{}})
+		job := w.claim(map[string]any{"wait_seconds": 10})
+		require.Equal(t, id, job["id"])
+		code, out := w.call("/v1/worker/jobs/"+id+"/heartbeat", map[string]any{"attempt": 1})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, false, out["cancel_requested"])
+
+		code, out = s.do("DELETE", "/v1/jobs/"+id, key, nil, nil)
+		require.Equal(t, 202, code, out)
+		code, out = w.call("/v1/worker/jobs/"+id+"/heartbeat", map[string]any{"attempt": 1})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, true, out["cancel_requested"])
+		code, out = w.call("/v1/worker/jobs/"+id+"/fail", map[string]any{"attempt": 1, "error": "stopped on request"})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, "cancelled", out["state"])
+		s.waitState(key, id, "cancelled")
+	})
+
+	t.Run("lease expires then attempt 2 succeeds once", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-lease", "pylease")
+		w.register(map[string]any{"name": "pylease.run", "max_attempts": 3,
+			"backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.1})
+		id := s.submit(key, map[string]any{"kind": "pylease.run", "payload": map[string]any{}})
+		first := w.claim(map[string]any{"wait_seconds": 10, "lease_seconds": 2})
+		require.Equal(t, id, first["id"])
+		// This worker now dies: no heartbeat. The reaper takes the job
+		// back when the lease expires and the dispatcher publishes it
+		// again for another claim.
+		var second map[string]any
+		testkit.WaitFor(t, 20*time.Second, func() bool {
+			second = w.claim(map[string]any{"wait_seconds": 2})
+			return second != nil
+		}, "a second claim of the reaped job")
+		require.Equal(t, id, second["id"])
+		require.Equal(t, 2, jobAttempt(second))
+
+		path := "/v1/worker/jobs/" + id
+		code, out := w.call(path+"/succeed", map[string]any{"attempt": 1, "result": "stale"})
+		require.Equal(t, 409, code, "the dead attempt cannot finish: %v", out)
+		code, out = w.call(path+"/heartbeat", map[string]any{"attempt": 1})
+		require.Equal(t, 409, code, out)
+		code, out = w.call(path+"/succeed", map[string]any{"attempt": 2, "result": "fresh"})
+		require.Equal(t, 200, code, out)
+		job := s.waitState(key, id, "succeeded")
+		require.Equal(t, "fresh", job["result"])
+		types := eventTypes(job)
+		succeeded := 0
+		for _, ty := range types {
+			if ty == "succeeded" {
+				succeeded++
+			}
+		}
+		require.Equal(t, 1, succeeded, "one effective run: %v", types)
+		require.Contains(t, types, "lease_expired", "the reaper took attempt 1 back: %v", types)
+	})
+
+	t.Run("priority order under a backlog", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-prio", "pyprio")
+		w.register(map[string]any{"name": "pyprio.run"})
+		prios := []int{1, 3, 5, 0, 4, 2, 5, 1}
+		for i, p := range prios {
+			s.submit(key, map[string]any{"kind": "pyprio.run", "priority": p, "payload": map[string]any{"i": i}})
+		}
+		testkit.WaitFor(t, testkit.Deadline, func() bool {
+			_, q := s.do("GET", "/v1/queues", s.admin, nil, nil)
+			for _, e := range q["queues"].([]any) {
+				m := e.(map[string]any)
+				if m["name"] == "pyprio" && m["ready"] != nil {
+					return int(m["ready"].(float64)) == len(prios)
+				}
+			}
+			return false
+		}, "the backlog to be in RabbitMQ")
+		var got []int
+		for range prios {
+			job := w.claim(map[string]any{"wait_seconds": 5})
+			require.NotNil(t, job)
+			got = append(got, int(job["priority"].(float64)))
+			code, out := w.call("/v1/worker/jobs/"+job["id"].(string)+"/succeed", map[string]any{"attempt": 1, "result": nil})
+			require.Equal(t, 200, code, out)
+		}
+		want := slices.Clone(prios)
+		sort.Sort(sort.Reverse(sort.IntSlice(want)))
+		require.Equal(t, want, got, "highest priority first")
+	})
+
+	t.Run("token scope", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-scope", "pyscope")
+		w.register(map[string]any{"name": "pyscope.run"})
+		other := s.newPullWorker("py-other", "pyother")
+		other.register(map[string]any{"name": "pyother.run"})
+		otherID := s.submit(key, map[string]any{"kind": "pyother.run", "payload": map[string]any{}})
+		require.NotNil(t, other.claim(map[string]any{"wait_seconds": 10}))
+
+		// Not a user: no submit, no job reads.
+		code, out := s.do("POST", "/v1/jobs", w.token, map[string]any{"kind": "pyscope.run", "payload": map[string]any{}}, nil)
+		assert.Equal(t, 403, code, out)
+		code, out = s.do("GET", "/v1/jobs/"+otherID, w.token, nil, nil)
+		assert.Equal(t, 403, code, out)
+		code, out = s.do("GET", "/v1/jobs/"+otherID+"/output", w.token, nil, nil)
+		assert.Equal(t, 403, code, out)
+		// Not another token's job, nor another queue's.
+		code, out = w.call("/v1/worker/jobs/"+otherID+"/heartbeat", map[string]any{"attempt": 1})
+		assert.Equal(t, 409, code, out)
+		code, out = w.call("/v1/worker/jobs/"+otherID+"/succeed", map[string]any{"attempt": 1, "result": "mine"})
+		assert.Equal(t, 409, code, out)
+		code, out = w.call("/v1/worker/claim", map[string]any{"queues": []string{"pyother"}, "wait_seconds": 0})
+		assert.Equal(t, 403, code, out)
+		code, out = w.call("/v1/worker/claim", map[string]any{"queues": []string{"chat"}, "wait_seconds": 0})
+		assert.Equal(t, 403, code, out)
+		code, out = w.call("/v1/worker/kinds", map[string]any{"kinds": []any{map[string]any{"name": "chat.steal", "queue": "chat"}}})
+		assert.Equal(t, 403, code, out)
+		code, out = w.call("/v1/worker/kinds", map[string]any{"kinds": []any{map[string]any{"name": "chat.message", "queue": "pyscope"}}})
+		assert.Equal(t, 403, code, "a built-in kind cannot be moved into the token's queue: %v", out)
+		// An API key is no worker token, a revoked token nothing.
+		code, out = s.do("POST", "/v1/worker/claim", key, map[string]any{}, nil)
+		assert.Equal(t, 403, code, out)
+		code, out = s.do("GET", "/v1/jobs/"+otherID, key, nil, nil)
+		assert.Equal(t, 200, code, "the owner still reads it: %v", out)
+	})
+}
+
+// readOutput follows a job's output stream from Last-Event-ID after
+// until its end event and returns the chunks and the end event's data;
+// with stopAt > 0 it hangs up once it has that many chunks (end is nil).
+func (s *stack) readOutput(key, id string, after int64, stopAt int) ([]outChunk, map[string]any) {
+	s.t.Helper()
+	return s.readOutputOpened(key, id, after, stopAt, nil)
+}
+
+// readOutputOpened is readOutput calling opened (if set) once the stream
+// is open: the server subscribed before it answered.
+func (s *stack) readOutputOpened(key, id string, after int64, stopAt int, opened func()) ([]outChunk, map[string]any) {
+	s.t.Helper()
+	last := ""
+	if after > 0 {
+		last = fmt.Sprint(after)
+	}
+	st := s.openStream(key, "/v1/jobs/"+id+"/output", last)
+	defer st.Close()
+	if opened != nil {
+		opened()
+	}
+	var chunks []outChunk
+	for {
+		m, ok := st.next(s.t)
+		if !ok {
+			s.t.Fatalf("output stream of %s ended without its end event after %d chunks", id, len(chunks))
+		}
+		switch m.Event {
+		case "end":
+			return chunks, m.Data
+		case "output":
+			c := outChunk{Seq: int64(m.Data["seq"].(float64)), Text: m.Data["text"].(string), At: m.Received}
+			require.Equal(s.t, fmt.Sprint(c.Seq), m.ID)
+			chunks = append(chunks, c)
+			if stopAt > 0 && len(chunks) == stopAt {
+				return chunks, nil
+			}
+		}
+	}
+}
+
+type outChunk struct {
+	Seq  int64
+	Text string
+	At   time.Time
+}
