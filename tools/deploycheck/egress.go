@@ -28,6 +28,13 @@ var forbiddenEgress = []netip.Prefix{
 	netip.MustParsePrefix("192.168.0.0/16"),
 }
 
+// egressIntoClusterAnnotation on a NetworkPolicy says, with a reason as
+// its value, that it admits a worker into the cluster on purpose (the push
+// worker delivers to in-cluster targets its own allow-list names); its
+// selector peers are then accepted. Its ipBlocks are checked all the
+// same: the metadata service is no delivery target.
+const egressIntoClusterAnnotation = "hopper.dev/egress-into-cluster"
+
 // checkWorkerEgress: every Egress rule of a policy selecting a worker's
 // pods that opens a port other than the backends' reaches only ipBlocks
 // whose exceptions cover the metadata address and the private ranges, or
@@ -54,8 +61,12 @@ func (s *Set) checkWorkerEgress(podLabels map[string]string, ref string) []error
 				if peer.IPBlock == nil {
 					// Named pods (an in-cluster provider) are a choice;
 					// every pod of a namespace, or of all, is the cluster.
+					if strings.TrimSpace(np.Annotations[egressIntoClusterAnnotation]) != "" {
+						continue
+					}
 					if peer.PodSelector == nil || (len(peer.PodSelector.MatchLabels) == 0 && len(peer.PodSelector.MatchExpressions) == 0) {
-						errs = append(errs, fmt.Errorf("%s reaches every pod of the selected namespaces on %s: name the pods (podSelector with labels)", where, portList(rule.Ports)))
+						errs = append(errs, fmt.Errorf("%s reaches every pod of the selected namespaces on %s: name the pods (podSelector with labels), "+
+							"or say why with the annotation %s", where, portList(rule.Ports), egressIntoClusterAnnotation))
 					}
 					continue
 				}
