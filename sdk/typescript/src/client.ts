@@ -1,7 +1,7 @@
 /** The API-key client: submit, read, wait, list, cancel, retry, follow. */
 
 import { APIError, TransportError } from "./errors.js";
-import { type SSEMessage, Transport, seg, sleep } from "./http.js";
+import { type SSEMessage, Transport, anySignal, seg, sleep } from "./http.js";
 
 export type JobState = "scheduled" | "queued" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
 export const TERMINAL_STATES: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled"]);
@@ -157,7 +157,7 @@ export class Client {
   /** Follows the job until it ends and returns it (rejects after timeoutMs or on signal). */
   async wait(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Job> {
     const signals = [opts.signal, opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter((s): s is AbortSignal => !!s);
-    const signal = signals.length ? AbortSignal.any(signals) : undefined;
+    const signal = signals.length ? anySignal(signals) : undefined;
     for (;;) {
       const job = await this.get(id);
       if (TERMINAL_STATES.has(job.state)) return job;

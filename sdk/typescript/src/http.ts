@@ -40,7 +40,7 @@ export class Transport {
   /** Sends a request; answers the status and decoded JSON (undefined when empty). */
   async call<T = unknown>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<{ status: number; body: T | undefined }> {
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const signal = opts.signal ? anySignal([opts.signal, timeout]) : timeout;
     let resp: Response;
     let text: string;
     try {
@@ -163,3 +163,16 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     signal?.addEventListener("abort", done, { once: true });
   });
+
+/** AbortSignal.any (Node 20.3+), written out so Debian 12's Node 18 runs the SDK too. */
+export function anySignal(signals: AbortSignal[]): AbortSignal {
+  const ctl = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) {
+      ctl.abort(s.reason);
+      break;
+    }
+    s.addEventListener("abort", () => ctl.abort(s.reason), { once: true, signal: ctl.signal });
+  }
+  return ctl.signal;
+}
