@@ -268,7 +268,9 @@ export class Worker {
       const slots = Array.from({ length: this.concurrency }, () => this.slot());
       await new Promise<void>((resolve) => this.stopping.signal.addEventListener("abort", () => resolve(), { once: true }));
       this.log.info(`hopper worker stopping: no new claims; waiting up to ${this.graceSeconds}s for running jobs`);
-      await Promise.race([Promise.all(slots), sleep(this.graceSeconds * 1000)]);
+      const grace = new AbortController(); // its timer must not keep the process alive after
+      await Promise.race([Promise.all(slots), sleep(this.graceSeconds * 1000, grace.signal)]);
+      grace.abort();
       await this.abandon();
     } finally {
       process.off("SIGTERM", onSignal);
