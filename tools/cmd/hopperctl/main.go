@@ -56,7 +56,8 @@ Schedules (admin):
   schedules enable|disable <name>
   schedules trigger <name>  create one job now
   schedules delete <name>
-  push-kinds list|get <name>  kinds whose handler is an HTTP endpoint
+Push kinds (admin; kinds whose handler is an HTTP endpoint):
+  push-kinds list|get <name>
   push-kinds create <name> -url URL [-timeout S] [-attempts N] [-concurrency N] [-rate R] [-schema JSON] …
   push-kinds update <name> [same flags; only those given change]
   push-kinds rotate-secret <name> [-overlap S]   new signing secret, shown once
