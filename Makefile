@@ -53,6 +53,7 @@ k8s-validate:
 
 test: deps lint k8s-validate
 	@scripts/browser.sh
+	@scripts/sdk.sh
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory test-fault

@@ -10,7 +10,9 @@
 # Also installs from the OS packages, when missing, what `make run` and
 # `make test` use: gcc and libc6-dev (go test -race needs cgo), make, git,
 # curl, jq, ca-certificates, and poppler-utils (pdftotext, which
-# document.ingest runs to read PDFs). Go itself (1.26+) is not packaged:
+# document.ingest runs to read PDFs), and python3, nodejs and npm (the
+# SDK tests run sdk/python and sdk/typescript; scripts/sdk.sh builds the
+# latter). Go itself (1.26+) is not packaged:
 # see https://go.dev/dl. Uses sudo when not root.
 # Safe to run again and again: it never stops or restarts a running server.
 set -euo pipefail
@@ -78,7 +80,7 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'insta
 # `make run` and `make test` need and this machine lacks.
 ensure_tools() {
   local missing=() cmd_pkg cmd pkg
-  for cmd_pkg in gcc:gcc make:make git:git curl:curl jq:jq pdftotext:poppler-utils; do
+  for cmd_pkg in gcc:gcc make:make git:git curl:curl jq:jq pdftotext:poppler-utils python3:python3 node:nodejs npm:npm; do
     cmd="${cmd_pkg%%:*}" pkg="${cmd_pkg#*:}"
     command -v "$cmd" >/dev/null || missing+=("$pkg")
   done

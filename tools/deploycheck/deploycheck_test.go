@@ -57,7 +57,7 @@ func TestK8sOverlaysDiffer(t *testing.T) {
 	assert.NotEqual(t, devMem, prodMem)
 
 	assert.Empty(t, dev.Scaled, "dev runs without KEDA: CPU autoscalers instead")
-	assert.Len(t, prod.Scaled, 3)
+	assert.Len(t, prod.Scaled, 4)
 	for _, so := range prod.Scaled {
 		assert.Equal(t, "hopper-prod", so.Spec.Triggers[0].Metadata["vhostName"], so.Name)
 		if so.Name == "maintenance-worker" {
@@ -97,12 +97,14 @@ func TestK8sValidateFails(t *testing.T) {
 		{"no metrics address", "components/custom-worker/template/worker.yaml", "- name: HOPPER_METRICS_ADDR\n              value: \"0.0.0.0:9100\"\n", "", "Deployment/leaderboard: HOPPER_METRICS_ADDR is not set"},
 		{"probes on another port", "base/chat-worker.yaml", `value: ":9101"`, `value: ":9111"`, "Deployment/chat-worker: readinessProbe GETs port metrics (9101), but HOPPER_METRICS_ADDR listens on 9111"},
 		{"metrics port closed", "components/custom-worker/template/worker.yaml", "- {port: 9100, protocol: TCP}", "- {port: 9200, protocol: TCP}", "Deployment/leaderboard: NetworkPolicies isolate its pods and none admits port 9100"},
-		{"worker on another vhost", "examples/leaderboard/worker-values.yaml", "vhost: hopper-prod", "vhost: /", `ScaledObjects read different RabbitMQ vhosts: "/" (leaderboard), "hopper-prod" (chat-worker, document-worker, maintenance-worker)`},
+		{"worker on another vhost", "examples/leaderboard/worker-values.yaml", "vhost: hopper-prod", "vhost: /", `ScaledObjects read different RabbitMQ vhosts: "/" (leaderboard), "hopper-prod" (chat-worker, document-worker, maintenance-worker, push-worker)`},
 		{"worker egress reaches the metadata service", "base/networkpolicies.yaml", "              - 169.254.0.0/16   # link-local: the metadata service 169.254.169.254\n", "",
 			"Deployment/chat-worker: NetworkPolicy/hopper-workers-egress-providers egress[0]: ipBlock 0.0.0.0/0 does not except 169.254.169.254/32"},
 		{"worker egress reaches the cluster", "base/networkpolicies.yaml", "              - 10.0.0.0/8\n", "", "ipBlock 0.0.0.0/0 does not except 10.0.0.0/8"},
 		{"worker egress to any address", "base/networkpolicies.yaml", "    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0", "    - to:\n        - namespaceSelector: {}\n        - ipBlock:\n            cidr: 0.0.0.0/0",
 			"reaches every pod of the selected namespaces on ports 443, 80, 587, 465"},
+		{"worker egress into the cluster without a reason", "base/networkpolicies.yaml", `hopper.dev/egress-into-cluster: "push targets`, `hopper.dev/not-a-reason: "push targets`,
+			"Deployment/push-worker: NetworkPolicy/push-worker-egress-targets egress[0] reaches every pod of the selected namespaces on ports 1024"},
 		{"unknown kind", "base/keda-auth.yaml", "apiVersion: keda.sh/v1alpha1", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n---\napiVersion: keda.sh/v1alpha1", "unknown type"},
 	}
 	for _, tt := range tests {

@@ -182,3 +182,18 @@ func (s *Store) RunningBy(ctx context.Context, workerID string) (int, error) {
 	}
 	return n, nil
 }
+
+// EverClaimedBy reports whether workerID ever claimed the job: it holds
+// it now or held it for an earlier attempt (the claim's started event
+// names the worker). The pull protocol tells a lost lease (409) from a
+// job that was never the worker's (404) with it.
+func (s *Store) EverClaimedBy(ctx context.Context, jobID uuid.UUID, workerID string) (bool, error) {
+	var held bool
+	err := s.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND worker_id = $2)
+		OR EXISTS (SELECT 1 FROM job_events WHERE job_id = $1 AND type = '`+EventStarted+`' AND message = 'worker ' || $2)`,
+		jobID, workerID).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("did %s claim job %s: %w", workerID, jobID, err)
+	}
+	return held, nil
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -183,6 +184,7 @@ func TestPullProtocol(t *testing.T) {
 		require.Equal(t, 409, code, "the dead attempt cannot finish: %v", out)
 		code, out = w.call(path+"/heartbeat", map[string]any{"attempt": 1})
 		require.Equal(t, 409, code, out)
+		require.Equal(t, "lease_lost", out["error"].(map[string]any)["code"], "its own job's attempt moved on: %v", out)
 		code, out = w.call(path+"/succeed", map[string]any{"attempt": 2, "result": "fresh"})
 		require.Equal(t, 200, code, out)
 		job := s.waitState(key, id, "succeeded")
@@ -245,11 +247,18 @@ func TestPullProtocol(t *testing.T) {
 		assert.Equal(t, 403, code, out)
 		code, out = s.do("GET", "/v1/jobs/"+otherID+"/output", w.token, nil, nil)
 		assert.Equal(t, 403, code, out)
-		// Not another token's job, nor another queue's.
-		code, out = w.call("/v1/worker/jobs/"+otherID+"/heartbeat", map[string]any{"attempt": 1})
-		assert.Equal(t, 409, code, out)
-		code, out = w.call("/v1/worker/jobs/"+otherID+"/succeed", map[string]any{"attempt": 1, "result": "mine"})
-		assert.Equal(t, 409, code, out)
+		// Not another token's job (404: not found for this token, unlike
+		// the 409 lease_lost of a job it held once), nor another queue's.
+		for _, call := range []string{"heartbeat", "progress", "output", "succeed", "fail", "retry"} {
+			body := map[string]any{"attempt": 1}
+			if call == "output" {
+				body["chunks"] = []string{"x"}
+			}
+			code, out = w.call("/v1/worker/jobs/"+otherID+"/"+call, body)
+			assert.Equal(t, 404, code, "%s: %v", call, out)
+		}
+		code, out = w.call("/v1/worker/jobs/"+uuid.NewString()+"/heartbeat", map[string]any{"attempt": 1})
+		assert.Equal(t, 404, code, out)
 		code, out = w.call("/v1/worker/claim", map[string]any{"queues": []string{"pyother"}, "wait_seconds": 0})
 		assert.Equal(t, 403, code, out)
 		code, out = w.call("/v1/worker/claim", map[string]any{"queues": []string{"chat"}, "wait_seconds": 0})

@@ -1,7 +1,7 @@
 // Command hopperctl is Hopper's command-line client: submit and follow
 // jobs, list, cancel and retry them, inspect kinds, queues and workers,
-// and manage users, API keys and cron schedules — all through the
-// gateway's HTTP API.
+// and manage users, API keys, cron schedules and worker tokens — all
+// through the gateway's HTTP API.
 //
 //	hopperctl [global flags] <command> [flags] [args]
 //
@@ -59,11 +59,16 @@ Schedules (admin):
   schedules enable|disable <name>
   schedules trigger <name>  create one job now
   schedules delete <name>
-  push-kinds list|get <name>  kinds whose handler is an HTTP endpoint
+Push kinds (admin; kinds whose handler is an HTTP endpoint):
+  push-kinds list|get <name>
   push-kinds create <name> -url URL [-timeout S] [-attempts N] [-concurrency N] [-rate R] [-schema JSON] …
   push-kinds update <name> [same flags; only those given change]
   push-kinds rotate-secret <name> [-overlap S]   new signing secret, shown once
   push-kinds delete <name>
+Worker tokens (admin; the pull protocol):
+  worker-tokens create <name> -queues q1,q2 [-max-in-flight N]   prints the token once
+  worker-tokens list        name, prefix, queues, max in flight, revoked
+  worker-tokens revoke <token id>
 
 Environment: HOPPER_URL, HOPPER_API_KEY, HOPPER_ADMIN_TOKEN.
 `
@@ -150,6 +155,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.schedules(ctx, cmdArgs)
 	case "push-kinds":
 		return c.pushKinds(ctx, cmdArgs)
+	case "worker-tokens":
+		return c.workerTokens(ctx, cmdArgs)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

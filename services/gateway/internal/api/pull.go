@@ -352,15 +352,27 @@ func (a *API) pullJobCall(c *gin.Context) (uuid.UUID, *accounts.WorkerToken, boo
 	return id, tok, true
 }
 
-// pullLost answers a call on an attempt the token does not hold (any
-// more): 409, the worker must drop the job.
-func (a *API) pullLost(c *gin.Context, op string, err error) {
-	if errors.Is(err, jobstore.ErrLeaseLost) || errors.Is(err, pg.ErrNotFound) {
-		httpx.Abort(c, http.StatusConflict, "lease_lost",
-			"this worker token does not hold that attempt of the job (finished, cancelled, reaped after its lease expired, or never claimed): drop it", nil)
+// pullLost answers a call on an attempt the token does not hold: 409
+// lease_lost when the token claimed the job once (its attempt is over:
+// finished, cancelled, or reaped after its lease expired), the worker
+// must drop it; 404 when the job was never this token's (or does not
+// exist), so a worker cannot probe other tokens' jobs.
+func (a *API) pullLost(c *gin.Context, op string, id uuid.UUID, workerID string, err error) {
+	if !errors.Is(err, jobstore.ErrLeaseLost) && !errors.Is(err, pg.ErrNotFound) {
+		a.internalError(c, op, err)
 		return
 	}
-	a.internalError(c, op, err)
+	held, herr := a.db.pull.EverClaimedBy(c.Request.Context(), id, workerID)
+	if herr != nil {
+		a.internalError(c, op, herr)
+		return
+	}
+	if !held {
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found for this worker token", nil)
+		return
+	}
+	httpx.Abort(c, http.StatusConflict, "lease_lost",
+		"this worker token does not hold that attempt of the job any more (finished, cancelled, or reaped after its lease expired): drop it", nil)
 }
 
 func (a *API) pullHeartbeat(c *gin.Context) {
@@ -378,7 +390,7 @@ func (a *API) pullHeartbeat(c *gin.Context) {
 	}
 	cancelRequested, err := a.db.pull.Heartbeat(c.Request.Context(), id, req.Attempt, pullWorkerID(tok), lease)
 	if err != nil {
-		a.pullLost(c, "pull heartbeat", err)
+		a.pullLost(c, "pull heartbeat", id, pullWorkerID(tok), err)
 		return
 	}
 	c.JSON(http.StatusOK, JobCallResponse{CancelRequested: cancelRequested})
@@ -404,7 +416,7 @@ func (a *API) pullProgress(c *gin.Context) {
 	cancelRequested, err := a.db.pull.Progress(c.Request.Context(), id, req.Attempt, pullWorkerID(tok),
 		req.Progress, strings.ReplaceAll(req.Message, "\x00", ""), lease)
 	if err != nil {
-		a.pullLost(c, "pull progress", err)
+		a.pullLost(c, "pull progress", id, pullWorkerID(tok), err)
 		return
 	}
 	c.JSON(http.StatusOK, JobCallResponse{CancelRequested: cancelRequested})
@@ -439,7 +451,7 @@ func (a *API) pullOutput(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		a.pullLost(c, "pull output", err)
+		a.pullLost(c, "pull output", id, pullWorkerID(tok), err)
 		return
 	}
 	c.JSON(http.StatusOK, JobCallResponse{CancelRequested: cancelRequested, FirstSeq: first, LastSeq: first + int64(len(req.Chunks)) - 1})
@@ -490,7 +502,7 @@ func (a *API) pullFail(permanent bool) gin.HandlerFunc {
 			if err == nil {
 				err = jobstore.ErrLeaseLost
 			}
-			a.pullLost(c, "pull fail", err)
+			a.pullLost(c, "pull fail", id, workerID, err)
 			return
 		}
 		o := jobstore.Outcome{JobID: id, Attempt: req.Attempt, WorkerID: workerID, Error: req.Error}
@@ -516,7 +528,7 @@ func (a *API) pullFail(permanent bool) gin.HandlerFunc {
 func (a *API) pullFinish(c *gin.Context, o jobstore.Outcome) {
 	state, err := a.db.pull.Finish(c.Request.Context(), o)
 	if err != nil {
-		a.pullLost(c, "pull finish", err)
+		a.pullLost(c, "pull finish", o.JobID, o.WorkerID, err)
 		return
 	}
 	a.log.Info("pull_task_finished", hlog.JobID(o.JobID.String()), hlog.Attempt(o.Attempt),

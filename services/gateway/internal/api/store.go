@@ -79,6 +79,7 @@ type PullStore interface {
 	AppendOutput(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, chunks []string, maxBytes int64) (int64, bool, error)
 	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
 	RunningBy(ctx context.Context, workerID string) (int, error)
+	EverClaimedBy(ctx context.Context, jobID uuid.UUID, workerID string) (bool, error)
 	PublishKinds(ctx context.Context, kinds []jobs.Kind) error
 }
 

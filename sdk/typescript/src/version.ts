@@ -1,0 +1,2 @@
+/** The package version; it follows the API's (sdk/VERSION). */
+export const VERSION = "1.0.0";

@@ -1,0 +1,50 @@
+// The TypeScript SDK's worker as tools/e2e TestSDKWorkers runs it: one
+// kind (SDK_KIND) whose payload's mode picks what the handler does; it
+// prints "EV {json}" lines the test reads.
+import { Cancelled, Worker } from "../../../../sdk/typescript/dist/src/index.js";
+
+const kind = process.env.SDK_KIND;
+const worker = new Worker({
+  baseUrl: process.env.HOPPER_URL,
+  token: process.env.HOPPER_WORKER_TOKEN,
+  concurrency: Number(process.env.SDK_CONCURRENCY ?? "1"),
+  leaseSeconds: Number(process.env.SDK_LEASE ?? "2"),
+  waitSeconds: 1,
+  graceSeconds: 10,
+});
+const emit = (ev) => console.log("EV " + JSON.stringify(ev));
+
+worker.handle(
+  kind,
+  async (job) => {
+    const { mode } = job.payload;
+    emit({ event: "started", id: job.id, attempt: job.attempt, priority: job.priority, mode });
+    if (mode === "stream") {
+      await job.progress(50, "streaming");
+      for (const chunk of job.payload.chunks) await job.output(chunk);
+      await job.progress(100, "done");
+      return { chunks: job.payload.chunks.length };
+    }
+    if (mode === "block" || (mode === "crash_once" && job.attempt === 1)) {
+      // Until the test cancels the job (seen on a heartbeat) or kills
+      // this process.
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("not cancelled within 60 s")), 60_000);
+        job.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+      emit({ event: "cancel_seen", id: job.id });
+      try {
+        await job.progress(99, "still running?");
+      } catch (e) {
+        if (e instanceof Cancelled) emit({ event: "cancel_raised", id: job.id });
+        throw e;
+      }
+      throw new Error("progress after the cancel did not throw Cancelled");
+    }
+    return { attempt: job.attempt, priority: job.priority };
+  },
+  { schema: { type: "object", required: ["mode"] }, maxAttempts: 3, backoffBaseSeconds: 0.05, backoffCapSeconds: 0.1, timeoutSeconds: 60 },
+);
+
+await worker.run();
+emit({ event: "stopped" });
