@@ -20,17 +20,21 @@ import (
 // is revoked or deleted, or a user deactivated, deleted or changed.
 const AuthChannel = "hopper_auth"
 
-// AuthChange names what changed: a key (KeyID and its UserID) or a user
-// (UserID, KeyID zero). Reset (both zero) means notifications may have
-// been missed: forget everything.
+// AuthChange names what changed: a key (KeyID and its UserID), a user
+// (UserID, KeyID zero) or a worker token (WorkerTokenID, migration
+// 00027). Reset (all zero) means notifications may have been missed:
+// forget everything.
 type AuthChange struct {
-	KeyID  uuid.UUID `json:"key_id"`
-	UserID uuid.UUID `json:"user_id"`
-	Schema string    `json:"schema"`
+	KeyID         uuid.UUID `json:"key_id"`
+	UserID        uuid.UUID `json:"user_id"`
+	WorkerTokenID uuid.UUID `json:"worker_token_id"`
+	Schema        string    `json:"schema"`
 }
 
 // Reset reports whether the change is "forget everything".
-func (c AuthChange) Reset() bool { return c.KeyID == uuid.Nil && c.UserID == uuid.Nil }
+func (c AuthChange) Reset() bool {
+	return c.KeyID == uuid.Nil && c.UserID == uuid.Nil && c.WorkerTokenID == uuid.Nil
+}
 
 // AuthListener LISTENs on AuthChannel on one dedicated connection and
 // hands each change of this store's schema to its handlers, so every

@@ -390,3 +390,32 @@ func decodeObject(t *testing.T, body string) map[string]any {
 	require.NoError(t, json.Unmarshal([]byte(body), &out), body)
 	return out
 }
+
+// A worker token revoked on one gateway is refused by another at once
+// (migration 00027), not when the other's 5 s auth cache expires.
+func TestWorkerTokenRevocationReachesEveryReplica(t *testing.T) {
+	t.Parallel()
+	a := startStack(t, stackOptions{})
+	b := a.startGateway()
+	w := a.newPullWorker("revoked", "maintenance")
+	claim := func() int {
+		wb := *w
+		wb.base = b.base
+		code, _ := wb.call("/v1/worker/claim", map[string]any{"wait_seconds": 0})
+		return code
+	}
+	require.Equal(t, http.StatusNoContent, claim(), "B knows and caches the token")
+	code, list := a.do("GET", "/v1/admin/worker-tokens", a.admin, nil, nil)
+	require.Equal(t, 200, code, list)
+	var id string
+	for _, raw := range list["tokens"].([]any) {
+		if tok := raw.(map[string]any); tok["name"] == "revoked" {
+			id = tok["id"].(string)
+		}
+	}
+	require.NotEmpty(t, id)
+	code, _ = a.do("DELETE", "/v1/admin/worker-tokens/"+id, a.admin, nil, nil)
+	require.Equal(t, 204, code)
+	took := waitRefused(t, "revoked worker token on the other replica", claim)
+	t.Logf("revoked worker token refused by the other replica after %s", took)
+}

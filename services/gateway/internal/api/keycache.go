@@ -55,8 +55,8 @@ func (k *keyCache) put(token string, p principal, now time.Time) {
 	k.entries[h] = cachedPrincipal{p: p, expires: now.Add(k.ttl)}
 }
 
-// drop forgets the cached keys of the key or user that changed; a reset
-// forgets every key.
+// drop forgets the cached keys of the key, user or worker token that
+// changed; a reset forgets every key.
 func (k *keyCache) drop(ch accounts.AuthChange) {
 	if ch.Reset() {
 		k.forget()
@@ -65,7 +65,8 @@ func (k *keyCache) drop(ch accounts.AuthChange) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for h, e := range k.entries {
-		if (ch.KeyID != uuid.Nil && e.p.KeyID == ch.KeyID) || (ch.UserID != uuid.Nil && e.p.User != nil && e.p.User.ID == ch.UserID) {
+		if (ch.KeyID != uuid.Nil && e.p.KeyID == ch.KeyID) || (ch.UserID != uuid.Nil && e.p.User != nil && e.p.User.ID == ch.UserID) ||
+			(ch.WorkerTokenID != uuid.Nil && e.p.Worker != nil && e.p.Worker.ID == ch.WorkerTokenID) {
 			delete(k.entries, h)
 		}
 	}

@@ -99,7 +99,7 @@ func (a *API) revokeWorkerToken(c *gin.Context) {
 		return
 	}
 	err = a.db.accounts.RevokeWorkerToken(c.Request.Context(), id)
-	a.keys.forget()
+	a.authChanged(accounts.AuthChange{WorkerTokenID: id})
 	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "worker token not found", nil)
 		return
