@@ -353,6 +353,20 @@ func TestPushAcceptedThenCallback(t *testing.T) {
 	assert.EqualValues(t, 40, job["progress"])
 	assert.Equal(t, "halfway", job["status_message"])
 
+	// Output: chunks, or text split into chunks, appended in order under
+	// the attempt's claim.
+	code, out = call(ca.url, ca.token, "output", map[string]any{"chunks": []string{"Hel", "lo"}})
+	require.Equal(t, 200, code, out)
+	assert.EqualValues(t, 1, out["first_seq"])
+	assert.EqualValues(t, 2, out["last_seq"])
+	code, out = call(ca.url, ca.token, "output", map[string]any{"text": ", world"})
+	require.Equal(t, 200, code, out)
+	assert.EqualValues(t, 3, out["last_seq"])
+	code, out = call(ca.url, ca.token, "output", map[string]any{"chunks": []string{}})
+	assert.Equal(t, 400, code, out)
+	code, out = call(ca.url, cb.token, "output", map[string]any{"text": "stolen"})
+	assert.Equal(t, 403, code, "another job's token: %v", out)
+
 	code, out = call(ca.url, cb.token, "succeed", map[string]any{"result": "stolen"})
 	assert.Equal(t, 403, code, "another job's token: %v", out)
 	code, out = call(strings.TrimSuffix(ca.url, "/1")+"/2", ca.token, "succeed", map[string]any{"result": "stolen"})
@@ -367,6 +381,12 @@ func TestPushAcceptedThenCallback(t *testing.T) {
 	assert.Equal(t, map[string]any{"text": "done"}, job["result"])
 	code, out = call(ca.url, ca.token, "fail", map[string]any{"error": "late"})
 	assert.Equal(t, 409, code, "a finished attempt: %v", out)
+	code, out = call(ca.url, ca.token, "output", map[string]any{"text": "late"})
+	assert.Equal(t, 409, code, "no output after the end: %v", out)
+	code, text := s.do("GET", "/v1/jobs/"+a+"/output?format=text", s.user, nil)
+	require.Equal(t, 200, code, text)
+	assert.Equal(t, "Hello, world", text["text"], "the callback's output, readable after the end")
+	assert.EqualValues(t, 3, text["last_seq"])
 
 	code, out = call(cb.url, cb.token, "fail", map[string]any{"error": "model crashed"})
 	require.Equal(t, 200, code, out)

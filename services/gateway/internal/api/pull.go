@@ -419,23 +419,13 @@ func (a *API) pullOutput(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	if len(req.Chunks) == 0 || len(req.Chunks) > jobstore.MaxOutputBatch {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "chunks: want 1 to 256 strings", nil)
+	if !checkOutputBatch(c, req.Chunks) {
 		return
-	}
-	for i, ch := range req.Chunks {
-		if len(ch) > jobstore.MaxOutputChunkBytes {
-			httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "chunks["+strconv.Itoa(i)+"]: at most 16384 bytes", nil)
-			return
-		}
-		// JSON strings decode to valid UTF-8; Postgres text refuses NUL.
-		req.Chunks[i] = strings.ReplaceAll(ch, "\x00", "")
 	}
 	first, cancelRequested, err := a.db.pull.AppendOutput(c.Request.Context(), id, req.Attempt, pullWorkerID(tok),
 		req.Chunks, a.opts.OutputMaxBytes)
 	if errors.Is(err, jobstore.ErrOutputLimit) {
-		httpx.Abort(c, http.StatusRequestEntityTooLarge, "output_limit", "the attempt's output would pass its limit; nothing of this batch was stored",
-			map[string]any{"limit_bytes": a.opts.OutputMaxBytes})
+		a.outputLimited(c)
 		return
 	}
 	if err != nil {
