@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,4 +440,41 @@ func TestPushConcurrencyCap(t *testing.T) {
 		assert.EqualValues(t, 1, job["attempts"], "a snooze uses no attempt")
 	}
 	assert.EqualValues(t, 2, most.Load())
+}
+
+// TestPushRateLimit: a kind's rate holds across deliveries: 15 jobs at
+// 5/s reach the target paced (≥ ~2.8 s from first to last, no more than
+// 5 in any second, give or take one for timing), though the worker has 8
+// slots and would otherwise deliver them at once.
+func TestPushRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, 8)
+	tg := newTarget(t, func(w http.ResponseWriter, r *http.Request, _ int) { _, _ = w.Write([]byte(`{}`)) })
+	kind := testkit.UniqueName("paced") + ".run"
+	s.declare(kind, tg.srv.URL+"/run", map[string]any{"rate_per_second": 5})
+	var ids []string
+	for i := range 15 {
+		ids = append(ids, s.submit(kind, i))
+	}
+	var at []time.Time
+	for _, id := range ids {
+		s.wait(id, "succeeded")
+		d := tg.deliveries(id)
+		require.Len(t, d, 1, "one delivery per job")
+		at = append(at, d[0].at)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	span := at[len(at)-1].Sub(at[0])
+	t.Logf("15 deliveries at 5/s took %s", span)
+	// Evenly paced at 5/s (+1% guard), 14 intervals are 2.83 s.
+	assert.GreaterOrEqual(t, span, 2500*time.Millisecond, "the rate holds across deliveries")
+	for i := range at {
+		n := 0
+		for _, b := range at[i:] {
+			if b.Sub(at[i]) < time.Second {
+				n++
+			}
+		}
+		assert.LessOrEqual(t, n, 6, "deliveries within a second from %s", at[i].Format(time.StampMilli))
+	}
 }
