@@ -239,6 +239,12 @@ func TestPushDeliveryMapsAnswers(t *testing.T) {
 	code, k := s.do("GET", "/v1/kinds/"+prefix+".ok", s.user, nil)
 	require.Equal(t, 200, code, k)
 	assert.Equal(t, "push", k["queue"])
+	// The push worker, started before the kind was declared, runs it: its
+	// registry row lists the kind once bound, so the catalogue counts it.
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		_, k = s.do("GET", "/v1/kinds/"+prefix+".ok", s.user, nil)
+		return k["workers"] == float64(1)
+	}, "the push worker counted as the kind's worker (last: %v)", k["workers"])
 	code, bad := s.do("POST", "/v1/jobs", s.user, map[string]any{"kind": prefix + ".ok", "payload": map[string]any{"n": "x"}})
 	assert.Equal(t, 422, code, bad)
 
