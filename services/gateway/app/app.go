@@ -176,7 +176,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	taker := broker.NewTaker(cfg.AMQPURL, topo)
 	defer taker.Close()
 	shuttingDown := make(chan struct{})
+	pullFleet := api.NewPullFleet(st, log)
 	handler := api.New(api.Options{
+		PullFleet: pullFleet,
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
 		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
@@ -225,6 +227,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return notifier.Run(gctx) })
 	g.Go(func() error { return output.Run(gctx) })
 	g.Go(func() error { return kinds.Run(gctx) })
+	g.Go(func() error { return pullFleet.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })
 	}

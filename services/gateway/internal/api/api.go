@@ -92,6 +92,10 @@ type Options struct {
 	// BindKind binds a kind declared at run time (a push kind) to its
 	// queue on the broker; nil leaves it to the push worker.
 	BindKind func(ctx context.Context, k jobs.Kind) error
+	// PullFleet keeps pull workers' rows in the workers table; the
+	// gateway runs its loop. nil: one over Store, whose rows calls renew
+	// but a long poll does not.
+	PullFleet *PullFleet
 }
 
 // API holds the handlers.
@@ -111,6 +115,8 @@ type API struct {
 	uploads *uploadSlots
 	// pushKey caches the push callback tokens' key.
 	pushKey atomic.Pointer[[]byte]
+	// pullFleet is the pull workers seen here (Options.PullFleet).
+	pullFleet *PullFleet
 }
 
 // New builds the gin engine serving the whole API.
@@ -133,7 +139,11 @@ func New(opts Options) *gin.Engine {
 	if opts.OutputMaxBytes <= 0 {
 		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
 	}
+	if opts.PullFleet == nil {
+		opts.PullFleet = NewPullFleet(opts.Store, opts.Logger)
+	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
+		pullFleet: opts.PullFleet,
 		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal)}
 	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
 		a.log.Warn("uploads gauge not registered", zap.Error(err))
@@ -228,7 +238,7 @@ func New(opts Options) *gin.Engine {
 	admin.DELETE("/schedules/:name", a.deleteSchedule)
 
 	// The pull protocol: worker tokens only (authenticateWorker).
-	pull := r.Group("/v1/worker", a.authenticateWorker)
+	pull := r.Group("/v1/worker", a.authenticateWorker, a.pullSeen)
 	pull.POST("/kinds", a.pullRegister)
 	pull.POST("/claim", a.pullClaim)
 	pull.POST("/jobs/:id/heartbeat", a.pullHeartbeat)

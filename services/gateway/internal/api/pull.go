@@ -159,6 +159,7 @@ func (a *API) pullClaim(c *gin.Context) {
 		return
 	}
 	defer release()
+	defer a.pullFleet.wait(pullRowID(c))()
 
 	workerID := pullWorkerID(tok)
 	deadline := time.Now().Add(wait)
@@ -595,6 +596,10 @@ func (a *API) pullRegister(c *gin.Context) {
 				return
 			}
 		}
+	}
+	// The instance counts for its new kinds at once.
+	if started, due := a.pullFleet.call(pullRowID(c), time.Now(), true); due {
+		a.writePullRow(c, tok, pullRowID(c), started)
 	}
 	out := RegisterResponse{Kinds: make([]KindView, 0, len(kinds))}
 	for _, k := range kinds {

@@ -139,6 +139,7 @@ type Store interface {
 	PullStore
 	WorkflowStore
 	CallbackStore
+	PullFleetStore
 	Ping(ctx context.Context) error
 }
 
