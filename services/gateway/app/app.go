@@ -178,7 +178,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	shuttingDown := make(chan struct{})
 	pullFleet := api.NewPullFleet(st, log)
 	handler := api.New(api.Options{
-		PullFleet: pullFleet,
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
 		MaxDocumentsPerUser: opts.Settings.MaxDocumentsPerUser, WebhookAllowPrivate: opts.Settings.WebhookAllowPrivate,
@@ -189,7 +188,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		Leading: disp.Leading, Metrics: m, Marker: marker, Inspector: inspector,
 		Notifier: notifier, ShuttingDown: shuttingDown,
 		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
-		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts,
+		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts, PullFleet: pullFleet,
 		BindKind: func(ctx context.Context, k jobs.Kind) error {
 			t := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 			t.Bind(k.Queue, k.Name)

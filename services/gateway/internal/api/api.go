@@ -143,8 +143,7 @@ func New(opts Options) *gin.Engine {
 		opts.PullFleet = NewPullFleet(opts.Store, opts.Logger)
 	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
-		pullFleet: opts.PullFleet,
-		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal)}
+		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal), pullFleet: opts.PullFleet}
 	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
 		a.log.Warn("uploads gauge not registered", zap.Error(err))
 	}
