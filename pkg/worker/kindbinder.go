@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,7 +24,26 @@ type kindBinder struct {
 	declare func(ctx context.Context, t broker.Topology) error
 	every   time.Duration
 	log     *zap.Logger
-	bound   map[string]bool
+	// onBound, when set, is told after new kinds were bound (the registry
+	// then lists them in the instance's row at once).
+	onBound func()
+
+	mu    sync.Mutex
+	bound map[string]bool
+}
+
+// Bound returns the kinds bound so far that the catalogue still holds:
+// the kinds this instance runs by queue.
+func (b *kindBinder) Bound() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, k := range b.kinds() {
+		if b.bound[k.Name] && slices.Contains(b.queues, k.Queue) {
+			out = append(out, k.Name)
+		}
+	}
+	return out
 }
 
 // Run binds at once, then every b.every until ctx ends.
@@ -45,12 +65,14 @@ func (b *kindBinder) Run(ctx context.Context) error {
 func (b *kindBinder) bind(ctx context.Context) {
 	topo := b.topo
 	var names []string
+	b.mu.Lock()
 	for _, k := range b.kinds() {
 		if slices.Contains(b.queues, k.Queue) && !b.bound[k.Name] {
 			topo.Bind(k.Queue, k.Name)
 			names = append(names, k.Name)
 		}
 	}
+	b.mu.Unlock()
 	if len(names) == 0 {
 		return
 	}
@@ -60,8 +82,13 @@ func (b *kindBinder) bind(ctx context.Context) {
 		b.log.Warn("kinds not bound to their queue yet; retrying", zap.Strings("kinds", names), zap.Error(err))
 		return
 	}
+	b.mu.Lock()
 	for _, n := range names {
 		b.bound[n] = true
 	}
+	b.mu.Unlock()
 	b.log.Info("kinds bound to their queue", zap.Strings("kinds", names))
+	if b.onBound != nil {
+		b.onBound()
+	}
 }

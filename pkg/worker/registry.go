@@ -40,9 +40,15 @@ type registry struct {
 	queues   pausable
 	inFlight func() int
 	// self holds the fields that do not change while the instance runs.
-	self  jobstore.Worker
-	every time.Duration
-	log   *zap.Logger
+	self jobstore.Worker
+	// kinds, when set, adds the kinds the instance has taken on since it
+	// started (a queue handler's kinds, bound as they are declared);
+	// refresh beats at once when they change, so the catalogue counts
+	// the instance for a new kind without waiting for the next period.
+	kinds   func() []string
+	refresh <-chan struct{}
+	every   time.Duration
+	log     *zap.Logger
 }
 
 // newSelf describes this process for its registry row.
@@ -66,6 +72,8 @@ func (r *registry) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			r.beat(ctx)
+		case <-r.refresh:
+			r.beat(ctx)
 		}
 	}
 }
@@ -82,6 +90,10 @@ func (r *registry) beat(ctx context.Context) {
 	w := r.self
 	w.InFlight = r.inFlight()
 	w.PausedQueues = r.queues.Paused()
+	if r.kinds != nil {
+		w.Kinds = slices.Sorted(slices.Values(slices.Concat(w.Kinds, r.kinds())))
+		w.Kinds = slices.Compact(w.Kinds)
+	}
 	if err := r.store.UpsertWorker(ctx, w); err != nil {
 		r.log.Warn("registry: heartbeat not recorded", zap.Error(err))
 	}

@@ -237,11 +237,32 @@ func RunService(ctx context.Context, svc Service) error {
 	if registryEvery <= 0 {
 		registryEvery = DefaultRegistryEvery
 	}
+	reg := &registry{store: st, queues: consumer, inFlight: proc.InFlight, log: log, every: registryEvery,
+		self: newSelf(workerID, cfg.Service, queues, cfg.Concurrency, proc.Kinds())}
+	var binder *kindBinder
+	if cat != nil {
+		every := svc.CatalogEvery
+		if every <= 0 {
+			every = catalog.DefaultEvery
+		}
+		refresh := make(chan struct{}, 1)
+		binder = &kindBinder{kinds: cat.Kinds, queues: slices.Sorted(maps.Keys(svc.QueueHandlers)),
+			topo: broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType), every: every, log: log, bound: map[string]bool{},
+			declare: func(ctx context.Context, t broker.Topology) error {
+				return broker.DeclareOnce(ctx, cfg.AMQPURL, workerID+".bind", t)
+			},
+			onBound: func() {
+				select {
+				case refresh <- struct{}{}:
+				default:
+				}
+			}}
+		// The kinds of its queues, as they are declared, count as this
+		// instance's (GET /v1/kinds/{name}'s workers).
+		reg.kinds, reg.refresh = binder.Bound, refresh
+	}
 	// On controlCtx: the row stays while in-flight jobs drain.
-	g.Go(func() error {
-		return (&registry{store: st, queues: consumer, inFlight: proc.InFlight, log: log, every: registryEvery,
-			self: newSelf(workerID, cfg.Service, queues, cfg.Concurrency, proc.Kinds())}).Run(controlCtx)
-	})
+	g.Go(func() error { return reg.Run(controlCtx) })
 	g.Go(func() error {
 		defer stopConsuming()
 		err := proc.Run(consumeCtx, consumer.Deliveries())
@@ -256,18 +277,8 @@ func RunService(ctx context.Context, svc Service) error {
 		g.Go(func() error { return httpx.ServePprof(controlCtx, cfg.PprofAddr) })
 	}
 	if cat != nil {
-		every := svc.CatalogEvery
-		if every <= 0 {
-			every = catalog.DefaultEvery
-		}
 		g.Go(func() error { return cat.Run(consumeCtx) })
-		g.Go(func() error {
-			return (&kindBinder{kinds: cat.Kinds, queues: slices.Sorted(maps.Keys(svc.QueueHandlers)),
-				topo: broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType), every: every, log: log, bound: map[string]bool{},
-				declare: func(ctx context.Context, t broker.Topology) error {
-					return broker.DeclareOnce(ctx, cfg.AMQPURL, workerID+".bind", t)
-				}}).Run(consumeCtx)
-		})
+		g.Go(func() error { return binder.Run(consumeCtx) })
 	}
 	g.Go(func() error {
 		if err := health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -200,3 +200,61 @@ func TestCLIKinds(t *testing.T) {
 	assert.Contains(t, out, "HTTP 404")
 	assert.Contains(t, out, "acme.resize", "the error lists the kinds")
 }
+
+// TestCLIPushKinds: hopperctl push-kinds creates a push kind (its secret
+// shown once), lists and shows it, rotates its secret (two then sign),
+// refuses a target the SSRF guard does not allow, and deletes it.
+func TestCLIPushKinds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e["HOPPER_PUSH_ALLOW_HOSTS"] = "127.0.0.1"
+	c, _ := stackWithGateway(t, e, nil)
+	admin := e["HOPPER_ADMIN_TOKEN"]
+	name := testkit.UniqueName("cli") + ".hook"
+
+	out, err := hopperctl(t, c.base, admin, "push-kinds", "create", name, "-url", "http://127.0.0.1:9/hook",
+		"-timeout", "30", "-attempts", "4", "-concurrency", "2", "-rate", "5", "-schema", `{"type":"object"}`)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "signing secret (shown once): pushsec_")
+	assert.Equal(t, []string{"NAME", "URL", "TIMEOUT", "ATTEMPTS", "CONCURRENCY", "RATE/S", "SECRETS"}, strings.Fields(strings.Split(out, "\n")[0]))
+	assert.Equal(t, []string{name, "http://127.0.0.1:9/hook", "30s", "4", "2", "5", "1"}, strings.Fields(strings.Split(out, "\n")[1]))
+
+	out, err = hopperctl(t, c.base, admin, "push-kinds", "list")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, name)
+	out, err = hopperctl(t, c.base, admin, "-o", "json", "push-kinds", "get", name)
+	require.NoError(t, err, out)
+	var pk map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &pk))
+	assert.Equal(t, "http://127.0.0.1:9/hook", pk["url"])
+	assert.Len(t, pk["secrets"], 1)
+	assert.Nil(t, pk["secret"], "the secret is shown at creation only")
+
+	// A push kind is a catalogue kind: users see it.
+	key := newUserKey(t, c, e)
+	out, err = hopperctl(t, c.base, key, "kinds", name)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "push")
+
+	out, err = hopperctl(t, c.base, admin, "-o", "json", "push-kinds", "rotate-secret", name, "-overlap", "60")
+	require.NoError(t, err, out)
+	var rot map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &rot))
+	assert.True(t, strings.HasPrefix(rot["secret"].(string), "pushsec_"), out)
+	out, err = hopperctl(t, c.base, admin, "push-kinds", "get", name)
+	require.NoError(t, err, out)
+	assert.Equal(t, "2", strings.Fields(strings.Split(out, "\n")[1])[6], "old and new secret sign during the overlap:\n%s", out)
+
+	out, err = hopperctl(t, c.base, admin, "push-kinds", "create", testkit.UniqueName("cli")+".meta", "-url", "http://169.254.169.254/latest")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "HTTP 422")
+	out, err = hopperctl(t, c.base, key, "push-kinds", "list")
+	require.Error(t, err, "admin only")
+	assert.Contains(t, out, "HTTP 403")
+
+	out, err = hopperctl(t, c.base, admin, "push-kinds", "delete", name)
+	require.NoError(t, err, out)
+	out, err = hopperctl(t, c.base, admin, "push-kinds", "get", name)
+	require.Error(t, err, out)
+	assert.Contains(t, out, "HTTP 404")
+}

@@ -2,15 +2,14 @@ package accounts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hopperq/hopper/pkg/store/pg"
 	"gorm.io/gorm"
+
+	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/signsecrets"
 )
 
 // WebhookSecret is one of a user's webhook signing secrets (migration
@@ -30,15 +29,13 @@ type WebhookSecret struct {
 // must not grow the header without bound.
 const MaxLiveWebhookSecrets = 5
 
-// webhookSecretScheme starts every secret, so one pasted in the wrong
-// place is recognisable (as API keys start with hop_).
-const webhookSecretScheme = "whsec_"
-
-// webhookSecretBytes is the secret's entropy, 256 bits.
-const webhookSecretBytes = 32
+// webhookSecrets is the table of users' secrets; they start with whsec_,
+// so one pasted in the wrong place is recognisable (as API keys start
+// with hop_).
+var webhookSecrets = signsecrets.Table{Name: "webhook_secrets", Owner: "owner_id", Scheme: "whsec_", MaxLive: MaxLiveWebhookSecrets}
 
 // ErrTooManySecrets: the user has MaxLiveWebhookSecrets live secrets.
-var ErrTooManySecrets = errors.New("too many live webhook secrets")
+var ErrTooManySecrets = signsecrets.ErrTooMany
 
 // CreateWebhookSecret makes a new signing secret for owner and returns it
 // with its plaintext, which cannot be shown again. Every other live
@@ -48,17 +45,11 @@ var ErrTooManySecrets = errors.New("too many live webhook secrets")
 // live secrets after that gets ErrTooManySecrets; an unknown owner
 // pg.ErrNotFound.
 func (s *Store) CreateWebhookSecret(ctx context.Context, owner uuid.UUID, overlap time.Duration, now time.Time) (WebhookSecret, string, error) {
-	buf := make([]byte, webhookSecretBytes)
-	if _, err := rand.Read(buf); err != nil {
-		return WebhookSecret{}, "", fmt.Errorf("create webhook secret: %w", err)
-	}
-	plaintext := webhookSecretScheme + base64.RawURLEncoding.EncodeToString(buf)
-	id, err := uuid.NewV7()
-	if err != nil {
-		return WebhookSecret{}, "", fmt.Errorf("create webhook secret: new id: %w", err)
-	}
-	var out WebhookSecret
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var (
+		sec       signsecrets.Secret
+		plaintext string
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The owner's row lock orders concurrent rotations of one user:
 		// each sees the other's secret when it counts.
 		var n int64
@@ -69,31 +60,14 @@ func (s *Store) CreateWebhookSecret(ctx context.Context, owner uuid.UUID, overla
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("owner %s: %w", owner, pg.ErrNotFound)
 		}
-		until := now.Add(max(overlap, 0))
-		err := tx.Exec(`UPDATE webhook_secrets SET expires_at = ? WHERE owner_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
-			until, owner, until).Error
-		if err != nil {
-			return fmt.Errorf("expire older secrets: %w", err)
-		}
-		// Secrets that stopped signing are only clutter.
-		if err := tx.Exec(`DELETE FROM webhook_secrets WHERE owner_id = ? AND expires_at <= ?`, owner, now).Error; err != nil {
-			return fmt.Errorf("delete expired secrets: %w", err)
-		}
-		var live int64
-		if err := tx.Raw(`SELECT count(*) FROM webhook_secrets WHERE owner_id = ?`, owner).Scan(&live).Error; err != nil {
-			return fmt.Errorf("count secrets: %w", err)
-		}
-		if live >= MaxLiveWebhookSecrets {
-			return ErrTooManySecrets
-		}
-		return tx.Raw(`INSERT INTO webhook_secrets (id, owner_id, prefix, secret, created_at) VALUES (?, ?, ?, ?, ?)
-			RETURNING id, owner_id, prefix, created_at, expires_at`,
-			id, owner, plaintext[:len(webhookSecretScheme)+6], plaintext, now).Scan(&out).Error
+		var err error
+		sec, plaintext, err = signsecrets.Rotate(tx, webhookSecrets, owner, overlap, now)
+		return err
 	})
 	if err != nil {
 		return WebhookSecret{}, "", fmt.Errorf("create webhook secret: %w", err)
 	}
-	return out, plaintext, nil
+	return WebhookSecret{ID: sec.ID, OwnerID: owner, Prefix: sec.Prefix, CreatedAt: sec.CreatedAt, ExpiresAt: sec.ExpiresAt}, plaintext, nil
 }
 
 // ListWebhookSecrets returns owner's secrets that still sign as of now,
@@ -124,15 +98,9 @@ func (s *Store) DeleteWebhookSecret(ctx context.Context, owner, id uuid.UUID) er
 // WebhookSigningSecrets returns the secrets that sign owner's deliveries
 // as of now, newest first; none means owner has no live secret.
 func (s *Store) WebhookSigningSecrets(ctx context.Context, owner uuid.UUID, now time.Time) ([][]byte, error) {
-	var secrets []string
-	err := s.db.WithContext(ctx).Raw(`SELECT secret FROM webhook_secrets
-		WHERE owner_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id DESC`, owner, now).Scan(&secrets).Error
+	out, err := signsecrets.Signing(ctx, s.db, webhookSecrets, owner, now)
 	if err != nil {
-		return nil, fmt.Errorf("webhook signing secrets: %w", err)
-	}
-	out := make([][]byte, len(secrets))
-	for i, sec := range secrets {
-		out[i] = []byte(sec)
+		return nil, fmt.Errorf("webhook %w", err)
 	}
 	return out, nil
 }

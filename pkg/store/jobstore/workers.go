@@ -43,24 +43,51 @@ type workerRow struct {
 	Kinds        textArray
 }
 
+// upsertWorkerSQL writes a registry row; %s is the kinds' expression.
+const upsertWorkerSQL = `INSERT INTO workers
+	(id, service, host, pid, queues, concurrency, in_flight, started_at, last_seen_at, paused_queues, kinds)
+	VALUES (?, ?, ?, ?, ?::text[], ?, ?, ?, now(), ?::text[], %s)
+	ON CONFLICT (id) DO UPDATE SET service = EXCLUDED.service, host = EXCLUDED.host,
+		pid = EXCLUDED.pid, queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency,
+		in_flight = EXCLUDED.in_flight, started_at = EXCLUDED.started_at,
+		last_seen_at = now(), paused_queues = EXCLUDED.paused_queues, kinds = EXCLUDED.kinds`
+
 // UpsertWorker records that worker w is alive now (last_seen_at is the
 // database's clock, so instances on skewed hosts compare fairly).
 func (s *Store) UpsertWorker(ctx context.Context, w Worker) error {
+	return s.upsertWorker(ctx, w, "?::text[]", textArray(w.Kinds))
+}
+
+// UpsertServiceWorker is UpsertWorker for an instance that runs the
+// catalogue's kinds of its service on its queues (a pull worker runs the
+// kinds its token registered): its kinds are those, read in the same
+// statement, and w.Kinds (registered a moment ago).
+func (s *Store) UpsertServiceWorker(ctx context.Context, w Worker) error {
+	return s.upsertWorker(ctx, w, `ARRAY(SELECT k FROM (SELECT name FROM kinds WHERE service = ? AND queue = ANY(?::text[])
+		UNION SELECT unnest(?::text[])) AS u(k) ORDER BY k)`, w.Service, textArray(w.Queues), textArray(w.Kinds))
+}
+
+func (s *Store) upsertWorker(ctx context.Context, w Worker, kindsSQL string, kindsArgs ...any) error {
 	if w.ID == "" {
 		return errors.New("upsert worker: empty id")
 	}
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO workers
-		(id, service, host, pid, queues, concurrency, in_flight, started_at, last_seen_at, paused_queues, kinds)
-		VALUES (?, ?, ?, ?, ?::text[], ?, ?, ?, now(), ?::text[], ?::text[])
-		ON CONFLICT (id) DO UPDATE SET service = EXCLUDED.service, host = EXCLUDED.host,
-			pid = EXCLUDED.pid, queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency,
-			in_flight = EXCLUDED.in_flight, started_at = EXCLUDED.started_at,
-			last_seen_at = now(), paused_queues = EXCLUDED.paused_queues, kinds = EXCLUDED.kinds`,
-		w.ID, w.Service, w.Host, w.PID, textArray(w.Queues), w.Concurrency, w.InFlight,
-		w.StartedAt, textArray(w.PausedQueues), textArray(w.Kinds),
-	).Error
-	if err != nil {
+	args := append([]any{w.ID, w.Service, w.Host, w.PID, textArray(w.Queues), w.Concurrency, w.InFlight,
+		w.StartedAt, textArray(w.PausedQueues)}, kindsArgs...)
+	if err := s.db.WithContext(ctx).Exec(fmt.Sprintf(upsertWorkerSQL, kindsSQL), args...).Error; err != nil {
 		return fmt.Errorf("upsert worker %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+// TouchWorkers records that the instances ids are alive now, leaving the
+// rest of their rows as they are (a pull worker waiting in a long poll).
+func (s *Store) TouchWorkers(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Exec(`UPDATE workers SET last_seen_at = now() WHERE id = ANY(?::text[])`, textArray(ids)).Error
+	if err != nil {
+		return fmt.Errorf("touch workers: %w", err)
 	}
 	return nil
 }

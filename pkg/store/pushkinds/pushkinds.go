@@ -7,18 +7,16 @@ package pushkinds
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
+	"github.com/hopperq/hopper/pkg/store/signsecrets"
 )
 
 // Store reads and writes push kinds. It is safe for concurrent use.
@@ -50,21 +48,15 @@ type PushKind struct {
 }
 
 // Secret is one of a push kind's signing secrets, as listed.
-type Secret struct {
-	ID        uuid.UUID
-	Prefix    string
-	CreatedAt time.Time
-	// ExpiresAt is when it stops signing; nil: when rotated or deleted.
-	ExpiresAt *time.Time
-}
+type Secret = signsecrets.Secret
 
 // MaxLiveSecrets bounds a kind's secrets that sign at once: every delivery
 // carries one signature per live secret.
 const MaxLiveSecrets = 5
 
-// secretScheme starts every push signing secret, so one pasted in the
-// wrong place is recognisable.
-const secretScheme = "pushsec_"
+// kindSecrets is the table of push kinds' secrets; they start with
+// pushsec_, so one pasted in the wrong place is recognisable.
+var kindSecrets = signsecrets.Table{Name: "push_kind_secrets", Owner: "kind", Scheme: "pushsec_", MaxLive: MaxLiveSecrets}
 
 // Errors of the aggregate (besides pg.ErrNotFound).
 var (
@@ -72,7 +64,7 @@ var (
 	// push kind, or one a worker service runs).
 	ErrKindExists = errors.New("a kind of that name exists")
 	// ErrTooManySecrets: the kind has MaxLiveSecrets live secrets.
-	ErrTooManySecrets = errors.New("too many live signing secrets")
+	ErrTooManySecrets = signsecrets.ErrTooMany
 )
 
 // Create records a new push kind — its catalogue row k and target t —
@@ -99,7 +91,7 @@ func (s *Store) Create(ctx context.Context, k jobs.Kind, t Target, now time.Time
 		if err != nil {
 			return err
 		}
-		plaintext, err = insertSecret(tx, k.Name, now)
+		_, plaintext, err = signsecrets.Insert(tx, kindSecrets, k.Name, now)
 		return err
 	})
 	if err != nil {
@@ -237,27 +229,9 @@ func (s *Store) RotateSecret(ctx context.Context, name string, overlap time.Dura
 		if res.RowsAffected == 0 {
 			return pg.ErrNotFound
 		}
-		until := now.Add(max(overlap, 0))
-		if err := tx.Exec(`UPDATE push_kind_secrets SET expires_at = ? WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?)`,
-			until, name, until).Error; err != nil {
-			return err
-		}
-		if err := tx.Exec(`DELETE FROM push_kind_secrets WHERE kind = ? AND expires_at <= ?`, name, now).Error; err != nil {
-			return err
-		}
-		var live int64
-		if err := tx.Raw(`SELECT count(*) FROM push_kind_secrets WHERE kind = ?`, name).Scan(&live).Error; err != nil {
-			return err
-		}
-		if live >= MaxLiveSecrets {
-			return ErrTooManySecrets
-		}
 		var err error
-		if plaintext, err = insertSecret(tx, name, now); err != nil {
-			return err
-		}
-		return tx.Raw(`SELECT id, prefix, created_at, expires_at FROM push_kind_secrets WHERE kind = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
-			name).Scan(&out).Error
+		out, plaintext, err = signsecrets.Rotate(tx, kindSecrets, name, overlap, now)
+		return err
 	})
 	if err != nil {
 		return Secret{}, "", fmt.Errorf("rotate secret of push kind %s: %w", name, err)
@@ -265,37 +239,12 @@ func (s *Store) RotateSecret(ctx context.Context, name string, overlap time.Dura
 	return out, plaintext, nil
 }
 
-// insertSecret adds a new secret of kind and returns its plaintext.
-func insertSecret(tx *gorm.DB, kind string, now time.Time) (string, error) {
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("new secret: %w", err)
-	}
-	plaintext := secretScheme + base64.RawURLEncoding.EncodeToString(buf)
-	id, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("new secret id: %w", err)
-	}
-	err = tx.Exec(`INSERT INTO push_kind_secrets (id, kind, prefix, secret, created_at) VALUES (?, ?, ?, ?, ?)`,
-		id, kind, plaintext[:len(secretScheme)+6], plaintext, now).Error
-	if err != nil {
-		return "", fmt.Errorf("insert secret: %w", err)
-	}
-	return plaintext, nil
-}
-
 // SigningSecrets returns the secrets that sign push kind name's
 // deliveries as of now, newest first.
 func (s *Store) SigningSecrets(ctx context.Context, name string, now time.Time) ([][]byte, error) {
-	var secrets []string
-	err := s.db.Gorm().WithContext(ctx).Raw(`SELECT secret FROM push_kind_secrets
-		WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id DESC`, name, now).Scan(&secrets).Error
+	out, err := signsecrets.Signing(ctx, s.db.Gorm(), kindSecrets, name, now)
 	if err != nil {
-		return nil, fmt.Errorf("signing secrets of push kind %s: %w", name, err)
-	}
-	out := make([][]byte, len(secrets))
-	for i, sec := range secrets {
-		out[i] = []byte(sec)
+		return nil, fmt.Errorf("push kind %s: %w", name, err)
 	}
 	return out, nil
 }

@@ -179,6 +179,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	shuttingDown := make(chan struct{})
 	// Revoked keys and deactivated users reach every gateway at once.
 	authChanges := accounts.NewAuthListener(cfg.DatabaseURL, log)
+	pullFleet := api.NewPullFleet(st, log)
 	handler := api.New(api.Options{
 		Store: st, Publisher: pub, Registry: kinds, AdminToken: cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: opts.Settings.MaxUploadBytes, MaxAudioBytes: opts.Settings.MaxAudioBytes,
@@ -191,7 +192,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 		Notifier: notifier, ShuttingDown: shuttingDown,
 		Access: cfg.Access, AuthChanges: authChanges,
 		Output: output, OutputMaxBytes: cfg.OutputMaxBytes, Taker: taker,
-		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts,
+		Push: st.Push, PushAllowHosts: opts.Push.AllowHosts, PullFleet: pullFleet,
 		BindKind: func(ctx context.Context, k jobs.Kind) error {
 			t := broker.NewTopology(cfg.AMQPPrefix, cfg.QueueType)
 			t.Bind(k.Queue, k.Name)
@@ -230,6 +231,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) 
 	g.Go(func() error { return authChanges.Run(gctx) })
 	g.Go(func() error { return output.Run(gctx) })
 	g.Go(func() error { return kinds.Run(gctx) })
+	g.Go(func() error { return pullFleet.Run(gctx) })
 	if cfg.PprofAddr != "" {
 		g.Go(func() error { return httpx.ServePprof(gctx, cfg.PprofAddr) })
 	}

@@ -24,6 +24,8 @@ type pullWorker struct {
 	t     *testing.T
 	base  string
 	token string
+	// instance, when set, is sent as Hopper-Worker-Instance.
+	instance string
 }
 
 // newPullWorker has the admin create a worker token for queues.
@@ -44,6 +46,9 @@ func (w *pullWorker) call(path string, body any) (int, map[string]any) {
 	require.NoError(w.t, err)
 	req.Header.Set("Authorization", "Bearer "+w.token)
 	req.Header.Set("Content-Type", "application/json")
+	if w.instance != "" {
+		req.Header.Set("Hopper-Worker-Instance", w.instance)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(w.t, err)
 	defer resp.Body.Close()
@@ -136,6 +141,44 @@ func TestPullProtocol(t *testing.T) {
 		require.Equal(t, 409, code, out)
 		code, _ = w.call(path+"/succeed", map[string]any{"attempt": 1, "result": nil})
 		require.Equal(t, 409, code)
+	})
+
+	t.Run("live pull workers listed and counted per kind", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-live", "pylive")
+		w.instance = "host-a:1"
+		w.register(map[string]any{"name": "pylive.run"})
+		// A second instance of the token only claims.
+		w2 := *w
+		w2.instance = "host-b:7"
+		require.Nil(t, w2.claim(map[string]any{"wait_seconds": 0}))
+
+		var k map[string]any
+		testkit.WaitFor(t, 10*time.Second, func() bool {
+			_, k = s.do("GET", "/v1/kinds/pylive.run", key, nil, nil)
+			return k["workers"] != nil
+		}, "the gateway's catalogue reads the registered kind (last: %v)", k)
+		assert.EqualValues(t, 2, k["workers"], "both instances of the token run its kind")
+		code, ws := s.do("GET", "/v1/workers", s.admin, nil, nil)
+		require.Equal(t, 200, code, ws)
+		var services []string
+		for _, x := range ws["workers"].([]any) {
+			row := x.(map[string]any)
+			if row["service"] == "pull-py-live" {
+				services = append(services, row["id"].(string))
+				assert.Equal(t, []any{"pylive"}, row["queues"])
+				assert.NotEmpty(t, row["host"])
+			}
+		}
+		require.Len(t, services, 2, "one row per instance: %v", ws)
+		for _, id := range services {
+			assert.Regexp(t, `^pull:[0-9a-f-]{36}/host-(a:1|b:7)$`, id)
+		}
+
+		bad := *w
+		bad.instance = "no spaces please"
+		code, out := bad.call("/v1/worker/claim", map[string]any{"wait_seconds": 0})
+		assert.Equal(t, 400, code, out)
 	})
 
 	t.Run("cancel seen on heartbeat", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,6 +239,12 @@ func TestPushDeliveryMapsAnswers(t *testing.T) {
 	code, k := s.do("GET", "/v1/kinds/"+prefix+".ok", s.user, nil)
 	require.Equal(t, 200, code, k)
 	assert.Equal(t, "push", k["queue"])
+	// The push worker, started before the kind was declared, runs it: its
+	// registry row lists the kind once bound, so the catalogue counts it.
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		_, k = s.do("GET", "/v1/kinds/"+prefix+".ok", s.user, nil)
+		return k["workers"] == float64(1)
+	}, "the push worker counted as the kind's worker (last: %v)", k["workers"])
 	code, bad := s.do("POST", "/v1/jobs", s.user, map[string]any{"kind": prefix + ".ok", "payload": map[string]any{"n": "x"}})
 	assert.Equal(t, 422, code, bad)
 
@@ -353,6 +360,20 @@ func TestPushAcceptedThenCallback(t *testing.T) {
 	assert.EqualValues(t, 40, job["progress"])
 	assert.Equal(t, "halfway", job["status_message"])
 
+	// Output: chunks, or text split into chunks, appended in order under
+	// the attempt's claim.
+	code, out = call(ca.url, ca.token, "output", map[string]any{"chunks": []string{"Hel", "lo"}})
+	require.Equal(t, 200, code, out)
+	assert.EqualValues(t, 1, out["first_seq"])
+	assert.EqualValues(t, 2, out["last_seq"])
+	code, out = call(ca.url, ca.token, "output", map[string]any{"text": ", world"})
+	require.Equal(t, 200, code, out)
+	assert.EqualValues(t, 3, out["last_seq"])
+	code, out = call(ca.url, ca.token, "output", map[string]any{"chunks": []string{}})
+	assert.Equal(t, 400, code, out)
+	code, out = call(ca.url, cb.token, "output", map[string]any{"text": "stolen"})
+	assert.Equal(t, 403, code, "another job's token: %v", out)
+
 	code, out = call(ca.url, cb.token, "succeed", map[string]any{"result": "stolen"})
 	assert.Equal(t, 403, code, "another job's token: %v", out)
 	code, out = call(strings.TrimSuffix(ca.url, "/1")+"/2", ca.token, "succeed", map[string]any{"result": "stolen"})
@@ -367,6 +388,12 @@ func TestPushAcceptedThenCallback(t *testing.T) {
 	assert.Equal(t, map[string]any{"text": "done"}, job["result"])
 	code, out = call(ca.url, ca.token, "fail", map[string]any{"error": "late"})
 	assert.Equal(t, 409, code, "a finished attempt: %v", out)
+	code, out = call(ca.url, ca.token, "output", map[string]any{"text": "late"})
+	assert.Equal(t, 409, code, "no output after the end: %v", out)
+	code, text := s.do("GET", "/v1/jobs/"+a+"/output?format=text", s.user, nil)
+	require.Equal(t, 200, code, text)
+	assert.Equal(t, "Hello, world", text["text"], "the callback's output, readable after the end")
+	assert.EqualValues(t, 3, text["last_seq"])
 
 	code, out = call(cb.url, cb.token, "fail", map[string]any{"error": "model crashed"})
 	require.Equal(t, 200, code, out)
@@ -419,4 +446,41 @@ func TestPushConcurrencyCap(t *testing.T) {
 		assert.EqualValues(t, 1, job["attempts"], "a snooze uses no attempt")
 	}
 	assert.EqualValues(t, 2, most.Load())
+}
+
+// TestPushRateLimit: a kind's rate holds across deliveries: 15 jobs at
+// 5/s reach the target paced (≥ ~2.8 s from first to last, no more than
+// 5 in any second, give or take one for timing), though the worker has 8
+// slots and would otherwise deliver them at once.
+func TestPushRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, 8)
+	tg := newTarget(t, func(w http.ResponseWriter, r *http.Request, _ int) { _, _ = w.Write([]byte(`{}`)) })
+	kind := testkit.UniqueName("paced") + ".run"
+	s.declare(kind, tg.srv.URL+"/run", map[string]any{"rate_per_second": 5})
+	var ids []string
+	for i := range 15 {
+		ids = append(ids, s.submit(kind, i))
+	}
+	var at []time.Time
+	for _, id := range ids {
+		s.wait(id, "succeeded")
+		d := tg.deliveries(id)
+		require.Len(t, d, 1, "one delivery per job")
+		at = append(at, d[0].at)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	span := at[len(at)-1].Sub(at[0])
+	t.Logf("15 deliveries at 5/s took %s", span)
+	// Evenly paced at 5/s (+1% guard), 14 intervals are 2.83 s.
+	assert.GreaterOrEqual(t, span, 2500*time.Millisecond, "the rate holds across deliveries")
+	for i := range at {
+		n := 0
+		for _, b := range at[i:] {
+			if b.Sub(at[i]) < time.Second {
+				n++
+			}
+		}
+		assert.LessOrEqual(t, n, 6, "deliveries within a second from %s", at[i].Format(time.StampMilli))
+	}
 }

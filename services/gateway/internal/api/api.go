@@ -101,6 +101,10 @@ type Options struct {
 	// replica (*accounts.AuthListener); nil, only this gateway's own
 	// revocations act at once, others after keyCacheTTL.
 	AuthChanges AuthChanges
+	// PullFleet keeps pull workers' rows in the workers table; the
+	// gateway runs its loop. nil: one over Store, whose rows calls renew
+	// but a long poll does not.
+	PullFleet *PullFleet
 }
 
 // AuthChanges delivers key and user changes from Postgres.
@@ -129,6 +133,8 @@ type API struct {
 	uploads *uploadSlots
 	// pushKey caches the push callback tokens' key.
 	pushKey atomic.Pointer[[]byte]
+	// pullFleet is the pull workers seen here (Options.PullFleet).
+	pullFleet *PullFleet
 }
 
 // New builds the gin engine serving the whole API.
@@ -152,8 +158,11 @@ func New(opts Options) *gin.Engine {
 		opts.OutputMaxBytes = jobstore.DefaultOutputMaxBytes
 	}
 	opts.Access = withAccessDefaults(opts.Access)
+	if opts.PullFleet == nil {
+		opts.PullFleet = NewPullFleet(opts.Store, opts.Logger)
+	}
 	a := &API{opts: opts, db: newStores(opts.Store), log: opts.Logger, keys: newKeyCache(keyCacheTTL, 10000), plans: &planCache{},
-		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal),
+		pull: newPullState(), uploads: newUploadSlots(opts.UploadsPerKey, opts.UploadsTotal), pullFleet: opts.PullFleet,
 		failures: newAuthLimiter(opts.Access.AuthFailuresPerMinute),
 		streams:  newStreamRegistry(opts.Access.StreamsPerKey, opts.Access.Streams)}
 	if err := opts.Metrics.Register(a.uploads.gauge()); err != nil {
@@ -262,7 +271,7 @@ func New(opts Options) *gin.Engine {
 	admin.DELETE("/schedules/:name", a.deleteSchedule)
 
 	// The pull protocol: worker tokens only (authenticateWorker).
-	pull := r.Group("/v1/worker", a.authenticateWorker)
+	pull := r.Group("/v1/worker", a.authenticateWorker, a.pullSeen)
 	pull.POST("/kinds", a.pullRegister)
 	pull.POST("/claim", a.pullClaim)
 	pull.POST("/jobs/:id/heartbeat", a.pullHeartbeat)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -285,4 +286,48 @@ func (st *outputStream) state(ctx context.Context) (jobs.State, error) {
 	default:
 		return "", errors.New("read job failed: " + err.Error())
 	}
+}
+
+// checkOutputBatch checks a batch of output chunks a pull worker or a push
+// target sends (1 to MaxOutputBatch, each at most MaxOutputChunkBytes)
+// and removes NULs, which Postgres text refuses (JSON strings decode to
+// valid UTF-8 already).
+func checkOutputBatch(c *gin.Context, chunks []string) bool {
+	if len(chunks) == 0 || len(chunks) > jobstore.MaxOutputBatch {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"chunks: want 1 to "+strconv.Itoa(jobstore.MaxOutputBatch)+" strings", nil)
+		return false
+	}
+	for i, ch := range chunks {
+		if len(ch) > jobstore.MaxOutputChunkBytes {
+			httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge,
+				"chunks["+strconv.Itoa(i)+"]: at most "+strconv.Itoa(jobstore.MaxOutputChunkBytes)+" bytes", nil)
+			return false
+		}
+		chunks[i] = strings.ReplaceAll(ch, "\x00", "")
+	}
+	return true
+}
+
+// outputLimited answers an append refused by the attempt's output limit.
+func (a *API) outputLimited(c *gin.Context) {
+	httpx.Abort(c, http.StatusRequestEntityTooLarge, "output_limit", "the attempt's output would pass its limit; nothing of this batch was stored",
+		map[string]any{"limit_bytes": a.opts.OutputMaxBytes})
+}
+
+// splitOutput cuts text into chunks of at most MaxOutputChunkBytes, on
+// rune boundaries.
+func splitOutput(text string) []string {
+	var out []string
+	for text != "" {
+		n := len(text)
+		if n > jobstore.MaxOutputChunkBytes {
+			// JSON strings decode to valid UTF-8: a rune starts within
+			// its last 4 bytes.
+			n = cutRunes(text, jobstore.MaxOutputChunkBytes)
+		}
+		out = append(out, text[:n])
+		text = text[n:]
+	}
+	return out
 }

@@ -159,6 +159,7 @@ func (a *API) pullClaim(c *gin.Context) {
 		return
 	}
 	defer release()
+	defer a.pullFleet.wait(pullRowID(c))()
 
 	workerID := pullWorkerID(tok)
 	deadline := time.Now().Add(wait)
@@ -431,23 +432,13 @@ func (a *API) pullOutput(c *gin.Context) {
 	if !a.decodeJSON(c, &req) {
 		return
 	}
-	if len(req.Chunks) == 0 || len(req.Chunks) > jobstore.MaxOutputBatch {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "chunks: want 1 to 256 strings", nil)
+	if !checkOutputBatch(c, req.Chunks) {
 		return
-	}
-	for i, ch := range req.Chunks {
-		if len(ch) > jobstore.MaxOutputChunkBytes {
-			httpx.Abort(c, http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "chunks["+strconv.Itoa(i)+"]: at most 16384 bytes", nil)
-			return
-		}
-		// JSON strings decode to valid UTF-8; Postgres text refuses NUL.
-		req.Chunks[i] = strings.ReplaceAll(ch, "\x00", "")
 	}
 	first, cancelRequested, err := a.db.pull.AppendOutput(c.Request.Context(), id, req.Attempt, pullWorkerID(tok),
 		req.Chunks, a.opts.OutputMaxBytes)
 	if errors.Is(err, jobstore.ErrOutputLimit) {
-		httpx.Abort(c, http.StatusRequestEntityTooLarge, "output_limit", "the attempt's output would pass its limit; nothing of this batch was stored",
-			map[string]any{"limit_bytes": a.opts.OutputMaxBytes})
+		a.outputLimited(c)
 		return
 	}
 	if err != nil {
@@ -617,6 +608,10 @@ func (a *API) pullRegister(c *gin.Context) {
 				return
 			}
 		}
+	}
+	// The instance counts for its new kinds at once.
+	if started, due := a.pullFleet.call(pullRowID(c), time.Now(), true); due {
+		a.writePullRow(c, tok, pullRowID(c), started)
 	}
 	out := RegisterResponse{Kinds: make([]KindView, 0, len(kinds))}
 	for _, k := range kinds {

@@ -21,7 +21,7 @@ import (
 )
 
 // The job-scoped callback of push kinds (POST /v1/push/callback/{id}/
-// {attempt}/{progress|succeed|fail|retry}): a target that answered a
+// {attempt}/{progress|output|succeed|fail|retry}): a target that answered a
 // delivery with 202 reports on and finishes that attempt here, with the
 // Hopper-Callback-Token of the delivery as its bearer token. The token is
 // good for that job's attempt only; every write is conditional on the
@@ -35,6 +35,10 @@ type PushCallbackRequest struct {
 	// extends the attempt's lease by the kind's timeout.
 	Progress *int   `json:"progress,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Chunks or Text: output, appended in order to the job's output
+	// (GET /v1/jobs/{id}/output); Text is split into chunks as needed.
+	Chunks []string `json:"chunks,omitempty"`
+	Text   string   `json:"text,omitempty"`
 	// Result: succeed (any JSON; null when absent).
 	Result json.RawMessage `json:"result,omitempty"`
 	// Error: fail and retry.
@@ -52,6 +56,9 @@ type PushCallbackAnswer struct {
 	// CancelRequested: a user asked for the job to stop; the target should
 	// end it (fail) soon.
 	CancelRequested bool `json:"cancel_requested"`
+	// FirstSeq and LastSeq number an output call's chunks.
+	FirstSeq int64 `json:"first_seq,omitempty"`
+	LastSeq  int64 `json:"last_seq,omitempty"`
 }
 
 // CallbackStore is what the callback reads and writes of the job.
@@ -59,6 +66,7 @@ type CallbackStore interface {
 	GetJob(ctx context.Context, ownerID *uuid.UUID, id uuid.UUID) (jobstore.Job, error)
 	Progress(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, pct int, msg string, lease time.Duration) (bool, error)
 	Finish(ctx context.Context, o jobstore.Outcome) (jobs.State, error)
+	AppendOutput(ctx context.Context, jobID uuid.UUID, attempt int, workerID string, chunks []string, maxBytes int64) (int64, bool, error)
 }
 
 func (a *API) pushCallback(c *gin.Context) {
@@ -121,6 +129,9 @@ func (a *API) pushCallback(c *gin.Context) {
 		}
 		c.JSON(http.StatusOK, PushCallbackAnswer{JobID: id.String(), Attempt: attempt, State: string(jobs.StateRunning), CancelRequested: cancel})
 		return
+	case "output":
+		a.pushCallbackOutput(c, job, req)
+		return
 	case "succeed":
 		o.State = jobs.StateSucceeded
 		if len(req.Result) > 0 && string(req.Result) != "null" {
@@ -144,7 +155,7 @@ func (a *API) pushCallback(c *gin.Context) {
 		}
 		o.RetryAt = a.opts.Now().Add(wait)
 	default:
-		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "unknown callback action (progress, succeed, fail, retry)", nil)
+		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "unknown callback action (progress, output, succeed, fail, retry)", nil)
 		return
 	}
 	state, err := a.opts.Store.Finish(ctx, o)
@@ -157,6 +168,37 @@ func (a *API) pushCallback(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, PushCallbackAnswer{JobID: id.String(), Attempt: attempt, State: string(state)})
+}
+
+// pushCallbackOutput appends a callback's chunks (or its text, split) to
+// the attempt's output with the same conditional, batched append as the
+// worker runtime and the pull protocol, under the push worker's claim.
+func (a *API) pushCallbackOutput(c *gin.Context, job jobstore.Job, req PushCallbackRequest) {
+	chunks := req.Chunks
+	if req.Text != "" {
+		if len(chunks) > 0 {
+			httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "output: send chunks or text, not both", nil)
+			return
+		}
+		chunks = splitOutput(req.Text)
+	}
+	if !checkOutputBatch(c, chunks) {
+		return
+	}
+	first, cancel, err := a.opts.Store.AppendOutput(c.Request.Context(), job.ID, job.Attempt, job.WorkerID, chunks, a.opts.OutputMaxBytes)
+	switch {
+	case errors.Is(err, jobstore.ErrOutputLimit):
+		a.outputLimited(c)
+		return
+	case errors.Is(err, jobstore.ErrLeaseLost):
+		a.callbackGone(c, job, job.Attempt)
+		return
+	case err != nil:
+		a.internalError(c, "push callback: output", err)
+		return
+	}
+	c.JSON(http.StatusOK, PushCallbackAnswer{JobID: job.ID.String(), Attempt: job.Attempt, State: string(jobs.StateRunning),
+		CancelRequested: cancel, FirstSeq: first, LastSeq: first + int64(len(chunks)) - 1})
 }
 
 // callbackGone answers a callback for an attempt that is not running any

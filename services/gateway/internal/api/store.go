@@ -147,6 +147,7 @@ type Store interface {
 	PullStore
 	WorkflowStore
 	CallbackStore
+	PullFleetStore
 	Ping(ctx context.Context) error
 }
 
