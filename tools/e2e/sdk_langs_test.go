@@ -196,6 +196,20 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 		return code == 200
 	}, "%s in the catalogue", kind)
 	require.Equal(t, l.queue, k["queue"])
+	// The process is a live worker of its own (Hopper-Worker-Instance: host-pid).
+	instance := fmt.Sprintf("pull:%s/", tok.ID)
+	suffix := fmt.Sprintf("-%d", first.cmd.Process.Pid)
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		code, w := c.do("GET", "/v1/workers", admin, nil)
+		require.Equal(t, 200, code, w)
+		for _, raw := range w["workers"].([]any) {
+			id, _ := raw.(map[string]any)["id"].(string)
+			if strings.HasPrefix(id, instance) && strings.HasSuffix(id, suffix) {
+				return true
+			}
+		}
+		return false
+	}, "%s listed as a worker instance", first.name)
 	first.stop(t)
 	require.Equal(t, 0, first.cmd.ProcessState.ExitCode(), first.output())
 	require.NotEmpty(t, sdkEventsOf(first, "stopped", ""), "run() returned after SIGTERM: %s", first.tail(2048))

@@ -28,7 +28,8 @@ class SSEMessage:
 class Transport:
     """Sends requests with a bearer token to one gateway."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0,
+                 headers: Optional[Dict[str, str]] = None) -> None:
         if not base_url:
             raise ValueError("base_url is required (or HOPPER_URL)")
         if not token:
@@ -36,11 +37,13 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.headers = dict(headers or {})
 
     def _request(self, method: str, path: str, body: Any = None,
                  headers: Optional[Dict[str, str]] = None) -> urllib.request.Request:
         data = None
         h = {"Authorization": "Bearer " + self.token, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        h.update(self.headers)
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"

@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import random
+import re
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -76,6 +78,11 @@ def _split(text: str) -> List[str]:
         out.append("".join(cur))
     return out
 
+
+
+def instance_name(name: str) -> str:
+    """Makes name a valid Hopper-Worker-Instance: 1-64 of A-Za-z0-9._:@-."""
+    return (re.sub(r"[^A-Za-z0-9._:@-]", "-", name)[:64]) or "worker"
 
 class ClaimedJob:
     """A job this worker claimed, handed to its handler: its payload, and
@@ -228,13 +235,17 @@ class Worker:
 
     def __init__(self, base_url: Optional[str] = None, token: Optional[str] = None, *, concurrency: int = 1,
                  queues: Optional[List[str]] = None, lease_seconds: float = 30.0, wait_seconds: float = 5.0,
-                 grace_seconds: float = 30.0) -> None:
+                 grace_seconds: float = 30.0, instance: Optional[str] = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if not 2 <= lease_seconds <= 600:
             raise ValueError("lease_seconds must be 2 to 600")
+        # The instance names this process in GET /v1/workers (each
+        # process its own row, not one per token).
+        self.instance = instance_name(instance or f"{socket.gethostname()}-{os.getpid()}")
         self._t = Transport(base_url or os.environ.get("HOPPER_URL", "http://127.0.0.1:8080"),
-                            token or os.environ.get("HOPPER_WORKER_TOKEN", ""))
+                            token or os.environ.get("HOPPER_WORKER_TOKEN", ""),
+                            headers={"Hopper-Worker-Instance": self.instance})
         self.concurrency = concurrency
         self.queues = queues
         self.lease_seconds = lease_seconds

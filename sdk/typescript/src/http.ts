@@ -20,7 +20,12 @@ export interface CallOptions {
 export class Transport {
   readonly baseUrl: string;
 
-  constructor(baseUrl: string, private readonly token: string, private readonly timeoutMs = 30_000) {
+  constructor(
+    baseUrl: string,
+    private readonly token: string,
+    private readonly timeoutMs = 30_000,
+    private readonly defaultHeaders: Record<string, string> = {},
+  ) {
     if (!baseUrl) throw new TypeError("baseUrl is required (or HOPPER_URL)");
     if (!token) throw new TypeError("a token is required (an API key, or a worker token for a Worker)");
     this.baseUrl = baseUrl.replace(/\/+$/, "");
@@ -31,6 +36,7 @@ export class Transport {
       Authorization: `Bearer ${this.token}`,
       "User-Agent": `hopper-client-typescript/${VERSION}`,
       Accept: "application/json",
+      ...this.defaultHeaders,
       ...extra,
     };
     if (json) h["Content-Type"] = "application/json";

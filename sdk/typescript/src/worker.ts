@@ -44,6 +44,8 @@ export interface WorkerOptions {
   /** how long running jobs may finish after stop(), default 30 */
   graceSeconds?: number;
   logger?: Pick<Console, "info" | "warn" | "error">;
+  /** names this process in GET /v1/workers (default HOSTNAME-pid) */
+  instance?: string;
 }
 
 interface ClaimedView {
@@ -209,6 +211,11 @@ export class ClaimedJob {
   }
 }
 
+/** Makes name a valid Hopper-Worker-Instance: 1-64 of A-Za-z0-9._:@-. */
+export function instanceName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._:@-]/g, "-").slice(0, 64) || "worker";
+}
+
 /**
  * Runs handlers for kinds with a worker token (POST /v1/admin/worker-tokens
  * or `hopperctl worker-tokens create`).
@@ -220,6 +227,8 @@ export class Worker {
   private readonly running = new Map<string, ClaimedJob>();
   private readonly stopping = new AbortController();
   readonly concurrency: number;
+  /** Names this process in GET /v1/workers (Hopper-Worker-Instance). */
+  readonly instance: string;
   readonly leaseSeconds: number;
   readonly waitSeconds: number;
   readonly graceSeconds: number;
@@ -227,7 +236,15 @@ export class Worker {
   private readonly log: Pick<Console, "info" | "warn" | "error">;
 
   constructor(opts: WorkerOptions = {}) {
-    this.t = new Transport(opts.baseUrl ?? process.env.HOPPER_URL ?? "http://127.0.0.1:8080", opts.token ?? process.env.HOPPER_WORKER_TOKEN ?? "");
+    // The instance names this process in GET /v1/workers (each process
+    // its own row, not one per token).
+    this.instance = instanceName(opts.instance ?? `${process.env.HOSTNAME ?? "node"}-${process.pid}`);
+    this.t = new Transport(
+      opts.baseUrl ?? process.env.HOPPER_URL ?? "http://127.0.0.1:8080",
+      opts.token ?? process.env.HOPPER_WORKER_TOKEN ?? "",
+      30_000,
+      { "Hopper-Worker-Instance": this.instance },
+    );
     this.concurrency = opts.concurrency ?? 1;
     this.leaseSeconds = opts.leaseSeconds ?? 30;
     this.waitSeconds = Math.min(Math.max(opts.waitSeconds ?? 5, 0), 30);
