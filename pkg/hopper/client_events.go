@@ -93,10 +93,18 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 		return err
 	}
 	st := &streamState{}
+	return c.reconnect(ctx, func(ctx context.Context) (bool, bool, error) { return c.streamOnce(ctx, path, st, on) })
+}
+
+// reconnect runs once, a stream's connection, again and again until it
+// reports done (nil), ctx ends, an error a retry cannot fix, or
+// maxFailures connections in a row fail without progress; it waits a
+// jittered, doubling backoff in between (or the answer's Retry-After).
+func (c *Client) reconnect(ctx context.Context, once func(context.Context) (progressed, done bool, err error)) error {
 	failures := 0
 	delay := c.backoff
 	for {
-		progressed, done, err := c.streamOnce(ctx, path, st, on)
+		progressed, done, err := once(ctx)
 		if done {
 			return nil
 		}
@@ -167,32 +175,12 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 
-	req, err := c.newRequest(ctx, http.MethodGet, path, nil, nil)
-	if err != nil {
-		return false, false, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if st.lastID > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(st.lastID, 10))
-	}
-	resp, err := c.http.Do(req)
+	body, err := c.openStream(ctx, path, st.lastID)
 	if err != nil {
 		return false, false, wrap(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		raw, err := c.readBody(resp.Body)
-		if err != nil {
-			return false, false, wrap(err)
-		}
-		return false, false, wrap(decodeAPIError(resp, raw))
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return false, false, wrap(fmt.Errorf("%w: Content-Type %q", errStreamProtocol, resp.Header.Get("Content-Type")))
-	}
-
-	r := newSSEReader(&activityReader{r: resp.Body, on: func() { idle.Reset(c.idle) }})
+	defer body.Close()
+	r := newSSEReader(&activityReader{r: body, on: func() { idle.Reset(c.idle) }})
 	for {
 		m, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -230,6 +218,38 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 			return true, true, nil
 		}
 	}
+}
+
+// openStream opens the event stream at path, resuming after lastID when
+// it is not 0; an answer that is not a stream is an error (an *APIError
+// for an error answer).
+func (c *Client) openStream(ctx context.Context, path string, lastID int64) (io.ReadCloser, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		raw, err := c.readBody(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, decodeAPIError(resp, raw)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: Content-Type %q", errStreamProtocol, resp.Header.Get("Content-Type"))
+	}
+	return resp.Body, nil
 }
 
 // retryableError reports whether err may pass if the call is made again:

@@ -348,6 +348,48 @@ func TestWorkflows(t *testing.T) {
 		assert.Equal(t, 2, stepOf(t, w, "B").Attempts, "the failed run and the retry")
 	})
 
+	t.Run("live events: a snapshot, each step's changes, the end", func(t *testing.T) {
+		t.Parallel()
+		id := f.submit(t, "",
+			step("A", Flow{Op: "block", N: 501}),
+			step("B", Flow{Op: "sum"}, "A"))
+		var seen []string
+		for ev, err := range f.client.WorkflowEvents(t.Context(), id) {
+			require.NoError(t, err)
+			switch ev.Type {
+			case "snapshot":
+				require.Len(t, ev.Steps, 2)
+				assert.Equal(t, "running", ev.State)
+				assert.Equal(t, hopper.WorkflowStepState{Name: "A", State: "running", JobsTotal: 1}, ev.Steps[0])
+				assert.Equal(t, "waiting", ev.Steps[1].State)
+				f.gates.release(501) // A ends only once the stream is open
+			case "step":
+				require.Len(t, ev.Steps, 1)
+				seen = append(seen, ev.Steps[0].Name+" "+ev.Steps[0].State)
+			case "workflow":
+				seen = append(seen, "workflow "+ev.State)
+			}
+		}
+		// B's release and its end may fall in one read: B's "running" is
+		// not promised, the order is.
+		assert.Subset(t, seen, []string{"A succeeded", "B succeeded", "workflow succeeded"})
+		assert.Equal(t, "A succeeded", seen[0])
+		assert.Equal(t, "workflow succeeded", seen[len(seen)-1])
+
+		// A finished workflow's stream is its snapshot alone; another
+		// user's is not found.
+		var again []hopper.WorkflowEvent
+		for ev, err := range f.client.WorkflowEvents(t.Context(), id) {
+			require.NoError(t, err)
+			again = append(again, ev)
+		}
+		require.Len(t, again, 1)
+		assert.Equal(t, "succeeded", again[0].State)
+		_, other := f.newUser("user")
+		code, _ := f.do("GET", "/v1/workflows/"+id+"/events", other, nil, nil)
+		assert.Equal(t, 404, code)
+	})
+
 	t.Run("list with filters and cursor, another user's is not found", func(t *testing.T) {
 		t.Parallel()
 		_, other := f.newUser("user")
