@@ -348,6 +348,22 @@ func TestWorkflows(t *testing.T) {
 		assert.Equal(t, 2, stepOf(t, w, "B").Attempts, "the failed run and the retry")
 	})
 
+	t.Run("built with the SDK builder: fan-out from a result and a fan-in", func(t *testing.T) {
+		t.Parallel()
+		acc, err := hopper.NewWorkflow("built").
+			Step("split", Flow{Op: "split", N: 4}).
+			Step("double", Flow{Op: "double"}, hopper.FanOutFrom("split", "items"), hopper.StepMaxAttempts(1)).
+			Step("fixed", Flow{Op: "double"}, hopper.FanOut([]int{10, 20})).
+			Step("total", Flow{Op: "sum"}, hopper.DependsOn("double", "fixed")).
+			Submit(t.Context(), f.client)
+		require.NoError(t, err)
+		w := f.waitState(t, acc.ID, "succeeded")
+		assert.Equal(t, "built", w.Name)
+		var total flowResult
+		require.NoError(t, json.Unmarshal(stepOf(t, w, "total").Result, &total))
+		assert.Equal(t, flowResult{N: 2*(1+2+3+4) + 2*(10+20), Parents: []string{"double", "fixed"}}, total)
+	})
+
 	t.Run("live events: a snapshot, each step's changes, the end", func(t *testing.T) {
 		t.Parallel()
 		id := f.submit(t, "",
