@@ -468,3 +468,54 @@ func TestWorkflowValidation(t *testing.T) {
 	code, _ = f.do("POST", "/v1/workflows", f.key, body, nil)
 	assert.Equal(t, 409, code)
 }
+
+// TestWorkflowStepRetryCountsAgainstQuota: a user's step retry is charged
+// to the plan's jobs per hour like a job retry, one per job queued again
+// (a fan-out's elements each), and refused with 429 when they do not fit,
+// leaving the workflow as it was; an admin's retry is not charged.
+func TestWorkflowStepRetryCountsAgainstQuota(t *testing.T) {
+	t.Parallel()
+	f := startFlowStack(t)
+	code, out := f.do("POST", "/v1/admin/plans", f.admin, map[string]any{"name": "five", "jobs_per_hour": 5}, nil)
+	require.Equal(t, 201, code, out)
+	_, key := f.newUserOnPlan("user", "five")
+	used := func() float64 {
+		code, out := f.do("GET", "/v1/users/me/limits", key, nil, nil)
+		require.Equal(t, 200, code, out)
+		return out["limits"].(map[string]any)["jobs_per_hour"].(map[string]any)["used"].(float64)
+	}
+	c, err := hopper.NewClient(f.base, key)
+	require.NoError(t, err)
+	acc, err := hopper.NewWorkflow("quota").
+		Step("A", Flow{Op: "fail", N: 701}, hopper.FanOut([]int{1, 2})).
+		Submit(t.Context(), c)
+	require.NoError(t, err)
+	// f.waitState reads as f's own user; this workflow is key's.
+	mine := &flowStack{stack: f.stack, key: key, client: c, gates: f.gates}
+	mine.waitState(t, acc.ID, "failed")
+	assert.Equal(t, float64(2), used(), "the fan-out's two jobs")
+
+	retry := func(as string) (int, map[string]any) {
+		return f.do("POST", "/v1/workflows/"+acc.ID+"/steps/A/retry", as, nil, nil)
+	}
+	code, out = retry(key)
+	require.Equal(t, 202, code, out)
+	assert.Len(t, out["jobs"], 2)
+	assert.Equal(t, float64(4), used(), "each job queued again is charged")
+	mine.waitState(t, acc.ID, "failed")
+
+	code, out = retry(key)
+	require.Equal(t, 429, code, out)
+	assert.Contains(t, out["error"].(map[string]any)["message"], "4 of 5 jobs in the last hour")
+	w, err := c.GetWorkflow(t.Context(), acc.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "failed", w.State, "a refused retry changes nothing")
+	assert.Equal(t, "failed", stepOf(t, w, "A").State)
+	assert.Equal(t, float64(4), used())
+
+	f.gates.fix(701)
+	code, out = retry(f.admin)
+	require.Equal(t, 202, code, out)
+	mine.waitState(t, acc.ID, "succeeded")
+	assert.Equal(t, float64(4), used(), "an admin's retry is not charged")
+}
