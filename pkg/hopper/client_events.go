@@ -160,27 +160,12 @@ var errStreamProtocol = errors.New("not a readable event stream")
 // it delivered a new event or a keepalive (the link worked); done that the
 // stream ended after the terminal event or on asked to stop.
 func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, on func(JobEvent) bool) (progressed, done bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A connection that says nothing for the idle timeout (not even the
-	// gateway's keepalive) is cut and resumed: a proxy may have dropped it
-	// without a FIN.
-	var idled atomic.Bool
-	idle := time.AfterFunc(c.idle, func() { idled.Store(true); cancel() })
-	defer idle.Stop()
-	wrap := func(err error) error {
-		if idled.Load() {
-			return fmt.Errorf("GET %s: silent for %s: %w", path, c.idle, err)
-		}
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-
-	body, err := c.openStream(ctx, path, st.lastID)
+	conn, err := c.connect(ctx, path, st.lastID)
 	if err != nil {
-		return false, false, wrap(err)
+		return false, false, err
 	}
-	defer body.Close()
-	r := newSSEReader(&activityReader{r: body, on: func() { idle.Reset(c.idle) }})
+	defer conn.close()
+	r, wrap := conn.sseReader, conn.wrap
 	for {
 		m, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -218,6 +203,42 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 			return true, true, nil
 		}
 	}
+}
+
+// sseConn is one open event stream.
+type sseConn struct {
+	*sseReader
+	// wrap names the stream (and its silence, when that cut it) in an
+	// error.
+	wrap  func(error) error
+	close func()
+}
+
+// connect opens the event stream at path (see openStream). A connection
+// that says nothing for the idle timeout (not even the gateway's
+// keepalive) is cut, to be resumed: a proxy may have dropped it without a
+// FIN.
+func (c *Client) connect(ctx context.Context, path string, lastID int64) (*sseConn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var idled atomic.Bool
+	idle := time.AfterFunc(c.idle, func() { idled.Store(true); cancel() })
+	wrap := func(err error) error {
+		if idled.Load() {
+			return fmt.Errorf("GET %s: silent for %s: %w", path, c.idle, err)
+		}
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	body, err := c.openStream(ctx, path, lastID)
+	if err != nil {
+		idle.Stop()
+		cancel()
+		return nil, wrap(err)
+	}
+	return &sseConn{
+		sseReader: newSSEReader(&activityReader{r: body, on: func() { idle.Reset(c.idle) }}),
+		wrap:      wrap,
+		close:     func() { idle.Stop(); body.Close(); cancel() },
+	}, nil
 }
 
 // openStream opens the event stream at path, resuming after lastID when

@@ -9,7 +9,6 @@ import (
 	"iter"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hopperq/hopper/pkg/jobs"
@@ -69,23 +68,12 @@ func (c *Client) WorkflowEvents(ctx context.Context, id string) iter.Seq2[Workfl
 // once a terminal state was delivered and the stream ended, or on asked
 // to stop.
 func (c *Client) workflowStreamOnce(ctx context.Context, path string, on func(WorkflowEvent) bool) (progressed, done bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var idled atomic.Bool
-	idle := time.AfterFunc(c.idle, func() { idled.Store(true); cancel() })
-	defer idle.Stop()
-	wrap := func(err error) error {
-		if idled.Load() {
-			return fmt.Errorf("GET %s: silent for %s: %w", path, c.idle, err)
-		}
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	body, err := c.openStream(ctx, path, 0)
+	conn, err := c.connect(ctx, path, 0)
 	if err != nil {
-		return false, false, wrap(err)
+		return false, false, err
 	}
-	defer body.Close()
-	r := newSSEReader(&activityReader{r: body, on: func() { idle.Reset(c.idle) }})
+	defer conn.close()
+	r, wrap := conn.sseReader, conn.wrap
 	terminal := false
 	for {
 		m, err := r.next()

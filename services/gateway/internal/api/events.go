@@ -94,75 +94,18 @@ func (a *API) jobEvents(c *gin.Context) {
 		return
 	}
 
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	c.Status(http.StatusOK)
-	// Headers go out now, even if the first snapshot has nothing to send
-	// (a resumed stream of a waiting job).
-	c.Writer.Flush()
-	st := &jobStream{out: newSSEWriter(c.Writer), jobID: id, lastID: after}
+	st := &jobStream{out: openSSE(c), jobID: id, lastID: after}
 	log := a.log.With(hlog.JobID(id.String()))
 	log.Debug("event stream opened", zap.Int64("last_event_id", after))
-	reason := a.streamJob(ctx, st, scope, job, evs, wake, log)
+	reason := a.runStream(ctx, streamLoop{out: st.out, what: "job",
+		send: func() (bool, error) { return st.send(job, evs) },
+		read: func(ctx context.Context) error {
+			var err error
+			job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, id, st.lastID)
+			return err
+		},
+	}, wake, log)
 	log.Debug("event stream closed", zap.String("reason", reason))
-}
-
-// streamJob sends the first snapshot, then one after every wake-up (or
-// poll while notifications are down) until the job is over, the client
-// leaves or the server shuts down. It returns why the stream ended.
-func (a *API) streamJob(ctx context.Context, st *jobStream, scope *uuid.UUID, job jobstore.Job, evs []jobstore.Event,
-	wake <-chan struct{}, log *zap.Logger) string {
-	keepAlive := time.NewTicker(eventsKeepAlive)
-	defer keepAlive.Stop()
-	poll := time.NewTicker(eventsPoll)
-	defer poll.Stop()
-	failures := 0
-	for {
-		if failures == 0 {
-			done, err := st.send(job, evs)
-			if err != nil {
-				return "client gone: " + err.Error()
-			}
-			if done {
-				return "job finished"
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return "client gone"
-		case <-a.opts.ShuttingDown:
-			// The client reconnects with Last-Event-ID, to another replica.
-			return "server shutting down"
-		case <-keepAlive.C:
-			if err := st.out.comment("keepalive"); err != nil {
-				return "client gone: " + err.Error()
-			}
-			continue
-		case <-poll.C:
-			if a.notificationsFlow() && failures == 0 {
-				continue
-			}
-		case <-wake:
-		}
-		var err error
-		job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, st.jobID, st.lastID)
-		switch {
-		case err == nil:
-			failures = 0
-		case ctx.Err() != nil:
-			return "client gone"
-		case errors.Is(err, pg.ErrNotFound):
-			return "job deleted"
-		default:
-			failures++
-			log.Warn("event stream: read job failed", zap.Int("failures", failures), zap.Error(err))
-			if failures >= eventsMaxReadFailures {
-				return "database unavailable"
-			}
-		}
-	}
 }
 
 // subscribeJob subscribes to job id's change notifications; without a

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -11,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/jobs"
-	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/store/workflows"
 )
 
@@ -51,80 +48,18 @@ func (a *API) workflowEvents(c *gin.Context) {
 		a.workflowError(c, "workflow events", err)
 		return
 	}
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	c.Writer.Flush()
-	st := &workflowStream{out: newSSEWriter(c.Writer), id: id.String(), now: a.opts.Now}
+	st := &workflowStream{out: openSSE(c), id: id.String(), now: a.opts.Now}
 	log := a.log.With(zap.String("workflow_id", id.String()))
 	log.Debug("workflow event stream opened")
-	reason := a.streamWorkflow(ctx, st, scope, id, w, steps, wake, log)
+	reason := a.runStream(ctx, streamLoop{out: st.out, what: "workflow", pollAlways: true, minGap: workflowEventsMinGap,
+		send: func() (bool, error) { return st.send(w, steps) },
+		read: func(ctx context.Context) error {
+			var err error
+			w, steps, err = a.db.workflows.WorkflowStates(ctx, scope, id)
+			return err
+		},
+	}, wake, log)
 	log.Debug("workflow event stream closed", zap.String("reason", reason))
-}
-
-// streamWorkflow sends the snapshot, then the changes after every
-// wake-up or poll, until the workflow is over, the client leaves or the
-// server shuts down. It returns why the stream ended.
-func (a *API) streamWorkflow(ctx context.Context, st *workflowStream, scope *uuid.UUID, id uuid.UUID,
-	w workflows.Workflow, steps []workflows.StepState, wake <-chan struct{}, log *zap.Logger) string {
-	keepAlive := time.NewTicker(eventsKeepAlive)
-	defer keepAlive.Stop()
-	poll := time.NewTicker(eventsPoll)
-	defer poll.Stop()
-	failures := 0
-	lastRead := time.Now()
-	for {
-		if failures == 0 {
-			done, err := st.send(w, steps)
-			if err != nil {
-				return "client gone: " + err.Error()
-			}
-			if done {
-				return "workflow finished"
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return "client gone"
-		case <-a.opts.ShuttingDown:
-			return "server shutting down"
-		case <-keepAlive.C:
-			if err := st.out.comment("keepalive"); err != nil {
-				return "client gone: " + err.Error()
-			}
-			continue
-		case <-poll.C:
-		case <-wake:
-		}
-		if gap := workflowEventsMinGap - time.Since(lastRead); gap > 0 {
-			t := time.NewTimer(gap)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return "client gone"
-			case <-t.C:
-			}
-		}
-		lastRead = time.Now()
-		var err error
-		w, steps, err = a.db.workflows.WorkflowStates(ctx, scope, id)
-		switch {
-		case err == nil:
-			failures = 0
-		case ctx.Err() != nil:
-			return "client gone"
-		case errors.Is(err, pg.ErrNotFound):
-			return "workflow deleted"
-		default:
-			failures++
-			log.Warn("workflow event stream: read failed", zap.Int("failures", failures), zap.Error(err))
-			if failures >= eventsMaxReadFailures {
-				return "database unavailable"
-			}
-		}
-	}
 }
 
 // workflowStream is what one client has been sent so far.
