@@ -93,10 +93,18 @@ func (c *Client) follow(ctx context.Context, id string, on func(JobEvent) bool) 
 		return err
 	}
 	st := &streamState{}
+	return c.reconnect(ctx, func(ctx context.Context) (bool, bool, error) { return c.streamOnce(ctx, path, st, on) })
+}
+
+// reconnect runs once, a stream's connection, again and again until it
+// reports done (nil), ctx ends, an error a retry cannot fix, or
+// maxFailures connections in a row fail without progress; it waits a
+// jittered, doubling backoff in between (or the answer's Retry-After).
+func (c *Client) reconnect(ctx context.Context, once func(context.Context) (progressed, done bool, err error)) error {
 	failures := 0
 	delay := c.backoff
 	for {
-		progressed, done, err := c.streamOnce(ctx, path, st, on)
+		progressed, done, err := once(ctx)
 		if done {
 			return nil
 		}
@@ -152,47 +160,12 @@ var errStreamProtocol = errors.New("not a readable event stream")
 // it delivered a new event or a keepalive (the link worked); done that the
 // stream ended after the terminal event or on asked to stop.
 func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, on func(JobEvent) bool) (progressed, done bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A connection that says nothing for the idle timeout (not even the
-	// gateway's keepalive) is cut and resumed: a proxy may have dropped it
-	// without a FIN.
-	var idled atomic.Bool
-	idle := time.AfterFunc(c.idle, func() { idled.Store(true); cancel() })
-	defer idle.Stop()
-	wrap := func(err error) error {
-		if idled.Load() {
-			return fmt.Errorf("GET %s: silent for %s: %w", path, c.idle, err)
-		}
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-
-	req, err := c.newRequest(ctx, http.MethodGet, path, nil, nil)
+	conn, err := c.connect(ctx, path, st.lastID)
 	if err != nil {
 		return false, false, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if st.lastID > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(st.lastID, 10))
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, false, wrap(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		raw, err := c.readBody(resp.Body)
-		if err != nil {
-			return false, false, wrap(err)
-		}
-		return false, false, wrap(decodeAPIError(resp, raw))
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return false, false, wrap(fmt.Errorf("%w: Content-Type %q", errStreamProtocol, resp.Header.Get("Content-Type")))
-	}
-
-	r := newSSEReader(&activityReader{r: resp.Body, on: func() { idle.Reset(c.idle) }})
+	defer conn.close()
+	r, wrap := conn.sseReader, conn.wrap
 	for {
 		m, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -230,6 +203,74 @@ func (c *Client) streamOnce(ctx context.Context, path string, st *streamState, o
 			return true, true, nil
 		}
 	}
+}
+
+// sseConn is one open event stream.
+type sseConn struct {
+	*sseReader
+	// wrap names the stream (and its silence, when that cut it) in an
+	// error.
+	wrap  func(error) error
+	close func()
+}
+
+// connect opens the event stream at path (see openStream). A connection
+// that says nothing for the idle timeout (not even the gateway's
+// keepalive) is cut, to be resumed: a proxy may have dropped it without a
+// FIN.
+func (c *Client) connect(ctx context.Context, path string, lastID int64) (*sseConn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var idled atomic.Bool
+	idle := time.AfterFunc(c.idle, func() { idled.Store(true); cancel() })
+	wrap := func(err error) error {
+		if idled.Load() {
+			return fmt.Errorf("GET %s: silent for %s: %w", path, c.idle, err)
+		}
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	body, err := c.openStream(ctx, path, lastID)
+	if err != nil {
+		idle.Stop()
+		cancel()
+		return nil, wrap(err)
+	}
+	return &sseConn{
+		sseReader: newSSEReader(&activityReader{r: body, on: func() { idle.Reset(c.idle) }}),
+		wrap:      wrap,
+		close:     func() { idle.Stop(); body.Close(); cancel() },
+	}, nil
+}
+
+// openStream opens the event stream at path, resuming after lastID when
+// it is not 0; an answer that is not a stream is an error (an *APIError
+// for an error answer).
+func (c *Client) openStream(ctx context.Context, path string, lastID int64) (io.ReadCloser, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		raw, err := c.readBody(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, decodeAPIError(resp, raw)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: Content-Type %q", errStreamProtocol, resp.Header.Get("Content-Type"))
+	}
+	return resp.Body, nil
 }
 
 // retryableError reports whether err may pass if the call is made again:

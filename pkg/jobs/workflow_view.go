@@ -90,3 +90,44 @@ type WorkflowStepRetried struct {
 	// the steps the failure had stopped).
 	Jobs []string `json:"jobs"`
 }
+
+// The messages of GET /v1/workflows/{id}/events, shared by the gateway,
+// the Go SDK and hopperctl.
+
+// WorkflowStepState is a step's state in a workflow's event stream, with
+// how many of its jobs (one, or one per fan-out element) ended how.
+type WorkflowStepState struct {
+	Name          string `json:"name"`
+	State         string `json:"state"`
+	JobsTotal     int    `json:"jobs_total"`
+	JobsSucceeded int    `json:"jobs_succeeded"`
+	JobsFailed    int    `json:"jobs_failed"`
+	JobsCancelled int    `json:"jobs_cancelled"`
+	Error         string `json:"error,omitempty"`
+}
+
+// WorkflowSnapshot is a stream's first message ("event: snapshot"): the
+// workflow's state and every step's, in the order given at submit.
+type WorkflowSnapshot struct {
+	WorkflowID string              `json:"workflow_id"`
+	State      string              `json:"state"`
+	Steps      []WorkflowStepState `json:"steps"`
+	At         time.Time           `json:"at"`
+}
+
+// WorkflowStepEvent is an "event: step" message: one step changed (its
+// state, or how many of its jobs ended), with the workflow's state.
+type WorkflowStepEvent struct {
+	WorkflowID    string `json:"workflow_id"`
+	WorkflowState string `json:"workflow_state"`
+	WorkflowStepState
+	At time.Time `json:"at"`
+}
+
+// WorkflowStateEvent is an "event: workflow" message: the workflow's own
+// state changed; a terminal one is the stream's last message.
+type WorkflowStateEvent struct {
+	WorkflowID string    `json:"workflow_id"`
+	State      string    `json:"state"`
+	At         time.Time `json:"at"`
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -257,4 +258,93 @@ func TestCLIPushKinds(t *testing.T) {
 	out, err = hopperctl(t, c.base, admin, "push-kinds", "get", name)
 	require.Error(t, err, out)
 	assert.Contains(t, out, "HTTP 404")
+}
+
+// TestCLIWorkflow: hopperctl workflow submits a YAML file and watches it
+// step by step to the end, shows it as a table, lists it, follows a
+// failure to a non-zero exit and retries the failed step, cancels a
+// running one, and refuses a malformed file with a clear message.
+func TestCLIWorkflow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e["HOPPER_DISPATCH_INTERVAL"] = "200ms"
+	c, key := stackWithGateway(t, e, nil)
+	startWorker(t, e, env{"HOPPER_CONCURRENCY": "4"})
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+
+	diamond := write("diamond.yaml", `
+name: cli diamond
+steps:
+  - {name: a, kind: system.sleep, payload: {ms: 300}}
+  - name: fan
+    kind: system.noop
+    depends_on: [a]
+    for_each: [1, 2, 3]
+  - {name: c, kind: system.sleep, payload: {ms: 100}, depends_on: [a]}
+  - {name: d, kind: system.noop, depends_on: [fan, c]}
+`)
+	out, err := hopperctl(t, c.base, key, "workflow", "submit", diamond, "-watch")
+	require.NoError(t, err, out)
+	id := strings.Fields(out)[0]
+	for _, want := range []string{"a                    running   0/1", "fan                  succeeded 3/3",
+		"d                    succeeded 1/1", "workflow " + id + " succeeded"} {
+		assert.Contains(t, out, want)
+	}
+	out, err = hopperctl(t, c.base, key, "workflow", "get", id)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "cli diamond")
+	assert.Regexp(t, `fan\s+system.noop\s+succeeded\s+3/3\s+3\s+a`, out)
+	assert.Regexp(t, `d\s+system.noop\s+succeeded\s+1/1\s+1\s+fan,c`, out)
+	assert.Contains(t, out, "timeline:")
+	out, err = hopperctl(t, c.base, key, "workflow", "list", "-state", "succeeded")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, id)
+
+	// A failing step: watch exits non-zero; retry-step queues it again.
+	failing := write("failing.json", `{"steps": [
+		{"name": "boom", "kind": "system.sleep", "payload": {"ms": 1, "fail": "permanent"}},
+		{"name": "after", "kind": "system.noop", "depends_on": ["boom"]}]}`)
+	out, err = hopperctl(t, c.base, key, "-o", "json", "workflow", "submit", failing)
+	require.NoError(t, err, out)
+	var acc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &acc))
+	failed := acc["id"].(string)
+	out, err = hopperctl(t, c.base, key, "workflow", "watch", failed)
+	require.Error(t, err)
+	assert.Contains(t, out, "boom                 failed    0/1 1 failed  1 of 1 jobs failed")
+	assert.Contains(t, out, "after                cancelled 0/0  workflow stopped: a step failed")
+	assert.Contains(t, out, "ended failed")
+	out, err = hopperctl(t, c.base, key, "workflow", "retry-step", failed, "boom")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "step boom queued again (1 jobs)")
+
+	// Cancel a running workflow.
+	long := write("long.yaml", "steps:\n  - {name: wait, kind: system.sleep, payload: {ms: 30000}}\n")
+	out, err = hopperctl(t, c.base, key, "workflow", "submit", long)
+	require.NoError(t, err, out)
+	running := strings.Fields(out)[0]
+	out, err = hopperctl(t, c.base, key, "workflow", "cancel", running)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, running)
+	out, err = hopperctl(t, c.base, key, "workflow", "watch", running)
+	require.Error(t, err)
+	assert.Contains(t, out, "ended cancelled")
+
+	// A malformed file and a refused graph.
+	out, err = hopperctl(t, c.base, key, "workflow", "submit", write("bad.yaml", "steps: [\n"))
+	require.Error(t, err)
+	assert.Contains(t, out, "bad.yaml")
+	out, err = hopperctl(t, c.base, key, "workflow", "submit", write("cycle.yaml", `
+steps:
+  - {name: x, kind: system.noop, depends_on: [y]}
+  - {name: y, kind: system.noop, depends_on: [x]}
+`))
+	require.Error(t, err)
+	assert.Contains(t, out, "HTTP 422")
+	assert.Contains(t, out, "cycle")
 }

@@ -512,3 +512,134 @@ func requireServers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFaultWorkflowCrash: diamonds and 100-wide fan-outs with a fan-in run
+// across 3 worker processes while workers are SIGKILLed and replaced and
+// the only gateway (the dispatcher leader) is SIGKILLed and restarted
+// mid-workflow. Every workflow succeeds; every step ran its jobs once
+// each (one job per element, none released twice), every job's
+// succeeding attempt completed exactly once, and no job is left behind.
+func TestFaultWorkflowCrash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e["HOPPER_DISPATCH_INTERVAL"] = "100ms"
+	e["HOPPER_LEASE"] = "1s"
+	api := freeAddr(t)
+	gw := start(t, "gateway", e, env{"HOPPER_HTTP_ADDR": api})
+	waitReady(t, "http://"+api+"/readyz", gw)
+	c := &client{t: t, base: "http://" + api, http: &http.Client{Timeout: 30 * time.Second}}
+	key := newUserKey(t, c, e)
+	fx := newSideEffects(t)
+	workerEnv := env{"HOPPER_CONCURRENCY": "4"}
+	workers := []*proc{startWorker(t, e, workerEnv), startWorker(t, e, workerEnv), startWorker(t, e, workerEnv)}
+
+	sleep := func(name string, ms int, deps ...string) map[string]any {
+		return map[string]any{"name": name, "kind": "system.sleep", "depends_on": deps,
+			"options": map[string]any{"max_attempts": 20},
+			"payload": map[string]any{"ms": ms, "callback_url": fx.srv.URL}}
+	}
+	const width = 100
+	want := map[string]map[string]int{} // workflow → step → jobs
+	submit := func(steps ...map[string]any) {
+		code, out := c.do("POST", "/v1/workflows", key, map[string]any{"steps": steps})
+		require.Equal(t, 202, code, out)
+		jobsOf := map[string]int{}
+		for _, s := range steps {
+			jobsOf[s["name"].(string)] = 1
+			if fe, ok := s["for_each"].([]int); ok {
+				jobsOf[s["name"].(string)] = len(fe)
+			}
+		}
+		want[out["id"].(string)] = jobsOf
+	}
+	for i := 0; i < 4; i++ {
+		submit(sleep("A", 300), sleep("B", 600, "A"), sleep("C", 400, "A"), sleep("D", 300, "B", "C"))
+	}
+	for i := 0; i < 2; i++ {
+		items := make([]int, width)
+		for k := range items {
+			items[k] = k
+		}
+		fan := sleep("fan", 150, "split")
+		fan["for_each"] = items
+		submit(sleep("split", 300), fan, sleep("join", 200, "fan"), sleep("tail", 100, "join", "split"))
+	}
+
+	// The kill schedule: a worker every 700 ms, the gateway once between.
+	inFlight := 0
+	for k := 0; k < 6; k++ {
+		time.Sleep(700 * time.Millisecond) // the kill schedule itself, not a wait for a condition
+		i := rand.IntN(len(workers))
+		workers[i].kill(t)
+		workers[i] = startWorker(t, e, workerEnv)
+		if k == 2 {
+			code, out := c.do("GET", "/v1/workflows?state=running", key, nil)
+			require.Equal(t, 200, code, out)
+			inFlight = len(out["workflows"].([]any))
+			require.NotZero(t, inFlight, "workflows in flight when the gateway dies")
+			gw.kill(t)
+			gw = start(t, "gateway", e, env{"HOPPER_HTTP_ADDR": api})
+			waitReady(t, "http://"+api+"/readyz", gw)
+		}
+	}
+	done := time.Now()
+
+	var ids []string
+	for id := range want {
+		ids = append(ids, id)
+	}
+	final := map[string]map[string]any{}
+	testkit.WaitFor(t, 2*testkit.Deadline, func() bool {
+		for _, id := range ids {
+			if final[id] != nil {
+				continue
+			}
+			code, w := c.do("GET", "/v1/workflows/"+id, key, nil)
+			require.Equal(t, 200, code, w)
+			if w["state"] != "running" {
+				final[id] = w
+			}
+		}
+		return len(final) == len(ids)
+	}, "%d workflows to end", len(ids))
+	t.Logf("all workflows ended %s after the last kill", time.Since(done).Round(time.Millisecond))
+
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	jobsSeen, retried := 0, 0
+	for id, w := range final {
+		require.Equal(t, "succeeded", w["state"], "workflow %s", id)
+		steps := w["steps"].([]any)
+		require.Len(t, steps, len(want[id]))
+		for _, raw := range steps {
+			s := raw.(map[string]any)
+			name := s["name"].(string)
+			assert.Equal(t, "succeeded", s["state"], "%s/%s", id, name)
+			js := s["jobs"].([]any)
+			require.Len(t, js, want[id][name], "%s/%s: one job per element, none released twice", id, name)
+			elements := map[int]bool{}
+			for _, rj := range js {
+				j := rj.(map[string]any)
+				jobsSeen++
+				assert.Equal(t, "succeeded", j["state"])
+				attempts := int(j["attempts"].(float64))
+				if attempts > 1 {
+					retried++
+				}
+				assert.Equal(t, 1, fx.completed[j["id"].(string)][attempts],
+					"%s/%s job %s: its succeeding attempt completed exactly once", id, name, j["id"])
+				if el, ok := j["element"].(float64); ok {
+					elements[int(el)] = true
+				}
+			}
+			if want[id][name] > 1 {
+				assert.Len(t, elements, want[id][name], "%s/%s: every element once", id, name)
+			}
+		}
+	}
+	for _, st := range []string{"scheduled", "queued", "running", "retrying"} {
+		assert.Zero(t, countState(t, c, key, st), "no job left %s", st)
+	}
+	t.Logf("workflows=%d running_at_gateway_kill=%d jobs=%d worker_kills=6 gateway_kills=1 jobs_retried=%d",
+		len(ids), inFlight, jobsSeen, retried)
+}

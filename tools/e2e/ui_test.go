@@ -304,4 +304,55 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`location.hash = '#/queues'`, nil)))
 	require.NoError(t, waitJS(ctx, `[...document.querySelectorAll('main td')].some(td => td.textContent === 'maintenance')`, 10*time.Second))
 	screenshot(t, ctx, "04-queues.png")
+
+	// A workflow's page draws its graph and follows it live: the first
+	// step runs, then every node turns succeeded, without a reload and
+	// within the page's Content-Security-Policy.
+	code, acc := c.do("POST", "/v1/workflows", alice, map[string]any{"name": "browser diamond", "steps": []map[string]any{
+		{"name": "A", "kind": "system.sleep", "payload": map[string]any{"ms": 2500}},
+		{"name": "fan", "kind": "system.noop", "depends_on": []string{"A"}, "for_each": []int{1, 2, 3}},
+		{"name": "C", "kind": "system.noop", "depends_on": []string{"A"}},
+		{"name": "D", "kind": "system.noop", "depends_on": []string{"fan", "C"}},
+	}})
+	require.Equal(t, 202, code, acc)
+	wf := acc["id"].(string)
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => __csp.push(e.violatedDirective)); true`, nil),
+		chromedp.Evaluate(`location.hash = '#/workflows'`, nil),
+	))
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`!!document.querySelector('[data-workflow="%s"] a')`, wf), 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(fmt.Sprintf(`[data-workflow="%s"] a`, wf), chromedp.ByQuery)))
+	node := func(step string) string {
+		return fmt.Sprintf(`(document.querySelector('#wf-graph g[data-step="%s"]')||{dataset:{}}).dataset.state`, step)
+	}
+	require.NoError(t, waitJS(ctx, node("A")+` === 'running' && `+node("D")+` === 'waiting'`, 10*time.Second))
+	var edges int
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`document.querySelectorAll('#wf-graph path.edge').length`, &edges),
+		chromedp.Evaluate(`stream !== null && stream.url.endsWith('/v1/workflows/`+wf+`/events')`, &streaming),
+	))
+	assert.Equal(t, 4, edges, "A→fan, A→C, fan→D, C→D")
+	assert.True(t, streaming, "the workflow page follows the workflow's event stream")
+	screenshot(t, ctx, "05-workflow-running.png")
+	defer func() {
+		if t.Failed() {
+			var page string
+			_ = chromedp.Run(ctx, chromedp.Evaluate(`[...document.querySelectorAll('#wf-graph g')].map(g => g.dataset.step + '=' + g.dataset.state).join(' ') + ' stream=' + (stream && stream.readyState)`, &page))
+			_, w := c.do("GET", "/v1/workflows/"+wf, alice, nil)
+			t.Logf("page: %s; API: %v", page, w["state"])
+		}
+	}()
+	require.NoError(t, waitJS(ctx, `['A', 'fan', 'C', 'D'].every((n) => (document.querySelector('#wf-graph g[data-step="' + n + '"]')||{dataset:{}}).dataset.state === 'succeeded') &&
+		document.querySelector('#workflow h1').dataset.state === 'succeeded'`, 30*time.Second))
+	var fanText string
+	var violations []string
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`document.querySelector('#wf-graph g[data-step="fan"] text.count').textContent`, &fanText),
+		chromedp.Evaluate(`window.__csp`, &violations),
+		chromedp.Evaluate(`window.__noReload === true`, &noReload),
+	))
+	assert.Equal(t, "3/3 (fan-out ×3)", fanText)
+	assert.Empty(t, violations, "no Content-Security-Policy violation")
+	assert.True(t, noReload, "the page was not reloaded")
+	screenshot(t, ctx, "06-workflow-succeeded.png")
 }

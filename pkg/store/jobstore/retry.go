@@ -45,28 +45,48 @@ func (s *Store) RetryCharged(ctx context.Context, owner uuid.UUID, id uuid.UUID,
 		if out, err = s.retry(ctx, tx, &owner, id, extraAttempts); err != nil {
 			return err
 		}
-		used, retry, err := jobsWindow(ctx, q, owner, perHour, 1, now)
-		if err != nil {
-			return err
-		}
-		if used+1 > perHour {
-			return &pg.QuotaError{Limit: pg.LimitJobsPerHour, Max: perHour, Used: used, Requested: 1, RetryAfter: retry}
-		}
-		// The charge, and the owner's charges the window has left behind.
-		if _, err := q.ExecContext(ctx, `DELETE FROM quota_charges WHERE owner_id = $1 AND charged_at <= $2`,
-			owner, now.Add(-QuotaWindow)); err != nil {
-			return fmt.Errorf("drop old quota charges: %w", err)
-		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO quota_charges (owner_id, job_id, charged_at) VALUES ($1, $2, $3)`,
-			owner, id, now); err != nil {
-			return fmt.Errorf("charge retry: %w", err)
-		}
-		return nil
+		return ChargeRetries(ctx, q, owner, []uuid.UUID{id}, perHour, now)
 	})
 	if err != nil {
 		return Job{}, err
 	}
 	return out, nil
+}
+
+// ChargeRetries charges the manual retry of the jobs ids to owner's jobs
+// per hour (perHour > 0), in tx's q, a transaction: under the owner's
+// quota lock (taken here, held to the end of tx), a *pg.QuotaError when
+// they do not fit the sliding hour, else a quota_charges row each. The
+// caller re-queues them in the same transaction, which rolls back on the
+// refusal. perHour 0 charges nothing.
+func ChargeRetries(ctx context.Context, q pg.Querier, owner uuid.UUID, ids []uuid.UUID, perHour int, now time.Time) error {
+	if perHour <= 0 || len(ids) == 0 {
+		return nil
+	}
+	if err := LockQuota(ctx, q, owner); err != nil {
+		return err
+	}
+	used, retry, err := jobsWindow(ctx, q, owner, perHour, len(ids), now)
+	if err != nil {
+		return err
+	}
+	if used+len(ids) > perHour {
+		return &pg.QuotaError{Limit: pg.LimitJobsPerHour, Max: perHour, Used: used, Requested: len(ids), RetryAfter: retry}
+	}
+	// The charges, and the owner's charges the window has left behind.
+	if _, err := q.ExecContext(ctx, `DELETE FROM quota_charges WHERE owner_id = $1 AND charged_at <= $2`,
+		owner, now.Add(-QuotaWindow)); err != nil {
+		return fmt.Errorf("drop old quota charges: %w", err)
+	}
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = id.String()
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO quota_charges (owner_id, job_id, charged_at)
+		SELECT $1, unnest($2::uuid[]), $3`, owner, list, now); err != nil {
+		return fmt.Errorf("charge retries: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) retry(ctx context.Context, db *gorm.DB, ownerID *uuid.UUID, id uuid.UUID, extraAttempts int) (Job, error) {

@@ -75,7 +75,14 @@ func liveJobs(ctx context.Context, q pg.Querier, id uuid.UUID) ([]uuid.UUID, err
 // run again. Its dependants are released when it succeeds. It returns
 // the jobs re-queued, for the caller to publish. A step in another state,
 // or a cancelled workflow, is pg.ErrConflict.
-func (s *Store) RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts int, now time.Time) ([]jobstore.Job, error) {
+//
+// perHour > 0 (the owner's plan's jobs per hour) charges the re-queued
+// jobs to the owner's hour as a job retry is charged, one each, and
+// refuses the retry with a *pg.QuotaError when they do not fit; steps it
+// releases at once are new jobs and count as such. The quota lock is
+// taken after the workflow's and the jobs' rows, the order of every
+// workflow resolution.
+func (s *Store) RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts, perHour int, now time.Time) ([]jobstore.Job, error) {
 	var out []jobstore.Job
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		q := tx.Statement.ConnPool
@@ -135,6 +142,13 @@ func (s *Store) RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid
 			if st.JobsTotal == 0 && st.PendingParents == 0 {
 				ready = append(ready, st.Name)
 			}
+		}
+		charged := make([]uuid.UUID, len(out))
+		for i, j := range out {
+			charged[i] = j.ID
+		}
+		if err := jobstore.ChargeRetries(ctx, q, w.OwnerID, charged, perHour, now); err != nil {
+			return err
 		}
 		if err := r.release(ready); err != nil {
 			return err

@@ -348,6 +348,64 @@ func TestWorkflows(t *testing.T) {
 		assert.Equal(t, 2, stepOf(t, w, "B").Attempts, "the failed run and the retry")
 	})
 
+	t.Run("built with the SDK builder: fan-out from a result and a fan-in", func(t *testing.T) {
+		t.Parallel()
+		acc, err := hopper.NewWorkflow("built").
+			Step("split", Flow{Op: "split", N: 4}).
+			Step("double", Flow{Op: "double"}, hopper.FanOutFrom("split", "items"), hopper.StepMaxAttempts(1)).
+			Step("fixed", Flow{Op: "double"}, hopper.FanOut([]int{10, 20})).
+			Step("total", Flow{Op: "sum"}, hopper.DependsOn("double", "fixed")).
+			Submit(t.Context(), f.client)
+		require.NoError(t, err)
+		w := f.waitState(t, acc.ID, "succeeded")
+		assert.Equal(t, "built", w.Name)
+		var total flowResult
+		require.NoError(t, json.Unmarshal(stepOf(t, w, "total").Result, &total))
+		assert.Equal(t, flowResult{N: 2*(1+2+3+4) + 2*(10+20), Parents: []string{"double", "fixed"}}, total)
+	})
+
+	t.Run("live events: a snapshot, each step's changes, the end", func(t *testing.T) {
+		t.Parallel()
+		id := f.submit(t, "",
+			step("A", Flow{Op: "block", N: 501}),
+			step("B", Flow{Op: "sum"}, "A"))
+		var seen []string
+		for ev, err := range f.client.WorkflowEvents(t.Context(), id) {
+			require.NoError(t, err)
+			switch ev.Type {
+			case "snapshot":
+				require.Len(t, ev.Steps, 2)
+				assert.Equal(t, "running", ev.State)
+				assert.Equal(t, hopper.WorkflowStepState{Name: "A", State: "running", JobsTotal: 1}, ev.Steps[0])
+				assert.Equal(t, "waiting", ev.Steps[1].State)
+				f.gates.release(501) // A ends only once the stream is open
+			case "step":
+				require.Len(t, ev.Steps, 1)
+				seen = append(seen, ev.Steps[0].Name+" "+ev.Steps[0].State)
+			case "workflow":
+				seen = append(seen, "workflow "+ev.State)
+			}
+		}
+		// B's release and its end may fall in one read: B's "running" is
+		// not promised, the order is.
+		assert.Subset(t, seen, []string{"A succeeded", "B succeeded", "workflow succeeded"})
+		assert.Equal(t, "A succeeded", seen[0])
+		assert.Equal(t, "workflow succeeded", seen[len(seen)-1])
+
+		// A finished workflow's stream is its snapshot alone; another
+		// user's is not found.
+		var again []hopper.WorkflowEvent
+		for ev, err := range f.client.WorkflowEvents(t.Context(), id) {
+			require.NoError(t, err)
+			again = append(again, ev)
+		}
+		require.Len(t, again, 1)
+		assert.Equal(t, "succeeded", again[0].State)
+		_, other := f.newUser("user")
+		code, _ := f.do("GET", "/v1/workflows/"+id+"/events", other, nil, nil)
+		assert.Equal(t, 404, code)
+	})
+
 	t.Run("list with filters and cursor, another user's is not found", func(t *testing.T) {
 		t.Parallel()
 		_, other := f.newUser("user")
@@ -409,4 +467,55 @@ func TestWorkflowValidation(t *testing.T) {
 	body["steps"] = []any{ok("b")}
 	code, _ = f.do("POST", "/v1/workflows", f.key, body, nil)
 	assert.Equal(t, 409, code)
+}
+
+// TestWorkflowStepRetryCountsAgainstQuota: a user's step retry is charged
+// to the plan's jobs per hour like a job retry, one per job queued again
+// (a fan-out's elements each), and refused with 429 when they do not fit,
+// leaving the workflow as it was; an admin's retry is not charged.
+func TestWorkflowStepRetryCountsAgainstQuota(t *testing.T) {
+	t.Parallel()
+	f := startFlowStack(t)
+	code, out := f.do("POST", "/v1/admin/plans", f.admin, map[string]any{"name": "five", "jobs_per_hour": 5}, nil)
+	require.Equal(t, 201, code, out)
+	_, key := f.newUserOnPlan("user", "five")
+	used := func() float64 {
+		code, out := f.do("GET", "/v1/users/me/limits", key, nil, nil)
+		require.Equal(t, 200, code, out)
+		return out["limits"].(map[string]any)["jobs_per_hour"].(map[string]any)["used"].(float64)
+	}
+	c, err := hopper.NewClient(f.base, key)
+	require.NoError(t, err)
+	acc, err := hopper.NewWorkflow("quota").
+		Step("A", Flow{Op: "fail", N: 701}, hopper.FanOut([]int{1, 2})).
+		Submit(t.Context(), c)
+	require.NoError(t, err)
+	// f.waitState reads as f's own user; this workflow is key's.
+	mine := &flowStack{stack: f.stack, key: key, client: c, gates: f.gates}
+	mine.waitState(t, acc.ID, "failed")
+	assert.Equal(t, float64(2), used(), "the fan-out's two jobs")
+
+	retry := func(as string) (int, map[string]any) {
+		return f.do("POST", "/v1/workflows/"+acc.ID+"/steps/A/retry", as, nil, nil)
+	}
+	code, out = retry(key)
+	require.Equal(t, 202, code, out)
+	assert.Len(t, out["jobs"], 2)
+	assert.Equal(t, float64(4), used(), "each job queued again is charged")
+	mine.waitState(t, acc.ID, "failed")
+
+	code, out = retry(key)
+	require.Equal(t, 429, code, out)
+	assert.Contains(t, out["error"].(map[string]any)["message"], "4 of 5 jobs in the last hour")
+	w, err := c.GetWorkflow(t.Context(), acc.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "failed", w.State, "a refused retry changes nothing")
+	assert.Equal(t, "failed", stepOf(t, w, "A").State)
+	assert.Equal(t, float64(4), used())
+
+	f.gates.fix(701)
+	code, out = retry(f.admin)
+	require.Equal(t, 202, code, out)
+	mine.waitState(t, acc.ID, "succeeded")
+	assert.Equal(t, float64(4), used(), "an admin's retry is not charged")
 }

@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.jobs, "jobs", 20000, "jobs in W1/W1b/W1c/W1t and the ceilings")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent HTTP clients in W1")
 	flag.StringVar(&o.out, "out", "bench.json", "JSON report file")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset: ceilings,w1,w1b,w1c,w1t,w2,w3,w4,o1")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset: ceilings,w1,w1b,w1c,w1t,w2,w3,w4,o1,wf1")
 	flag.IntVar(&o.submitRate, "rate", 1000, "W4 open-loop submit rate (requests/s)")
 	flag.DurationVar(&o.submitFor, "rate-for", 10*time.Second, "W4 duration")
 	flag.BoolVar(&o.keep, "keep", false, "keep each run's schema (bench_*) for inspection instead of dropping it")

@@ -152,6 +152,8 @@ func run(ctx context.Context, o options) (*report, error) {
 			"p50 < 5 ms, p99 < 20 ms", w3, func(s sample) bool { return s.P50ms < 5 && s.P99ms < 20 }},
 		{"w4", fmt.Sprintf("open-loop POST /v1/jobs at %d/s for %s; latency from the scheduled start", o.submitRate, o.submitFor),
 			"p99 < 10 ms", w4, func(s sample) bool { return s.P99ms < 10 }},
+		{"wf1", fmt.Sprintf("a workflow: %d-element fan-out of system.noop and a fan-in, one request, against %d independent system.noop in one batch; submit → last succeeded", wf1Width, wf1Width),
+			"overhead per step < 1 ms", wf1, func(s sample) bool { return s.Extra["overhead_per_step_ms"] < 1 }},
 		{"o1", fmt.Sprintf("output streaming: %d chunks, 1 ms apart, from a pull worker batching 20 ms, to %d SSE subscribers; latency = chunk made → received; CPU per 1,000 chunks", o1Chunks, o1Subscribers),
 			"p99 < 50 ms", o1, func(s sample) bool { return s.P99ms < 50 }},
 	}

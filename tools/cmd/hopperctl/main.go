@@ -1,7 +1,7 @@
 // Command hopperctl is Hopper's command-line client: submit and follow
-// jobs, list, cancel and retry them, inspect kinds, queues and workers,
-// and manage users, API keys, cron schedules and worker tokens — all
-// through the gateway's HTTP API.
+// jobs and workflows, list, cancel and retry them, inspect kinds, queues
+// and workers, and manage users, API keys, cron schedules, push kinds and
+// worker tokens — all through the gateway's HTTP API.
 //
 //	hopperctl [global flags] <command> [flags] [args]
 //
@@ -33,6 +33,13 @@ Jobs:
   list [-state S] [-kind K] [-limit N] [-all]
   cancel <job id>
   retry <job id>
+Workflows:
+  workflow submit <file.json|file.yaml|-> [-idempotency-key K] [-watch]
+  workflow get <id>         state, steps (jobs, attempts, errors) and timeline
+  workflow list [-state S] [-limit N]
+  workflow watch <id>       follow step states live until the workflow ends
+  workflow cancel <id>
+  workflow retry-step <id> <step>   re-run a failed step and resume
 Operations:
   kinds                     the kind catalogue: queue, service, live workers, attempts, timeout
   kinds <name>              one kind with its defaults and payload JSON Schema
@@ -137,6 +144,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return c.cancel(ctx, cmdArgs)
 	case "retry":
 		return c.retry(ctx, cmdArgs)
+	case "workflow", "workflows":
+		return c.workflow(ctx, cmdArgs)
 	case "kinds":
 		return c.kinds(ctx, cmdArgs)
 	case "queues":

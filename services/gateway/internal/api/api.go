@@ -225,6 +225,7 @@ func New(opts Options) *gin.Engine {
 	v1.POST("/workflows", a.submitWorkflow)
 	v1.GET("/workflows", a.listWorkflows)
 	v1.GET("/workflows/:id", a.getWorkflow)
+	v1.GET("/workflows/:id/events", a.workflowEvents)
 	v1.POST("/workflows/:id/cancel", a.cancelWorkflow)
 	v1.POST("/workflows/:id/steps/:name/retry", a.retryWorkflowStep)
 	v1.GET("/stats", a.stats)

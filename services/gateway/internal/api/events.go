@@ -101,27 +101,20 @@ func (a *API) jobEvents(c *gin.Context) {
 		return
 	}
 
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	c.Status(http.StatusOK)
-	// A stream outlives the server's read and write timeouts, which suit
-	// a request and its answer: it ends with its job, its client or the
-	// shutdown instead. (The read timeout would cancel the request's
-	// context through the server's background read.)
-	rc := http.NewResponseController(c.Writer)
-	_ = rc.SetReadDeadline(time.Time{}) // unsupported (a test recorder): nothing to clear
-	_ = rc.SetWriteDeadline(time.Time{})
-	// Headers go out now, even if the first snapshot has nothing to send
-	// (a resumed stream of a waiting job).
-	c.Writer.Flush()
-	st := &jobStream{out: newSSEWriter(c.Writer), jobID: id, lastID: after}
+	st := &jobStream{out: openSSE(c), jobID: id, lastID: after}
 	log := a.log.With(hlog.JobID(id.String()))
 	log.Debug("event stream opened", zap.Int64("last_event_id", after))
-	reason := a.streamJob(ctx, st, p, open, job, evs, wake, log)
+	reason := a.runStream(ctx, streamLoop{out: st.out, what: "job", p: p, open: open,
+		send: func() (bool, error) { return st.send(job, evs) },
+		read: func(ctx context.Context) error {
+			var err error
+			job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, id, st.lastID)
+			return err
+		},
+	}, wake, log)
 	log.Debug("event stream closed", zap.String("reason", reason))
 }
+
 
 // openStream counts a new stream against the caller's and the gateway's
 // caps, or answers why not: 429 over the key's cap (the client holds the
@@ -143,78 +136,6 @@ func (a *API) openStream(c *gin.Context, p principal) (*openStream, bool) {
 		return nil, false
 	}
 	return open, true
-}
-
-// streamJob sends the first snapshot, then one after every wake-up (or
-// poll while notifications are down) until the job is over, the client
-// leaves, the server shuts down or the caller's credential stops holding
-// (checked every Access.StreamRecheck, and at once when Postgres
-// announces a change of its key or user). It returns why the stream
-// ended.
-func (a *API) streamJob(ctx context.Context, st *jobStream, p principal, open *openStream, job jobstore.Job, evs []jobstore.Event,
-	wake <-chan struct{}, log *zap.Logger) string {
-	scope := p.ownerScope()
-	keepAlive := time.NewTicker(eventsKeepAlive)
-	defer keepAlive.Stop()
-	recheck := time.NewTicker(a.opts.Access.StreamRecheck)
-	defer recheck.Stop()
-	poll := time.NewTicker(eventsPoll)
-	defer poll.Stop()
-	failures := 0
-	for {
-		if failures == 0 {
-			done, err := st.send(job, evs)
-			if err != nil {
-				return "client gone: " + err.Error()
-			}
-			if done {
-				return "job finished"
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return "client gone"
-		case <-a.opts.ShuttingDown:
-			// The client reconnects with Last-Event-ID, to another replica.
-			return "server shutting down"
-		case <-keepAlive.C:
-			if err := st.out.comment("keepalive"); err != nil {
-				return "client gone: " + err.Error()
-			}
-			continue
-		case <-recheck.C:
-			if ended := a.credentialEnded(ctx, p, log); ended != "" {
-				return ended
-			}
-			continue
-		case <-open.check:
-			if ended := a.credentialEnded(ctx, p, log); ended != "" {
-				return ended
-			}
-			continue
-		case <-poll.C:
-			if a.notificationsFlow() && failures == 0 {
-				continue
-			}
-		case <-wake:
-		}
-		var err error
-		job, evs, err = a.db.jobs.JobSnapshot(ctx, scope, st.jobID, st.lastID)
-		switch {
-		case err == nil:
-			failures = 0
-		case ctx.Err() != nil:
-			return "client gone"
-		case errors.Is(err, pg.ErrNotFound):
-			return "job deleted"
-		default:
-			failures++
-			log.Warn("event stream: read job failed", zap.Int("failures", failures), zap.Error(err))
-			if failures >= eventsMaxReadFailures {
-				return "database unavailable"
-			}
-		}
-	}
 }
 
 // credentialEnded checks the stream's credential again and says why the

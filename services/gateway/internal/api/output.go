@@ -93,14 +93,8 @@ func (a *API) jobOutput(c *gin.Context) {
 	wake, unsubscribe := a.subscribeJob(job.ID)
 	defer unsubscribe()
 
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	c.Writer.Flush()
 	log := a.log.With(hlog.JobID(job.ID.String()))
-	st := &outputStream{a: a, out: newSSEWriter(c.Writer), jobID: job.ID, next: after + 1, p: p, open: open, log: log}
+	st := &outputStream{a: a, out: openSSE(c), jobID: job.ID, next: after + 1, p: p, open: open, log: log}
 	reason := st.run(c.Request.Context(), job.State, notes, wake)
 	log.Debug("output stream closed", zap.String("reason", reason))
 }

@@ -131,7 +131,8 @@ type WorkflowStore interface {
 	GetWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID) (workflows.Detail, error)
 	ListWorkflows(ctx context.Context, f workflows.ListFilter) ([]workflows.Workflow, string, error)
 	CancelWorkflow(ctx context.Context, owner *uuid.UUID, id uuid.UUID, now time.Time) ([]uuid.UUID, error)
-	RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts int, now time.Time) ([]jobstore.Job, error)
+	RetryWorkflowStep(ctx context.Context, owner *uuid.UUID, id uuid.UUID, name string, extraAttempts, perHour int, now time.Time) ([]jobstore.Job, error)
+	WorkflowStates(ctx context.Context, owner *uuid.UUID, id uuid.UUID) (workflows.Workflow, []workflows.StepState, error)
 }
 
 // Store is every group's calls, and the readiness probe's.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/jobs"
+	"github.com/hopperq/hopper/pkg/store/accounts"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/pg"
 	"github.com/hopperq/hopper/pkg/store/workflows"
@@ -255,14 +256,22 @@ func (a *API) retryWorkflowStep(c *gin.Context) {
 			}
 		}
 	}
+	// A user's step retry is work like a job retry: its re-queued jobs
+	// count against the plan's jobs per hour (429 when they do not fit).
+	// An admin's is the operator's: neither charged nor plan-bounded.
+	perHour := 0
+	var plan accounts.Plan
 	if !p.isAdmin() {
-		plan, ok := a.callerPlan(c, p)
-		if !ok {
+		if plan, ok = a.callerPlan(c, p); !ok {
 			return
 		}
 		budget, _ = jobs.PlanAttempts(budget, false, plan.Name, plan.MaxAttempts)
+		perHour = plan.JobsPerHour
 	}
-	retried, err := a.db.workflows.RetryWorkflowStep(ctx, p.ownerScope(), id, name, budget, a.opts.Now())
+	retried, err := a.db.workflows.RetryWorkflowStep(ctx, p.ownerScope(), id, name, budget, perHour, a.opts.Now())
+	if !p.isAdmin() && a.quotaError(c, plan, err) {
+		return
+	}
 	if errors.Is(err, pg.ErrNotFound) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "workflow or step not found", nil)
 		return

@@ -286,6 +286,171 @@ function followJob(id, render) {
   };
 }
 
+// --- workflows ---
+
+const svgNS = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+async function workflowsView() {
+  const state = h("select", { id: "wf-filter-state" }, h("option", { value: "" }, "any state"),
+    ["running", "succeeded", "failed", "cancelled"].map((st) => h("option", { value: st }, st)));
+  const tbody = h("tbody", { id: "workflows" });
+  main.replaceChildren(h("h1", {}, me.admin ? "All workflows" : "Your workflows"),
+    h("div", { class: "row card" }, h("label", {}, "State", state)),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Name", "State", "Policy", "Created", "Finished"].map((c) => h("th", {}, c)))), tbody));
+  const refresh = async () => {
+    const q = new URLSearchParams({ limit: "50" });
+    if (state.value) q.set("state", state.value);
+    try {
+      const page = await api("GET", "/v1/workflows?" + q);
+      tbody.replaceChildren(...page.workflows.map((w) => h("tr", { "data-workflow": w.id },
+        h("td", {}, h("a", { href: "#/workflows/" + w.id }, h("code", {}, w.id.slice(0, 8) + "…"))),
+        h("td", {}, w.name || "—"), h("td", {}, stateBadge(w.state)), h("td", {}, w.failure_policy),
+        h("td", {}, fmtTime(w.created_at)), h("td", {}, fmtTime(w.finished_at)))));
+    } catch (ex) {
+      if (ex.status === 401) return loginView("Your session ended; sign in again.");
+    }
+  };
+  state.onchange = refresh;
+  every(2000, refresh);
+}
+
+// layoutGraph places each step in the column of its longest path from a
+// root, in submit order within a column.
+function layoutGraph(steps) {
+  const byName = new Map(steps.map((st) => [st.name, st]));
+  const depth = new Map();
+  const depthOf = (name) => {
+    if (depth.has(name)) return depth.get(name);
+    depth.set(name, 0); // the gateway refuses cycles; this only guards the page
+    const st = byName.get(name);
+    const d = st && st.depends_on.length ? 1 + Math.max(...st.depends_on.map(depthOf)) : 0;
+    depth.set(name, d);
+    return d;
+  };
+  const rows = [];
+  const pos = new Map();
+  for (const st of steps) {
+    const col = depthOf(st.name);
+    rows[col] = (rows[col] || 0) + 1;
+    pos.set(st.name, { col, row: rows[col] - 1 });
+  }
+  return { pos, cols: rows.length, rows: Math.max(1, ...rows) };
+}
+
+// counts is what a node shows under its name: its jobs' progress, with
+// the fan-out width.
+function counts(st) {
+  if (!st.jobs_total) return st.for_each ? "fan-out" : "";
+  const txt = st.jobs_succeeded + "/" + st.jobs_total + (st.for_each ? " (fan-out ×" + st.jobs_total + ")" : "");
+  return st.jobs_failed ? txt + " · " + st.jobs_failed + " failed" : txt;
+}
+
+function drawWorkflow(svg, steps) {
+  const nodeW = 170, nodeH = 48, gapX = 70, gapY = 22, pad = 12;
+  const { pos, cols, rows } = layoutGraph(steps);
+  const w = pad * 2 + cols * nodeW + (cols - 1) * gapX, ht = pad * 2 + rows * nodeH + (rows - 1) * gapY;
+  svg.setAttribute("viewBox", `0 0 ${w} ${ht}`);
+  svg.setAttribute("class", "graph");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(ht));
+  const xy = (name) => { const p = pos.get(name); return { x: pad + p.col * (nodeW + gapX), y: pad + p.row * (nodeH + gapY) }; };
+  const edges = [];
+  for (const st of steps) {
+    const to = xy(st.name);
+    for (const dep of st.depends_on) {
+      if (!pos.has(dep)) continue;
+      const from = xy(dep);
+      const x1 = from.x + nodeW, y1 = from.y + nodeH / 2, x2 = to.x, y2 = to.y + nodeH / 2, mx = (x1 + x2) / 2;
+      edges.push(s("path", { class: "edge", "data-edge": dep + "→" + st.name, d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}` }));
+    }
+  }
+  const nodes = steps.map((st) => {
+    const p = xy(st.name);
+    return s("g", { class: "node " + st.state, "data-step": st.name, "data-state": st.state, transform: `translate(${p.x},${p.y})` },
+      s("title", {}, st.name + " (" + st.kind + "): " + st.state + (st.error ? " — " + st.error : "")),
+      s("rect", { width: nodeW, height: nodeH, rx: 6 }),
+      s("text", { x: 10, y: 19, class: "name" }, st.name.length > 20 ? st.name.slice(0, 19) + "…" : st.name),
+      s("text", { x: 10, y: 37, class: "count" }, counts(st)));
+  });
+  svg.replaceChildren(...edges, ...nodes);
+}
+
+async function workflowView(id) {
+  clearInterval(timer);
+  stopStream();
+  const box = h("div", { id: "workflow" });
+  main.replaceChildren(h("p", {}, h("a", { href: "#/workflows" }, "← all workflows")), box);
+  let wf;
+  const graph = document.createElementNS(svgNS, "svg");
+  graph.setAttribute("id", "wf-graph");
+  const title = h("h1", {});
+  const actions = h("div", { class: "row" });
+  const err = h("p", { class: "error", id: "wf-error" });
+  const tbody = h("tbody", { id: "wf-steps" });
+  box.replaceChildren(title, actions, err, h("div", { class: "card" }, graph),
+    h("h2", {}, "Steps"), h("table", {}, h("thead", {}, h("tr", {}, ["Step", "Kind", "State", "Jobs", "Depends on", "Error", ""].map((c) => h("th", {}, c)))), tbody));
+  const act = (label, cls, path) => h("button", { class: cls, onclick: async () => {
+    err.textContent = "";
+    try { await api("POST", path); await load(); follow(); } catch (ex) { err.textContent = ex.message; }
+  } }, label);
+  const paint = () => {
+    title.replaceChildren(wf.name || "Workflow", " ", stateBadge(wf.state));
+    title.setAttribute("data-state", wf.state);
+    actions.replaceChildren(...(wf.state === "running" ? [act("Cancel", "danger", "/v1/workflows/" + id + "/cancel")] : []));
+    drawWorkflow(graph, wf.steps);
+    tbody.replaceChildren(...wf.steps.map((st) => h("tr", { "data-step": st.name },
+      h("td", {}, st.name), h("td", {}, st.kind), h("td", {}, stateBadge(st.state)), h("td", {}, counts(st)),
+      h("td", {}, st.depends_on.join(", ") || "—"), h("td", { class: "error" }, st.error || ""),
+      h("td", {}, st.state === "failed" || st.state === "cancelled"
+        ? act("Retry", "secondary", "/v1/workflows/" + id + "/steps/" + encodeURIComponent(st.name) + "/retry") : null))));
+  };
+  const load = async () => {
+    try { wf = await api("GET", "/v1/workflows/" + id); } catch (ex) {
+      if (ex.status === 401) return loginView();
+      err.textContent = ex.message;
+      return;
+    }
+    paint();
+  };
+  // apply merges a stream's step states into the workflow and repaints.
+  // The stream ends after a snapshot or workflow message with a terminal
+  // state (the step messages before it may carry that state already).
+  const apply = (state, list, last) => {
+    if (!wf) return;
+    wf.state = state || wf.state;
+    const byName = new Map(wf.steps.map((st) => [st.name, st]));
+    for (const u of list || []) Object.assign(byName.get(u.name) || {}, u);
+    paint();
+    if (last && terminal(wf.state)) stopStream();
+  };
+  // follow listens to the workflow's Server-Sent Events; where
+  // EventSource is missing or the stream breaks for good, it polls.
+  const follow = () => {
+    stopStream();
+    if (terminal(wf.state)) return;
+    if (!window.EventSource) { every(1000, load); return; }
+    const es = new EventSource("/v1/workflows/" + encodeURIComponent(id) + "/events");
+    stream = es;
+    es.addEventListener("snapshot", (e) => { const d = JSON.parse(e.data); apply(d.state, d.steps, true); });
+    es.addEventListener("step", (e) => { const d = JSON.parse(e.data); apply(d.workflow_state, [d]); });
+    es.addEventListener("workflow", (e) => { const d = JSON.parse(e.data); apply(d.state, [], true); });
+    es.onerror = () => {
+      if (stream === es && es.readyState === EventSource.CLOSED) { stream = null; every(1000, load); }
+    };
+  };
+  await load();
+  if (wf) follow();
+}
+
 // --- queues and workers ---
 
 async function tableView(title, path, field, columns, link) {
@@ -314,6 +479,9 @@ function route() {
   const hash = location.hash || "#/jobs";
   const m = hash.match(/^#\/jobs\/([0-9a-f-]{36})$/);
   if (m) return jobView(m[1]);
+  const w = hash.match(/^#\/workflows\/([0-9a-f-]{36})$/);
+  if (w) return workflowView(w[1]);
+  if (hash === "#/workflows") return workflowsView();
   if (hash === "#/queues") return tableView("Queues", "/v1/queues", "queues", ["name", "ready", "unacked", "consumers", "publish_rate", "deliver_rate", "oldest_waiting_seconds", "paused"], "management_url");
   if (hash === "#/workers") return tableView("Workers", "/v1/workers", "workers", ["id", "service", "host", "queues", "concurrency", "in_flight", "started_at", "last_seen_at"]);
   return jobsView();
