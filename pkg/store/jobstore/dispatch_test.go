@@ -1,6 +1,7 @@
 package jobstore_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hopperq/hopper/pkg/jobs"
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 	"github.com/hopperq/hopper/pkg/store/storetest"
+	"github.com/hopperq/hopper/pkg/testkit"
 )
 
 func ids(js []jobstore.Job) []uuid.UUID {
@@ -119,6 +121,34 @@ func TestUnpublishedAndMarkPublished(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, pub.PublishedAt)
 	require.Equal(t, []string{"created/queued/0"}, storetest.Timeline(t, s, a.ID), "publishing is not a transition")
+}
+
+// A published mark never waits for a row another transaction holds (a
+// claim under way): it marks the others and skips that one, which stays
+// an outbox entry. Waiting, it deadlocked with batched claims locking the
+// same rows in another order, for deadlock_timeout (1 s) each time.
+func TestMarkPublishedSkipsLockedRows(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := t.Context()
+	owner := storetest.User(t, s)
+	locked, free := storetest.Job(t, s, owner.ID), storetest.Job(t, s, owner.ID)
+
+	tx := s.Gorm().WithContext(ctx).Begin()
+	require.NoError(t, tx.Error)
+	defer tx.Rollback()
+	require.NoError(t, tx.Exec(`SELECT id FROM jobs WHERE id = ? FOR UPDATE`, locked.ID).Error)
+
+	for name, mark := range map[string]func(context.Context, ...uuid.UUID) error{
+		"MarkPublished": s.MarkPublished, "MarkPublishedUnclaimed": s.MarkPublishedUnclaimed,
+	} {
+		wctx, cancel := context.WithTimeout(ctx, testkit.Deadline)
+		require.NoError(t, mark(wctx, locked.ID, free.ID), "%s returns without waiting for the locked row", name)
+		cancel()
+	}
+	got, err := s.Unpublished(ctx, time.Now().Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{locked.ID}, ids(got), "the locked job stays in the outbox; the other is marked")
 }
 
 func TestReapExpired(t *testing.T) {

@@ -154,14 +154,30 @@ func (a uuidArray) Value() (driver.Value, error) {
 	return b.String(), nil
 }
 
+// markSkipLocked wraps a published mark's condition: the rows are locked
+// first and rows another transaction holds are skipped. A mark is a
+// multi-row UPDATE racing the claims of the same jobs, which workers
+// batch into multi-row UPDATEs too: locking in different orders, the two
+// deadlocked, and Postgres broke the tie only after deadlock_timeout (1 s),
+// a second in which the batch's jobs neither ran nor were marked (seen as
+// a 1 s stall in the fairness test). A locked row is being claimed,
+// cancelled or marked: a claimed job needs no mark, and one whose locker
+// rolls back stays an outbox entry, published again after OutboxAge (a
+// duplicate the conditional claim drops).
+func markSkipLocked(cond string) string {
+	return `UPDATE jobs SET published_at = now() WHERE id IN (
+		SELECT id FROM jobs WHERE ` + cond + ` FOR UPDATE SKIP LOCKED)`
+}
+
 // MarkPublished records that queued jobs ids were published to RabbitMQ
-// (the publish was confirmed), taking them out of the outbox sweep.
+// (the publish was confirmed), taking them out of the outbox sweep. It
+// never waits for a row another transaction holds (markSkipLocked).
 func (s *Store) MarkPublished(ctx context.Context, ids ...uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	err := s.db.WithContext(ctx).Exec(
-		`UPDATE jobs SET published_at = now() WHERE id = ANY(?::uuid[]) AND state = 'queued'`,
+		markSkipLocked(`id = ANY(?::uuid[]) AND state = 'queued'`),
 		uuidArray(ids),
 	).Error
 	if err != nil {
@@ -173,14 +189,14 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uuid.UUID) error {
 // MarkPublishedUnclaimed marks jobs published only while no worker ever
 // claimed them. A late mark must not hide a job that was claimed and then
 // released (or retried) after this publish: such a job keeps
-// published_at NULL and the outbox publishes it again.
+// published_at NULL and the outbox publishes it again. It never waits for
+// a row another transaction holds (markSkipLocked).
 func (s *Store) MarkPublishedUnclaimed(ctx context.Context, ids ...uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	err := s.db.WithContext(ctx).Exec(
-		`UPDATE jobs SET published_at = now()
-		 WHERE id = ANY(?::uuid[]) AND state = 'queued' AND started_at IS NULL AND published_at IS NULL`,
+		markSkipLocked(`id = ANY(?::uuid[]) AND state = 'queued' AND started_at IS NULL AND published_at IS NULL`),
 		uuidArray(ids),
 	).Error
 	if err != nil {
