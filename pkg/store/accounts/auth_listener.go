@@ -7,10 +7,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
 	"github.com/hopperq/hopper/pkg/store/pg"
@@ -80,15 +78,11 @@ func (l *AuthListener) Run(ctx context.Context) error {
 }
 
 func (l *AuthListener) listen(ctx context.Context) (connected bool, err error) {
-	conn, err := pgx.Connect(ctx, l.dsn)
+	conn, closeConn, err := pg.Dial(ctx, l.dsn)
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return false, err
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
+	defer closeConn()
 	var schema string
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return false, fmt.Errorf("read schema: %w", err)

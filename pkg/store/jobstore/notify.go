@@ -3,7 +3,7 @@ package jobstore
 import (
 	"context"
 	"fmt"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -42,8 +42,7 @@ type JobNotifier struct {
 	dsn string
 	log *zap.Logger
 
-	mu   sync.Mutex
-	subs map[uuid.UUID]map[chan struct{}]struct{}
+	subs *subscribers[struct{}]
 
 	listening atomic.Bool
 	// pid is the backend process id of the live connection, 0 when none
@@ -73,7 +72,7 @@ func NewJobNotifier(dsn string, log *zap.Logger) *JobNotifier {
 	return &JobNotifier{
 		dsn:  dsn,
 		log:  log.Named("notifier"),
-		subs: make(map[uuid.UUID]map[chan struct{}]struct{}),
+		subs: newSubscribers[struct{}](1),
 		seen: make(map[uuid.UUID]jobLook),
 	}
 }
@@ -84,27 +83,7 @@ func NewJobNotifier(dsn string, log *zap.Logger) *JobNotifier {
 // the subscriber is busy coalesce into it. jobID uuid.Nil subscribes to
 // every job's changes.
 func (n *JobNotifier) Subscribe(jobID uuid.UUID) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	n.mu.Lock()
-	set := n.subs[jobID]
-	if set == nil {
-		set = make(map[chan struct{}]struct{})
-		n.subs[jobID] = set
-	}
-	set[ch] = struct{}{}
-	n.mu.Unlock()
-
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			delete(n.subs[jobID], ch)
-			if len(n.subs[jobID]) == 0 {
-				delete(n.subs, jobID)
-			}
-		})
-	}
+	return n.subs.subscribe(jobID)
 }
 
 // Listening reports whether change detection is running now. While it is
@@ -129,15 +108,11 @@ func (n *JobNotifier) Run(ctx context.Context) error {
 // notifyPollEvery until a query fails or ctx ends. connected reports
 // whether the first look succeeded, which resets the backoff.
 func (n *JobNotifier) watch(ctx context.Context) (connected bool, err error) {
-	conn, err := pgx.Connect(ctx, n.dsn)
+	conn, closeConn, err := pg.Dial(ctx, n.dsn)
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return false, err
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
+	defer closeConn()
 	// Start from now: what changed before is what subscribers read first.
 	clear(n.seen)
 	n.lastEvent = -1
@@ -171,17 +146,9 @@ func (n *JobNotifier) watch(ctx context.Context) (connected bool, err error) {
 func (n *JobNotifier) look(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, notifyQueryTimeout)
 	defer cancel()
-	n.mu.Lock()
-	ids := make([]uuid.UUID, 0, len(n.subs))
-	watchAll := false
-	for id := range n.subs {
-		if id == uuid.Nil {
-			watchAll = true
-			continue
-		}
-		ids = append(ids, id)
-	}
-	n.mu.Unlock()
+	ids := n.subs.ids()
+	watchAll := slices.Contains(ids, uuid.Nil)
+	ids = slices.DeleteFunc(ids, func(id uuid.UUID) bool { return id == uuid.Nil })
 
 	// One statement, one snapshot: a change seen here for one job means
 	// every change committed before it is seen too.
@@ -241,39 +208,16 @@ func (n *JobNotifier) look(ctx context.Context, conn *pgx.Conn) error {
 	grew := n.lastEvent >= 0 && lastEvent != n.lastEvent
 	n.lastEvent = lastEvent
 
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	for _, id := range changed {
-		if len(n.subs[id]) > 0 {
-			n.log.Debug("job changed", hlog.JobID(id.String()), zap.Int("subscribers", len(n.subs[id])))
-		}
-		for ch := range n.subs[id] {
-			wake(ch)
+		if woken := n.subs.send(id, struct{}{}); woken > 0 {
+			n.log.Debug("job changed", hlog.JobID(id.String()), zap.Int("subscribers", woken))
 		}
 	}
 	if watchAll && (grew || len(changed) > 0) {
-		for ch := range n.subs[uuid.Nil] {
-			wake(ch)
-		}
+		n.subs.send(uuid.Nil, struct{}{})
 	}
 	return nil
 }
 
 // wakeAll wakes every subscriber.
-func (n *JobNotifier) wakeAll() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, set := range n.subs {
-		for ch := range set {
-			wake(ch)
-		}
-	}
-}
-
-// wake leaves one pending wake-up in ch unless one is already there.
-func wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
+func (n *JobNotifier) wakeAll() { n.subs.sendAll(struct{}{}) }

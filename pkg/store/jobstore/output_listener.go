@@ -3,9 +3,7 @@ package jobstore
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -34,8 +32,7 @@ type OutputListener struct {
 	dsn string
 	log *zap.Logger
 
-	mu   sync.Mutex
-	subs map[uuid.UUID]map[chan OutputNote]struct{}
+	subs *subscribers[OutputNote]
 
 	listening atomic.Bool
 }
@@ -46,32 +43,13 @@ func NewOutputListener(dsn string, log *zap.Logger) *OutputListener {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &OutputListener{dsn: dsn, log: log.Named("output"), subs: map[uuid.UUID]map[chan OutputNote]struct{}{}}
+	return &OutputListener{dsn: dsn, log: log.Named("output"), subs: newSubscribers[OutputNote](outputNotesBuffered)}
 }
 
 // Subscribe returns the notes of job jobID's appends from now on, and the
 // function that ends the subscription (safe to call twice).
 func (l *OutputListener) Subscribe(jobID uuid.UUID) (<-chan OutputNote, func()) {
-	ch := make(chan OutputNote, outputNotesBuffered)
-	l.mu.Lock()
-	set := l.subs[jobID]
-	if set == nil {
-		set = map[chan OutputNote]struct{}{}
-		l.subs[jobID] = set
-	}
-	set[ch] = struct{}{}
-	l.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			delete(l.subs[jobID], ch)
-			if len(l.subs[jobID]) == 0 {
-				delete(l.subs, jobID)
-			}
-		})
-	}
+	return l.subs.subscribe(jobID)
 }
 
 // Listening reports whether notifications flow now; while they do not,
@@ -89,15 +67,11 @@ func (l *OutputListener) Run(ctx context.Context) error {
 }
 
 func (l *OutputListener) listen(ctx context.Context) (connected bool, err error) {
-	conn, err := pgx.Connect(ctx, l.dsn)
+	conn, closeConn, err := pg.Dial(ctx, l.dsn)
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return false, err
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
+	defer closeConn()
 	var channel string
 	if err := conn.QueryRow(ctx, `SELECT `+outputChannelSQL).Scan(&channel); err != nil {
 		return false, fmt.Errorf("output channel: %w", err)
@@ -125,26 +99,8 @@ func (l *OutputListener) listen(ctx context.Context) (connected bool, err error)
 	}
 }
 
-func (l *OutputListener) deliver(note OutputNote) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for ch := range l.subs[note.Job] {
-		select {
-		case ch <- note:
-		default: // behind: it sees the gap at its next note and reads
-		}
-	}
-}
+// deliver hands note to its job's subscribers; one that is behind (its
+// channel full) sees the gap at its next note and reads.
+func (l *OutputListener) deliver(note OutputNote) { l.subs.send(note.Job, note) }
 
-func (l *OutputListener) resyncAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, set := range l.subs {
-		for ch := range set {
-			select {
-			case ch <- OutputNote{Resync: true}:
-			default:
-			}
-		}
-	}
-}
+func (l *OutputListener) resyncAll() { l.subs.sendAll(OutputNote{Resync: true}) }

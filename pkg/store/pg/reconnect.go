@@ -2,9 +2,11 @@ package pg
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 )
 
@@ -46,4 +48,19 @@ func RunReconnecting(ctx context.Context, log *zap.Logger, what string,
 		}
 		t.Stop()
 	}
+}
+
+// Dial opens a dedicated connection (for LISTEN or a polling loop) and
+// returns it with the function that closes it, which waits at most 2 s
+// for a goodbye even after ctx ended.
+func Dial(ctx context.Context, dsn string) (*pgx.Conn, func(), error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect: %w", err)
+	}
+	return conn, func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}, nil
 }
