@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -83,25 +84,30 @@ func (a *API) createKey(c *gin.Context) {
 		"note": "store this key now: it is not shown again"})
 }
 
-func (a *API) revokeKey(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
-		return
+// revoker answers the DELETE of a credential (an API key, a worker
+// token): 204 once revoked, 404 for an unknown id. This gateway forgets
+// it at once even if its listener is down; the others hear it from
+// Postgres.
+func (a *API) revoker(what string, revoke func(context.Context, uuid.UUID) error,
+	change func(uuid.UUID) accounts.AuthChange) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := uuid.Parse(c.Param("id"))
+		if err != nil {
+			httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, what+" not found", nil)
+			return
+		}
+		err = revoke(c.Request.Context(), id)
+		a.authChanged(change(id))
+		if errors.Is(err, pg.ErrNotFound) {
+			httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, what+" not found", nil)
+			return
+		}
+		if err != nil {
+			a.internalError(c, "revoke "+what, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
 	}
-	err = a.db.accounts.RevokeAPIKey(c.Request.Context(), id)
-	// This gateway acts at once even if its listener is down; the others
-	// hear it from Postgres.
-	a.authChanged(accounts.AuthChange{KeyID: id})
-	if errors.Is(err, pg.ErrNotFound) {
-		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "key not found", nil)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "revoke key", err)
-		return
-	}
-	c.Status(http.StatusNoContent)
 }
 
 // keyView is an API key as the admin's list shows it: no secret (none is

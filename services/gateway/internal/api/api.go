@@ -254,14 +254,16 @@ func New(opts Options) *gin.Engine {
 	admin.POST("/plans", a.createPlan)
 	admin.PUT("/plans/:name", a.updatePlan)
 	admin.DELETE("/plans/:name", a.deletePlan)
-	admin.DELETE("/keys/:id", a.revokeKey)
+	admin.DELETE("/keys/:id", a.revoker("key", func(ctx context.Context, id uuid.UUID) error { return a.db.accounts.RevokeAPIKey(ctx, id) },
+		func(id uuid.UUID) accounts.AuthChange { return accounts.AuthChange{KeyID: id} }))
 	admin.GET("/users/:id/keys", a.listKeys)
 	admin.POST("/users/:id/deactivate", a.setUserActive(false))
 	admin.POST("/users/:id/activate", a.setUserActive(true))
 	admin.DELETE("/kinds/:name", a.deleteKind)
 	admin.POST("/worker-tokens", a.createWorkerToken)
 	admin.GET("/worker-tokens", a.listWorkerTokens)
-	admin.DELETE("/worker-tokens/:id", a.revokeWorkerToken)
+	admin.DELETE("/worker-tokens/:id", a.revoker("worker token", func(ctx context.Context, id uuid.UUID) error { return a.db.accounts.RevokeWorkerToken(ctx, id) },
+		func(id uuid.UUID) accounts.AuthChange { return accounts.AuthChange{WorkerTokenID: id} }))
 	admin.POST("/queues/:name/pause", a.setQueuePaused(true))
 	admin.POST("/queues/:name/resume", a.setQueuePaused(false))
 	admin.GET("/schedules", a.listSchedules)

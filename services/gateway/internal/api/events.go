@@ -115,7 +115,6 @@ func (a *API) jobEvents(c *gin.Context) {
 	log.Debug("event stream closed", zap.String("reason", reason))
 }
 
-
 // openStream counts a new stream against the caller's and the gateway's
 // caps, or answers why not: 429 over the key's cap (the client holds the
 // streams it would need to close), 503 over the gateway's (another

@@ -1,16 +1,13 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/hopperq/hopper/pkg/httpx"
 	"github.com/hopperq/hopper/pkg/store/accounts"
-	"github.com/hopperq/hopper/pkg/store/pg"
 )
 
 // Bounds of a worker token.
@@ -90,25 +87,6 @@ func (a *API) listWorkerTokens(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, WorkerTokenList{Tokens: ts})
-}
-
-func (a *API) revokeWorkerToken(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "worker token not found", nil)
-		return
-	}
-	err = a.db.accounts.RevokeWorkerToken(c.Request.Context(), id)
-	a.authChanged(accounts.AuthChange{WorkerTokenID: id})
-	if errors.Is(err, pg.ErrNotFound) {
-		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "worker token not found", nil)
-		return
-	}
-	if err != nil {
-		a.internalError(c, "revoke worker token", err)
-		return
-	}
-	c.Status(http.StatusNoContent)
 }
 
 // validServiceLike reports whether name is a DNS label, as service names
