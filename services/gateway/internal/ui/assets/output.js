@@ -56,19 +56,26 @@ function jobOutput(id) {
     const es = new EventSource("/v1/jobs/" + encodeURIComponent(id) + "/output");
     outputStream = es;
     live = true;
+    const close = () => {
+      es.close();
+      if (outputStream === es) outputStream = null;
+      live = false;
+    };
     es.addEventListener("output", (e) => {
-      if (!panel.isConnected) { stopOutput(); return; } // the page moved on
+      if (!panel.isConnected) { close(); return; } // the page moved on
       const c = JSON.parse(e.data);
       show(c.attempt, c.text);
     });
     // The job is over and every chunk was sent: without close, EventSource
     // would reconnect.
-    es.addEventListener("end", () => { if (outputStream === es) stopOutput(); live = false; });
+    es.addEventListener("end", close);
     // A dropped connection is retried by EventSource itself, with the
     // last chunk's id as Last-Event-ID: the stream resumes after it. A
     // refused one (CLOSED) leaves the page to read the text on updates.
     es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) { if (outputStream === es) outputStream = null; live = false; readText(); }
+      if (es.readyState !== EventSource.CLOSED) return;
+      close();
+      if (panel.isConnected) readText();
     };
   };
 
@@ -85,7 +92,8 @@ function jobOutput(id) {
   return { el: panel, update };
 }
 
-// Leaving the job page closes its stream.
+// Leaving the job page, or signing out, closes its stream.
 window.addEventListener("hashchange", () => {
   if (outputStream && !document.getElementById("job-output-panel")) stopOutput();
 });
+document.getElementById("signout").addEventListener("click", stopOutput);
