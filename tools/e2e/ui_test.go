@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,8 +295,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),
 	))
 	require.NoError(t, waitJS(ctx, `(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state === 'running'`, 30*time.Second))
+	// A running job shows its (empty) output; once over without output,
+	// the panel goes.
+	require.NoError(t, waitJS(ctx, `!document.querySelector('#job-output-panel').hidden && document.querySelector('#job-output').textContent === ''`, 5*time.Second))
 	require.NoError(t, chromedp.Run(ctx, chromedp.Click(`#cancel`, chromedp.ByQuery)))
 	require.NoError(t, waitJS(ctx, `(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state === 'cancelled'`, 10*time.Second))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#job-output-panel').hidden`, 5*time.Second))
 	var errText string
 	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`#job-error`, &errText, chromedp.ByQuery)))
 	assert.Contains(t, errText, "interrupted", "the cancelled job shows why")
@@ -355,4 +361,247 @@ func TestDashboardInBrowser(t *testing.T) {
 	assert.Empty(t, violations, "no Content-Security-Policy violation")
 	assert.True(t, noReload, "the page was not reloaded")
 	screenshot(t, ctx, "06-workflow-succeeded.png")
+
+	adminPages(t, ctx, c, e, consoleLog)
+}
+
+// rowCells is the text of each cell of the table row sel.
+func rowCells(t *testing.T, ctx context.Context, sel string) []string {
+	t.Helper()
+	var cells []string
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`[...document.querySelector(%q).cells].map((td) => td.textContent)`, sel), &cells)))
+	return cells
+}
+
+// cutProxy forwards TCP connections to target until cut closes the open
+// ones (a dropped network, as a browser sees it); it goes on accepting.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { _ = ln.Close(); p.cut() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = true, true
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+}
+
+// adminPages signs in as an admin user and, through the forms: declares
+// a push kind (a refused target's error shown; its secret shown once),
+// edits it, rotates its secret and deletes it; issues a worker token
+// (shown once) for a pull worker the test runs over HTTP, whose job page
+// shows the output chunks as the worker appends them, then the whole text
+// after the job ended; and revokes the token.
+func adminPages(t *testing.T, ctx context.Context, c *client, e env, consoleLog func() []string) {
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // fail fast when a wait never ends
+	defer cancel()
+	var hidden bool
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('a[href="#/push-kinds"]').hidden`, &hidden)))
+	assert.True(t, hidden, "the admin pages are not offered to a user")
+	admin := newUserKeyWithEmail(t, c, e, "admin", testkit.UniqueName("ops")+"@example.com")
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Click(`#signout`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#key`, chromedp.ByQuery),
+		chromedp.SendKeys(`#key`, admin, chromedp.ByQuery),
+		chromedp.Click(`#login button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`a[href="#/push-kinds"]`, chromedp.ByQuery),
+		chromedp.Click(`a[href="#/push-kinds"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#push-kind-form`, chromedp.ByQuery),
+	))
+
+	// Push kinds: the SSRF guard's refusal is shown in the form.
+	pk := testkit.UniqueName("ui") + ".summarize"
+	row := fmt.Sprintf(`tr[data-kind="%s"]`, pk)
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SetValue(`#pk-name`, pk, chromedp.ByQuery),
+		chromedp.SetValue(`#pk-url`, "http://169.254.169.254/latest", chromedp.ByQuery),
+		chromedp.Click(`#pk-submit`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#pk-form-error').textContent.startsWith('url:')`, 10*time.Second))
+	before := len(consoleLog()) // the refused declaration's 422 is logged, rightly
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SetValue(`#pk-url`, "https://ml.example.com/summarize", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-description`, "summarize a text", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-timeout`, "30", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-attempts`, "4", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-concurrency`, "2", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-rate`, "5", chromedp.ByQuery),
+		chromedp.SetValue(`#pk-schema`, `{"type": "object", "required": ["text"]}`, chromedp.ByQuery),
+		chromedp.Click(`#pk-submit`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `!!document.querySelector('`+row+`') && (document.querySelector('#shown-secret')||{}).textContent.startsWith('pushsec_')`, 10*time.Second))
+	var secret, note string
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Text(`#shown-secret`, &secret, chromedp.ByQuery),
+		chromedp.Text(`#push-kind-once`, &note, chromedp.ByQuery),
+	))
+	assert.Contains(t, note, "not shown again")
+	assert.Equal(t, []string{pk + "summarize a text", "https://ml.example.com/summarize", "push", "2", "5/s", "30 s", "4", "0", "1", "EditRotate secretDelete"},
+		rowCells(t, ctx, row), "name, URL, queue, concurrency, rate, timeout, attempts, live workers, secrets")
+	code, got := c.do("GET", "/v1/admin/push-kinds/"+pk, e["HOPPER_ADMIN_TOKEN"], nil)
+	require.Equal(t, 200, code, got)
+	assert.Equal(t, map[string]any{"type": "object", "required": []any{"text"}}, got["payload_schema"])
+	screenshot(t, ctx, "07-push-kinds.png")
+
+	// Edit: the form holds the kind's settings; a change is saved.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(row+` [data-action=edit]`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#pk-name').disabled && document.querySelector('#pk-concurrency').value === '2' &&
+		JSON.parse(document.querySelector('#pk-schema').value).required[0] === 'text'`, 5*time.Second))
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SetValue(`#pk-concurrency`, "3", chromedp.ByQuery),
+		chromedp.Click(`#pk-submit`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.querySelector('`+row+`').cells[3].textContent === '3' && !document.querySelector('#pk-name').disabled`, 10*time.Second))
+	// Rotate: a new secret, shown once; the old one signs on.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(row+` [data-action=rotate]`, chromedp.ByQuery)))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(row+` [data-confirm=rotate]`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`document.querySelector('#shown-secret').textContent.startsWith('pushsec_') &&
+		document.querySelector('#shown-secret').textContent !== %q && document.querySelector('%s').cells[8].textContent === '2'`, secret, row), 10*time.Second))
+	// Delete, after a confirmation.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(row+` [data-action=delete]`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, `document.querySelector('`+row+`').textContent.includes('Delete `+pk+`?')`, 5*time.Second))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(row+` [data-confirm=delete]`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, `!document.querySelector('`+row+`')`, 10*time.Second))
+	code, _ = c.do("GET", "/v1/admin/push-kinds/"+pk, e["HOPPER_ADMIN_TOKEN"], nil)
+	assert.Equal(t, 404, code, "deleted")
+
+	// Worker tokens: the token is shown once, the list holds its prefix.
+	queue := testkit.UniqueName("uiq")
+	name := "echo-" + queue[3:]
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Click(`a[href="#/worker-tokens"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#worker-token-form`, chromedp.ByQuery),
+		chromedp.SetValue(`#wt-name`, name, chromedp.ByQuery),
+		chromedp.SetValue(`#wt-queues`, queue, chromedp.ByQuery),
+		chromedp.SetValue(`#wt-flight`, "4", chromedp.ByQuery),
+		chromedp.Click(`#wt-submit`, chromedp.ByQuery),
+	))
+	tokRow := fmt.Sprintf(`tr[data-name="%s"]`, name)
+	require.NoError(t, waitJS(ctx, `!!document.querySelector('`+tokRow+`') && (document.querySelector('#shown-token')||{}).textContent.startsWith('hwt_')`, 10*time.Second))
+	var token string
+	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`#shown-token`, &token, chromedp.ByQuery)))
+	cells := rowCells(t, ctx, tokRow)
+	require.Len(t, cells, 6)
+	assert.Equal(t, []string{name, queue, "4", "Revoke"}, []string{cells[0], cells[2], cells[3], cells[5]})
+	assert.True(t, strings.HasPrefix(token, strings.TrimSuffix(cells[1], "…")), "the list shows the token's prefix: %s", cells[1])
+	screenshot(t, ctx, "08-worker-token.png")
+	var shownAgain bool
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`location.hash = '#/push-kinds'`, nil),
+		chromedp.WaitVisible(`#push-kind-form`, chromedp.ByQuery),
+		chromedp.Evaluate(`location.hash = '#/worker-tokens'`, nil),
+		chromedp.WaitVisible(`#worker-token-form`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `!!document.querySelector('`+tokRow+`')`, 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`document.body.textContent.includes(%q)`, token), &shownAgain)))
+	assert.False(t, shownAgain, "the token is shown once")
+
+	// A pull worker with that token runs a job and appends output; its
+	// page shows each batch as it comes, then the whole text.
+	kind := queue + ".echo"
+	code, got = c.do("POST", "/v1/worker/kinds", token, map[string]any{"kinds": []any{map[string]any{"name": kind, "queue": queue}}})
+	require.Equal(t, 200, code, got)
+	id := c.submit(admin, map[string]any{"kind": kind, "payload": map[string]any{}})
+	code, got = c.do("POST", "/v1/worker/claim", token, map[string]any{"wait_seconds": 10})
+	require.Equal(t, 200, code, got)
+	require.Equal(t, id, got["job"].(map[string]any)["id"])
+	appendOutput := func(chunks ...string) {
+		code, out := c.do("POST", "/v1/worker/jobs/"+id+"/output", token, map[string]any{"attempt": 1, "chunks": chunks})
+		require.Equal(t, 200, code, out)
+	}
+	appendOutput("Hello", ", ")
+	// The page is opened through a proxy that can drop its connections
+	// (the session cookie holds: cookies ignore the port).
+	proxy := newCutProxy(t, strings.TrimPrefix(c.base, "http://"))
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate("http://"+proxy.addr()+"/ui#/jobs/"+id),
+		chromedp.WaitVisible(`#job-id`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `document.querySelector('#job-output').textContent === 'Hello, ' && !document.querySelector('#job-output-panel').hidden`, 10*time.Second))
+	posted := time.Now()
+	appendOutput("wor")
+	require.NoError(t, waitJS(ctx, `document.querySelector('#job-output').textContent === 'Hello, wor'`, 10*time.Second))
+	t.Logf("a chunk on the page %s after its append (the page is polled every 100 ms)", time.Since(posted).Round(time.Millisecond))
+	// The network drops; what the worker appends meanwhile arrives once
+	// EventSource reconnected, with Last-Event-ID: once, not replayed.
+	proxy.cut()
+	var lines strings.Builder
+	for i := range 60 {
+		fmt.Fprintf(&lines, "\nline %d", i)
+	}
+	want := "Hello, world!" + lines.String()
+	appendOutput("ld!", lines.String())
+	cutAt := time.Now()
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`document.querySelector('#job-output').textContent === %q`, want), 15*time.Second))
+	t.Logf("output resumed %s after the drop (EventSource's reconnection delay)", time.Since(cutAt).Round(100*time.Millisecond))
+	var live, followsEnd bool
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`outputStream !== null && outputStream.readyState === EventSource.OPEN && outputStream.url.endsWith('/v1/jobs/`+id+`/output')`, &live),
+		chromedp.Evaluate(`(() => { const p = document.querySelector('#job-output');
+			return p.scrollHeight > p.clientHeight && p.scrollHeight - p.scrollTop - p.clientHeight < 8; })()`, &followsEnd),
+	))
+	assert.True(t, live, "the job page follows the output stream")
+	assert.True(t, followsEnd, "the output scrolls, and shows its end")
+	screenshot(t, ctx, "09-job-output.png")
+	code, got = c.do("POST", "/v1/worker/jobs/"+id+"/succeed", token, map[string]any{"attempt": 1, "result": map[string]any{"ok": true}})
+	require.Equal(t, 200, code, got)
+	require.NoError(t, waitJS(ctx, `(document.querySelector('#job h1 .state')||{dataset:{}}).dataset.state === 'succeeded' && outputStream === null`, 10*time.Second))
+	// A finished job's page reads the whole text.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Reload(), chromedp.WaitVisible(`#job-id`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, fmt.Sprintf(`document.querySelector('#job-output').textContent === %q && !document.querySelector('#job-output-panel').hidden`, want), 10*time.Second))
+
+	// Revoke the token, after a confirmation: its worker is refused.
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`location.hash = '#/worker-tokens'`, nil),
+		chromedp.WaitVisible(`#worker-token-form`, chromedp.ByQuery),
+	))
+	require.NoError(t, waitJS(ctx, `!!document.querySelector('`+tokRow+` [data-action=revoke]')`, 10*time.Second))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(tokRow+` [data-action=revoke]`, chromedp.ByQuery)))
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(tokRow+` [data-confirm=revoke]`, chromedp.ByQuery)))
+	require.NoError(t, waitJS(ctx, `document.querySelector('`+tokRow+`').classList.contains('revoked')`, 10*time.Second))
+	code, _ = c.do("POST", "/v1/worker/claim", token, map[string]any{"wait_seconds": 0})
+	assert.Equal(t, 401, code, "a revoked token is refused")
+	// Chromium logs the streams the drop broke, rightly; nothing else.
+	var errs []string
+	for _, e := range consoleLog()[before:] {
+		if !strings.Contains(e, "net::ERR_INCOMPLETE_CHUNKED_ENCODING (http://"+proxy.addr()+"/v1/jobs/"+id+"/") {
+			errs = append(errs, e)
+		}
+	}
+	assert.Empty(t, errs, "console errors on the admin pages and the output")
+	t.Logf("admin pages and output: %s", time.Since(began).Round(100*time.Millisecond))
 }

@@ -12,7 +12,9 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// Assets is the dashboard's static files (index.html, app.js, app.css).
+// Assets is the dashboard's static files (index.html, app.js with the
+// views, admin.js with the admin pages, output.js with a job's live
+// output, app.css, favicon.svg): all of the directory is embedded.
 func Assets() fs.FS {
 	sub, err := fs.Sub(assets, "assets")
 	if err != nil {

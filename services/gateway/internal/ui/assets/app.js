@@ -224,6 +224,7 @@ function barChart(svg, values, color, fixedMax) {
 
 async function jobView(id) {
   const box = h("div", { id: "job" });
+  const output = jobOutput(id); // output.js
   main.replaceChildren(h("p", {}, h("a", { href: "#/jobs" }, "← all jobs")), box);
   const render = async () => {
     let j;
@@ -240,6 +241,7 @@ async function jobView(id) {
       h("h1", {}, j.kind, " ", stateBadge(j.state)),
       h("div", { class: "card" }, bar(j.progress, true), h("p", { id: "progress-text" }, j.progress + "% ", h("span", { class: "muted" }, j.status_message || ""))),
       actions,
+      output.el,
       h("div", { class: "card" }, h("dl", {},
         h("dt", {}, "ID"), h("dd", {}, h("code", { id: "job-id" }, j.id)),
         h("dt", {}, "Queue"), h("dd", {}, j.queue),
@@ -254,6 +256,7 @@ async function jobView(id) {
       h("h2", {}, "Timeline"),
       h("table", { id: "timeline" }, h("thead", {}, h("tr", {}, ["At", "Event", "State", "Attempt", "Message"].map((c) => h("th", {}, c)))),
         h("tbody", {}, j.events.map((e) => h("tr", {}, h("td", {}, fmtTime(e.at)), h("td", {}, e.type), h("td", {}, stateBadge(e.state)), h("td", {}, e.attempt), h("td", {}, e.message || "")))))].filter(Boolean));
+    output.update(j);
     if (terminal(j.state)) { clearInterval(timer); stopStream(); }
   };
   followJob(id, render);
@@ -483,6 +486,8 @@ function route() {
   if (w) return workflowView(w[1]);
   if (hash === "#/workflows") return workflowsView();
   if (hash === "#/queues") return tableView("Queues", "/v1/queues", "queues", ["name", "ready", "unacked", "consumers", "publish_rate", "deliver_rate", "oldest_waiting_seconds", "paused"], "management_url");
+  if (hash === "#/push-kinds") return pushKindsView(); // admin.js
+  if (hash === "#/worker-tokens") return workerTokensView(); // admin.js
   if (hash === "#/workers") return tableView("Workers", "/v1/workers", "workers", ["id", "service", "host", "queues", "concurrency", "in_flight", "started_at", "last_seen_at"]);
   return jobsView();
 }
@@ -512,4 +517,5 @@ document.getElementById("signout").addEventListener("click", async () => {
   loginView();
 });
 window.addEventListener("hashchange", () => me && route());
-start();
+// After every script of the page ran (admin.js and output.js add views).
+document.addEventListener("DOMContentLoaded", start);
