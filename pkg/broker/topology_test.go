@@ -71,7 +71,9 @@ func TestDeclare(t *testing.T) {
 	for _, queueType := range []string{"classic", "quorum"} {
 		t.Run(queueType, func(t *testing.T) {
 			t.Parallel()
-			topo := broker.NewTopology(testkit.Prefix(t), queueType)
+			// The queue the mutations below redeclare must exist first:
+			// otherwise the first of them (map order) creates it.
+			topo := broker.NewTopology(testkit.Prefix(t), queueType, broker.QueueSpec{Name: "chat", Bindings: []string{"chat.message"}})
 			// Twice, on separate channels: idempotent.
 			declareTopology(t, topo)
 			declareTopology(t, topo)
