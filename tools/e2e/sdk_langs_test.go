@@ -91,7 +91,7 @@ func TestSDKLangUnits(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command("python3", "-m", "unittest", "discover", "-s", "tests")
 			if tc.name == "typescript" {
-				cmd = exec.Command("node", "--test", "test/sdk.test.mjs")
+				cmd = exec.Command("node", "--test", "test/sdk.test.mjs", "test/workflow.test.mjs")
 			}
 			cmd.Dir = filepath.Join(root, tc.dir)
 			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
