@@ -55,6 +55,22 @@ func sdkEnv(root, base string, extra ...string) []string {
 	return append(append(os.Environ(), "HOPPER_URL="+base, "PYTHONPATH="+filepath.Join(root, "sdk", "python")), extra...)
 }
 
+// runSDKClient runs a client script (argv, then args) with an API key
+// and returns what it printed; ok is false (and the test failed) when it
+// exited non-zero. Safe from any goroutine.
+func runSDKClient(t *testing.T, name string, argv []string, root, base, key string, args ...string) (out []byte, ok bool) {
+	cmd := exec.Command(argv[0], append(argv[1:], args...)...)
+	cmd.Dir = root
+	cmd.Env = sdkEnv(root, base, "HOPPER_API_KEY="+key)
+	out, err := cmd.Output()
+	stderr := ""
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		stderr = string(ee.Stderr)
+	}
+	return out, assert.NoError(t, err, "%s: %s", name, stderr)
+}
+
 // sdkEvents are the "EV {json}" lines a worker script printed.
 func sdkEvents(p *proc) []map[string]any {
 	var out []map[string]any
@@ -264,16 +280,8 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(cl.client[0], append(cl.client[1:], kind, string(rawChunks))...)
-			cmd.Dir = root
-			cmd.Env = sdkEnv(root, c.base, "HOPPER_API_KEY="+key)
-			raw, err := cmd.Output()
-			stderr := ""
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				stderr = string(ee.Stderr)
-			}
-			if !assert.NoError(t, err, "%s client: %s", cl.name, stderr) {
+			raw, ok := runSDKClient(t, cl.name+" client", cl.client, root, c.base, key, kind, string(rawChunks))
+			if !ok {
 				return
 			}
 			var got struct {
@@ -382,16 +390,8 @@ const sdkFanOut = 5
 // follows the workflow's events to the end and prints what it saw. It
 // returns the workflow's id ("" when the script failed).
 func testSDKWorkflow(t *testing.T, cl sdkLang, root string, c *client, key, kind string) string {
-	cmd := exec.Command(cl.workflow[0], append(cl.workflow[1:], kind, fmt.Sprint(sdkFanOut))...)
-	cmd.Dir = root
-	cmd.Env = sdkEnv(root, c.base, "HOPPER_API_KEY="+key)
-	raw, err := cmd.Output()
-	stderr := ""
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		stderr = string(ee.Stderr)
-	}
-	if !assert.NoError(t, err, "%s workflow client: %s", cl.name, stderr) {
+	raw, ok := runSDKClient(t, cl.name+" workflow client", cl.workflow, root, c.base, key, kind, fmt.Sprint(sdkFanOut))
+	if !ok {
 		return ""
 	}
 	type stepOut struct {

@@ -141,19 +141,23 @@ class ClaimedJob:
     def _path(self, op: str) -> str:
         return "/v1/worker/jobs/" + quote(self.id) + "/" + op
 
-    def _call(self, op: str, body: Dict[str, Any]) -> Dict[str, Any]:
-        """A job call; a 404/409 marks the attempt lost, a cancel_requested
-        answer marks it cancelled. Transient failures are retried briefly."""
-        body = dict(body, attempt=self.attempt)
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        """A call about this job, transient failures retried briefly; a
+        404/409 marks the attempt lost."""
         try:
-            out = self._w._retrying(lambda: self._w._t.call("POST", self._path(op), body)[1], self.lease_seconds / 2)
+            return self._w._retrying(lambda: self._w._t.call(method, path, body)[1], self.lease_seconds / 2)
         except APIError as e:
             if e.status in (404, 409):
                 self._lost.set()
                 self.cancel_event.set()
                 raise LeaseLost(f"job {self.id} attempt {self.attempt}: {e.message}") from None
             raise
-        out = out or {}
+
+    def _call(self, op: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        """A job call; a 404/409 marks the attempt lost, a cancel_requested
+        answer marks it cancelled. Transient failures are retried briefly."""
+        body = dict(body, attempt=self.attempt)
+        out = self._request("POST", self._path(op), body) or {}
         if out.get("cancel_requested"):
             self.cancel_event.set()
         return out
@@ -169,15 +173,7 @@ class ClaimedJob:
         Raises LeaseLost once the attempt is no longer this worker's."""
         if self.workflow is None:
             return {}
-        path = "/v1/worker/jobs/" + quote(self.id) + "/parents" + query({"attempt": self.attempt, "step": step})
-        try:
-            out = self._w._retrying(lambda: self._w._t.call("GET", path)[1], self.lease_seconds / 2)
-        except APIError as e:
-            if e.status in (404, 409):
-                self._lost.set()
-                self.cancel_event.set()
-                raise LeaseLost(f"job {self.id} attempt {self.attempt}: {e.message}") from None
-            raise
+        out = self._request("GET", self._path("parents") + query({"attempt": self.attempt, "step": step}))
         return dict((out or {}).get("parents") or {})
 
     def parent_result(self, step: str) -> Any:

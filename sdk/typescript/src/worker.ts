@@ -148,12 +148,11 @@ export class ClaimedJob {
     if (this.ctl.signal.aborted) throw this.ctl.signal.reason as Error;
   }
 
-  /** @internal A job call; 404/409 mark the attempt lost, cancel_requested aborts the signal. */
-  async call(op: string, body: Record<string, unknown>): Promise<{ cancel_requested?: boolean; state?: string }> {
-    let out: { cancel_requested?: boolean; state?: string } | undefined;
+  /** A call about this job (op: the path after /v1/worker/jobs/{id}/), transient failures retried briefly; 404/409 mark the attempt lost. */
+  private async request<T>(method: string, op: string, body?: unknown): Promise<T | undefined> {
     try {
-      out = await this.w.retrying(
-        async () => (await this.w.t.call<typeof out>("POST", `/v1/worker/jobs/${seg(this.id)}/${op}`, { ...body, attempt: this.attempt })).body,
+      return await this.w.retrying(
+        async () => (await this.w.t.call<T>(method, `/v1/worker/jobs/${seg(this.id)}/${op}`, body)).body,
         (this.leaseSeconds * 1000) / 2,
       );
     } catch (e) {
@@ -164,6 +163,11 @@ export class ClaimedJob {
       }
       throw e;
     }
+  }
+
+  /** @internal A job call; 404/409 mark the attempt lost, cancel_requested aborts the signal. */
+  async call(op: string, body: Record<string, unknown>): Promise<{ cancel_requested?: boolean; state?: string }> {
+    const out = await this.request<{ cancel_requested?: boolean; state?: string }>("POST", op, { ...body, attempt: this.attempt });
     if (out?.cancel_requested) this.abort(new Cancelled(`job ${this.id} was cancelled`));
     return out ?? {};
   }
@@ -182,18 +186,7 @@ export class ClaimedJob {
     if (!this.workflow) return {};
     const q = new URLSearchParams({ attempt: String(this.attempt) });
     if (step) q.set("step", step);
-    const path = `/v1/worker/jobs/${seg(this.id)}/parents?${q}`;
-    let out: { parents?: Record<string, unknown> } | undefined;
-    try {
-      out = await this.w.retrying(async () => (await this.w.t.call<typeof out>("GET", path)).body, (this.leaseSeconds * 1000) / 2);
-    } catch (e) {
-      if (e instanceof APIError && (e.status === 404 || e.status === 409)) {
-        const lost = new LeaseLost(`job ${this.id} attempt ${this.attempt}: ${e.message}`);
-        this.abort(lost);
-        throw lost;
-      }
-      throw e;
-    }
+    const out = await this.request<{ parents?: Record<string, unknown> }>("GET", `parents?${q}`);
     return out?.parents ?? {};
   }
 
