@@ -26,19 +26,22 @@ import (
 // sdkLang is one of the SDKs in sdk/: how to run its worker and client
 // scripts (tools/e2e/testdata/sdk).
 type sdkLang struct {
-	name   string
-	queue  string
-	worker []string // command line, relative to the repository root
-	client []string
+	name     string
+	queue    string
+	worker   []string // command line, relative to the repository root
+	client   []string
+	workflow []string
 }
 
 var (
 	pythonSDK = sdkLang{name: "python", queue: "pysdk",
-		worker: []string{"python3", "tools/e2e/testdata/sdk/worker.py"},
-		client: []string{"python3", "tools/e2e/testdata/sdk/client.py"}}
+		worker:   []string{"python3", "tools/e2e/testdata/sdk/worker.py"},
+		client:   []string{"python3", "tools/e2e/testdata/sdk/client.py"},
+		workflow: []string{"python3", "tools/e2e/testdata/sdk/workflow.py"}}
 	typescriptSDK = sdkLang{name: "typescript", queue: "tssdk",
-		worker: []string{"node", "tools/e2e/testdata/sdk/worker.mjs"},
-		client: []string{"node", "tools/e2e/testdata/sdk/client.mjs"}}
+		worker:   []string{"node", "tools/e2e/testdata/sdk/worker.mjs"},
+		client:   []string{"node", "tools/e2e/testdata/sdk/client.mjs"},
+		workflow: []string{"node", "tools/e2e/testdata/sdk/workflow.mjs"}}
 )
 
 func repoRoot() string {
@@ -50,6 +53,22 @@ func repoRoot() string {
 // Python package on PYTHONPATH.
 func sdkEnv(root, base string, extra ...string) []string {
 	return append(append(os.Environ(), "HOPPER_URL="+base, "PYTHONPATH="+filepath.Join(root, "sdk", "python")), extra...)
+}
+
+// runSDKClient runs a client script (argv, then args) with an API key
+// and returns what it printed; ok is false (and the test failed) when it
+// exited non-zero. Safe from any goroutine.
+func runSDKClient(t *testing.T, name string, argv []string, root, base, key string, args ...string) (out []byte, ok bool) {
+	cmd := exec.Command(argv[0], append(argv[1:], args...)...)
+	cmd.Dir = root
+	cmd.Env = sdkEnv(root, base, "HOPPER_API_KEY="+key)
+	out, err := cmd.Output()
+	stderr := ""
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		stderr = string(ee.Stderr)
+	}
+	return out, assert.NoError(t, err, "%s: %s", name, stderr)
 }
 
 // sdkEvents are the "EV {json}" lines a worker script printed.
@@ -91,7 +110,7 @@ func TestSDKLangUnits(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command("python3", "-m", "unittest", "discover", "-s", "tests")
 			if tc.name == "typescript" {
-				cmd = exec.Command("node", "--test", "test/sdk.test.mjs")
+				cmd = exec.Command("node", "--test", "test/sdk.test.mjs", "test/workflow.test.mjs")
 			}
 			cmd.Dir = filepath.Join(root, tc.dir)
 			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
@@ -134,7 +153,8 @@ func requireTSBuilt(t *testing.T, root string) {
 // through the pull protocol, with a worker token made by hopperctl: a
 // graceful stop on SIGTERM; a backlog claimed in priority order; progress
 // and output chunks received in order by a Python and a TypeScript
-// client; a cancel seen by the running handler (the job ends cancelled);
+// client; a workflow built by each client's builder whose fan-in step
+// reads its parents' results through the worker SDK; a cancel seen by the running handler (the job ends cancelled);
 // a kill -9 mid-job, after which the job runs again under its lease on a
 // restarted worker and succeeds once; a revoked token stops the worker.
 func TestSDKWorkers(t *testing.T) {
@@ -260,16 +280,8 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(cl.client[0], append(cl.client[1:], kind, string(rawChunks))...)
-			cmd.Dir = root
-			cmd.Env = sdkEnv(root, c.base, "HOPPER_API_KEY="+key)
-			raw, err := cmd.Output()
-			stderr := ""
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				stderr = string(ee.Stderr)
-			}
-			if !assert.NoError(t, err, "%s client: %s", cl.name, stderr) {
+			raw, ok := runSDKClient(t, cl.name+" client", cl.client, root, c.base, key, kind, string(rawChunks))
+			if !ok {
 				return
 			}
 			var got struct {
@@ -304,6 +316,24 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 		}()
 	}
 	wg.Wait()
+
+	// A workflow built in each language's client runs on this worker.
+	started := time.Now()
+	workflowIDs := make([]string, 2)
+	for i, cl := range []sdkLang{pythonSDK, typescriptSDK} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workflowIDs[i] = testSDKWorkflow(t, cl, root, c, key, kind)
+		}()
+	}
+	wg.Wait()
+	for _, id := range workflowIDs {
+		if id != "" {
+			checkSDKWorkflowJobs(t, w, id)
+		}
+	}
+	t.Logf("%s worker: a diamond with a fan-out of %d from each client: %s", l.name, sdkFanOut, time.Since(started).Round(time.Millisecond))
 
 	// Cancel of a running job: the handler sees it on a heartbeat, and
 	// its next progress call raises.
@@ -348,4 +378,113 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 		}
 	}, "the worker to stop once its token was revoked")
 	require.NotEmpty(t, sdkEventsOf(again, "stopped", ""), again.tail(2048))
+}
+
+// sdkFanOut is the width of the SDK workflow's fan-out.
+const sdkFanOut = 5
+
+// testSDKWorkflow runs cl's workflow script against worker w of kind:
+// a diamond numbers → squares (a fan-out over the numbers) and numbers →
+// const, both → sum, which reads its parents' results through the
+// worker SDK. The script checks a mistake is caught before sending,
+// follows the workflow's events to the end and prints what it saw. It
+// returns the workflow's id ("" when the script failed).
+func testSDKWorkflow(t *testing.T, cl sdkLang, root string, c *client, key, kind string) string {
+	raw, ok := runSDKClient(t, cl.name+" workflow client", cl.workflow, root, c.base, key, kind, fmt.Sprint(sdkFanOut))
+	if !ok {
+		return ""
+	}
+	type stepOut struct {
+		State  string
+		Jobs   int
+		Result json.RawMessage
+	}
+	var got struct {
+		ID         string
+		LocalError string `json:"local_error"`
+		Events     []struct {
+			Type  string
+			State string
+			Steps map[string]string
+		}
+		State      string
+		AsyncState string `json:"async_state"`
+		Listed     bool
+		Steps      map[string]stepOut
+	}
+	if !assert.NoError(t, json.Unmarshal(raw, &got), "%s workflow client: %s", cl.name, raw) {
+		return ""
+	}
+	who := cl.name + " workflow client"
+	assert.Contains(t, got.LocalError, "nope", "%s: an unknown dependency is refused before sending", who)
+	assert.Contains(t, got.LocalError, "not a step", who)
+	assert.Equal(t, "succeeded", got.State, who)
+	assert.Equal(t, "succeeded", got.AsyncState, who)
+	assert.True(t, got.Listed, "%s: listed among the succeeded workflows", who)
+	for _, name := range []string{"numbers", "squares", "const", "sum"} {
+		assert.Equal(t, "succeeded", got.Steps[name].State, "%s: step %s", who, name)
+	}
+	assert.Equal(t, sdkFanOut, got.Steps["squares"].Jobs, "%s: one job per element", who)
+	squares, want := make([]int, sdkFanOut), 1000
+	for i := range squares {
+		squares[i] = (i + 1) * (i + 1)
+		want += squares[i]
+	}
+	var sum struct {
+		Sum     int
+		Parents []string
+		Squares []int
+	}
+	if assert.NoError(t, json.Unmarshal(got.Steps["sum"].Result, &sum), "%s: %s", who, got.Steps["sum"].Result) {
+		assert.Equal(t, want, sum.Sum, "%s: the fan-in summed its parents' results", who)
+		assert.Equal(t, []string{"const", "squares"}, sum.Parents, who)
+		assert.Equal(t, squares, sum.Squares, "%s: a fan-out parent's results in element order", who)
+	}
+
+	// The events: a snapshot, then changes, the last the workflow's end.
+	evs := got.Events
+	if assert.NotEmpty(t, evs, who) {
+		assert.Equal(t, "snapshot", evs[0].Type, "%s: the stream starts with a snapshot: %+v", who, evs)
+		last := evs[len(evs)-1]
+		assert.Equal(t, "workflow", last.Type, "%s: %+v", who, evs)
+		assert.Equal(t, "succeeded", last.State, who)
+		sumDone := -1
+		for i, ev := range evs[:len(evs)-1] {
+			if ev.Type == "workflow" {
+				assert.Equal(t, "running", ev.State, "%s: only the last event ends the workflow", who)
+			}
+			if ev.Type == "step" && ev.Steps["sum"] == "succeeded" {
+				sumDone = i
+			}
+		}
+		assert.Positive(t, sumDone, "%s: the fan-in's success came as a step event before the end: %+v", who, evs)
+	}
+
+	return got.ID
+}
+
+// checkSDKWorkflowJobs: worker w ran each job of workflow id once, as a
+// step of it, a fan-out element's element its payload's index.
+func checkSDKWorkflowJobs(t *testing.T, w *proc, id string) {
+	var steps []map[string]any
+	testkit.WaitFor(t, testkit.Deadline, func() bool {
+		steps = steps[:0]
+		for _, ev := range sdkEventsOf(w, "wf_step", "") {
+			if ev["workflow"] == id {
+				steps = append(steps, ev)
+			}
+		}
+		return len(steps) >= sdkFanOut+3
+	}, "%s: the lines for every job of workflow %s (its lines may trail the answer)", w.name, id)
+	elements := map[float64]bool{}
+	for _, ev := range steps {
+		if ev["step"] == "squares" {
+			elements[ev["element"].(float64)] = true
+			assert.Equal(t, ev["index"], ev["element"], "workflow %s", id)
+		} else {
+			assert.Nil(t, ev["element"], "workflow %s: step %v is not a fan-out", id, ev["step"])
+		}
+	}
+	assert.Len(t, steps, sdkFanOut+3, "workflow %s: each job ran once", id)
+	assert.Len(t, elements, sdkFanOut, "workflow %s: every element ran", id)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -163,19 +164,33 @@ func (s *Store) ListWorkflows(ctx context.Context, f ListFilter) ([]Workflow, st
 // result, a fan-out parent the list of its elements' results in element
 // order. A job outside any workflow has none.
 func (s *Store) ParentResults(ctx context.Context, id uuid.UUID) (map[string]json.RawMessage, error) {
+	return s.ParentResultsUpTo(ctx, id, "", 0)
+}
+
+// ErrParentsTooLarge is returned by ParentResultsUpTo when the parents'
+// results add up to more than its bound.
+var ErrParentsTooLarge = errors.New("the parents' results are larger than the limit")
+
+// ParentResultsUpTo is ParentResults bounded for an answer over HTTP:
+// only parent step (all parents when ""), and ErrParentsTooLarge once the
+// results read add up to more than maxBytes (0: no bound). Rows are read
+// one at a time, so a refused read never holds more than maxBytes plus
+// one result.
+func (s *Store) ParentResultsUpTo(ctx context.Context, id uuid.UUID, step string, maxBytes int64) (map[string]json.RawMessage, error) {
 	rows, err := s.sql.QueryContext(ctx, `SELECT p.name, p.for_each IS NOT NULL, j.result
 		FROM jobs c
 		JOIN workflow_steps s ON s.workflow_id = c.workflow_id AND s.name = c.workflow_step
 		JOIN workflow_steps p ON p.workflow_id = c.workflow_id AND p.name = ANY(s.depends_on)
 		JOIN jobs j ON j.workflow_id = c.workflow_id AND j.workflow_step = p.name AND j.state = 'succeeded'
-		WHERE c.id = $1
-		ORDER BY p.name, j.workflow_element`, id)
+		WHERE c.id = $1 AND ($2 = '' OR p.name = $2)
+		ORDER BY p.name, j.workflow_element`, id, step)
 	if err != nil {
 		return nil, fmt.Errorf("parent results of job %s: %w", id, err)
 	}
 	defer rows.Close()
 	lists := map[string][]json.RawMessage{}
 	fanOut := map[string]bool{}
+	var total int64
 	for rows.Next() {
 		var (
 			name   string
@@ -187,6 +202,9 @@ func (s *Store) ParentResults(ctx context.Context, id uuid.UUID) (map[string]jso
 		}
 		if len(result) == 0 {
 			result = []byte("null")
+		}
+		if total += int64(len(result)) + 1; maxBytes > 0 && total > maxBytes {
+			return nil, fmt.Errorf("parent results of job %s: %w (%d bytes)", id, ErrParentsTooLarge, maxBytes)
 		}
 		lists[name] = append(lists[name], result)
 		fanOut[name] = many

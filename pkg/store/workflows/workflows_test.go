@@ -124,6 +124,20 @@ func TestConcurrentParentsReleaseChildOnce(t *testing.T) {
 				} else {
 					require.Len(t, res, 50)
 				}
+				if rep == 0 {
+					// Bounded, as over HTTP: past the bound nothing is
+					// returned; one parent at a time fits.
+					_, err = s.ParentResultsUpTo(ctx, child.Jobs[0].ID, "", 200)
+					require.ErrorIs(t, err, workflows.ErrParentsTooLarge)
+					one := parents[7]
+					if name == "fan-out of 50" {
+						one = "wide"
+					}
+					res, err = s.ParentResultsUpTo(ctx, child.Jobs[0].ID, one, 1<<20)
+					require.NoError(t, err)
+					require.Len(t, res, 1)
+					require.Contains(t, res, one)
+				}
 
 				finishAll(t, s, []jobstore.Job{{ID: child.Jobs[0].ID}}, jobs.StateSucceeded)
 				d, err = s.GetWorkflow(ctx, &owner, c.Workflow.ID)

@@ -8,10 +8,14 @@ from ._version import __version__
 from .client import AsyncClient, Client
 from .errors import APIError, Cancelled, HopperError, LeaseLost, Permanent, RetryAfter, TransportError
 from .models import Accepted, Job, JobEvent, JobPage, OutputChunk, OutputText, TimelineEvent
-from .worker import ClaimedJob, KindSpec, Worker
+from .worker import ClaimedJob, KindSpec, Worker, WorkflowRef
+from .workflow import (StepRetried, Workflow, WorkflowAccepted, WorkflowCancelled, WorkflowEvent, WorkflowInfo,
+                       WorkflowJob, WorkflowPage, WorkflowStep, WorkflowStepState, WorkflowTimelineEvent)
 
 __all__ = [
     "__version__", "Client", "AsyncClient", "Worker", "ClaimedJob", "KindSpec",
     "Accepted", "Job", "JobEvent", "JobPage", "OutputChunk", "OutputText", "TimelineEvent",
+    "Workflow", "WorkflowAccepted", "WorkflowInfo", "WorkflowStep", "WorkflowJob", "WorkflowTimelineEvent",
+    "WorkflowPage", "WorkflowCancelled", "StepRetried", "WorkflowEvent", "WorkflowStepState", "WorkflowRef",
     "HopperError", "APIError", "TransportError", "Permanent", "RetryAfter", "Cancelled", "LeaseLost",
 ]

@@ -1,3 +1,3 @@
 """The package version; it follows the API's (sdk/VERSION)."""
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -11,6 +11,8 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional,
 from ._transport import Transport, quote, query
 from .errors import APIError, HopperError, TransportError
 from .models import Accepted, Job, JobEvent, JobPage, OutputChunk, OutputText, TERMINAL_STATES
+from .workflow import (StepRetried, Workflow, WorkflowAccepted, WorkflowCancelled, WorkflowEvent, WorkflowInfo,
+                       WorkflowPage)
 
 T = TypeVar("T")
 
@@ -126,6 +128,89 @@ class Client:
         return OutputText(job_id=out["job_id"], state=out["state"], attempt=out.get("attempt", 0),
                           text=out.get("text", ""), last_seq=out.get("last_seq", 0))
 
+    # Workflows: see the README's Workflows section and hopper_client.Workflow.
+
+    def submit_workflow(self, workflow: Union[Workflow, Dict[str, Any]], *,
+                        idempotency_key: Optional[str] = None) -> WorkflowAccepted:
+        """Submits a workflow (a Workflow builder, checked by its build(),
+        or a request body as a dict); its root steps' jobs are queued when
+        it returns. A graph the gateway refuses (a cycle, an unknown kind,
+        a payload its kind's schema refuses) raises APIError 422 naming
+        the field, e.g. steps[2].payload.board. The same idempotency key
+        (here or the builder's) answers the workflow it created."""
+        body = workflow.build() if isinstance(workflow, Workflow) else dict(workflow)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        _, out = self._t.call("POST", "/v1/workflows", body, headers=headers)
+        return WorkflowAccepted.from_dict(out)
+
+    def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+        """The workflow: its state, every step's state, jobs and (once
+        succeeded) result, and its timeline."""
+        _, out = self._t.call("GET", "/v1/workflows/" + quote(workflow_id))
+        return WorkflowInfo.from_dict(out)
+
+    def list_workflows(self, *, state: Optional[str] = None, limit: Optional[int] = None,
+                       cursor: Optional[str] = None) -> WorkflowPage:
+        """A page of your workflows, newest first (state: comma-separated)."""
+        _, out = self._t.call("GET", "/v1/workflows" + query({"state": state, "limit": limit, "cursor": cursor}))
+        return WorkflowPage(workflows=[WorkflowInfo.from_dict(w) for w in out.get("workflows") or []],
+                            next_cursor=out.get("next_cursor"))
+
+    def cancel_workflow(self, workflow_id: str) -> WorkflowCancelled:
+        """Cancels the steps waiting and queued at once, and running ones
+        through their workers."""
+        _, out = self._t.call("POST", "/v1/workflows/" + quote(workflow_id) + "/cancel")
+        return WorkflowCancelled(workflow=WorkflowInfo.from_dict(out["workflow"]),
+                                 cancelled_jobs=out.get("cancelled_jobs", 0), stopping_jobs=out.get("stopping_jobs", 0))
+
+    def retry_step(self, workflow_id: str, step: str) -> StepRetried:
+        """Runs a failed (or cancelled) step again and resumes the
+        workflow: the steps its failure stopped wait again."""
+        _, out = self._t.call("POST", "/v1/workflows/" + quote(workflow_id) + "/steps/" + quote(step) + "/retry")
+        return StepRetried(workflow=WorkflowInfo.from_dict(out["workflow"]), jobs=list(out.get("jobs") or []))
+
+    def workflow_events(self, workflow_id: str) -> Iterator[WorkflowEvent]:
+        """Follows the workflow live until it is over: a snapshot first,
+        then each step's change and the workflow's state changes, the
+        last one terminal. A broken connection is reopened and starts
+        with a fresh snapshot: treat a snapshot as "this is everything
+        now"."""
+        path = "/v1/workflows/" + quote(workflow_id) + "/events"
+        for msg in _resume(lambda _last: self._t.stream(path), None, end=_workflow_over):
+            ev = WorkflowEvent.from_sse(msg.event, msg.data)
+            if ev is not None:  # else a newer gateway's message
+                yield ev
+
+    def wait_workflow(self, workflow_id: str, timeout: Optional[float] = None) -> WorkflowInfo:
+        """Follows the workflow's events until it is over and returns it.
+        Raises TimeoutError after timeout seconds (None: no limit; checked
+        at each event)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wf = self.get_workflow(workflow_id)
+            if wf.terminal:
+                return wf
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"workflow {workflow_id} still {wf.state} after {timeout}s")
+            try:
+                for ev in self.workflow_events(workflow_id):
+                    if ev.terminal or (deadline is not None and time.monotonic() >= deadline):
+                        break
+            except TransportError:
+                time.sleep(0.2)
+
+
+def _workflow_over(m: Any) -> bool:
+    """Whether a workflow stream's message is its last: a terminal
+    snapshot or workflow state (a step event's workflow_state may turn
+    terminal first; the workflow event follows it)."""
+    if m.event not in ("snapshot", "workflow"):
+        return False
+    try:
+        return json.loads(m.data).get("state") in TERMINAL_STATES
+    except (ValueError, AttributeError):
+        return False
+
 
 def _resume(open_stream: Callable[[Optional[str]], Iterator[Any]], last: Optional[str],
             end: Callable[[Any], bool], closed_done: Optional[Callable[[], bool]] = None) -> Iterator[Any]:
@@ -195,6 +280,28 @@ class AsyncClient:
 
     def output(self, job_id: str, last_event_id: Optional[str] = None) -> AsyncIterator[OutputChunk]:
         return _aiter(self.sync.output(job_id, last_event_id))
+
+    async def submit_workflow(self, workflow: Union[Workflow, Dict[str, Any]], *,
+                              idempotency_key: Optional[str] = None) -> WorkflowAccepted:
+        return await asyncio.to_thread(self.sync.submit_workflow, workflow, idempotency_key=idempotency_key)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+        return await asyncio.to_thread(self.sync.get_workflow, workflow_id)
+
+    async def list_workflows(self, **filters: Any) -> WorkflowPage:
+        return await asyncio.to_thread(self.sync.list_workflows, **filters)
+
+    async def cancel_workflow(self, workflow_id: str) -> WorkflowCancelled:
+        return await asyncio.to_thread(self.sync.cancel_workflow, workflow_id)
+
+    async def retry_step(self, workflow_id: str, step: str) -> StepRetried:
+        return await asyncio.to_thread(self.sync.retry_step, workflow_id, step)
+
+    async def wait_workflow(self, workflow_id: str, timeout: Optional[float] = None) -> WorkflowInfo:
+        return await asyncio.to_thread(self.sync.wait_workflow, workflow_id, timeout)
+
+    def workflow_events(self, workflow_id: str) -> AsyncIterator[WorkflowEvent]:
+        return _aiter(self.sync.workflow_events(workflow_id))
 
 
 async def _aiter(it: Iterator[T]) -> AsyncIterator[T]:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._transport import Transport, quote
+from ._transport import Transport, query, quote
 from .errors import APIError, Cancelled, LeaseLost, Permanent, RetryAfter, TransportError
 
 log = logging.getLogger("hopper_client.worker")
@@ -80,6 +80,15 @@ def _split(text: str) -> List[str]:
 
 
 
+@dataclass
+class WorkflowRef:
+    """The workflow step a claimed job runs."""
+
+    id: str
+    step: str
+    element: Optional[int] = None  # the job's position in a fan-out step (its payload's "index")
+
+
 def instance_name(name: str) -> str:
     """Makes name a valid Hopper-Worker-Instance: 1-64 of A-Za-z0-9._:@-."""
     return (re.sub(r"[^A-Za-z0-9._:@-]", "-", name)[:64]) or "worker"
@@ -99,6 +108,10 @@ class ClaimedJob:
         self.payload: Any = d.get("payload")
         self.timeout_seconds: float = d.get("timeout_seconds", 0)
         self.lease_seconds: float = d.get("lease_seconds", worker.lease_seconds)
+        wf = d.get("workflow")
+        # Set when the job runs a workflow's step: see parent_results.
+        self.workflow: Optional[WorkflowRef] = (
+            WorkflowRef(id=wf["id"], step=wf["step"], element=wf.get("element")) if wf else None)
         self.cancel_event = threading.Event()  # set once a cancel was requested (or the lease lost)
         self._lost = threading.Event()
         self._done = threading.Event()
@@ -128,22 +141,49 @@ class ClaimedJob:
     def _path(self, op: str) -> str:
         return "/v1/worker/jobs/" + quote(self.id) + "/" + op
 
-    def _call(self, op: str, body: Dict[str, Any]) -> Dict[str, Any]:
-        """A job call; a 404/409 marks the attempt lost, a cancel_requested
-        answer marks it cancelled. Transient failures are retried briefly."""
-        body = dict(body, attempt=self.attempt)
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        """A call about this job, transient failures retried briefly; a
+        404/409 marks the attempt lost."""
         try:
-            out = self._w._retrying(lambda: self._w._t.call("POST", self._path(op), body)[1], self.lease_seconds / 2)
+            return self._w._retrying(lambda: self._w._t.call(method, path, body)[1], self.lease_seconds / 2)
         except APIError as e:
             if e.status in (404, 409):
                 self._lost.set()
                 self.cancel_event.set()
                 raise LeaseLost(f"job {self.id} attempt {self.attempt}: {e.message}") from None
             raise
-        out = out or {}
+
+    def _call(self, op: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        """A job call; a 404/409 marks the attempt lost, a cancel_requested
+        answer marks it cancelled. Transient failures are retried briefly."""
+        body = dict(body, attempt=self.attempt)
+        out = self._request("POST", self._path(op), body) or {}
         if out.get("cancel_requested"):
             self.cancel_event.set()
         return out
+
+    def parent_results(self, step: Optional[str] = None) -> Dict[str, Any]:
+        """The results of the parents of the workflow step this job runs,
+        by step name: a parent's result as its handler returned it, a
+        fan-out parent's the list of its elements' results in order. Read
+        from the parents' jobs when called (GET
+        /v1/worker/jobs/{id}/parents), never copied into this job; {} for
+        a job outside a workflow. step reads only that parent (for results
+        too large to read at once: the gateway answers 422 past 8 MiB).
+        Raises LeaseLost once the attempt is no longer this worker's."""
+        if self.workflow is None:
+            return {}
+        out = self._request("GET", self._path("parents") + query({"attempt": self.attempt, "step": step}))
+        return dict((out or {}).get("parents") or {})
+
+    def parent_result(self, step: str) -> Any:
+        """The result of parent step (see parent_results); KeyError when
+        step is not a parent that succeeded."""
+        results = self.parent_results(step)
+        if step not in results:
+            raise KeyError(f"step {step!r} is not a parent of {self.workflow.step if self.workflow else 'this job'} "
+                           "with a result")
+        return results[step]
 
     def progress(self, percent: int, message: str = "") -> None:
         """Reports progress (0-100) and a status message; also renews the

@@ -2,6 +2,19 @@
 
 import { APIError, TransportError } from "./errors.js";
 import { type SSEMessage, Transport, anySignal, seg, sleep } from "./http.js";
+import {
+  type StepRetried,
+  Workflow,
+  type WorkflowAccepted,
+  type WorkflowCancelled,
+  type WorkflowEvent,
+  type WorkflowInfo,
+  type WorkflowListFilter,
+  type WorkflowPage,
+  type WorkflowRequest,
+  workflowEvent,
+  workflowTerminal,
+} from "./workflow.js";
 
 export type JobState = "scheduled" | "queued" | "running" | "retrying" | "succeeded" | "failed" | "cancelled";
 export const TERMINAL_STATES: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled"]);
@@ -209,6 +222,82 @@ export class Client {
   /** The job's whole output so far (the last attempt's chunks joined). */
   async outputText(id: string): Promise<OutputText> {
     return (await this.t.call<OutputText>("GET", `/v1/jobs/${seg(id)}/output?format=text`)).body!;
+  }
+
+  // Workflows: see the README's Workflows section and Workflow.
+
+  /**
+   * Submits a workflow (a Workflow, checked by its build(), or a request
+   * body); its root steps' jobs are queued when it resolves. A graph the
+   * gateway refuses (a cycle, an unknown kind, a payload its kind's
+   * schema refuses) rejects with APIError 422 naming the field, e.g.
+   * steps[2].payload.board. The same idempotency key (here or the
+   * builder's) answers the workflow it created.
+   */
+  async submitWorkflow(workflow: Workflow | WorkflowRequest, opts: { idempotencyKey?: string } = {}): Promise<WorkflowAccepted> {
+    const body = workflow instanceof Workflow ? workflow.build() : workflow;
+    const headers = opts.idempotencyKey ? { "Idempotency-Key": opts.idempotencyKey } : undefined;
+    return (await this.t.call<WorkflowAccepted>("POST", "/v1/workflows", body, { headers })).body!;
+  }
+
+  /** The workflow: its state, every step's state, jobs and (once succeeded) result, and its timeline. */
+  async getWorkflow(id: string): Promise<WorkflowInfo> {
+    return (await this.t.call<WorkflowInfo>("GET", `/v1/workflows/${seg(id)}`)).body!;
+  }
+
+  /** A page of your workflows, newest first; pass next_cursor as cursor for the next. */
+  async listWorkflows(filter: WorkflowListFilter = {}): Promise<WorkflowPage> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== "") q.set(k, String(v));
+    const qs = q.toString();
+    return (await this.t.call<WorkflowPage>("GET", "/v1/workflows" + (qs ? "?" + qs : ""))).body!;
+  }
+
+  /** Cancels the steps waiting and queued at once, and running ones through their workers. */
+  async cancelWorkflow(id: string): Promise<WorkflowCancelled> {
+    return (await this.t.call<WorkflowCancelled>("POST", `/v1/workflows/${seg(id)}/cancel`)).body!;
+  }
+
+  /** Runs a failed (or cancelled) step again and resumes the workflow: the steps its failure stopped wait again. */
+  async retryStep(id: string, step: string): Promise<StepRetried> {
+    return (await this.t.call<StepRetried>("POST", `/v1/workflows/${seg(id)}/steps/${seg(step)}/retry`)).body!;
+  }
+
+  /**
+   * Follows the workflow live until it is over: a snapshot first, then
+   * each step's change and the workflow's state changes, the last one
+   * terminal. A broken connection is reopened and starts with a fresh
+   * snapshot: treat a snapshot as "this is everything now".
+   */
+  async *workflowEvents(id: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<WorkflowEvent> {
+    // A step event may carry the terminal state already; the workflow
+    // event follows it and is the last.
+    const over = (m: SSEMessage) => (m.event === "snapshot" || m.event === "workflow") && workflowTerminal(JSON.parse(m.data) as { state: string });
+    const messages = resume(() => this.t.stream(`/v1/workflows/${seg(id)}/events`, undefined, opts.signal), undefined, over, undefined, opts.signal);
+    for await (const m of messages) {
+      const ev = workflowEvent(m.event, m.data);
+      if (ev) yield ev; // else a newer gateway's message
+    }
+  }
+
+  /** Follows the workflow until it is over and returns it (rejects after timeoutMs or on signal). */
+  async waitWorkflow(id: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<WorkflowInfo> {
+    const signals = [opts.signal, opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter((s): s is AbortSignal => !!s);
+    const signal = signals.length ? anySignal(signals) : undefined;
+    for (;;) {
+      const wf = await this.getWorkflow(id);
+      if (workflowTerminal(wf)) return wf;
+      signal?.throwIfAborted();
+      try {
+        for await (const ev of this.workflowEvents(id, { signal })) {
+          if (workflowTerminal(ev) && ev.type !== "step") break;
+        }
+      } catch (e) {
+        signal?.throwIfAborted();
+        if (!(e instanceof TransportError)) throw e;
+        await sleep(200, signal);
+      }
+    }
   }
 }
 

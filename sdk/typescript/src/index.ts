@@ -20,4 +20,26 @@ export {
   type OutputText,
   type ListFilter,
 } from "./client.js";
-export { Worker, ClaimedJob, splitChunks, type Handler, type KindOptions, type WorkerOptions } from "./worker.js";
+export { Worker, ClaimedJob, splitChunks, type Handler, type KindOptions, type WorkerOptions, type WorkflowRef } from "./worker.js";
+export {
+  Workflow,
+  WorkflowBuildError,
+  type FailurePolicy,
+  type Priority,
+  type StepOptions,
+  type WorkflowRequest,
+  type WorkflowStepRequest,
+  type WorkflowState,
+  type StepState,
+  type WorkflowAccepted,
+  type WorkflowInfo,
+  type WorkflowStep,
+  type WorkflowJob,
+  type WorkflowTimelineEvent,
+  type WorkflowPage,
+  type WorkflowListFilter,
+  type WorkflowCancelled,
+  type StepRetried,
+  type WorkflowEvent,
+  type WorkflowStepState,
+} from "./workflow.js";

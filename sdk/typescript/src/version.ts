@@ -1,2 +1,2 @@
 /** The package version; it follows the API's (sdk/VERSION). */
-export const VERSION = "1.0.0";
+export const VERSION = "1.1.0";

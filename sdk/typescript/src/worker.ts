@@ -58,6 +58,15 @@ interface ClaimedView {
   payload: unknown;
   timeout_seconds: number;
   lease_seconds: number;
+  workflow?: WorkflowRef;
+}
+
+/** The workflow step a claimed job runs. */
+export interface WorkflowRef {
+  id: string;
+  step: string;
+  /** the job's position in a fan-out step (its payload's "index") */
+  element?: number;
 }
 
 /** Cuts text into chunks of at most MAX_CHUNK_BYTES UTF-8 bytes on code point boundaries. */
@@ -92,6 +101,8 @@ export class ClaimedJob {
   readonly payload: unknown;
   readonly timeoutSeconds: number;
   readonly leaseSeconds: number;
+  /** Set when the job runs a workflow's step: see parentResults. */
+  readonly workflow?: WorkflowRef;
   private readonly ctl = new AbortController();
   private lost = false;
   private pending: string[] = [];
@@ -111,6 +122,7 @@ export class ClaimedJob {
     this.payload = v.payload;
     this.timeoutSeconds = v.timeout_seconds;
     this.leaseSeconds = v.lease_seconds;
+    this.workflow = v.workflow;
   }
 
   /** Aborted once the job was cancelled (reason Cancelled) or the attempt lost (reason LeaseLost). */
@@ -136,12 +148,11 @@ export class ClaimedJob {
     if (this.ctl.signal.aborted) throw this.ctl.signal.reason as Error;
   }
 
-  /** @internal A job call; 404/409 mark the attempt lost, cancel_requested aborts the signal. */
-  async call(op: string, body: Record<string, unknown>): Promise<{ cancel_requested?: boolean; state?: string }> {
-    let out: { cancel_requested?: boolean; state?: string } | undefined;
+  /** A call about this job (op: the path after /v1/worker/jobs/{id}/), transient failures retried briefly; 404/409 mark the attempt lost. */
+  private async request<T>(method: string, op: string, body?: unknown): Promise<T | undefined> {
     try {
-      out = await this.w.retrying(
-        async () => (await this.w.t.call<typeof out>("POST", `/v1/worker/jobs/${seg(this.id)}/${op}`, { ...body, attempt: this.attempt })).body,
+      return await this.w.retrying(
+        async () => (await this.w.t.call<T>(method, `/v1/worker/jobs/${seg(this.id)}/${op}`, body)).body,
         (this.leaseSeconds * 1000) / 2,
       );
     } catch (e) {
@@ -152,8 +163,38 @@ export class ClaimedJob {
       }
       throw e;
     }
+  }
+
+  /** @internal A job call; 404/409 mark the attempt lost, cancel_requested aborts the signal. */
+  async call(op: string, body: Record<string, unknown>): Promise<{ cancel_requested?: boolean; state?: string }> {
+    const out = await this.request<{ cancel_requested?: boolean; state?: string }>("POST", op, { ...body, attempt: this.attempt });
     if (out?.cancel_requested) this.abort(new Cancelled(`job ${this.id} was cancelled`));
     return out ?? {};
+  }
+
+  /**
+   * The results of the parents of the workflow step this job runs, by
+   * step name: a parent's result as its handler returned it, a fan-out
+   * parent's the list of its elements' results in order. Read from the
+   * parents' jobs when called (GET /v1/worker/jobs/{id}/parents), never
+   * copied into this job; {} for a job outside a workflow. step reads
+   * only that parent (for results too large to read at once: the gateway
+   * answers 422 past 8 MiB). Throws LeaseLost once the attempt is no
+   * longer this worker's.
+   */
+  async parentResults(step?: string): Promise<Record<string, unknown>> {
+    if (!this.workflow) return {};
+    const q = new URLSearchParams({ attempt: String(this.attempt) });
+    if (step) q.set("step", step);
+    const out = await this.request<{ parents?: Record<string, unknown> }>("GET", `parents?${q}`);
+    return out?.parents ?? {};
+  }
+
+  /** The result of parent step (see parentResults); throws when step is not a parent that succeeded. */
+  async parentResult<T = unknown>(step: string): Promise<T> {
+    const all = await this.parentResults(step);
+    if (!(step in all)) throw new Error(`step ${JSON.stringify(step)} is not a parent of ${this.workflow?.step ?? "this job"} with a result`);
+    return all[step] as T;
   }
 
   /** Reports progress (0-100) and a status message; renews the lease. Throws Cancelled or LeaseLost. */

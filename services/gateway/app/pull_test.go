@@ -61,6 +61,20 @@ func (w *pullWorker) call(path string, body any) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// get GETs path and returns the status and decoded answer.
+func (w *pullWorker) get(path string) (int, map[string]any) {
+	w.t.Helper()
+	req, err := http.NewRequest("GET", w.base+path, nil)
+	require.NoError(w.t, err)
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(w.t, err)
+	defer resp.Body.Close()
+	out := map[string]any{}
+	require.NoError(w.t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
 // register publishes kinds (name → queue) with a short backoff.
 func (w *pullWorker) register(kinds ...map[string]any) {
 	w.t.Helper()
@@ -85,7 +99,8 @@ func jobAttempt(j map[string]any) int { return int(j["attempt"].(float64)) }
 // claims its job, reports progress, streams output and succeeds; sees a
 // cancel on its heartbeat; loses a job to the reaper when it stops
 // heartbeating, after which another claim runs attempt 2 exactly once;
-// claims a backlog in priority order; and its token reaches nothing
+// claims a backlog in priority order; reads a workflow step's parents'
+// results (only while it holds the job); and its token reaches nothing
 // outside its queues.
 func TestPullProtocol(t *testing.T) {
 	t.Parallel()
@@ -272,6 +287,82 @@ func TestPullProtocol(t *testing.T) {
 		want := slices.Clone(prios)
 		sort.Sort(sort.Reverse(sort.IntSlice(want)))
 		require.Equal(t, want, got, "highest priority first")
+	})
+
+	t.Run("workflow step reads its parents", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-flow", "pyflow")
+		w.register(map[string]any{"name": "pyflow.run"})
+		code, acc := s.do("POST", "/v1/workflows", key, map[string]any{"steps": []any{
+			map[string]any{"name": "a", "kind": "pyflow.run", "payload": map[string]any{}},
+			map[string]any{"name": "b", "kind": "pyflow.run", "depends_on": []string{"a"},
+				"for_each": map[string]any{"from": "a", "path": "items"}},
+			map[string]any{"name": "c", "kind": "pyflow.run", "depends_on": []string{"a", "b"}},
+		}}, nil)
+		require.Equal(t, 202, code, acc)
+		wfID := acc["id"].(string)
+		// claimStep claims the next job, checks its workflow block and
+		// reads its parents.
+		claimStep := func(step string) (map[string]any, map[string]any) {
+			t.Helper()
+			job := w.claim(map[string]any{"wait_seconds": 10})
+			require.NotNil(t, job)
+			wf := job["workflow"].(map[string]any)
+			require.Equal(t, wfID, wf["id"])
+			require.Equal(t, step, wf["step"])
+			code, out := w.get("/v1/worker/jobs/" + job["id"].(string) + "/parents?attempt=1")
+			require.Equal(t, 200, code, out)
+			require.Equal(t, wf, out["workflow"], "the claim's workflow block")
+			return job, out["parents"].(map[string]any)
+		}
+		succeed := func(job map[string]any, result any) {
+			t.Helper()
+			code, out := w.call("/v1/worker/jobs/"+job["id"].(string)+"/succeed", map[string]any{"attempt": 1, "result": result})
+			require.Equal(t, 200, code, out)
+		}
+
+		a, parents := claimStep("a")
+		assert.Empty(t, parents, "a root step has no parents")
+		assert.NotContains(t, a["workflow"], "element")
+		succeed(a, map[string]any{"items": []int{1, 2, 3}})
+		elements := map[float64]bool{}
+		for range 3 {
+			b, parents := claimStep("b")
+			elements[b["workflow"].(map[string]any)["element"].(float64)] = true
+			assert.Equal(t, map[string]any{"a": map[string]any{"items": []any{1.0, 2.0, 3.0}}}, parents)
+			item := b["payload"].(map[string]any)["item"].(float64)
+			succeed(b, item*10)
+		}
+		assert.Equal(t, map[float64]bool{0: true, 1: true, 2: true}, elements)
+		c, parents := claimStep("c")
+		assert.Equal(t, []any{10.0, 20.0, 30.0}, parents["b"], "a fan-out parent: its elements' results in order")
+		assert.Contains(t, parents, "a")
+
+		path := "/v1/worker/jobs/" + c["id"].(string) + "/parents"
+		code, out := w.get(path + "?step=b")
+		require.Equal(t, 200, code, out)
+		assert.Equal(t, map[string]any{"b": []any{10.0, 20.0, 30.0}}, out["parents"], "one parent")
+		code, out = w.get(path + "?attempt=2")
+		assert.Equal(t, 409, code, "not the attempt held: %v", out)
+		code, out = w.get(path + "?attempt=x")
+		assert.Equal(t, 400, code, out)
+		other := s.newPullWorker("py-flow-other", "pyflowother")
+		code, out = other.get(path)
+		assert.Equal(t, 404, code, "another token's job: %v", out)
+		succeed(c, nil)
+		code, out = w.get(path)
+		assert.Equal(t, 409, code, "the attempt is over: %v", out)
+
+		// A job outside any workflow: no workflow block, no parents.
+		id := s.submit(key, map[string]any{"kind": "pyflow.run", "payload": map[string]any{}})
+		job := w.claim(map[string]any{"wait_seconds": 10})
+		require.Equal(t, id, job["id"])
+		assert.NotContains(t, job, "workflow")
+		code, out = w.get("/v1/worker/jobs/" + id + "/parents")
+		require.Equal(t, 200, code, out)
+		assert.Nil(t, out["workflow"])
+		assert.Empty(t, out["parents"])
+		succeed(job, nil)
 	})
 
 	t.Run("token scope", func(t *testing.T) {

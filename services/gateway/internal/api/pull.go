@@ -56,6 +56,10 @@ const (
 	// batched by the worker, so this is many batches a second.
 	pullCallsPerSecond = 200
 	pullCallsBurst     = 400
+	// pullMaxParentsBytes bounds GET /v1/worker/jobs/{id}/parents's
+	// results (a fan-out of 1,000 elements of 8 KiB each fits); past it
+	// the worker reads one parent at a time with ?step=.
+	pullMaxParentsBytes = 8 << 20
 )
 
 // pullWorkerID is the worker id a token's claims hold jobs under: the
@@ -105,6 +109,18 @@ type PullJob struct {
 	LeaseSeconds   float64         `json:"lease_seconds"`
 	LeaseExpiresAt any             `json:"lease_expires_at"`
 	OutputSeq      int64           `json:"output_seq"`
+	// Workflow is set when the job runs a workflow's step: its parents'
+	// results are at GET /v1/worker/jobs/{id}/parents.
+	Workflow *PullWorkflow `json:"workflow,omitempty"`
+}
+
+// PullWorkflow names the workflow step a claimed job runs.
+type PullWorkflow struct {
+	ID   string `json:"id"`
+	Step string `json:"step"`
+	// Element is the job's position in a fan-out step (its payload's
+	// "index"); absent for a step of one job.
+	Element *int `json:"element,omitempty"`
 }
 
 // ClaimRequest is POST /v1/worker/claim's body.
@@ -264,11 +280,15 @@ func (a *API) claimTaken(ctx context.Context, taken *broker.Taken, workerID stri
 }
 
 func pullJobView(j jobstore.Job, lease time.Duration) PullJob {
-	return PullJob{
+	v := PullJob{
 		ID: j.ID.String(), Kind: j.Kind, Queue: j.Queue, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
 		Priority: j.Priority, Payload: j.Payload, TimeoutSeconds: j.Timeout().Seconds(),
 		LeaseSeconds: lease.Seconds(), LeaseExpiresAt: rfc3339(j.LeaseExpiresAt),
 	}
+	if j.WorkflowID != nil && j.WorkflowStep != nil {
+		v.Workflow = &PullWorkflow{ID: j.WorkflowID.String(), Step: *j.WorkflowStep, Element: j.WorkflowElement}
+	}
+	return v
 }
 
 // secondsIn reads an optional duration in seconds within [lo, hi].

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,6 +82,9 @@ type PullStore interface {
 	RunningBy(ctx context.Context, workerID string) (int, error)
 	EverClaimedBy(ctx context.Context, jobID uuid.UUID, workerID string) (bool, error)
 	PublishKinds(ctx context.Context, kinds []jobs.Kind) error
+	// ParentResultsUpTo reads a workflow step's parents' results for
+	// GET /v1/worker/jobs/{id}/parents.
+	ParentResultsUpTo(ctx context.Context, id uuid.UUID, step string, maxBytes int64) (map[string]json.RawMessage, error)
 }
 
 // PlanStore serves the plan endpoints, the plan cache and the caller's

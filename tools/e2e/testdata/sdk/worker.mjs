@@ -41,10 +41,33 @@ worker.handle(
       }
       throw new Error("progress after the cancel did not throw Cancelled");
     }
+    if (mode.startsWith("wf_")) return workflowStep(job, mode);
     return { attempt: job.attempt, priority: job.priority };
   },
   { schema: { type: "object", required: ["mode"] }, maxAttempts: 3, backoffBaseSeconds: 0.05, backoffCapSeconds: 0.1, timeoutSeconds: 60 },
 );
+
+// The steps of the diamond workflow.py and workflow.mjs build: a list of
+// numbers, their squares fanned out, a constant, and a fan-in summing
+// its parents' results read through the SDK.
+async function workflowStep(job, mode) {
+  const wf = job.workflow;
+  emit({ event: "wf_step", id: job.id, workflow: wf.id, step: wf.step, element: wf.element ?? null, index: job.payload.index ?? null });
+  switch (mode) {
+    case "wf_numbers":
+      return { numbers: Array.from({ length: job.payload.n }, (_, i) => i + 1) };
+    case "wf_square":
+      return job.payload.item ** 2;
+    case "wf_const":
+      return { value: job.payload.value };
+    case "wf_sum": {
+      const parents = await job.parentResults();
+      const squares = await job.parentResult("squares");
+      return { sum: squares.reduce((a, b) => a + b, 0) + parents.const.value, parents: Object.keys(parents).sort(), squares };
+    }
+  }
+  throw new Error(`unknown workflow mode ${mode}`);
+}
 
 await worker.run();
 emit({ event: "stopped" });

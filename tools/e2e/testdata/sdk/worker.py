@@ -42,7 +42,29 @@ def handle(job):
             emit(event="cancel_raised", id=job.id)
             raise
         raise RuntimeError("progress after the cancel did not raise Cancelled")
+    if mode.startswith("wf_"):
+        return workflow_step(job, mode)
     return {"attempt": job.attempt, "priority": job.priority}
+
+
+def workflow_step(job, mode):
+    """The steps of the diamond workflow.py and workflow.mjs build: a
+    list of numbers, their squares fanned out, a constant, and a fan-in
+    summing its parents' results read through the SDK."""
+    wf = job.workflow
+    emit(event="wf_step", id=job.id, workflow=wf.id, step=wf.step, element=wf.element,
+         index=job.payload.get("index"))
+    if mode == "wf_numbers":
+        return {"numbers": list(range(1, job.payload["n"] + 1))}
+    if mode == "wf_square":
+        return job.payload["item"] ** 2
+    if mode == "wf_const":
+        return {"value": job.payload["value"]}
+    if mode == "wf_sum":
+        parents = job.parent_results()
+        squares = job.parent_result("squares")
+        return {"sum": sum(squares) + parents["const"]["value"], "parents": sorted(parents), "squares": squares}
+    raise ValueError("unknown workflow mode " + mode)
 
 
 worker.run()
