@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -203,11 +204,39 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	addrMu.Lock()
+	defer addrMu.Unlock()
+	for range 1000 {
+		port := addrLow + rand.IntN(addrHigh-addrLow)
+		if addrGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		addrGiven[port] = true
+		return addr
+	}
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
+
+// The ports freeAddr hands out lie below the kernel's ephemeral range
+// (32768-60999 here): a port the kernel picked for ":0" was free when
+// asked but could be the local port of any outgoing connection (to
+// Postgres, RabbitMQ) by the time the child process bound it, and a
+// child then failed with "address already in use" (seen in CI). Ports
+// below the range are only ever taken by listeners, which the probe
+// sees; addrGiven keeps one test process from handing a port out twice.
+const addrLow, addrHigh = 20000, 32000
+
+var (
+	addrMu    sync.Mutex
+	addrGiven = map[int]bool{}
+)
 
 // waitReady polls url until it answers 200 with status ready.
 func waitReady(t *testing.T, url string, p *proc) {
