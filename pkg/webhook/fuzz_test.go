@@ -46,6 +46,11 @@ func legacyIPv4(host string) bool {
 		return false
 	}
 	for _, p := range parts {
+		// Base 0 also takes Go's digit separators ("0x_7f"), which no
+		// resolver reads as a number (inet_aton refuses them).
+		if strings.Contains(p, "_") {
+			return false
+		}
 		if _, err := strconv.ParseUint(p, 0, 32); err != nil {
 			return false
 		}
@@ -66,6 +71,7 @@ func FuzzCheckURL(f *testing.F) {
 		"https://hooks.example.com/hopper",
 		"http://93.184.216.34:8080/x",
 		"http://127.0.0.1/",
+		"http://0x_7f.1/", // a name, not a number: the oracle once thought otherwise
 		"http://[::ffff:10.0.0.1]/",
 		"http://[::ffff:a9fe:a9fe]/",
 		"http://[2002:7f00:1::]/",
