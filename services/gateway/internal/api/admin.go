@@ -58,9 +58,31 @@ func (a *API) createUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, userView(u))
 }
 
-func userView(u accounts.User) gin.H {
-	return gin.H{"id": u.ID.String(), "email": u.Email, "role": u.Role, "plan": u.Plan,
-		"active": u.Active, "created_at": rfc3339(&u.CreatedAt)}
+// UserView is a user as GET /v1/users/me and the admin's user routes
+// show it.
+type UserView struct {
+	ID        string  `json:"id"`
+	Email     string  `json:"email"`
+	Role      string  `json:"role"`
+	Plan      string  `json:"plan"`
+	Active    bool    `json:"active"`
+	CreatedAt *string `json:"created_at"`
+}
+
+func userView(u accounts.User) UserView {
+	return UserView{ID: u.ID.String(), Email: u.Email, Role: u.Role, Plan: u.Plan,
+		Active: u.Active, CreatedAt: rfc3339(&u.CreatedAt)}
+}
+
+// CreatedAPIKey answers POST /v1/admin/users/{id}/keys: the new key with
+// its secret, shown in this answer only.
+type CreatedAPIKey struct {
+	ID        string  `json:"id"`
+	UserID    string  `json:"user_id"`
+	Prefix    string  `json:"prefix"`
+	Key       string  `json:"key"`
+	CreatedAt *string `json:"created_at"`
+	Note      string  `json:"note"`
 }
 
 // createKey issues an API key; its secret is in this answer only.
@@ -79,9 +101,9 @@ func (a *API) createKey(c *gin.Context) {
 		a.internalError(c, "create key", err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": key.ID.String(), "user_id": userID.String(), "prefix": key.Prefix,
-		"key": plaintext, "created_at": rfc3339(&key.CreatedAt),
-		"note": "store this key now: it is not shown again"})
+	c.JSON(http.StatusCreated, CreatedAPIKey{ID: key.ID.String(), UserID: userID.String(), Prefix: key.Prefix,
+		Key: plaintext, CreatedAt: rfc3339(&key.CreatedAt),
+		Note: "store this key now: it is not shown again"})
 }
 
 // revoker answers the DELETE of a credential (an API key, a worker

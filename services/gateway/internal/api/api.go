@@ -314,8 +314,22 @@ func (a *API) docs(c *gin.Context) {
 	}
 }
 
+// HealthStatus answers GET /healthz.
+type HealthStatus struct {
+	Status string `json:"status"`
+}
+
 func (a *API) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	c.JSON(http.StatusOK, HealthStatus{Status: "ok"})
+}
+
+// Readiness answers GET /readyz: status is ready, degraded (RabbitMQ
+// down) or unavailable (Postgres down).
+type Readiness struct {
+	Status           string `json:"status"`
+	Postgres         bool   `json:"postgres"`
+	RabbitMQ         bool   `json:"rabbitmq"`
+	DispatcherLeader bool   `json:"dispatcher_leader"`
 }
 
 // readyz answers 503 only when Postgres is unreachable: with RabbitMQ down
@@ -326,16 +340,16 @@ func (a *API) readyz(c *gin.Context) {
 	defer cancel()
 	pgOK := a.opts.Store.Ping(ctx) == nil
 	amqpOK := a.opts.Publisher.Ready()
-	body := gin.H{"postgres": pgOK, "rabbitmq": amqpOK, "dispatcher_leader": a.opts.Leading()}
+	body := Readiness{Postgres: pgOK, RabbitMQ: amqpOK, DispatcherLeader: a.opts.Leading()}
 	switch {
 	case !pgOK:
-		body["status"] = "unavailable"
+		body.Status = "unavailable"
 		c.JSON(http.StatusServiceUnavailable, body)
 	case !amqpOK:
-		body["status"] = "degraded"
+		body.Status = "degraded"
 		c.JSON(http.StatusOK, body)
 	default:
-		body["status"] = "ready"
+		body.Status = "ready"
 		c.JSON(http.StatusOK, body)
 	}
 }

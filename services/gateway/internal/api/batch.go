@@ -91,12 +91,17 @@ func (a *API) submitBatch(c *gin.Context) {
 	// The jobs are published as a single submit's is: the answer waits
 	// for the publisher's window, not for the confirms.
 	list := make([]jobstore.Job, len(created))
-	out := make([]gin.H, len(created))
+	out := BatchAccepted{Jobs: make([]JobAccepted, len(created))}
 	for i, r := range created {
-		list[i], out[i] = r.Job, acceptedBody(r.Job)
+		list[i], out.Jobs[i] = r.Job, acceptedBody(r.Job)
 	}
 	a.accepted(ctx, list...)
-	c.JSON(http.StatusAccepted, gin.H{"jobs": out})
+	c.JSON(http.StatusAccepted, out)
+}
+
+// BatchAccepted answers POST /v1/jobs/batch: the jobs in request order.
+type BatchAccepted struct {
+	Jobs []JobAccepted `json:"jobs"`
 }
 
 func (a *API) batchValidationError(c *gin.Context, index int, err error) {

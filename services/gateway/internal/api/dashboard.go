@@ -186,17 +186,32 @@ func (a *API) stats(c *gin.Context) {
 		a.internalError(c, "stats", err)
 		return
 	}
-	out := make([]gin.H, len(rows))
-	var total, failed int64
+	out := StatsView{Since: since.Format(time.RFC3339), Minutes: make([]StatsMinute, len(rows))}
 	for i, r := range rows {
-		out[i] = gin.H{"minute": r.Minute.UTC().Format(time.RFC3339), "succeeded": r.Succeeded, "failed": r.Failed, "cancelled": r.Cancelled}
-		total += r.Succeeded + r.Failed + r.Cancelled
-		failed += r.Failed
+		out.Minutes[i] = StatsMinute{Minute: r.Minute.UTC().Format(time.RFC3339), Succeeded: r.Succeeded, Failed: r.Failed, Cancelled: r.Cancelled}
+		out.Finished += r.Succeeded + r.Failed + r.Cancelled
+		out.Failed += r.Failed
 	}
-	rate := 0.0
-	if total > 0 {
-		rate = float64(failed) / float64(total)
+	if out.Finished > 0 {
+		out.FailureRate = float64(out.Failed) / float64(out.Finished)
 	}
-	c.JSON(http.StatusOK, gin.H{"since": since.Format(time.RFC3339), "minutes": out,
-		"finished": total, "failed": failed, "failure_rate": rate})
+	c.JSON(http.StatusOK, out)
+}
+
+// StatsView answers GET /v1/stats: jobs finished per minute by state
+// since Since (minutes with none are absent), and the totals.
+type StatsView struct {
+	Since       string        `json:"since"`
+	Minutes     []StatsMinute `json:"minutes"`
+	Finished    int64         `json:"finished"`
+	Failed      int64         `json:"failed"`
+	FailureRate float64       `json:"failure_rate"`
+}
+
+// StatsMinute is one minute of GET /v1/stats.
+type StatsMinute struct {
+	Minute    string `json:"minute"`
+	Succeeded int64  `json:"succeeded"`
+	Failed    int64  `json:"failed"`
+	Cancelled int64  `json:"cancelled"`
 }

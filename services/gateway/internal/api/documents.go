@@ -85,7 +85,14 @@ func (a *API) uploadDocument(c *gin.Context) {
 		return
 	}
 	a.accepted(ctx, job)
-	c.JSON(http.StatusAccepted, gin.H{"document": documentView(doc), "job": acceptedBody(job)})
+	c.JSON(http.StatusAccepted, DocumentAccepted{Document: documentView(doc), Job: acceptedBody(job)})
+}
+
+// DocumentAccepted answers POST /v1/documents: the stored document and
+// its queued ingest job.
+type DocumentAccepted struct {
+	Document DocumentView `json:"document"`
+	Job      JobAccepted  `json:"job"`
 }
 
 // documentFormatError answers an upload whose bytes are no supported
@@ -139,11 +146,16 @@ func (a *API) listDocuments(c *gin.Context) {
 		a.internalError(c, "list documents", err)
 		return
 	}
-	out := make([]gin.H, 0, len(docs))
+	out := DocumentList{Documents: make([]DocumentView, 0, len(docs))}
 	for _, d := range docs {
-		out = append(out, documentView(d))
+		out.Documents = append(out.Documents, documentView(d))
 	}
-	c.JSON(http.StatusOK, gin.H{"documents": out})
+	c.JSON(http.StatusOK, out)
+}
+
+// DocumentList answers GET /v1/documents, newest first.
+type DocumentList struct {
+	Documents []DocumentView `json:"documents"`
 }
 
 func (a *API) getDocument(c *gin.Context) {
@@ -190,15 +202,34 @@ func documentNotFound(c *gin.Context) {
 	httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "document not found", nil)
 }
 
-func documentView(d content.Document) gin.H {
-	v := gin.H{
-		"id": d.ID.String(), "filename": d.Filename, "content_type": d.ContentType, "format": d.Format,
-		"size_bytes": d.SizeBytes, "sha256": d.Sha256, "state": d.State, "error": nullIfEmpty(d.Error),
-		"title": nullIfEmpty(d.Title), "pages": d.Pages, "chunks": d.ChunkCount,
-		"created_at": rfc3339(&d.CreatedAt), "updated_at": rfc3339(&d.UpdatedAt), "ingest_job_id": nil,
+// DocumentView is an uploaded document and its ingest state.
+type DocumentView struct {
+	ID          string  `json:"id"`
+	Filename    string  `json:"filename"`
+	ContentType string  `json:"content_type"`
+	Format      string  `json:"format"`
+	SizeBytes   int64   `json:"size_bytes"`
+	Sha256      string  `json:"sha256"`
+	State       string  `json:"state"`
+	Error       *string `json:"error"`
+	Title       *string `json:"title"`
+	Pages       int     `json:"pages"`
+	Chunks      int     `json:"chunks"`
+	CreatedAt   *string `json:"created_at"`
+	UpdatedAt   *string `json:"updated_at"`
+	IngestJobID *string `json:"ingest_job_id"`
+}
+
+func documentView(d content.Document) DocumentView {
+	v := DocumentView{
+		ID: d.ID.String(), Filename: d.Filename, ContentType: d.ContentType, Format: d.Format,
+		SizeBytes: d.SizeBytes, Sha256: d.Sha256, State: d.State, Error: nullIfEmpty(d.Error),
+		Title: nullIfEmpty(d.Title), Pages: d.Pages, Chunks: d.ChunkCount,
+		CreatedAt: rfc3339(&d.CreatedAt), UpdatedAt: rfc3339(&d.UpdatedAt),
 	}
 	if d.IngestJobID != nil {
-		v["ingest_job_id"] = d.IngestJobID.String()
+		id := d.IngestJobID.String()
+		v.IngestJobID = &id
 	}
 	return v
 }

@@ -180,12 +180,25 @@ func contextWithPublishTimeout(ctx context.Context, d time.Duration) (context.Co
 	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
-func acceptedBody(job jobstore.Job) gin.H {
-	return gin.H{
-		"id":    job.ID.String(),
-		"state": job.State,
-		"links": gin.H{"self": "/v1/jobs/" + job.ID.String()},
-	}
+// JobAccepted answers a submit (POST /v1/jobs, and each job of a batch,
+// a document's ingest, a transcription): the stored job's id and state.
+type JobAccepted struct {
+	ID    string     `json:"id"`
+	State jobs.State `json:"state"`
+	Links JobLinks   `json:"links"`
+}
+
+// JobLinks are a job's addresses on the gateway.
+type JobLinks struct {
+	Self string `json:"self"`
+}
+
+func jobLinks(id uuid.UUID) JobLinks {
+	return JobLinks{Self: "/v1/jobs/" + id.String()}
+}
+
+func acceptedBody(job jobstore.Job) JobAccepted {
+	return JobAccepted{ID: job.ID.String(), State: job.State, Links: jobLinks(job.ID)}
 }
 
 func sameJSON(a, b json.RawMessage) bool {
@@ -212,7 +225,7 @@ func (a *API) getJob(c *gin.Context) {
 		return
 	}
 	v := jobView(job, events)
-	v["artifacts"] = artifactViews(job.ID, arts)
+	v.Artifacts = artifactViews(job.ID, arts)
 	c.JSON(http.StatusOK, v)
 }
 
@@ -274,13 +287,12 @@ func (a *API) listJobs(c *gin.Context) {
 		a.internalError(c, "list jobs", err)
 		return
 	}
-	views := make([]gin.H, len(list))
+	body := JobList{Jobs: make([]JobView, len(list))}
 	for i, j := range list {
-		views[i] = jobView(j, nil)
+		body.Jobs[i] = jobView(j, nil)
 	}
-	body := gin.H{"jobs": views, "next_cursor": nil}
 	if next != "" {
-		body["next_cursor"] = next
+		body.NextCursor = &next
 	}
 	c.JSON(http.StatusOK, body)
 }
@@ -396,70 +408,121 @@ func (a *API) retryJob(c *gin.Context) {
 	c.JSON(http.StatusAccepted, jobView(retried, nil))
 }
 
+// JobList answers GET /v1/jobs: a page of jobs, newest first;
+// NextCursor is null on the last page.
+type JobList struct {
+	Jobs       []JobView `json:"jobs"`
+	NextCursor *string   `json:"next_cursor"`
+}
+
+// JobView is a job as the API shows it. The optional fields appear only
+// when set: webhook_url and notify_email when asked for, the workflow
+// pair for a workflow step's job, held while a queued job waits under its
+// owner's fairness cap, events and artifacts on GET /v1/jobs/{id} only.
+type JobView struct {
+	ID              string          `json:"id"`
+	Kind            string          `json:"kind"`
+	Queue           string          `json:"queue"`
+	State           jobs.State      `json:"state"`
+	Priority        int             `json:"priority"`
+	Progress        int             `json:"progress"`
+	StatusMessage   string          `json:"status_message"`
+	Payload         json.RawMessage `json:"payload"`
+	Result          json.RawMessage `json:"result"`
+	Error           *string         `json:"error"`
+	Attempts        int             `json:"attempts"`
+	MaxAttempts     int             `json:"max_attempts"`
+	TimeoutSeconds  float64         `json:"timeout_seconds"`
+	CancelRequested bool            `json:"cancel_requested"`
+	CreatedAt       *string         `json:"created_at"`
+	UpdatedAt       *string         `json:"updated_at"`
+	RunAt           *string         `json:"run_at"`
+	StartedAt       *string         `json:"started_at"`
+	FinishedAt      *string         `json:"finished_at"`
+	WebhookURL      string          `json:"webhook_url,omitempty"`
+	NotifyEmail     string          `json:"notify_email,omitempty"`
+	WorkflowID      *string         `json:"workflow_id,omitempty"`
+	WorkflowStep    *string         `json:"workflow_step,omitempty"`
+	Held            bool            `json:"held,omitempty"`
+	// omitzero, not omitempty: a nil list (not asked for) is left out, an
+	// empty one is shown as [].
+	Events    []JobEventView `json:"events,omitzero"`
+	Artifacts []ArtifactView `json:"artifacts,omitzero"`
+}
+
+// JobEventView is one entry of a job's timeline.
+type JobEventView struct {
+	At      *string    `json:"at"`
+	Type    string     `json:"type"`
+	State   jobs.State `json:"state"`
+	Attempt int        `json:"attempt"`
+	Message *string    `json:"message"`
+}
+
 // jobView is a job as the API shows it; events are included when given.
-func jobView(j jobstore.Job, events []jobstore.Event) gin.H {
-	v := gin.H{
-		"id":               j.ID.String(),
-		"kind":             j.Kind,
-		"queue":            j.Queue,
-		"state":            j.State,
-		"priority":         j.Priority,
-		"progress":         j.Progress,
-		"status_message":   j.StatusMessage,
-		"payload":          rawOrNull(j.Payload),
-		"result":           rawOrNull(j.Result),
-		"error":            nullIfEmpty(j.Error),
-		"attempts":         j.Attempt,
-		"max_attempts":     j.MaxAttempts,
-		"timeout_seconds":  float64(j.TimeoutMS) / 1000,
-		"cancel_requested": j.CancelRequested,
-		"created_at":       rfc3339(&j.CreatedAt),
-		"updated_at":       rfc3339(&j.UpdatedAt),
-		"run_at":           rfc3339(&j.RunAt),
-		"started_at":       rfc3339(j.StartedAt),
-		"finished_at":      rfc3339(j.FinishedAt),
-	}
-	if j.WebhookURL != "" {
-		v["webhook_url"] = j.WebhookURL
-	}
-	if j.NotifyEmail != "" {
-		v["notify_email"] = j.NotifyEmail
+func jobView(j jobstore.Job, events []jobstore.Event) JobView {
+	v := JobView{
+		ID:              j.ID.String(),
+		Kind:            j.Kind,
+		Queue:           j.Queue,
+		State:           j.State,
+		Priority:        j.Priority,
+		Progress:        j.Progress,
+		StatusMessage:   j.StatusMessage,
+		Payload:         rawOrNull(j.Payload),
+		Result:          rawOrNull(j.Result),
+		Error:           nullIfEmpty(j.Error),
+		Attempts:        j.Attempt,
+		MaxAttempts:     j.MaxAttempts,
+		TimeoutSeconds:  float64(j.TimeoutMS) / 1000,
+		CancelRequested: j.CancelRequested,
+		CreatedAt:       rfc3339(&j.CreatedAt),
+		UpdatedAt:       rfc3339(&j.UpdatedAt),
+		RunAt:           rfc3339(&j.RunAt),
+		StartedAt:       rfc3339(j.StartedAt),
+		FinishedAt:      rfc3339(j.FinishedAt),
+		WebhookURL:      j.WebhookURL,
+		NotifyEmail:     j.NotifyEmail,
+		// held: waiting for room under the owner's fairness cap
+		Held: j.Held && j.State == jobs.StateQueued,
 	}
 	if j.WorkflowID != nil && j.WorkflowStep != nil {
-		v["workflow_id"], v["workflow_step"] = j.WorkflowID.String(), *j.WorkflowStep
-	}
-	if j.Held && j.State == jobs.StateQueued {
-		v["held"] = true // waiting for room under the owner's fairness cap
+		id, step := j.WorkflowID.String(), *j.WorkflowStep
+		v.WorkflowID, v.WorkflowStep = &id, &step
 	}
 	if events != nil {
-		ev := make([]gin.H, len(events))
+		v.Events = make([]JobEventView, len(events))
 		for i, e := range events {
-			ev[i] = gin.H{"at": rfc3339(&e.At), "type": e.Type, "state": e.State, "attempt": e.Attempt, "message": nullIfEmpty(e.Message)}
+			v.Events[i] = JobEventView{At: rfc3339(&e.At), Type: e.Type, State: e.State, Attempt: e.Attempt, Message: nullIfEmpty(e.Message)}
 		}
-		v["events"] = ev
 	}
 	return v
 }
 
-func rawOrNull(r json.RawMessage) any {
+// rawOrNull is r, or nil (JSON null) when it is empty.
+func rawOrNull(r json.RawMessage) json.RawMessage {
 	if len(r) == 0 {
 		return nil
 	}
 	return r
 }
 
-func nullIfEmpty(s string) any {
+// nullIfEmpty is s, or nil (JSON null) when it is "".
+func nullIfEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
-func rfc3339(t *time.Time) any {
+// rfc3339 is t in UTC as RFC 3339 (with fractions of a second), or nil
+// (JSON null) for no time.
+func rfc3339(t *time.Time) *string {
 	if t == nil || t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
 }
 
 // decodeJSON reads a JSON object body strictly: malformed JSON or unknown

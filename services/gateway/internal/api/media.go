@@ -192,14 +192,21 @@ func (a *API) getArtifact(c *gin.Context) {
 	c.Data(http.StatusOK, art.ContentType, art.Data)
 }
 
-// artifactViews lists a job's artifacts for the job view.
-func artifactViews(jobID uuid.UUID, arts []content.ArtifactInfo) []gin.H {
-	out := make([]gin.H, 0, len(arts))
+// ArtifactView is a file a job consumed or produced, in GET
+// /v1/jobs/{id}; URL is where GET serves its bytes.
+type ArtifactView struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	SizeBytes   int64  `json:"size_bytes"`
+	URL         string `json:"url"`
+}
+
+// artifactViews lists a job's artifacts for the job view ([] for none).
+func artifactViews(jobID uuid.UUID, arts []content.ArtifactInfo) []ArtifactView {
+	out := make([]ArtifactView, 0, len(arts))
 	for _, a := range arts {
-		out = append(out, gin.H{
-			"name": a.Name, "content_type": a.ContentType, "size_bytes": a.SizeBytes,
-			"url": "/v1/jobs/" + jobID.String() + "/artifacts/" + url.PathEscape(a.Name),
-		})
+		out = append(out, ArtifactView{Name: a.Name, ContentType: a.ContentType, SizeBytes: a.SizeBytes,
+			URL: "/v1/jobs/" + jobID.String() + "/artifacts/" + url.PathEscape(a.Name)})
 	}
 	return out
 }

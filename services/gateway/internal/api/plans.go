@@ -163,10 +163,29 @@ func (a *API) documentsLimit(plan accounts.Plan) int {
 	return n
 }
 
-func planView(p accounts.Plan) gin.H {
-	return gin.H{"name": p.Name, "jobs_per_hour": p.JobsPerHour, "documents_per_user": p.DocumentsPerUser,
-		"max_concurrent": p.MaxConcurrent, "max_priority": p.MaxPriority, "priority_boost": p.PriorityBoost,
-		"max_attempts": p.MaxAttempts, "created_at": rfc3339(&p.CreatedAt), "updated_at": rfc3339(&p.UpdatedAt)}
+// PlanView is a plan and its limits (0: unlimited; for max_attempts the
+// global bound).
+type PlanView struct {
+	Name             string  `json:"name"`
+	JobsPerHour      int     `json:"jobs_per_hour"`
+	DocumentsPerUser int     `json:"documents_per_user"`
+	MaxConcurrent    int     `json:"max_concurrent"`
+	MaxPriority      int     `json:"max_priority"`
+	PriorityBoost    int     `json:"priority_boost"`
+	MaxAttempts      int     `json:"max_attempts"`
+	CreatedAt        *string `json:"created_at"`
+	UpdatedAt        *string `json:"updated_at"`
+}
+
+// PlanList answers GET /v1/admin/plans, by name.
+type PlanList struct {
+	Plans []PlanView `json:"plans"`
+}
+
+func planView(p accounts.Plan) PlanView {
+	return PlanView{Name: p.Name, JobsPerHour: p.JobsPerHour, DocumentsPerUser: p.DocumentsPerUser,
+		MaxConcurrent: p.MaxConcurrent, MaxPriority: p.MaxPriority, PriorityBoost: p.PriorityBoost,
+		MaxAttempts: p.MaxAttempts, CreatedAt: rfc3339(&p.CreatedAt), UpdatedAt: rfc3339(&p.UpdatedAt)}
 }
 
 func (a *API) listPlans(c *gin.Context) {
@@ -176,11 +195,11 @@ func (a *API) listPlans(c *gin.Context) {
 		return
 	}
 	a.plans.fill(plans, a.opts.Now())
-	out := make([]gin.H, len(plans))
+	out := PlanList{Plans: make([]PlanView, len(plans))}
 	for i, p := range plans {
-		out[i] = planView(p)
+		out.Plans[i] = planView(p)
 	}
-	c.JSON(http.StatusOK, gin.H{"plans": out})
+	c.JSON(http.StatusOK, out)
 }
 
 // planRequest is a plan's limits as POST and PUT take them; PUT changes
@@ -349,26 +368,78 @@ func (a *API) myLimits(c *gin.Context) {
 		a.internalError(c, "count documents", err)
 		return
 	}
-	jobsLimit := gin.H{"max": plan.JobsPerHour, "used": u.JobsInWindow, "remaining": nil,
-		"window_seconds": int(jobstore.QuotaWindow.Seconds()), "next_slot_at": rfc3339(u.NextSlotAt), "retry_after_seconds": 0}
+	jobsLimit := JobsLimit{Limit: Limit{Max: plan.JobsPerHour, Used: int64(u.JobsInWindow)},
+		WindowSeconds: int(jobstore.QuotaWindow.Seconds()), NextSlotAt: rfc3339(u.NextSlotAt)}
 	if plan.JobsPerHour > 0 {
-		jobsLimit["remaining"] = max(plan.JobsPerHour-u.JobsInWindow, 0)
-		jobsLimit["retry_after_seconds"] = int(math.Ceil(u.RetryAfter.Seconds()))
+		remaining := max(plan.JobsPerHour-u.JobsInWindow, 0)
+		jobsLimit.Remaining = &remaining
+		jobsLimit.RetryAfterSeconds = int(math.Ceil(u.RetryAfter.Seconds()))
 	}
 	docMax := a.documentsLimit(plan)
-	docs := gin.H{"max": docMax, "used": documents, "remaining": nil}
+	docs := Limit{Max: docMax, Used: documents}
 	if docMax > 0 {
-		docs["remaining"] = max(docMax-int(documents), 0)
+		remaining := max(docMax-int(documents), 0)
+		docs.Remaining = &remaining
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"plan": plan.Name,
-		"limits": gin.H{
-			"jobs_per_hour":      jobsLimit,
-			"documents_per_user": docs,
-			"max_concurrent":     gin.H{"max": plan.MaxConcurrent, "running_by_queue": u.Running},
-			"max_attempts":       plan.MaxAttempts,
+	c.JSON(http.StatusOK, LimitsView{
+		Plan: plan.Name,
+		Limits: PlanLimits{
+			JobsPerHour:      jobsLimit,
+			DocumentsPerUser: docs,
+			MaxConcurrent:    ConcurrencyLimit{Max: plan.MaxConcurrent, RunningByQueue: u.Running},
+			MaxAttempts:      plan.MaxAttempts,
 		},
-		"priority": gin.H{"max_priority": plan.MaxPriority, "priority_boost": plan.PriorityBoost},
-		"note":     "0 as max means unlimited",
+		Priority: PriorityLimits{MaxPriority: plan.MaxPriority, PriorityBoost: plan.PriorityBoost},
+		Note:     "0 as max means unlimited",
 	})
+}
+
+// LimitsView answers GET /v1/users/me/limits: the caller's plan, and for
+// each limit its maximum, use and what remains.
+type LimitsView struct {
+	Plan     string         `json:"plan"`
+	Limits   PlanLimits     `json:"limits"`
+	Priority PriorityLimits `json:"priority"`
+	Note     string         `json:"note"`
+}
+
+// PlanLimits are the limits of GET /v1/users/me/limits.
+type PlanLimits struct {
+	JobsPerHour      JobsLimit        `json:"jobs_per_hour"`
+	DocumentsPerUser Limit            `json:"documents_per_user"`
+	MaxConcurrent    ConcurrencyLimit `json:"max_concurrent"`
+	// MaxAttempts bounds one job's attempts; 0 is the global bound.
+	MaxAttempts int `json:"max_attempts"`
+}
+
+// Limit is a maximum (0: unlimited), its use and what remains (null when
+// unlimited).
+type Limit struct {
+	Max       int   `json:"max"`
+	Used      int64 `json:"used"`
+	Remaining *int  `json:"remaining"`
+}
+
+// JobsLimit is the jobs-per-hour limit: a Limit over a sliding window,
+// with when the oldest job leaves it (null: none in it) and how long
+// until one more job fits (0: now, or unlimited).
+type JobsLimit struct {
+	Limit
+	WindowSeconds     int     `json:"window_seconds"`
+	NextSlotAt        *string `json:"next_slot_at"`
+	RetryAfterSeconds int     `json:"retry_after_seconds"`
+}
+
+// ConcurrencyLimit is the running jobs per queue the plan allows (0:
+// unlimited) and the caller's running jobs by queue.
+type ConcurrencyLimit struct {
+	Max            int            `json:"max"`
+	RunningByQueue map[string]int `json:"running_by_queue"`
+}
+
+// PriorityLimits are the plan's highest priority a caller may ask for and
+// the boost added to each job's.
+type PriorityLimits struct {
+	MaxPriority   int `json:"max_priority"`
+	PriorityBoost int `json:"priority_boost"`
 }

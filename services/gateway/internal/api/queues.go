@@ -15,10 +15,15 @@ import (
 	"github.com/hopperq/hopper/pkg/store/jobstore"
 )
 
-// queueView is one queue in GET /v1/queues. Broker figures are null when
+// QueueList answers GET /v1/queues.
+type QueueList struct {
+	Queues []QueueView `json:"queues"`
+}
+
+// QueueView is one queue in GET /v1/queues. Broker figures are null when
 // the broker could not be read (then error says why) or, for unacked and
 // the rates, when source is "amqp", which does not tell them.
-type queueView struct {
+type QueueView struct {
 	Name                 string   `json:"name"`
 	AMQPName             string   `json:"amqp_name"`
 	Source               string   `json:"source"`
@@ -61,11 +66,11 @@ func (a *API) listQueues(c *gin.Context) {
 		byQueue[b.Queue] = b
 	}
 	stats := in.Queues(ctx)
-	out := make([]queueView, len(stats))
+	out := make([]QueueView, len(stats))
 	var readErr error
 	for i, s := range stats {
 		b := byQueue[s.Queue]
-		v := queueView{Name: s.Queue, AMQPName: s.Name, Source: in.Source(), OldestWaitingSeconds: b.OldestSeconds,
+		v := QueueView{Name: s.Queue, AMQPName: s.Name, Source: in.Source(), OldestWaitingSeconds: b.OldestSeconds,
 			Held: b.Held, Paused: slices.Contains(paused, s.Queue), ManagementURL: s.UI}
 		switch {
 		case errors.Is(s.Err, broker.ErrQueueNotFound):
@@ -84,7 +89,14 @@ func (a *API) listQueues(c *gin.Context) {
 		// Internals (addresses, broker errors) go to the log only, once.
 		a.log.Warn("queue figures unavailable", zap.String("source", in.Source()), zap.Error(readErr))
 	}
-	c.JSON(http.StatusOK, gin.H{"queues": out})
+	c.JSON(http.StatusOK, QueueList{Queues: out})
+}
+
+// QueuePause answers POST /v1/admin/queues/{name}/pause and /resume: the
+// queue's pause state as stored.
+type QueuePause struct {
+	Queue  string `json:"queue"`
+	Paused bool   `json:"paused"`
 }
 
 // label names the principal in logs and audit columns.
@@ -135,6 +147,6 @@ func (a *API) setQueuePaused(paused bool) gin.HandlerFunc {
 		}
 		a.log.Info("queue pause changed", zap.String("queue", name), zap.Bool("paused", paused),
 			zap.String("by", currentPrincipal(c).label()))
-		c.JSON(http.StatusAccepted, gin.H{"queue": name, "paused": paused})
+		c.JSON(http.StatusAccepted, QueuePause{Queue: name, Paused: paused})
 	}
 }

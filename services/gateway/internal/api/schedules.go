@@ -35,11 +35,16 @@ func (a *API) listSchedules(c *gin.Context) {
 		a.internalError(c, "list schedules", err)
 		return
 	}
-	views := make([]gin.H, len(list))
+	out := ScheduleList{Schedules: make([]ScheduleView, len(list))}
 	for i, sc := range list {
-		views[i] = scheduleView(sc)
+		out.Schedules[i] = scheduleView(sc)
 	}
-	c.JSON(http.StatusOK, gin.H{"schedules": views})
+	c.JSON(http.StatusOK, out)
+}
+
+// ScheduleList answers GET /v1/admin/schedules, by name.
+type ScheduleList struct {
+	Schedules []ScheduleView `json:"schedules"`
 }
 
 // createSchedule checks the name, spec and time zone (400), then the kind,
@@ -136,10 +141,15 @@ func (a *API) triggerSchedule(c *gin.Context) {
 	if job.State == jobs.StateQueued {
 		a.publish(ctx, job)
 	}
-	v := jobView(job, nil)
-	v["schedule"] = sc.Name
-	v["links"] = gin.H{"self": "/v1/jobs/" + job.ID.String()}
-	c.JSON(http.StatusAccepted, v)
+	c.JSON(http.StatusAccepted, TriggeredJob{JobView: jobView(job, nil), Schedule: sc.Name, Links: jobLinks(job.ID)})
+}
+
+// TriggeredJob answers POST /v1/admin/schedules/{name}/trigger: the job
+// created, the schedule's name and the job's links.
+type TriggeredJob struct {
+	JobView
+	Schedule string   `json:"schedule"`
+	Links    JobLinks `json:"links"`
 }
 
 func (a *API) deleteSchedule(c *gin.Context) {
@@ -185,29 +195,42 @@ func (a *API) scheduleError(c *gin.Context, err error) {
 	httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, err.Error(), nil)
 }
 
-func scheduleView(sc schedules.Schedule) gin.H {
-	v := gin.H{
-		"id":              sc.ID.String(),
-		"name":            sc.Name,
-		"spec":            sc.Spec,
-		"timezone":        sc.Timezone,
-		"kind":            sc.Kind,
-		"payload":         rawOrNull(sc.Payload),
-		"priority":        nil,
-		"queue":           nil,
-		"owner_id":        sc.OwnerID.String(),
-		"enabled":         sc.Enabled,
-		"disabled_reason": nullIfEmpty(sc.DisabledReason),
-		"last_run_at":     rfc3339(sc.LastRunAt),
-		"next_run_at":     rfc3339(sc.NextRunAt),
-		"created_at":      rfc3339(&sc.CreatedAt),
-		"updated_at":      rfc3339(&sc.UpdatedAt),
+// ScheduleView is a cron schedule; priority and queue are null for the
+// kind's defaults.
+type ScheduleView struct {
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	Spec           string          `json:"spec"`
+	Timezone       string          `json:"timezone"`
+	Kind           string          `json:"kind"`
+	Payload        json.RawMessage `json:"payload"`
+	Priority       *int            `json:"priority"`
+	Queue          *string         `json:"queue"`
+	OwnerID        string          `json:"owner_id"`
+	Enabled        bool            `json:"enabled"`
+	DisabledReason *string         `json:"disabled_reason"`
+	LastRunAt      *string         `json:"last_run_at"`
+	NextRunAt      *string         `json:"next_run_at"`
+	CreatedAt      *string         `json:"created_at"`
+	UpdatedAt      *string         `json:"updated_at"`
+}
+
+func scheduleView(sc schedules.Schedule) ScheduleView {
+	return ScheduleView{
+		ID:             sc.ID.String(),
+		Name:           sc.Name,
+		Spec:           sc.Spec,
+		Timezone:       sc.Timezone,
+		Kind:           sc.Kind,
+		Payload:        rawOrNull(sc.Payload),
+		Priority:       sc.Priority,
+		Queue:          sc.Queue,
+		OwnerID:        sc.OwnerID.String(),
+		Enabled:        sc.Enabled,
+		DisabledReason: nullIfEmpty(sc.DisabledReason),
+		LastRunAt:      rfc3339(sc.LastRunAt),
+		NextRunAt:      rfc3339(sc.NextRunAt),
+		CreatedAt:      rfc3339(&sc.CreatedAt),
+		UpdatedAt:      rfc3339(&sc.UpdatedAt),
 	}
-	if sc.Priority != nil {
-		v["priority"] = *sc.Priority
-	}
-	if sc.Queue != nil {
-		v["queue"] = *sc.Queue
-	}
-	return v
 }

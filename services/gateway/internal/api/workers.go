@@ -21,11 +21,30 @@ func (a *API) listWorkers(c *gin.Context) {
 		a.internalError(c, "list workers", err)
 		return
 	}
-	out := make([]gin.H, len(ws))
+	out := WorkerList{Workers: make([]WorkerView, len(ws))}
 	for i, w := range ws {
-		out[i] = gin.H{"id": w.ID, "service": w.Service, "host": w.Host, "pid": w.PID, "queues": w.Queues,
-			"concurrency": w.Concurrency, "in_flight": w.InFlight, "paused_queues": w.PausedQueues,
-			"started_at": rfc3339(&w.StartedAt), "last_seen_at": rfc3339(&w.LastSeenAt)}
+		out.Workers[i] = WorkerView{ID: w.ID, Service: w.Service, Host: w.Host, PID: w.PID, Queues: w.Queues,
+			Concurrency: w.Concurrency, InFlight: w.InFlight, PausedQueues: w.PausedQueues,
+			StartedAt: rfc3339(&w.StartedAt), LastSeenAt: rfc3339(&w.LastSeenAt)}
 	}
-	c.JSON(http.StatusOK, gin.H{"workers": out})
+	c.JSON(http.StatusOK, out)
+}
+
+// WorkerList answers GET /v1/workers, newest first.
+type WorkerList struct {
+	Workers []WorkerView `json:"workers"`
+}
+
+// WorkerView is a worker instance as its registry heartbeat describes it.
+type WorkerView struct {
+	ID           string   `json:"id"`
+	Service      string   `json:"service"`
+	Host         string   `json:"host"`
+	PID          int      `json:"pid"`
+	Queues       []string `json:"queues"`
+	Concurrency  int      `json:"concurrency"`
+	InFlight     int      `json:"in_flight"`
+	PausedQueues []string `json:"paused_queues"`
+	StartedAt    *string  `json:"started_at"`
+	LastSeenAt   *string  `json:"last_seen_at"`
 }
