@@ -316,7 +316,7 @@ class Worker:
         """Registers the kinds, then claims and runs jobs with
         `concurrency` slots until stop() (or SIGTERM/SIGINT): then stops
         claiming, lets running jobs finish within grace_seconds, and
-        hands the rest back to be retried."""
+        hands the rest back uncharged."""
         if not self._kinds:
             raise ValueError("no kinds registered: use @worker.kind or worker.register")
         restore = {}
@@ -447,13 +447,14 @@ class Worker:
             return "retry", {"error": f"{type(e).__name__}: {e}"[:4000]}
 
     def _abandon(self) -> None:
-        """Hands jobs still running after the grace period back for a
-        retry (their handlers see cancelled)."""
+        """Hands jobs still running after the grace period back,
+        uncharged (release: another claim runs the same attempt); their
+        handlers see cancelled."""
         with self._running_lock:
             left = list(self._running.values())
         for job in left:
             job.cancel_event.set()
             try:
-                job._call("retry", {"error": "the worker stopped before the job finished"})
+                job._call("release", {})
             except Exception as e:
                 log.warning("could not hand job %s back: %s (its lease will expire)", job.id, e)

@@ -310,7 +310,7 @@ export class Worker {
   /**
    * Registers the kinds, then claims and runs jobs until stop() (or
    * SIGTERM/SIGINT): then stops claiming, lets running jobs finish
-   * within graceSeconds and hands the rest back to be retried.
+   * within graceSeconds and hands the rest back uncharged.
    */
   async run(opts: { signals?: boolean } = {}): Promise<void> {
     if (this.handlers.size === 0) throw new Error("no kinds registered: use worker.handle(kind, fn)");
@@ -435,13 +435,13 @@ export class Worker {
     }
   }
 
-  /** Hands jobs still running after the grace period back for a retry. */
+  /** Hands jobs still running after the grace period back, uncharged (release). */
   private async abandon(): Promise<void> {
     await Promise.all(
       [...this.running.values()].map(async (job) => {
         job.abort(new Cancelled("the worker is stopping"));
         try {
-          await job.call("retry", { error: "the worker stopped before the job finished" });
+          await job.call("release", {});
         } catch (e) {
           this.log.warn(`hopper worker: could not hand ${job.id} back: ${(e as Error).message}`);
         }

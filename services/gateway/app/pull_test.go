@@ -99,7 +99,8 @@ func jobAttempt(j map[string]any) int { return int(j["attempt"].(float64)) }
 // claims its job, reports progress, streams output and succeeds; sees a
 // cancel on its heartbeat; loses a job to the reaper when it stops
 // heartbeating, after which another claim runs attempt 2 exactly once;
-// claims a backlog in priority order; reads a workflow step's parents'
+// hands an attempt back uncharged (release); claims a backlog in
+// priority order; reads a workflow step's parents'
 // results (only while it holds the job); and its token reaches nothing
 // outside its queues.
 func TestPullProtocol(t *testing.T) {
@@ -256,6 +257,36 @@ func TestPullProtocol(t *testing.T) {
 		}
 		require.Equal(t, 1, succeeded, "one effective run: %v", types)
 		require.Contains(t, types, "lease_expired", "the reaper took attempt 1 back: %v", types)
+	})
+
+	t.Run("release hands the attempt back uncharged", func(t *testing.T) {
+		t.Parallel()
+		w := s.newPullWorker("py-release", "pyrelease")
+		w.register(map[string]any{"name": "pyrelease.run", "max_attempts": 1})
+		id := s.submit(key, map[string]any{"kind": "pyrelease.run", "payload": map[string]any{}})
+		first := w.claim(map[string]any{"wait_seconds": 10})
+		require.Equal(t, id, first["id"])
+		require.Equal(t, 1, jobAttempt(first))
+		// The worker stops before the job is done: it hands it back.
+		code, out := w.call("/v1/worker/jobs/"+id+"/release", map[string]any{"attempt": 1})
+		require.Equal(t, 200, code, out)
+		require.Equal(t, "queued", out["state"])
+		code, out = w.call("/v1/worker/jobs/"+id+"/release", map[string]any{"attempt": 1})
+		require.Equal(t, 409, code, "released once: %v", out)
+
+		// Another claim runs it, still on attempt 1 of 1: the release
+		// was not charged (a retry would have failed the job).
+		var second map[string]any
+		testkit.WaitFor(t, 20*time.Second, func() bool {
+			second = w.claim(map[string]any{"wait_seconds": 2})
+			return second != nil
+		}, "the released job claimed again")
+		require.Equal(t, id, second["id"])
+		require.Equal(t, 1, jobAttempt(second))
+		code, out = w.call("/v1/worker/jobs/"+id+"/succeed", map[string]any{"attempt": 1, "result": "done"})
+		require.Equal(t, 200, code, out)
+		job := s.waitState(key, id, "succeeded")
+		require.Contains(t, eventTypes(job), "released")
 	})
 
 	t.Run("priority order under a backlog", func(t *testing.T) {

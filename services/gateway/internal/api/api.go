@@ -283,6 +283,7 @@ func New(opts Options) *gin.Engine {
 	pull.POST("/jobs/:id/succeed", a.pullSucceed)
 	pull.POST("/jobs/:id/fail", a.pullFail(true))
 	pull.POST("/jobs/:id/retry", a.pullFail(false))
+	pull.POST("/jobs/:id/release", a.pullRelease)
 	pull.GET("/jobs/:id/parents", a.pullParents)
 	admin.POST("/push-kinds", a.createPushKind)
 	admin.GET("/push-kinds", a.listPushKinds)

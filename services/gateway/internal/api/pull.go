@@ -484,6 +484,30 @@ func (a *API) pullSucceed(c *gin.Context) {
 		State: jobs.StateSucceeded, Result: req.Result})
 }
 
+// pullRelease hands a running attempt back unfinished, as the Go runtime
+// does at shutdown: the job is queued again and the attempt is not
+// charged (a worker stopping is not the job's failure), and published
+// again at once.
+func (a *API) pullRelease(c *gin.Context) {
+	id, tok, ok := a.pullJobCall(c)
+	if !ok {
+		return
+	}
+	var req AttemptRequest
+	if !a.decodeJSON(c, &req) {
+		return
+	}
+	if !a.pullFinish(c, jobstore.Outcome{JobID: id, Attempt: req.Attempt, WorkerID: pullWorkerID(tok),
+		State: jobs.StateQueued, Message: "released: the worker stopped before the job finished"}) {
+		return
+	}
+	// Published now rather than by the outbox after its age: the job is
+	// ready to run. A failed read leaves it to the outbox.
+	if job, err := a.db.pull.GetJob(c.Request.Context(), nil, id); err == nil {
+		a.publish(c.Request.Context(), job)
+	}
+}
+
 // pullFail fails the attempt (permanent: at once; else retry after the
 // kind's backoff), or cancels it when a cancel was requested, as the Go
 // runtime does when a handler returns after its context was cancelled.
@@ -535,16 +559,18 @@ func (a *API) pullFail(permanent bool) gin.HandlerFunc {
 	}
 }
 
-// pullFinish writes an outcome with the runtime's conditional Finish.
-func (a *API) pullFinish(c *gin.Context, o jobstore.Outcome) {
+// pullFinish writes an outcome with the runtime's conditional Finish and
+// answers; it reports whether the outcome was written.
+func (a *API) pullFinish(c *gin.Context, o jobstore.Outcome) bool {
 	state, err := a.db.pull.Finish(c.Request.Context(), o)
 	if err != nil {
 		a.pullLost(c, "pull finish", o.JobID, o.WorkerID, err)
-		return
+		return false
 	}
 	a.log.Info("pull_task_finished", hlog.JobID(o.JobID.String()), hlog.Attempt(o.Attempt),
 		zap.String("worker_id", o.WorkerID), zap.String("state", string(state)))
 	c.JSON(http.StatusOK, JobCallResponse{State: string(state)})
+	return true
 }
 
 // cutRunes is the largest prefix length of s at most n bytes ending on a
