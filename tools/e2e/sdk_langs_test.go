@@ -183,10 +183,10 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 	require.NoError(t, err, out)
 	var tok struct{ ID, Token string }
 	require.NoError(t, json.Unmarshal([]byte(out), &tok), out)
-	startWorker := func(name string) *proc {
+	startWorker := func(name string, env ...string) *proc {
 		cmd := exec.Command(l.worker[0], l.worker[1:]...)
 		cmd.Dir = root
-		cmd.Env = sdkEnv(root, c.base, "HOPPER_WORKER_TOKEN="+tok.Token, "SDK_KIND="+kind, "SDK_CONCURRENCY=1", "SDK_LEASE=2")
+		cmd.Env = sdkEnv(root, c.base, append([]string{"HOPPER_WORKER_TOKEN=" + tok.Token, "SDK_KIND=" + kind, "SDK_CONCURRENCY=1", "SDK_LEASE=2"}, env...)...)
 		p := startCmd(t, l.name+"-"+name, cmd)
 		testkit.WaitFor(t, testkit.Deadline, func() bool {
 			select {
@@ -361,6 +361,21 @@ func testSDKWorker(t *testing.T, l sdkLang, root string, c *client, key, admin s
 	require.Equal(t, 1, countEvents(job, "succeeded"), "one effective run")
 	require.Equal(t, 1, countEvents(job, "lease_expired"))
 	require.Len(t, sdkEventsOf(again, "started", id), 1, "attempt 2 ran once")
+
+	// A stopping worker hands a job still running after its grace period
+	// back uncharged (release): another worker runs the same attempt.
+	again.stop(t)
+	holder := startWorker("holder", "SDK_GRACE=0.5")
+	id = submitOK(t, c, key, map[string]any{"kind": kind, "payload": map[string]any{"mode": "hold"}})
+	waitEvent(holder, "started", id)
+	holder.stop(t)
+	require.Equal(t, 0, holder.cmd.ProcessState.ExitCode(), holder.tail(2048))
+	job = waitJob(t, c, key, id, "queued")
+	require.Equal(t, 1, countEvents(job, "released"), "handed back with release, not retry")
+	again = startWorker("after-release", "SDK_NO_HOLD=1")
+	job = waitJob(t, c, key, id, "succeeded")
+	require.Equal(t, float64(1), job["attempts"], "the release was not charged")
+	require.Equal(t, float64(1), job["result"].(map[string]any)["attempt"])
 
 	// The token is listed; revoked, its worker's next claim is refused
 	// and the worker stops.

@@ -10,7 +10,7 @@ const worker = new Worker({
   concurrency: Number(process.env.SDK_CONCURRENCY ?? "1"),
   leaseSeconds: Number(process.env.SDK_LEASE ?? "2"),
   waitSeconds: 1,
-  graceSeconds: 10,
+  graceSeconds: Number(process.env.SDK_GRACE ?? "10"),
 });
 const emit = (ev) => console.log("EV " + JSON.stringify(ev));
 
@@ -40,6 +40,19 @@ worker.handle(
         throw e;
       }
       throw new Error("progress after the cancel did not throw Cancelled");
+    }
+    if (mode === "hold") {
+      // Until the worker stops and hands the job back (its handler sees
+      // the abort); a worker started with SDK_NO_HOLD runs it at once.
+      if (process.env.SDK_NO_HOLD !== "1") {
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, 60_000);
+          job.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+        });
+        emit({ event: "handed_back", id: job.id });
+        throw new Error("handed back");
+      }
+      return { attempt: job.attempt };
     }
     if (mode.startsWith("wf_")) return workflowStep(job, mode);
     return { attempt: job.attempt, priority: job.priority };

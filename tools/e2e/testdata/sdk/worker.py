@@ -12,7 +12,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(mess
 kind = os.environ["SDK_KIND"]
 worker = Worker(os.environ["HOPPER_URL"], os.environ["HOPPER_WORKER_TOKEN"],
                 concurrency=int(os.environ.get("SDK_CONCURRENCY", "1")),
-                lease_seconds=float(os.environ.get("SDK_LEASE", "2")), wait_seconds=1, grace_seconds=10)
+                lease_seconds=float(os.environ.get("SDK_LEASE", "2")), wait_seconds=1,
+                grace_seconds=float(os.environ.get("SDK_GRACE", "10")))
 
 
 def emit(**ev):
@@ -42,6 +43,14 @@ def handle(job):
             emit(event="cancel_raised", id=job.id)
             raise
         raise RuntimeError("progress after the cancel did not raise Cancelled")
+    if mode == "hold":
+        # Until the worker stops and hands the job back (its handler sees
+        # cancelled); a worker started with SDK_NO_HOLD runs it at once.
+        if os.environ.get("SDK_NO_HOLD") != "1":
+            job.cancel_event.wait(60)
+            emit(event="handed_back", id=job.id)
+            raise RuntimeError("handed back")
+        return {"attempt": job.attempt}
     if mode.startswith("wf_"):
         return workflow_step(job, mode)
     return {"attempt": job.attempt, "priority": job.priority}
