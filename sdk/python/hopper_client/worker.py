@@ -453,8 +453,10 @@ class Worker:
         with self._running_lock:
             left = list(self._running.values())
         for job in left:
-            job.cancel_event.set()
+            # Released first, then cancelled: a handler woken by the
+            # cancel would report its own outcome (a retry) first.
             try:
                 job._call("release", {})
             except Exception as e:
                 log.warning("could not hand job %s back: %s (its lease will expire)", job.id, e)
+            job.cancel_event.set()

@@ -439,12 +439,14 @@ export class Worker {
   private async abandon(): Promise<void> {
     await Promise.all(
       [...this.running.values()].map(async (job) => {
-        job.abort(new Cancelled("the worker is stopping"));
+        // Released first, then aborted: a handler woken by the abort
+        // would report its own outcome (a retry) first.
         try {
           await job.call("release", {});
         } catch (e) {
           this.log.warn(`hopper worker: could not hand ${job.id} back: ${(e as Error).message}`);
         }
+        job.abort(new Cancelled("the worker is stopping"));
       }),
     );
   }
