@@ -74,20 +74,12 @@ func (a *API) jobEvents(c *gin.Context) {
 		httpx.Abort(c, http.StatusNotFound, httpx.CodeNotFound, "job not found", nil)
 		return
 	}
-	after, err := parseLastEventID(c.GetHeader("Last-Event-ID"))
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
-			"Last-Event-ID: want the id of an event this stream sent", nil)
-		return
-	}
-	p := currentPrincipal(c)
-	open, ok := a.openStream(c, p)
+	ss, ok := a.startJobStream(c, id, "the id of an event")
 	if !ok {
 		return
 	}
-	defer a.streams.release(open)
-	wake, unsubscribe := a.subscribeJob(id)
-	defer unsubscribe()
+	defer ss.end()
+	p, open, after, wake := ss.p, ss.open, ss.after, ss.wake
 
 	ctx := c.Request.Context()
 	scope := p.ownerScope()
@@ -113,6 +105,42 @@ func (a *API) jobEvents(c *gin.Context) {
 		},
 	}, wake, log)
 	log.Debug("event stream closed", zap.String("reason", reason))
+}
+
+// streamStart is what a job's stream holds from its start: the caller,
+// its slot under the stream caps, where the client resumes (Last-Event-ID)
+// and the job's change notifications; end releases the slot and the
+// subscription.
+type streamStart struct {
+	p     principal
+	open  *openStream
+	after int64
+	wake  <-chan struct{}
+	end   func()
+}
+
+// startJobStream does what every job stream (events, output) does before
+// its first read: parses Last-Event-ID (what names the id, for the 400),
+// takes a slot under the stream caps, and subscribes to jobID's changes
+// before the first read, so no change slips between. ok false: it
+// answered.
+func (a *API) startJobStream(c *gin.Context, jobID uuid.UUID, what string) (streamStart, bool) {
+	after, err := parseLastEventID(c.GetHeader("Last-Event-ID"))
+	if err != nil {
+		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
+			"Last-Event-ID: want "+what+" this stream sent", nil)
+		return streamStart{}, false
+	}
+	p := currentPrincipal(c)
+	open, ok := a.openStream(c, p)
+	if !ok {
+		return streamStart{}, false
+	}
+	wake, unsubscribe := a.subscribeJob(jobID)
+	return streamStart{p: p, open: open, after: after, wake: wake, end: func() {
+		unsubscribe()
+		a.streams.release(open)
+	}}, true
 }
 
 // openStream counts a new stream against the caller's and the gateway's

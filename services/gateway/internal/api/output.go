@@ -71,18 +71,11 @@ func (a *API) jobOutput(c *gin.Context) {
 		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest, "format: want sse or text", nil)
 		return
 	}
-	after, err := parseLastEventID(c.GetHeader("Last-Event-ID"))
-	if err != nil {
-		httpx.Abort(c, http.StatusBadRequest, httpx.CodeBadRequest,
-			"Last-Event-ID: want the sequence number of a chunk this stream sent", nil)
-		return
-	}
-	p := currentPrincipal(c)
-	open, ok := a.openStream(c, p)
+	ss, ok := a.startJobStream(c, job.ID, "the sequence number of a chunk")
 	if !ok {
 		return
 	}
-	defer a.streams.release(open)
+	defer ss.end()
 	// Subscribe before the first read: no append can slip between.
 	var notes <-chan jobstore.OutputNote
 	if a.opts.Output != nil {
@@ -90,12 +83,10 @@ func (a *API) jobOutput(c *gin.Context) {
 		notes, stop = a.opts.Output.Subscribe(job.ID)
 		defer stop()
 	}
-	wake, unsubscribe := a.subscribeJob(job.ID)
-	defer unsubscribe()
 
 	log := a.log.With(hlog.JobID(job.ID.String()))
-	st := &outputStream{a: a, out: openSSE(c), jobID: job.ID, next: after + 1, p: p, open: open, log: log}
-	reason := st.run(c.Request.Context(), job.State, notes, wake)
+	st := &outputStream{a: a, out: openSSE(c), jobID: job.ID, next: ss.after + 1, p: ss.p, open: ss.open, log: log}
+	reason := st.run(c.Request.Context(), job.State, notes, ss.wake)
 	log.Debug("output stream closed", zap.String("reason", reason))
 }
 
