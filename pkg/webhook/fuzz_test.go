@@ -3,7 +3,6 @@ package webhook
 import (
 	"errors"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -46,17 +45,33 @@ func legacyIPv4(host string) bool {
 		return false
 	}
 	for _, p := range parts {
-		// Base 0 also takes Go's digit separators ("0x_7f"), which no
-		// resolver reads as a number (inet_aton refuses them).
-		if strings.Contains(p, "_") {
-			return false
-		}
-		if _, err := strconv.ParseUint(p, 0, 32); err != nil {
+		if !inetAtonPart(p) {
 			return false
 		}
 	}
 	return true
 }
+
+// inetAtonPart reports whether p is a part inet_aton reads as a number:
+// "0x" and hex digits, or digits (octal after a leading 0). Go's own
+// literal syntax (strconv base 0) is wider — "0o0", "0b1", "0x_7f" — and
+// no resolver reads those as numbers, so they are names.
+func inetAtonPart(p string) bool {
+	digits, isDigit := strings.ToLower(p), func(r rune) bool { return r >= '0' && r <= '9' }
+	if rest, ok := strings.CutPrefix(digits, "0x"); ok {
+		digits, isDigit = rest, func(r rune) bool { return isDigitOrHex(r) }
+	} else if digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if !isDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigitOrHex(r rune) bool { return (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') }
 
 // FuzzCheckURL: CheckURL returns nil or an error wrapping exactly one of
 // ErrInvalidURL and ErrForbiddenAddress (never the latter when private
@@ -71,7 +86,8 @@ func FuzzCheckURL(f *testing.F) {
 		"https://hooks.example.com/hopper",
 		"http://93.184.216.34:8080/x",
 		"http://127.0.0.1/",
-		"http://0x_7f.1/", // a name, not a number: the oracle once thought otherwise
+		"http://0x_7f.1/", // names, not numbers: the oracle once thought otherwise
+		"http://127.0O0.1/",
 		"http://[::ffff:10.0.0.1]/",
 		"http://[::ffff:a9fe:a9fe]/",
 		"http://[2002:7f00:1::]/",
